@@ -1,0 +1,27 @@
+//! The contract between the Liveroom room server and its clients.
+//!
+//! Everything that crosses the WebSocket lives here, so that the server, the engine and the
+//! command-line client cannot drift apart:
+//!
+//! - [`message`]: the TIM-shaped [`Message`] and its payloads, [`Priority`].
+//! - [`frame`]: client requests ([`ClientFrame`]) and server frames ([`ServerFrame`]).
+//! - [`error`]: numeric error codes (SPEC §5) and [`ApiError`].
+//! - [`limits`]: field limits and the validators both sides use.
+//!
+//! Frames are JSON text. A client sends `{"id": N, "op": "...", ...}`; the server answers with
+//! `{"t": "reply", "id": N, "data": ...}` or `{"t": "error", "id": N, "code": C, "message": M}`
+//! and pushes `{"t": "messages", ...}`, `{"t": "online", ...}` and `{"t": "kicked", ...}`.
+
+pub mod error;
+pub mod frame;
+pub mod limits;
+pub mod message;
+
+pub use error::{code, ApiError};
+pub use frame::{
+    close, ClientFrame, CreateRoomOptions, EnterReply, EnterStatus, HelloReply, KickReason,
+    LoginReply, Profile, Request, RoomInfo, SendReply, ServerFrame,
+};
+pub use message::{
+    Body, CustomPayload, GroupTipPayload, ImageInfo, ImagePayload, Message, Priority, TextPayload,
+};
