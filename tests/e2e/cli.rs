@@ -1,0 +1,103 @@
+//! The `liveroom` command-line client against the real server.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use liveroom_tests::{bin, json_out, Server, APP, KEY};
+use serde_json::Value;
+
+#[test]
+fn usersig_command_signs_verifiable_sigs() {
+    let out = Command::new(bin("liveroom"))
+        .args(["usersig", "--app", &APP.to_string(), "--key", KEY, "--user", "cli_user", "--expire", "600"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let text = text.trim();
+    let sig = serde_json::from_str::<String>(text).unwrap_or_else(|_| text.to_owned());
+    let doc = liveroom_usersig::verify(&sig, APP, KEY, "cli_user", liveroom_usersig::now_secs())
+        .expect("the printed sig verifies");
+    assert_eq!(doc.expire, 600);
+}
+
+#[test]
+fn create_send_tail_stop_push_profile() {
+    let server = Server::start();
+    let room = json_out(&server.cli_as(
+        "host",
+        &["create-room", "--name", "CLI room", "--room-id", "cli", "--notification", "hi all"],
+    ));
+    assert_eq!(room["groupID"], "cli");
+    assert_eq!(room["notification"], "hi all");
+
+    let sent = json_out(&server.cli_as("host", &["send", "cli", "first", "--priority", "High"]));
+    assert!(sent["ID"].as_str().is_some_and(|id| !id.is_empty()), "{sent}");
+    assert_eq!(sent["payload"]["text"], "first");
+    assert_eq!(sent["priority"], "High");
+
+    // A guest tail: history first, then live messages, one JSON line per event.
+    let mut tail = Command::new(bin("liveroom"))
+        .args(["tail", "cli", "--count", "3", "--timeout", "20"])
+        .env("LIVEROOM_SERVER", server.url())
+        .env("LIVEROOM_APP", APP.to_string())
+        .env_remove("LIVEROOM_USER")
+        .env_remove("LIVEROOM_SIG")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
+    let mut events: Vec<Value> = Vec::new();
+    // Wait until the history message shows: the tail is in the room.
+    while !events.iter().any(|e| e["name"] == "t_text_message_received") {
+        let line = lines.next().expect("tail prints events").unwrap();
+        events.push(serde_json::from_str(&line).expect("one JSON object per line"));
+    }
+    json_out(&server.cli_as(
+        "host",
+        &["send-custom", "cli", "--data", "gift", "--description", "rocket", "--priority", "High"],
+    ));
+    json_out(&server.cli_as("host", &["stop-push", "cli", "--postscript", "bye"]));
+    for line in lines {
+        events.push(serde_json::from_str(&line.unwrap()).unwrap());
+    }
+    let status = tail.wait().unwrap();
+    assert!(status.success(), "tail exits 0 after --count messages");
+    let names: Vec<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"t_custom_message_received"), "{names:?}");
+    let stopped = events.iter().find(|e| e["name"] == "t_push_stopped").expect("push stopped");
+    assert_eq!(stopped["data"], "bye");
+    let gift = events.iter().find(|e| e["name"] == "t_custom_message_received").unwrap();
+    assert_eq!(gift["data"][0]["payload"]["description"], "rocket");
+
+    let p = json_out(&server.cli_as("host", &["profile", "--nick", "Host 主播"]));
+    assert_eq!(p["nick"], "Host 主播");
+    let p = json_out(&server.cli_as("host", &["profile"]));
+    assert_eq!(p["nick"], "Host 主播", "the profile is stored");
+}
+
+#[test]
+fn failures_exit_1_with_code_and_message() {
+    let server = Server::start();
+    let out = Command::new(bin("liveroom"))
+        .args(["send", "nowhere", "hi", "--server", &server.url(), "--app", &APP.to_string(), "--user", "eve", "--sig", "forged"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("error 70003:"), "{err}");
+
+    let out = server.cli_as("host", &["send", "no-such-room", "hi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error 10010:"));
+
+    let out = server.cli_as("host", &["send", "x", "hi", "--priority", "Urgent"]);
+    assert_ne!(out.status.code(), Some(0));
+
+    // Tail with a timeout on a quiet room ends by itself.
+    json_out(&server.cli_as("host", &["create-room", "--name", "quiet", "--room-id", "quiet"]));
+    let t = std::time::Instant::now();
+    let out = server.cli(&["tail", "quiet", "--timeout", "1"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(t.elapsed().as_secs() < 10);
+}
