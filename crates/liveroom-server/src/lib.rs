@@ -1,1 +1,199 @@
-//! placeholder
+//! Liveroom room server: WebSocket gateway (`GET /ws`), SQLite store, room fan-out.
+//!
+//! Run it standalone (`liveroom-server --listen ADDR --data DIR --app ID:SECRET`) or embed it:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), liveroom_server::ServerError> {
+//! let config = liveroom_server::Config::builder()
+//!     .listen("127.0.0.1:0".parse().unwrap())
+//!     .data_dir("/tmp/liveroom")
+//!     .app(1400000000, "secret")
+//!     .build();
+//! let server = liveroom_server::start(config).await?;
+//! println!("ws://{}/ws", server.local_addr());
+//! server.shutdown().await?;
+//! # Ok(()) }
+//! ```
+
+pub mod auth;
+pub mod budget;
+pub mod config;
+mod connection;
+pub mod error;
+pub mod fanout;
+mod http;
+pub mod room;
+pub mod session;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use config::{Config, ConfigBuilder};
+pub use error::{ServerError, StoreError};
+
+use room::{Registry, RoomSettings};
+use session::Sessions;
+use store::Store;
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    config: Config,
+    store: Store,
+    rooms: Registry,
+    sessions: Sessions,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    next_conn: AtomicU64,
+}
+
+impl Shared {
+    fn next_conn_id(&self) -> u64 {
+        self.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Starts the server: opens the store, binds, and serves in background tasks.
+pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
+    config.validate()?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let store = {
+        let dir = config.data_dir.clone();
+        let history = config.history;
+        tokio::task::spawn_blocking(move || Store::open(&dir, history))
+            .await
+            .map_err(|e| StoreError::Task(e.to_string()))??
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let settings = RoomSettings {
+        budget: config.room_budget,
+        history: config.history,
+        join_leave_threshold: config.join_leave_threshold,
+    };
+    let shared = Arc::new(Shared {
+        rooms: Registry::new(store.clone(), settings),
+        store: store.clone(),
+        sessions: Sessions::default(),
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+        next_conn: AtomicU64::new(1),
+        config,
+    });
+
+    tracker.spawn(online_ticker(shared.clone()));
+    let app = http::router(shared.clone());
+    let token = shutdown.clone();
+    let serve = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(token.cancelled_owned())
+            .await
+    });
+    tracing::info!(addr = %local_addr, apps = shared.config.apps.len(), "listening");
+    Ok(RunningServer {
+        local_addr,
+        shutdown,
+        tracker,
+        serve,
+        store,
+    })
+}
+
+/// Pushes each non-empty room's online count every `online_interval`.
+async fn online_ticker(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(shared.config.online_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                for room in shared.rooms.all() {
+                    room.publish_online();
+                }
+            }
+        }
+    }
+}
+
+/// Triggers a graceful shutdown from anywhere (signal handlers, the desktop app).
+#[derive(Clone, Debug)]
+pub struct ShutdownHandle(CancellationToken);
+
+impl ShutdownHandle {
+    /// Starts the shutdown; [`RunningServer::wait`] then completes.
+    pub fn shutdown(&self) {
+        self.0.cancel();
+    }
+}
+
+/// A started server.
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    serve: JoinHandle<std::io::Result<()>>,
+    store: Store,
+}
+
+impl RunningServer {
+    /// The bound address (the real port when listening on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that starts the shutdown.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle(self.shutdown.clone())
+    }
+
+    /// Graceful shutdown: stop accepting, close every WebSocket with 1001, let in-flight
+    /// requests finish (acknowledged sends are already committed), checkpoint the store.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until a [`ShutdownHandle`] stops the server (or the HTTP server fails), then
+    /// completes the graceful shutdown.
+    pub async fn wait(mut self) -> Result<(), ServerError> {
+        let served = tokio::select! {
+            _ = self.shutdown.cancelled() => None,
+            r = &mut self.serve => Some(r),
+        };
+        self.shutdown.cancel();
+        let served = match served {
+            Some(r) => r,
+            None => (&mut self.serve).await,
+        };
+        self.tracker.close();
+        self.tracker.wait().await;
+        if let Err(e) = self.store.checkpoint().await {
+            tracing::warn!(error = %e, "checkpoint on shutdown failed");
+        }
+        tracing::info!("stopped");
+        match served {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ServerError::Serve(e)),
+            Err(e) => Err(ServerError::Serve(std::io::Error::other(e.to_string()))),
+        }
+    }
+}

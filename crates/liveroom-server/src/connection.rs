@@ -1,0 +1,637 @@
+//! One WebSocket connection: a single task reads requests, answers them, and writes the
+//! rooms' batched frames. One task per connection keeps idle connections small and makes
+//! ordering trivial: an `enter_room` reply is written before its subscription is polled.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
+use liveroom_proto::message::{Flow, PUSH_STOPPED};
+use liveroom_proto::{
+    close, code, limits, ApiError, Body, ClientFrame, CreateRoomOptions, CustomPayload,
+    HelloReply, KickReason, LoginReply, Priority, Profile, Request, RoomInfo, SendReply,
+    ServerFrame, TextPayload,
+};
+use rand::distributions::{Alphanumeric, DistString};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio::time::Sleep;
+
+use crate::auth;
+use crate::budget::UserRate;
+use crate::fanout::{self, Subscription};
+use crate::room::CreateError;
+use crate::session::Signal;
+use crate::Shared;
+
+/// How long a closing connection waits for the client's close reply.
+const CLOSE_LINGER: Duration = Duration::from_millis(500);
+/// Longest timer we arm for a UserSig expiry (tokio timers top out around two years).
+const MAX_EXPIRY_WAIT: Duration = Duration::from_secs(365 * 86_400);
+
+/// The logged-in side of a connection.
+struct Login {
+    user_id: String,
+    profile: Profile,
+    rate: UserRate,
+}
+
+/// Per-connection state.
+struct Conn {
+    id: u64,
+    shared: Arc<Shared>,
+    /// (SDKAppID, secret) after `hello`.
+    app: Option<(u64, Arc<str>)>,
+    login: Option<Login>,
+    subs: Vec<Subscription>,
+    /// Set by `enter_room`; attached after the reply is written.
+    pending: Option<Subscription>,
+    expiry: Option<Pin<Box<Sleep>>>,
+    signal_tx: mpsc::Sender<Signal>,
+}
+
+/// How the loop ended.
+enum End {
+    /// The client closed or the socket died.
+    Gone,
+    /// We close with this code and reason.
+    Close(u16, &'static str),
+    /// Kicked: `kicked` frame, then close 4001.
+    Kick(KickReason),
+}
+
+/// Serves one upgraded WebSocket until it closes.
+pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
+    if shared.shutdown.is_cancelled() {
+        close_with(&mut ws, close::GOING_AWAY, "server shutting down").await;
+        return;
+    }
+    let (signal_tx, mut signal_rx) = mpsc::channel(4);
+    let mut conn = Conn {
+        id: shared.next_conn_id(),
+        shared: shared.clone(),
+        app: None,
+        login: None,
+        subs: Vec::new(),
+        pending: None,
+        expiry: None,
+        signal_tx,
+    };
+    tracing::debug!(conn = conn.id, "connected");
+    let mut out: Vec<Utf8Bytes> = Vec::new();
+    let end = loop {
+        tokio::select! {
+            biased;
+            _ = shared.shutdown.cancelled() => {
+                break End::Close(close::GOING_AWAY, "server shutting down");
+            }
+            Some(Signal::Kick(reason)) = signal_rx.recv() => break End::Kick(reason),
+            _ = wait_expiry(&mut conn.expiry) => break End::Kick(KickReason::UserSigExpired),
+            incoming = ws.recv() => match incoming {
+                None | Some(Ok(WsMessage::Close(_))) => break End::Gone,
+                Some(Err(e)) => {
+                    tracing::debug!(conn = conn.id, error = %e, "read failed");
+                    break End::Close(close::PROTOCOL, "frame too large or not a valid WebSocket frame");
+                }
+                Some(Ok(WsMessage::Binary(_))) => {
+                    break End::Close(close::PROTOCOL, "binary frames are not supported");
+                }
+                Some(Ok(WsMessage::Text(text))) => {
+                    let reply = conn.handle_text(text.as_str()).await;
+                    if ws.send(WsMessage::Text(reply.into())).await.is_err() {
+                        break End::Gone;
+                    }
+                    if let Some(sub) = conn.pending.take() {
+                        conn.subs.push(sub);
+                    }
+                }
+                Some(Ok(_)) => {}
+            },
+            (i, first) = fanout::next(&mut conn.subs) => {
+                let drained = first.and_then(|item| {
+                    fanout::drain(&mut conn.subs[i], item, &mut out)?;
+                    fanout::drain_ready(&mut conn.subs, &mut out)
+                });
+                if drained.is_err() {
+                    out.clear();
+                    break End::Close(close::SLOW_CONSUMER, "too slow: reconnect and gap-fill");
+                }
+                let mut failed = false;
+                for frame in out.drain(..) {
+                    if ws.feed(WsMessage::Text(frame)).await.is_err() {
+                        failed = true;
+                        break;
+                    }
+                }
+                if failed || ws.flush().await.is_err() {
+                    out.clear();
+                    break End::Gone;
+                }
+            }
+        }
+    };
+    match end {
+        End::Gone => {}
+        End::Close(code, reason) => close_with(&mut ws, code, reason).await,
+        End::Kick(reason) => {
+            tracing::info!(conn = conn.id, reason = reason.as_str(), "kicked");
+            let frame = ServerFrame::Kicked { reason };
+            if let Ok(s) = serde_json::to_string(&frame) {
+                let _ = ws.send(WsMessage::Text(s.into())).await;
+            }
+            close_with(&mut ws, close::KICKED, reason.as_str()).await;
+        }
+    }
+    conn.cleanup().await;
+    tracing::debug!(conn = conn.id, "disconnected");
+}
+
+/// Resolves when the armed UserSig expiry passes; never when none is armed.
+async fn wait_expiry(expiry: &mut Option<Pin<Box<Sleep>>>) {
+    match expiry {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends a close frame, then waits briefly for the client's close so the socket is not
+/// reset under the frame.
+async fn close_with(ws: &mut WebSocket, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(reason),
+    };
+    if ws.send(WsMessage::Close(Some(frame))).await.is_err() {
+        return;
+    }
+    let linger = async {
+        while let Some(Ok(m)) = ws.recv().await {
+            if matches!(m, WsMessage::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
+}
+
+fn error_frame(id: Option<u64>, e: &ApiError) -> String {
+    let frame = ServerFrame::Error {
+        id,
+        code: e.code,
+        message: e.message.clone(),
+    };
+    serde_json::to_string(&frame).unwrap_or_else(|_| {
+        format!(
+            "{{\"t\":\"error\",\"code\":{},\"message\":\"internal\"}}",
+            code::INTERNAL
+        )
+    })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|e| {
+        tracing::error!(error = %e, "cannot encode reply");
+        ApiError::new(code::INTERNAL, "cannot encode reply")
+    })
+}
+
+/// Expected JSON kinds of request fields, to name the field a bad frame got wrong.
+fn field_kind(name: &str) -> Option<&'static str> {
+    match name {
+        "sdk_app_id" | "since" => Some("number"),
+        "user_id" | "user_sig" | "room_id" | "name" | "notification" | "introduction"
+        | "avatar" | "nick" | "text" | "data" | "description" | "extension" | "uuid"
+        | "postscript" | "priority" => Some("string"),
+        _ => None,
+    }
+}
+
+/// Explains why a frame did not parse, naming the field when possible, and finds its `id`.
+fn explain_bad_frame(text: &str, err: &serde_json::Error) -> (Option<u64>, ApiError) {
+    let Ok(v) = serde_json::from_str::<Value>(text) else {
+        return (None, ApiError::invalid(format!("frame is not valid JSON: {err}")));
+    };
+    let Some(obj) = v.as_object() else {
+        return (None, ApiError::invalid("frame must be a JSON object"));
+    };
+    let id = obj.get("id").and_then(Value::as_u64);
+    let e = |m: String| (id, ApiError::invalid(m));
+    if id.is_none() {
+        return e("field `id` must be a non-negative integer".into());
+    }
+    let op = match obj.get("op") {
+        Some(Value::String(op)) => op.as_str(),
+        Some(_) => return e("field `op` must be a string".into()),
+        None => return e("missing field `op`".into()),
+    };
+    for (k, val) in obj {
+        let bad = match (field_kind(k), val) {
+            (_, Value::Null) => false,
+            (Some("number"), v) => v.as_u64().is_none(),
+            (Some("string"), v) => !v.is_string(),
+            _ => false,
+        };
+        if bad {
+            let kind = field_kind(k).unwrap_or("value");
+            let article = if kind == "number" {
+                "a non-negative number"
+            } else {
+                "a string"
+            };
+            return e(format!("field `{k}` of '{op}' must be {article}"));
+        }
+        if k == "priority" {
+            if let Some(p) = val.as_str() {
+                if let Err(m) = p.parse::<Priority>() {
+                    return e(format!("field `priority`: {m}"));
+                }
+            }
+        }
+    }
+    let msg = err.to_string();
+    if msg.contains("unknown variant") {
+        return e(format!("unknown op '{op}'"));
+    }
+    e(format!("invalid request '{op}': {msg}"))
+}
+
+fn not_logged_in() -> ApiError {
+    ApiError::new(code::NOT_LOGGED_IN, "this call needs login first")
+}
+
+impl Conn {
+    /// Answers one text frame with one reply or error frame.
+    async fn handle_text(&mut self, text: &str) -> String {
+        let frame: ClientFrame = match serde_json::from_str(text) {
+            Ok(f) => f,
+            Err(err) => {
+                let (id, e) = explain_bad_frame(text, &err);
+                return error_frame(id, &e);
+            }
+        };
+        let id = frame.id;
+        match self.dispatch(frame.request).await {
+            Ok(data) => format!("{{\"t\":\"reply\",\"id\":{id},\"data\":{data}}}"),
+            Err(e) => error_frame(Some(id), &e),
+        }
+    }
+
+    /// Runs a request; returns the reply's `data` as JSON text.
+    async fn dispatch(&mut self, req: Request) -> Result<String, ApiError> {
+        if self.app.is_none() && !matches!(req, Request::Hello { .. }) {
+            return Err(ApiError::invalid(
+                "the first request must be hello {sdk_app_id}",
+            ));
+        }
+        match req {
+            Request::Hello { sdk_app_id } => self.hello(sdk_app_id),
+            Request::Login { user_id, user_sig } => self.login(user_id, user_sig).await,
+            Request::Logout => {
+                self.end_login().await;
+                Ok("{}".into())
+            }
+            Request::CreateRoom(opts) => self.create_room(opts).await,
+            Request::EnterRoom { room_id, since } => self.enter_room(room_id, since).await,
+            Request::ExitRoom { room_id } => self.exit_room(room_id).await,
+            Request::SetProfile { nick, avatar } => self.set_profile(nick, avatar).await,
+            Request::GetProfile => {
+                let login = self.login.as_ref().ok_or_else(not_logged_in)?;
+                to_json(&login.profile)
+            }
+            Request::SendText {
+                room_id,
+                text,
+                priority,
+            } => {
+                limits::check_text(&text)?;
+                self.send(room_id, Body::Text(TextPayload { text }), priority)
+                    .await
+            }
+            Request::SendCustom {
+                room_id,
+                data,
+                description,
+                extension,
+                priority,
+            } => {
+                limits::check_message_size(data.len() + description.len() + extension.len())?;
+                if data == PUSH_STOPPED {
+                    return Err(ApiError::new(
+                        code::NO_PERMISSION,
+                        "data 'push_stopped' is reserved: the room owner uses stop_push",
+                    ));
+                }
+                let body = Body::Custom(CustomPayload {
+                    data,
+                    description,
+                    extension,
+                });
+                self.send(room_id, body, priority).await
+            }
+            Request::SendImage { .. } => {
+                self.login.as_ref().ok_or_else(not_logged_in)?;
+                // Seam for the upload issue: look the uuid up in the media store, build a
+                // Body::Image and call `self.send`.
+                Err(ApiError::invalid("images not supported yet"))
+            }
+            Request::StopPush {
+                room_id,
+                postscript,
+            } => self.stop_push(room_id, postscript).await,
+            Request::Ping => Ok("{}".into()),
+        }
+    }
+
+    fn hello(&mut self, sdk_app_id: u64) -> Result<String, ApiError> {
+        if let Some((app, _)) = &self.app {
+            if *app != sdk_app_id {
+                return Err(ApiError::invalid(format!(
+                    "sdk_app_id: this connection is already bound to SDKAppID {app}"
+                )));
+            }
+        }
+        let secret = self.shared.config.apps.get(&sdk_app_id).ok_or_else(|| {
+            ApiError::new(
+                code::UNKNOWN_SDKAPPID,
+                format!("sdk_app_id {sdk_app_id} is not known to this server"),
+            )
+        })?;
+        self.app = Some((sdk_app_id, Arc::from(secret.as_str())));
+        to_json(&HelloReply {
+            server: format!("liveroom-server {}", env!("CARGO_PKG_VERSION")),
+            time: liveroom_usersig::now_secs(),
+            upload_path: "/upload".into(),
+        })
+    }
+
+    fn app_id(&self) -> Result<u64, ApiError> {
+        self.app
+            .as_ref()
+            .map(|(a, _)| *a)
+            .ok_or_else(|| ApiError::invalid("the first request must be hello {sdk_app_id}"))
+    }
+
+    async fn login(&mut self, user_id: String, user_sig: String) -> Result<String, ApiError> {
+        let (app, secret) = self
+            .app
+            .clone()
+            .ok_or_else(|| ApiError::invalid("the first request must be hello {sdk_app_id}"))?;
+        let now = liveroom_usersig::now_secs();
+        let expires_at = auth::verify_login(app, &secret, &user_id, &user_sig, now)?;
+        let same_user = self.login.as_ref().is_some_and(|l| l.user_id == user_id);
+        if self.login.is_some() && !same_user {
+            self.end_login().await;
+        }
+        let profile = self.shared.store.profile(app, user_id.clone()).await?;
+        let upload_token = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
+        self.shared.sessions.login(
+            app,
+            &user_id,
+            self.id,
+            self.signal_tx.clone(),
+            upload_token.clone(),
+        );
+        for sub in &self.subs {
+            sub.room.set_member_user(self.id, Some(&user_id)).await;
+        }
+        let wait = u64::try_from(expires_at.saturating_sub(now).saturating_add(1)).unwrap_or(0);
+        let wait = Duration::from_secs(wait).min(MAX_EXPIRY_WAIT);
+        self.expiry = Some(Box::pin(tokio::time::sleep_until(
+            (Instant::now() + wait).into(),
+        )));
+        let rate = match self.login.take() {
+            Some(old) if same_user => old.rate,
+            _ => UserRate::new(self.shared.config.user_rate, Instant::now()),
+        };
+        self.login = Some(Login {
+            user_id: user_id.clone(),
+            profile: profile.clone(),
+            rate,
+        });
+        to_json(&LoginReply {
+            user_id,
+            profile,
+            expires_at,
+            upload_token,
+        })
+    }
+
+    /// Logout: leaves every room and forgets the session; the connection stays a guest.
+    async fn end_login(&mut self) {
+        for sub in self.subs.drain(..) {
+            sub.room.leave(self.id).await;
+        }
+        if let (Some(login), Some((app, _))) = (self.login.take(), &self.app) {
+            self.shared.sessions.logout(*app, &login.user_id, self.id);
+        }
+        self.expiry = None;
+    }
+
+    async fn create_room(&mut self, opts: CreateRoomOptions) -> Result<String, ApiError> {
+        let app = self.app_id()?;
+        let owner = self
+            .login
+            .as_ref()
+            .ok_or_else(not_logged_in)?
+            .user_id
+            .clone();
+        limits::check_room_name(&opts.name)?;
+        limits::check_len("notification", &opts.notification, limits::NOTIFICATION_MAX)?;
+        limits::check_len("introduction", &opts.introduction, limits::INTRODUCTION_MAX)?;
+        limits::check_len("avatar", &opts.avatar, limits::AVATAR_MAX)?;
+        let custom = opts.room_id.filter(|id| !id.is_empty());
+        if let Some(id) = &custom {
+            limits::check_custom_room_id(id)?;
+        }
+        // Server-picked IDs: retry on the (unlikely) collision.
+        for _ in 0..5 {
+            let group_id = custom.clone().unwrap_or_else(|| {
+                let suffix = Alphanumeric.sample_string(&mut rand::thread_rng(), 12);
+                format!("{}{suffix}", limits::AUTO_ROOM_PREFIX)
+            });
+            let info = RoomInfo {
+                group_id: group_id.clone(),
+                kind: "AVChatRoom".into(),
+                name: opts.name.clone(),
+                owner_id: owner.clone(),
+                notification: opts.notification.clone(),
+                introduction: opts.introduction.clone(),
+                avatar: opts.avatar.clone(),
+                create_time: liveroom_usersig::now_secs(),
+                push_stopped: false,
+                postscript: String::new(),
+            };
+            match self.shared.rooms.create(app, info.clone()).await {
+                Ok(_) => {
+                    tracing::info!(app, room = %group_id, owner = %owner, "room created");
+                    return to_json(&info);
+                }
+                Err(CreateError::Store(e)) => return Err(e.into()),
+                Err(CreateError::TakenByYou) if custom.is_some() => {
+                    return Err(ApiError::new(
+                        code::ROOM_ID_TAKEN_BY_YOU,
+                        format!("roomID '{group_id}' is already taken, by you"),
+                    ))
+                }
+                Err(_) if custom.is_some() => {
+                    return Err(ApiError::new(
+                        code::ROOM_ID_TAKEN,
+                        format!("roomID '{group_id}' is already taken"),
+                    ))
+                }
+                Err(_) => continue,
+            }
+        }
+        Err(ApiError::new(code::INTERNAL, "could not pick a free room ID"))
+    }
+
+    async fn enter_room(&mut self, room_id: String, since: Option<u64>) -> Result<String, ApiError> {
+        let app = self.app_id()?;
+        limits::check_room_id(&room_id)?;
+        let room = self.shared.rooms.get(app, &room_id).await?.ok_or_else(|| {
+            ApiError::new(
+                code::ROOM_NOT_FOUND,
+                format!("room '{room_id}' does not exist"),
+            )
+        })?;
+        let user = self.login.as_ref().map(|l| l.user_id.as_str());
+        let entered = room.enter(self.id, user, since).await;
+        self.pending = entered.subscription;
+        // Built by hand so the history's pre-encoded messages are not re-serialized.
+        let status = to_json(&entered.status)?;
+        let group = to_json(&entered.info)?;
+        let cap = entered.history.iter().map(|m| m.len() + 1).sum::<usize>() + group.len() + 128;
+        let mut data = String::with_capacity(cap);
+        data.push_str("{\"status\":");
+        data.push_str(&status);
+        data.push_str(",\"group\":");
+        data.push_str(&group);
+        data.push_str(&format!(",\"online\":{},\"messages\":[", entered.online));
+        for (i, m) in entered.history.iter().enumerate() {
+            if i > 0 {
+                data.push(',');
+            }
+            data.push_str(m);
+        }
+        data.push_str(&format!("],\"last_sequence\":{}}}", entered.last_seq));
+        Ok(data)
+    }
+
+    async fn exit_room(&mut self, room_id: String) -> Result<String, ApiError> {
+        limits::check_room_id(&room_id)?;
+        if let Some(i) = self.subs.iter().position(|s| s.room.id() == room_id) {
+            let sub = self.subs.swap_remove(i);
+            sub.room.leave(self.id).await;
+        }
+        to_json(&serde_json::json!({ "groupID": room_id }))
+    }
+
+    async fn set_profile(
+        &mut self,
+        nick: Option<String>,
+        avatar: Option<String>,
+    ) -> Result<String, ApiError> {
+        let app = self.app_id()?;
+        let login = self.login.as_mut().ok_or_else(not_logged_in)?;
+        if let Some(n) = &nick {
+            limits::check_len("nick", n, limits::NICK_MAX)?;
+        }
+        if let Some(a) = &avatar {
+            limits::check_len("avatar", a, limits::AVATAR_MAX)?;
+        }
+        let mut profile = login.profile.clone();
+        if let Some(n) = nick {
+            profile.nick = n;
+        }
+        if let Some(a) = avatar {
+            profile.avatar = a;
+        }
+        self.shared.store.save_profile(app, profile.clone()).await?;
+        login.profile = profile.clone();
+        to_json(&profile)
+    }
+
+    /// Sends a user message to an entered room, through the user's and the room's budgets.
+    async fn send(
+        &mut self,
+        room_id: String,
+        body: Body,
+        priority: Priority,
+    ) -> Result<String, ApiError> {
+        let login = self.login.as_mut().ok_or_else(not_logged_in)?;
+        limits::check_room_id(&room_id)?;
+        let room = self
+            .subs
+            .iter()
+            .find(|s| s.room.id() == room_id)
+            .map(|s| s.room.clone())
+            .ok_or_else(|| {
+                ApiError::new(
+                    code::NOT_IN_ROOM,
+                    format!("you have not entered room '{room_id}': call enter_room first"),
+                )
+            })?;
+        if !login.rate.admit(Instant::now()) {
+            return Err(ApiError::new(
+                code::RATE_LIMITED,
+                format!(
+                    "userID over its rate limit of {} messages/s",
+                    self.shared.config.user_rate
+                ),
+            ));
+        }
+        if !room.admit(priority) {
+            return Err(ApiError::new(
+                code::RATE_LIMITED,
+                "room over its send budget; Low messages are dropped first",
+            ));
+        }
+        let mut msg = room
+            .publish(&self.shared.store, &login.profile, body, priority)
+            .await?;
+        msg.flow = Flow::Out;
+        to_json(&SendReply { message: msg })
+    }
+
+    async fn stop_push(&mut self, room_id: String, postscript: String) -> Result<String, ApiError> {
+        let app = self.app_id()?;
+        let login = self.login.as_ref().ok_or_else(not_logged_in)?;
+        limits::check_room_id(&room_id)?;
+        limits::check_message_size(postscript.len())?;
+        let room = self.shared.rooms.get(app, &room_id).await?.ok_or_else(|| {
+            ApiError::new(
+                code::ROOM_NOT_FOUND,
+                format!("room '{room_id}' does not exist"),
+            )
+        })?;
+        if room.info().await.owner_id != login.user_id {
+            return Err(ApiError::new(
+                code::NO_PERMISSION,
+                "only the room owner may stop the push",
+            ));
+        }
+        // High: always passes the room budget; the owner's own rate limit does not apply.
+        room.admit(Priority::High);
+        let body = Body::Custom(CustomPayload {
+            data: PUSH_STOPPED.into(),
+            description: postscript.clone(),
+            extension: String::new(),
+        });
+        let mut msg = room
+            .publish(&self.shared.store, &login.profile, body, Priority::High)
+            .await?;
+        room.set_push_stopped(&self.shared.store, &postscript).await?;
+        msg.flow = Flow::Out;
+        to_json(&SendReply { message: msg })
+    }
+
+    /// Leaves every room and ends the session.
+    async fn cleanup(&mut self) {
+        if let Some(sub) = self.pending.take() {
+            self.subs.push(sub);
+        }
+        self.end_login().await;
+    }
+}

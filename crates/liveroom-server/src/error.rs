@@ -1,0 +1,64 @@
+//! Server-level errors (startup, storage). Errors a client sees are `liveroom_proto::ApiError`.
+
+use std::path::PathBuf;
+
+use liveroom_proto::{code, ApiError};
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The settings are unusable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    ConfigFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The HTTP server failed.
+    #[error("http server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A storage failure. Never shown to clients in detail (they get 5000).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The blocking task running the query was lost.
+    #[error("store task failed: {0}")]
+    Task(String),
+    /// A stored value could not be decoded.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store failure");
+        ApiError::new(code::INTERNAL, "internal storage error")
+    }
+}

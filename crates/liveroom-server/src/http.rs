@@ -1,0 +1,34 @@
+//! HTTP routes: the WebSocket gateway and a health check. Uploads will live here too.
+
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use liveroom_proto::limits;
+
+use crate::{connection, Shared};
+
+/// Read/write buffers per connection: small, so idle viewers stay cheap.
+const WS_BUFFER: usize = 4 * 1024;
+
+/// The server's routes.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/ws", get(ws_upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .with_state(shared)
+}
+
+async fn ws_upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(limits::CLIENT_FRAME_MAX)
+        .max_frame_size(limits::CLIENT_FRAME_MAX)
+        .read_buffer_size(WS_BUFFER)
+        .write_buffer_size(WS_BUFFER)
+        .on_upgrade(move |socket| {
+            let tracker = shared.tracker.clone();
+            tracker.track_future(connection::run(socket, shared))
+        })
+}

@@ -1,0 +1,376 @@
+//! Rooms: state, membership, sequencing and publishing; and the registry of loaded rooms.
+//!
+//! Publishing, history snapshots and subscribing all happen under the room's lock, so a
+//! joiner's history (up to S) and its live stream (after S) meet with no gap and no overlap.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::extract::ws::Utf8Bytes;
+use liveroom_proto::{
+    code, ApiError, Body, EnterStatus, GroupTipPayload, Message, Priority, Profile, RoomInfo,
+    ServerFrame,
+};
+use rand::Rng;
+use tokio::sync::broadcast;
+
+use crate::budget::RoomBudget;
+use crate::error::StoreError;
+use crate::fanout::{Item, Subscription, ROOM_CHANNEL_CAPACITY};
+use crate::store::{Store, StoredRoom};
+
+/// Room rules from the config.
+#[derive(Debug, Clone, Copy)]
+pub struct RoomSettings {
+    /// Messages per second per room.
+    pub budget: u32,
+    /// Messages kept per room.
+    pub history: usize,
+    /// Join/leave tips while members <= this.
+    pub join_leave_threshold: usize,
+}
+
+/// Mutable state of a room, behind its lock.
+struct RoomState {
+    info: RoomInfo,
+    last_seq: u64,
+    /// (sequence, encoded message), oldest first, at most `history` long.
+    history: VecDeque<(u64, Arc<str>)>,
+    /// Connection id → logged-in user (None for guests).
+    members: HashMap<u64, Option<String>>,
+}
+
+/// A live room.
+pub struct Room {
+    app: u64,
+    id: String,
+    prefix: Box<str>,
+    settings: RoomSettings,
+    tx: broadcast::Sender<Item>,
+    state: tokio::sync::Mutex<RoomState>,
+    budget: Mutex<RoomBudget>,
+    online: AtomicUsize,
+}
+
+/// What entering a room gives the connection.
+pub struct Entered {
+    /// Joined or already in.
+    pub status: EnterStatus,
+    /// The room's profile.
+    pub info: RoomInfo,
+    /// Members, this connection included.
+    pub online: usize,
+    /// History after `since` (or the recent history), oldest first.
+    pub history: Vec<Arc<str>>,
+    /// The room's last sequence at the snapshot.
+    pub last_seq: u64,
+    /// The live stream after the snapshot (None when already in).
+    pub subscription: Option<Subscription>,
+}
+
+impl Room {
+    fn new(app: u64, stored: StoredRoom, settings: RoomSettings) -> Arc<Self> {
+        let (tx, _) = broadcast::channel(ROOM_CHANNEL_CAPACITY);
+        let id = stored.info.group_id.clone();
+        Arc::new(Self {
+            app,
+            prefix: ServerFrame::messages_frame_prefix(&id).into_boxed_str(),
+            id,
+            settings,
+            tx,
+            state: tokio::sync::Mutex::new(RoomState {
+                info: stored.info,
+                last_seq: stored.last_seq,
+                history: stored
+                    .history
+                    .into_iter()
+                    .map(|(s, j)| (s, Arc::from(j)))
+                    .collect(),
+                members: HashMap::new(),
+            }),
+            budget: Mutex::new(RoomBudget::new(settings.budget, Instant::now())),
+            online: AtomicUsize::new(0),
+        })
+    }
+
+    /// The room ID.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// `{"t":"messages","room":...,"list":[` for this room, computed once.
+    pub fn frame_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Connections in the room.
+    pub fn online(&self) -> usize {
+        self.online.load(Ordering::Relaxed)
+    }
+
+    /// The room's profile.
+    pub async fn info(&self) -> RoomInfo {
+        self.state.lock().await.info.clone()
+    }
+
+    /// Enters connection `conn` (as `user`, or a guest). Snapshot and subscription are taken
+    /// under the lock that publishing takes.
+    pub async fn enter(
+        self: &Arc<Self>,
+        conn: u64,
+        user: Option<&str>,
+        since: Option<u64>,
+    ) -> Entered {
+        let mut st = self.state.lock().await;
+        let already = st.members.contains_key(&conn);
+        let history: Vec<Arc<str>> = match (already, since) {
+            (_, Some(since)) => st
+                .history
+                .iter()
+                .filter(|(s, _)| *s > since)
+                .map(|(_, j)| j.clone())
+                .collect(),
+            (false, None) => st.history.iter().map(|(_, j)| j.clone()).collect(),
+            (true, None) => Vec::new(),
+        };
+        let subscription = if already {
+            None
+        } else {
+            let rx = self.tx.subscribe();
+            st.members.insert(conn, user.map(str::to_owned));
+            self.online.store(st.members.len(), Ordering::Relaxed);
+            if let Some(user) = user {
+                if st.members.len() <= self.settings.join_leave_threshold {
+                    self.publish_tip(GroupTipPayload::JOIN, user);
+                }
+            }
+            Some(Subscription::new(self.clone(), rx))
+        };
+        Entered {
+            status: if already {
+                EnterStatus::AlreadyInGroup
+            } else {
+                EnterStatus::JoinedSuccess
+            },
+            info: st.info.clone(),
+            online: st.members.len(),
+            history,
+            last_seq: st.last_seq,
+            subscription,
+        }
+    }
+
+    /// Removes connection `conn`; logged-in users produce a leave tip in small rooms.
+    pub async fn leave(&self, conn: u64) {
+        let mut st = self.state.lock().await;
+        let before = st.members.len();
+        if let Some(user) = st.members.remove(&conn) {
+            self.online.store(st.members.len(), Ordering::Relaxed);
+            if let Some(user) = user {
+                if before <= self.settings.join_leave_threshold {
+                    self.publish_tip(GroupTipPayload::QUIT, &user);
+                }
+            }
+        }
+    }
+
+    /// Records that a member connection logged in (or out).
+    pub async fn set_member_user(&self, conn: u64, user: Option<&str>) {
+        let mut st = self.state.lock().await;
+        if let Some(m) = st.members.get_mut(&conn) {
+            *m = user.map(str::to_owned);
+        }
+    }
+
+    /// Whether the room's budget admits a message of `priority` now.
+    pub fn admit(&self, priority: Priority) -> bool {
+        match self.budget.lock() {
+            Ok(mut b) => b.admit(priority, Instant::now()),
+            Err(_) => true,
+        }
+    }
+
+    /// Assigns the next sequence, commits the message, then publishes it. The reply (the
+    /// returned message) is only produced after the commit.
+    pub async fn publish(
+        &self,
+        store: &Store,
+        from: &Profile,
+        body: Body,
+        priority: Priority,
+    ) -> Result<Message, ApiError> {
+        let mut st = self.state.lock().await;
+        let seq = st.last_seq + 1;
+        let msg = self.message(from, body, priority, seq);
+        let json: Arc<str> = encode(&msg)?.into();
+        store
+            .append_message(self.app, self.id.clone(), seq, msg.time, json.clone())
+            .await?;
+        st.last_seq = seq;
+        if self.settings.history > 0 {
+            if st.history.len() >= self.settings.history {
+                st.history.pop_front();
+            }
+            st.history.push_back((seq, json.clone()));
+        }
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(Item::Message(json));
+        Ok(msg)
+    }
+
+    /// Marks the stream stopped (after its stop-push message went out).
+    pub async fn set_push_stopped(&self, store: &Store, postscript: &str) -> Result<(), ApiError> {
+        let mut st = self.state.lock().await;
+        store
+            .set_push_stopped(self.app, self.id.clone(), postscript.to_owned())
+            .await?;
+        st.info.push_stopped = true;
+        st.info.postscript = postscript.to_owned();
+        Ok(())
+    }
+
+    /// Pushes the online count to the room (only when someone is in).
+    pub fn publish_online(&self) {
+        let count = self.online();
+        if count == 0 {
+            return;
+        }
+        let frame = ServerFrame::Online {
+            room: self.id.clone(),
+            count: count as u64,
+        };
+        if let Ok(s) = serde_json::to_string(&frame) {
+            let _ = self.tx.send(Item::Frame(Utf8Bytes::from(s)));
+        }
+    }
+
+    /// Join/leave tip: not stored, sequence 0.
+    fn publish_tip(&self, operation_type: u8, user: &str) {
+        let from = Profile {
+            user_id: user.to_owned(),
+            ..Profile::default()
+        };
+        let body = Body::GroupTip(GroupTipPayload {
+            operation_type,
+            user_id_list: vec![user.to_owned()],
+        });
+        let msg = self.message(&from, body, Priority::Normal, 0);
+        if let Ok(json) = encode(&msg) {
+            let _ = self.tx.send(Item::Message(json.into()));
+        }
+    }
+
+    fn message(&self, from: &Profile, body: Body, priority: Priority, seq: u64) -> Message {
+        let nonce: u32 = rand::thread_rng().gen();
+        Message {
+            id: format!("GROUP{}-{seq}-{nonce}", self.id),
+            body,
+            to: self.id.clone(),
+            from: from.user_id.clone(),
+            nick: from.nick.clone(),
+            avatar: from.avatar.clone(),
+            time: liveroom_usersig::now_secs(),
+            sequence: seq,
+            priority,
+            flow: Default::default(),
+            conversation_type: "GROUP".into(),
+            conversation_id: format!("GROUP{}", self.id),
+        }
+    }
+}
+
+fn encode(msg: &Message) -> Result<String, ApiError> {
+    serde_json::to_string(msg).map_err(|e| {
+        tracing::error!(error = %e, "cannot encode message");
+        ApiError::new(code::INTERNAL, "cannot encode message")
+    })
+}
+
+/// Why a room could not be created.
+pub enum CreateError {
+    /// Taken by someone else (10021).
+    Taken,
+    /// Taken by the caller (10025).
+    TakenByYou,
+    /// Storage failed.
+    Store(StoreError),
+}
+
+/// The rooms loaded in memory, keyed by (SDKAppID, room ID); loaded from the store on demand.
+pub struct Registry {
+    rooms: Mutex<HashMap<(u64, String), Arc<Room>>>,
+    store: Store,
+    settings: RoomSettings,
+}
+
+impl Registry {
+    /// An empty registry over `store`.
+    pub fn new(store: Store, settings: RoomSettings) -> Self {
+        Self {
+            rooms: Mutex::new(HashMap::new()),
+            store,
+            settings,
+        }
+    }
+
+    fn cached(&self, app: u64, id: &str) -> Option<Arc<Room>> {
+        let rooms = self.rooms.lock().ok()?;
+        rooms.get(&(app, id.to_owned())).cloned()
+    }
+
+    fn insert(&self, app: u64, stored: StoredRoom) -> Arc<Room> {
+        let key = (app, stored.info.group_id.clone());
+        let room = Room::new(app, stored, self.settings);
+        match self.rooms.lock() {
+            Ok(mut rooms) => rooms.entry(key).or_insert(room).clone(),
+            Err(_) => room,
+        }
+    }
+
+    /// The room, loading it from the store when needed; `None` when it does not exist.
+    pub async fn get(&self, app: u64, id: &str) -> Result<Option<Arc<Room>>, StoreError> {
+        if let Some(room) = self.cached(app, id) {
+            return Ok(Some(room));
+        }
+        match self.store.load_room(app, id.to_owned()).await? {
+            Some(stored) => Ok(Some(self.insert(app, stored))),
+            None => Ok(None),
+        }
+    }
+
+    /// Creates a room owned by `info.owner_id`.
+    pub async fn create(&self, app: u64, info: RoomInfo) -> Result<Arc<Room>, CreateError> {
+        let owner = info.owner_id.clone();
+        let id = info.group_id.clone();
+        let created = self
+            .store
+            .create_room(app, info.clone())
+            .await
+            .map_err(CreateError::Store)?;
+        if !created {
+            let existing = self.get(app, &id).await.map_err(CreateError::Store)?;
+            return match existing {
+                Some(room) if room.info().await.owner_id == owner => Err(CreateError::TakenByYou),
+                _ => Err(CreateError::Taken),
+            };
+        }
+        Ok(self.insert(
+            app,
+            StoredRoom {
+                info,
+                last_seq: 0,
+                history: Vec::new(),
+            },
+        ))
+    }
+
+    /// Every loaded room.
+    pub fn all(&self) -> Vec<Arc<Room>> {
+        match self.rooms.lock() {
+            Ok(rooms) => rooms.values().cloned().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! Restart on the same data dir: rooms, sequences, history and profiles survive.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn sequences_and_history_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || async {
+        liveroom_server::start(base_config(dir.path()).history(3).build())
+            .await
+            .unwrap()
+    };
+    let server = start().await;
+    let url = format!("ws://{}/ws", server.local_addr());
+    let mut a = Client::connect(&url).await;
+    a.hello(APP).await;
+    a.login("alice").await;
+    a.req("set_profile", json!({"nick": "Alice"})).await.ok();
+    a.create("r").await;
+    a.enter("r").await;
+    for i in 1..=4 {
+        a.text("r", &format!("m{i}")).await.ok();
+    }
+    server.shutdown().await.unwrap();
+
+    let server = start().await;
+    let url = format!("ws://{}/ws", server.local_addr());
+    let mut a = Client::connect(&url).await;
+    a.hello(APP).await;
+    let login = a.login("alice").await;
+    assert_eq!(login["profile"]["nick"], "Alice");
+    let e = a.enter("r").await;
+    assert_eq!(e["last_sequence"], 4);
+    let texts: Vec<&str> = e["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["payload"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts, vec!["m2", "m3", "m4"]);
+    let m = a.text("r", "m5").await.ok();
+    assert_eq!(m["message"]["sequence"], 5);
+    assert_eq!(
+        a.req("create_room", json!({"name": "n", "room_id": "r"}))
+            .await
+            .code(),
+        liveroom_proto::code::ROOM_ID_TAKEN_BY_YOU
+    );
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn zero_history_keeps_sequences() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = liveroom_server::start(base_config(dir.path()).history(0).build())
+        .await
+        .unwrap();
+    let url = format!("ws://{}/ws", server.local_addr());
+    let mut a = Client::connect(&url).await;
+    a.hello(APP).await;
+    a.login("alice").await;
+    a.create("r").await;
+    a.enter("r").await;
+    a.text("r", "one").await.ok();
+    server.shutdown().await.unwrap();
+    let server = liveroom_server::start(base_config(dir.path()).history(0).build())
+        .await
+        .unwrap();
+    let url = format!("ws://{}/ws", server.local_addr());
+    let mut a = Client::connect(&url).await;
+    a.hello(APP).await;
+    a.login("alice").await;
+    let e = a.enter("r").await;
+    assert_eq!(e["messages"], json!([]));
+    assert_eq!(e["last_sequence"], 1);
+    assert_eq!(a.text("r", "two").await.ok()["message"]["sequence"], 2);
+    server.shutdown().await.unwrap();
+}
