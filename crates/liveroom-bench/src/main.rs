@@ -1,14 +1,30 @@
 //! `liveroom-bench`: measures the room server and prints its figures (a table, or JSON).
 //!
-//! - `latency`: one sender, N receivers (real engines), send→receive latency p50/p99/max.
+//! Scenarios (`liveroom-bench SCENARIO --help` for each):
+//! - `latency`: one sender, N receiving engines; send→receive latency.
+//! - `fanout`: one room, N viewers, R msgs/s; deliveries, loss, latency, server CPU and memory.
+//! - `burst`: 1,000 msgs/s of mixed priorities for 5 s; the budget's drop order.
+//! - `idle`: N connections, no messages; server memory per connection.
+//! - `churn`: hundreds of joins and leaves per second while chatting.
+//! - `slow`: some viewers stop reading; memory stays bounded, others' latency holds.
+//! - `all`: every scenario, ours beside the Node.js `ws` baseline (`--smoke` for a quick run).
+//! - `images`: upload throughput and thumbnail time.
 //!
-//! Without `--server`, it starts the `liveroom-server` binary found next to itself on a free
-//! loopback port with a temporary data folder.
+//! Without `--server`, each run starts its own server binary on a free loopback port.
 
+mod conn;
+mod fanout;
+mod images;
 mod latency;
+mod procstat;
+mod report;
 mod server;
+mod worker;
 
 use clap::{Parser, Subcommand};
+
+use crate::fanout::Params;
+use crate::server::Target;
 
 #[derive(Parser)]
 #[command(version, about = "Benchmarks of the Liveroom room server")]
@@ -17,16 +33,133 @@ struct Cli {
     scenario: Scenario,
 }
 
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Viewer connections.
+    #[arg(long)]
+    viewers: Option<usize>,
+    /// Messages per second (all senders).
+    #[arg(long)]
+    rate: Option<u32>,
+    /// Seconds of sending.
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// Sender connections.
+    #[arg(long, default_value_t = 1)]
+    senders: usize,
+    /// Which server to measure; `both` runs ours and the Node.js baseline side by side.
+    #[arg(long, value_enum, default_value_t = Which::Liveroom)]
+    target: Which,
+    /// Use a running server (ws://HOST:PORT) that knows the bench app.
+    #[arg(long)]
+    server: Option<String>,
+    /// Record latency on one viewer in this many.
+    #[arg(long, default_value_t = 10)]
+    sample_every: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Which {
+    Liveroom,
+    Node,
+    Both,
+}
+
 #[derive(Subcommand)]
 enum Scenario {
     /// One sender, N receiving engines: latency from send to receive.
     Latency(latency::Args),
+    /// N viewers at R msgs/s (default 1000 × 40 for 10 s).
+    Fanout(Common),
+    /// R = 1,000 msgs/s of mixed priorities for 5 s into the default budget.
+    Burst(Common),
+    /// N connections and no messages (default 19,000).
+    Idle(Common),
+    /// Joins and leaves while chatting.
+    Churn {
+        #[command(flatten)]
+        common: Common,
+        /// Joins (and leaves) per second.
+        #[arg(long, default_value_t = 200)]
+        churn: u32,
+    },
+    /// Some viewers stop reading.
+    Slow {
+        #[command(flatten)]
+        common: Common,
+        /// Viewers that never read.
+        #[arg(long, default_value_t = 100)]
+        slow: usize,
+    },
+    /// Every scenario, ours and the baseline.
+    All {
+        /// Small numbers, a few seconds each: a smoke test.
+        #[arg(long)]
+        smoke: bool,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Picture upload throughput and thumbnail time.
+    Images(images::Args),
+    /// (internal) a viewer process.
+    #[command(hide = true)]
+    Worker(worker::Args),
+}
+
+fn params(scenario: &'static str, c: &Common, viewers: usize, rate: u32, seconds: u64) -> Params {
+    Params {
+        scenario,
+        target: Target::Liveroom,
+        server: c.server.clone(),
+        viewers: c.viewers.unwrap_or(viewers),
+        rate: c.rate.unwrap_or(rate),
+        seconds: c.seconds.unwrap_or(seconds),
+        senders: c.senders,
+        mixed_priorities: scenario == "burst",
+        slow: 0,
+        churn_per_sec: 0,
+        sample_every: c.sample_every,
+    }
+}
+
+async fn run_targets(p: Params, which: Which, json: bool) -> anyhow::Result<()> {
+    let targets = match which {
+        Which::Liveroom => vec![Target::Liveroom],
+        Which::Node => vec![Target::Node],
+        Which::Both => vec![Target::Liveroom, Target::Node],
+    };
+    let mut reports = Vec::new();
+    for t in targets {
+        reports.push(fanout::run(Params { target: t, ..p.clone() }).await?);
+    }
+    report::print(&reports, json);
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    match cli.scenario {
-        Scenario::Latency(args) => rt.block_on(latency::run(args)),
-    }
+    rt.block_on(async move {
+        match cli.scenario {
+            Scenario::Latency(args) => latency::run(args).await,
+            Scenario::Worker(args) => worker::run(args).await,
+            Scenario::Images(args) => images::run(args).await,
+            Scenario::Fanout(c) => run_targets(params("fanout", &c, 1000, 40, 10), c.target, c.json).await,
+            Scenario::Burst(c) => run_targets(params("burst", &c, 100, 1000, 5), c.target, c.json).await,
+            Scenario::Idle(c) => run_targets(params("idle", &c, 19_000, 0, 0), c.target, c.json).await,
+            Scenario::Churn { common, churn } => {
+                let p = Params { churn_per_sec: churn, ..params("churn", &common, 1000, 40, 10) };
+                run_targets(p, common.target, common.json).await
+            }
+            Scenario::Slow { common, slow } => {
+                let p = Params { slow, ..params("slow", &common, 1000, 40, 10) };
+                run_targets(p, common.target, common.json).await
+            }
+            Scenario::All { smoke, json } => report::all(smoke, json).await,
+        }
+    })
 }

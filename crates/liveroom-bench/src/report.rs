@@ -1,0 +1,110 @@
+//! Prints reports as tables (ours beside the baseline, with their ratio) or JSON, and runs the
+//! whole suite.
+
+use crate::fanout::{self, Params, Report};
+use crate::server::Target;
+
+/// Prints one scenario's reports (one per target).
+pub fn print(reports: &[Report], json: bool) {
+    if json {
+        for r in reports {
+            println!("{}", serde_json::to_string(r).unwrap_or_default());
+        }
+        return;
+    }
+    let Some(first) = reports.first() else { return };
+    println!(
+        "\n== {}: {} viewers, {} msg/s for {} s ==",
+        first.scenario, first.viewers, first.rate, first.seconds
+    );
+    let mut header = format!("{:<26}", "");
+    for r in reports {
+        header.push_str(&format!("{:>16}", r.target));
+    }
+    if reports.len() == 2 {
+        header.push_str(&format!("{:>12}", "ratio"));
+    }
+    println!("{header}");
+    let rows: [(&str, fn(&Report) -> f64, bool); 13] = [
+        ("connections", |r| r.connections as f64, true),
+        ("messages accepted", |r| r.accepted as f64, true),
+        ("messages rejected", |r| r.rejected as f64, false),
+        ("delivered", |r| r.delivered as f64, true),
+        ("expected", |r| r.expected as f64, true),
+        ("lost", |r| r.lost as f64, false),
+        ("deliveries/s", |r| r.deliveries_per_sec, true),
+        ("latency p50 ms", |r| r.p50_ms, false),
+        ("latency p99 ms", |r| r.p99_ms, false),
+        ("latency max ms", |r| r.max_ms, false),
+        ("server CPU %", |r| r.server_cpu_percent, false),
+        ("server RSS MiB (peak)", |r| r.server_rss_peak_bytes as f64 / 1048576.0, false),
+        ("bytes per idle connection", |r| r.bytes_per_connection, false),
+    ];
+    for (name, get, _) in rows {
+        let mut line = format!("{name:<26}");
+        for r in reports {
+            line.push_str(&format!("{:>16.1}", get(r)));
+        }
+        if let [a, b] = reports {
+            let (x, y) = (get(a), get(b));
+            if x > 0.0 && y > 0.0 {
+                line.push_str(&format!("{:>11.2}x", y / x));
+            }
+        }
+        println!("{line}");
+    }
+    if first.scenario == "burst" || first.scenario == "slow" || first.scenario == "churn" {
+        for r in reports {
+            println!(
+                "{}: by priority {}, slow viewers {}, closed early {}, churn joins {}",
+                r.target,
+                serde_json::Value::from(r.by_priority.clone()),
+                r.slow_viewers,
+                r.closed_early,
+                r.churn_joins
+            );
+        }
+    }
+}
+
+/// Every scenario, ours beside the baseline.
+pub async fn all(smoke: bool, json: bool) -> anyhow::Result<()> {
+    let base = Params {
+        scenario: "fanout",
+        target: Target::Liveroom,
+        server: None,
+        viewers: 1000,
+        rate: 40,
+        seconds: 10,
+        senders: 1,
+        mixed_priorities: false,
+        slow: 0,
+        churn_per_sec: 0,
+        sample_every: 10,
+    };
+    let runs: Vec<Params> = if smoke {
+        vec![
+            Params { viewers: 200, seconds: 3, ..base.clone() },
+            Params { scenario: "burst", viewers: 50, rate: 1000, seconds: 2, mixed_priorities: true, ..base.clone() },
+            Params { scenario: "idle", viewers: 500, rate: 0, seconds: 0, ..base.clone() },
+            Params { scenario: "churn", viewers: 100, seconds: 3, churn_per_sec: 50, ..base.clone() },
+            Params { scenario: "slow", viewers: 100, seconds: 3, slow: 10, ..base.clone() },
+        ]
+    } else {
+        vec![
+            Params { viewers: 1000, seconds: 20, ..base.clone() },
+            Params { viewers: 5000, seconds: 20, ..base.clone() },
+            Params { viewers: 19_000, seconds: 20, ..base.clone() },
+            Params { scenario: "burst", viewers: 100, rate: 1000, seconds: 5, mixed_priorities: true, ..base.clone() },
+            Params { scenario: "idle", viewers: 19_000, rate: 0, seconds: 0, ..base.clone() },
+            Params { scenario: "churn", viewers: 1000, seconds: 20, churn_per_sec: 200, ..base.clone() },
+            Params { scenario: "slow", viewers: 1000, seconds: 20, slow: 100, ..base.clone() },
+        ]
+    };
+    for p in runs {
+        let mut reports = vec![fanout::run(p.clone()).await?];
+        reports.push(fanout::run(Params { target: Target::Node, ..p }).await?);
+        print(&reports, json);
+    }
+    Ok(())
+}

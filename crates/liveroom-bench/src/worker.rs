@@ -1,0 +1,184 @@
+//! A viewer process: holds many viewer connections in one room and counts what they receive.
+//! The orchestrator starts several of these when one process's file limit is not enough.
+//!
+//! Protocol on stdio: prints `{"ready": N, "failed": F}` once its viewers are in the room,
+//! waits for a line on stdin (or its end), then prints its [`WorkerReport`] as JSON.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use futures_util::StreamExt;
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::{watch, Semaphore};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::conn::{now_micros, scan_frame, source_ip, Conn};
+
+/// Flags of the hidden `worker` command.
+#[derive(clap::Args, Clone)]
+pub struct Args {
+    /// Server, ws://HOST:PORT.
+    #[arg(long)]
+    pub url: String,
+    /// Room to enter.
+    #[arg(long)]
+    pub room: String,
+    /// Viewer connections.
+    #[arg(long)]
+    pub viewers: usize,
+    /// First source address index (see `conn::source_ip`).
+    #[arg(long, default_value_t = 0)]
+    pub source_offset: usize,
+    /// Record latency on one viewer in this many (all are counted).
+    #[arg(long, default_value_t = 10)]
+    pub sample_every: usize,
+    /// Viewers (of these) that stop reading once in the room.
+    #[arg(long, default_value_t = 0)]
+    pub slow: usize,
+}
+
+/// What a worker saw.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct WorkerReport {
+    /// Messages received by all reading viewers.
+    pub delivered: u64,
+    /// Of those, by priority mark (H, N, L, W).
+    pub by_priority: [u64; 4],
+    /// Connections the server closed before the end.
+    pub closed_early: u64,
+    /// Latency histogram in µs (HDR V2, base64).
+    pub histogram: String,
+}
+
+impl WorkerReport {
+    /// The latency histogram.
+    pub fn histogram(&self) -> anyhow::Result<Histogram<u64>> {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(&self.histogram)?;
+        Ok(Deserializer::new().deserialize(&mut bytes.as_slice())?)
+    }
+}
+
+/// Index of a priority mark in [`WorkerReport::by_priority`].
+pub fn mark_index(mark: u8) -> usize {
+    match mark {
+        b'H' => 0,
+        b'N' => 1,
+        b'L' => 2,
+        _ => 3,
+    }
+}
+
+struct Shared {
+    delivered: AtomicU64,
+    by_priority: [AtomicU64; 4],
+    closed_early: AtomicU64,
+    hist: Mutex<Histogram<u64>>,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let shared = Arc::new(Shared {
+        delivered: AtomicU64::new(0),
+        by_priority: Default::default(),
+        closed_early: AtomicU64::new(0),
+        hist: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let ready = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Semaphore::new(128));
+    let mut tasks = Vec::with_capacity(args.viewers);
+    for i in 0..args.viewers {
+        let (shared, ready, failed, gate) = (shared.clone(), ready.clone(), failed.clone(), gate.clone());
+        let mut stop = stop_rx.clone();
+        let url = args.url.clone();
+        let room = args.room.clone();
+        let sampled = i % args.sample_every.max(1) == 0;
+        let slow = i < args.slow;
+        let source = source_ip(args.source_offset + i);
+        tasks.push(tokio::spawn(async move {
+            let permit = gate.acquire_owned().await;
+            let conn = async {
+                let mut c = Conn::connect(&url, source).await?;
+                c.request(json!({"op": "enter_room", "room_id": room})).await?;
+                anyhow::Ok(c)
+            }
+            .await;
+            drop(permit);
+            let Ok(mut conn) = conn else {
+                failed.fetch_add(1, Ordering::Relaxed);
+                return;
+            };
+            ready.fetch_add(1, Ordering::Relaxed);
+            if slow {
+                // Hold the socket, never read it.
+                let _ = stop.changed().await;
+                drop(conn);
+                return;
+            }
+            loop {
+                tokio::select! {
+                    msg = conn.ws.next() => {
+                        let text = match msg {
+                            Some(Ok(Message::Text(t))) => t,
+                            Some(Ok(_)) => continue,
+                            _ => {
+                                if !*stop.borrow() {
+                                    shared.closed_early.fetch_add(1, Ordering::Relaxed);
+                                }
+                                return;
+                            }
+                        };
+                        let now = now_micros();
+                        let mut lat = Vec::new();
+                        let n = scan_frame(text.as_bytes(), |stamp, mark| {
+                            shared.by_priority[mark_index(mark)].fetch_add(1, Ordering::Relaxed);
+                            if sampled {
+                                lat.push(now.saturating_sub(stamp).max(1));
+                            }
+                        });
+                        shared.delivered.fetch_add(n as u64, Ordering::Relaxed);
+                        if !lat.is_empty() {
+                            if let Ok(mut h) = shared.hist.lock() {
+                                for l in lat {
+                                    let _ = h.record(l);
+                                }
+                            }
+                        }
+                    }
+                    _ = stop.changed() => return,
+                }
+            }
+        }));
+    }
+    // Report readiness once every viewer connected or failed.
+    loop {
+        let (r, f) = (ready.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+        if r + f >= args.viewers {
+            println!("{}", json!({"ready": r, "failed": f}));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let _ = stdin.next_line().await;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let hist = shared.hist.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    let mut buf = Vec::new();
+    V2Serializer::new().serialize(&hist, &mut buf).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let report = WorkerReport {
+        delivered: shared.delivered.load(Ordering::Relaxed),
+        by_priority: std::array::from_fn(|i| shared.by_priority[i].load(Ordering::Relaxed)),
+        closed_early: shared.closed_early.load(Ordering::Relaxed),
+        histogram: base64::engine::general_purpose::STANDARD.encode(buf),
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
