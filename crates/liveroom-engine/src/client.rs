@@ -1,0 +1,461 @@
+//! [`Im`]: the handle applications hold. Every method validates its input locally first
+//! (same validators and codes as the server, so bad input fails fast and identically), then
+//! goes through the connection task.
+
+use std::sync::{Arc, Mutex};
+
+use liveroom_proto::message::Flow;
+use liveroom_proto::{
+    limits, ApiError, CreateRoomOptions, CustomPayload, EnterStatus, Message, Priority, Profile,
+    Request, RoomInfo, SendReply,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use crate::connection::{self, Call, Command, Effect, REQUEST_TIMEOUT};
+use crate::endpoint::Endpoints;
+use crate::error;
+use crate::events::{Event, EventName, HandlerId};
+use crate::lock;
+use crate::shared::{NetState, Shared};
+use crate::upload::{self, ImageSource, ProgressFn, UploadTarget};
+
+/// Result of [`Im::login`], as the seed's `imResponse.data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginResult {
+    /// True when this engine was already logged in as that user (nothing was sent).
+    #[serde(rename = "repeatLogin")]
+    pub repeat_login: bool,
+}
+
+/// Result of [`Im::enter_room`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnterResult {
+    /// `JoinedSuccess` or `AlreadyInGroup`.
+    pub status: EnterStatus,
+    /// The room.
+    pub group: RoomInfo,
+    /// Connections in the room, this one included.
+    pub online: u64,
+}
+
+/// The IM engine: one SDKAppID, one server. Cheap to clone (an `Arc` inside); every clone
+/// drives the same session. Dropping the last clone closes the socket.
+#[derive(Clone)]
+pub struct Im {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    shared: Arc<Shared>,
+    /// The running connection task, started on the first call that needs the server.
+    conn: Mutex<Option<mpsc::UnboundedSender<Command>>>,
+    /// Serializes login and logout, so a switch of user is never interleaved.
+    session_lock: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Im {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Im")
+            .field("sdk_app_id", &self.inner.shared.sdk_app_id)
+            .field("server", &self.inner.shared.endpoints.ws)
+            .field("user", &self.user_id())
+            .finish()
+    }
+}
+
+impl Im {
+    /// An engine for `sdk_app_id` on `server` (`ws://HOST:PORT`, `http://HOST:PORT`, with or
+    /// without `/ws`). Nothing connects until a call needs it. SDKAppID 0 is refused (10004).
+    pub fn new(sdk_app_id: u64, server: &str) -> Result<Self, ApiError> {
+        if sdk_app_id == 0 {
+            return Err(ApiError::invalid("SDKAppID is required (not 0)"));
+        }
+        let endpoints = Endpoints::parse(server)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                shared: Arc::new(Shared::new(sdk_app_id, endpoints)),
+                conn: Mutex::new(None),
+                session_lock: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The SDKAppID this engine is bound to.
+    pub fn sdk_app_id(&self) -> u64 {
+        self.inner.shared.sdk_app_id
+    }
+
+    /// Subscribes `handler` to `name`. Handlers run on the engine's task, in registration
+    /// order; keep them short. A panicking handler is logged and the others still run.
+    pub fn on<F>(&self, name: EventName, handler: F) -> HandlerId
+    where
+        F: Fn(&Event) + Send + Sync + 'static,
+    {
+        self.inner.shared.emitter.on(name, Arc::new(handler))
+    }
+
+    /// Removes a handler; it is not called for any event emitted afterwards. Returns whether
+    /// it was registered.
+    pub fn off(&self, id: HandlerId) -> bool {
+        self.inner.shared.emitter.off(id)
+    }
+
+    /// Every event from now on, as a stream. A receiver that falls more than 4096 events
+    /// behind gets `RecvError::Lagged` and skips ahead.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.inner.shared.emitter.subscribe()
+    }
+
+    /// The seed's log levels: 0 verbose, 1 release (default), 2 warnings, 3 errors, 4 silent.
+    /// Applies to this engine's records, through `tracing`.
+    pub fn set_log_level(&self, level: u8) {
+        self.inner.shared.set_log_level(level);
+    }
+
+    /// Logs in. `repeat_login` is true (and nothing is sent) when already logged in as this
+    /// user; logged in as someone else, it logs out first. Emits `t_im_ready`.
+    pub async fn login(&self, user_id: &str, user_sig: &str) -> Result<LoginResult, ApiError> {
+        limits::check_user_id(user_id)?;
+        if user_sig.is_empty() {
+            return Err(ApiError::new(
+                liveroom_proto::code::USERSIG_MALFORMED,
+                "userSig is empty",
+            ));
+        }
+        let _guard = self.inner.session_lock.lock().await;
+        match self.user_id() {
+            Some(me) if me == user_id => return Ok(LoginResult { repeat_login: true }),
+            Some(_) => self.logout_locked().await?,
+            None => {}
+        }
+        let request = Request::Login {
+            user_id: user_id.to_owned(),
+            user_sig: user_sig.to_owned(),
+        };
+        let effect = Effect::Login {
+            user_id: user_id.to_owned(),
+            user_sig: user_sig.to_owned(),
+        };
+        self.call("login", request, effect).await?;
+        Ok(LoginResult {
+            repeat_login: false,
+        })
+    }
+
+    /// Leaves every room and ends the login (the socket stays, as a guest's). Emits
+    /// `t_im_not_ready`.
+    pub async fn logout(&self) -> Result<(), ApiError> {
+        let _guard = self.inner.session_lock.lock().await;
+        self.logout_locked().await
+    }
+
+    async fn logout_locked(&self) -> Result<(), ApiError> {
+        self.require_login()?;
+        match self.call("logout", Request::Logout, Effect::Logout).await {
+            Ok(_) => Ok(()),
+            // The session is over locally either way; a dead socket ended it on the server.
+            Err(e) if e.code == liveroom_proto::code::NETWORK => {
+                self.inner.shared.end_session();
+                Ok(())
+            }
+            Err(e) => {
+                self.inner.shared.end_session();
+                Err(e)
+            }
+        }
+    }
+
+    /// Creates a live room owned by the caller. Without `room_id` the server picks one
+    /// starting with `@TGS#`.
+    pub async fn create_room(&self, options: CreateRoomOptions) -> Result<RoomInfo, ApiError> {
+        limits::check_room_name(&options.name)?;
+        if let Some(room_id) = &options.room_id {
+            limits::check_custom_room_id(room_id)?;
+        }
+        limits::check_len(
+            "notification",
+            &options.notification,
+            limits::NOTIFICATION_MAX,
+        )?;
+        limits::check_len(
+            "introduction",
+            &options.introduction,
+            limits::INTRODUCTION_MAX,
+        )?;
+        limits::check_len("avatar", &options.avatar, limits::AVATAR_MAX)?;
+        self.require_login()?;
+        self.call_as("create_room", Request::CreateRoom(options), Effect::None)
+            .await
+    }
+
+    /// Enters a room, logged in or as a guest (who receives but cannot send). The room's
+    /// recent history arrives as message events.
+    pub async fn enter_room(&self, room_id: &str) -> Result<EnterResult, ApiError> {
+        limits::check_room_id(room_id)?;
+        let request = Request::EnterRoom {
+            room_id: room_id.to_owned(),
+            since: None,
+        };
+        let effect = Effect::Enter {
+            room: room_id.to_owned(),
+        };
+        let reply: liveroom_proto::EnterReply = self.call_as("enter_room", request, effect).await?;
+        Ok(EnterResult {
+            status: reply.status,
+            group: reply.group,
+            online: reply.online,
+        })
+    }
+
+    /// Leaves a room; its messages stop at once.
+    pub async fn exit_room(&self, room_id: &str) -> Result<(), ApiError> {
+        limits::check_room_id(room_id)?;
+        let request = Request::ExitRoom {
+            room_id: room_id.to_owned(),
+        };
+        let effect = Effect::Exit {
+            room: room_id.to_owned(),
+        };
+        self.call("exit_room", request, effect).await.map(|_| ())
+    }
+
+    /// Sets the nick and/or avatar (absent ones keep their value); every message the user
+    /// sends afterwards carries them.
+    pub async fn set_my_profile(
+        &self,
+        nick: Option<String>,
+        avatar: Option<String>,
+    ) -> Result<Profile, ApiError> {
+        if let Some(nick) = &nick {
+            limits::check_len("nick", nick, limits::NICK_MAX)?;
+        }
+        if let Some(avatar) = &avatar {
+            limits::check_len("avatar", avatar, limits::AVATAR_MAX)?;
+        }
+        self.require_login()?;
+        self.call_as(
+            "set_profile",
+            Request::SetProfile { nick, avatar },
+            Effect::None,
+        )
+        .await
+    }
+
+    /// The caller's profile as stored by the server.
+    pub async fn get_my_profile(&self) -> Result<Profile, ApiError> {
+        self.require_login()?;
+        self.call_as("get_profile", Request::GetProfile, Effect::None)
+            .await
+    }
+
+    /// Sends a text; resolves the message as stored (`ID`, `sequence`, `time`).
+    pub async fn send_text_message(
+        &self,
+        room_id: &str,
+        text: &str,
+        priority: Priority,
+    ) -> Result<Message, ApiError> {
+        limits::check_room_id(room_id)?;
+        limits::check_text(text)?;
+        self.require_sender(room_id)?;
+        let request = Request::SendText {
+            room_id: room_id.to_owned(),
+            text: text.to_owned(),
+            priority,
+        };
+        self.send("send_text", request).await
+    }
+
+    /// Sends a custom message (likes, gifts, any app-defined event).
+    pub async fn send_custom_message(
+        &self,
+        room_id: &str,
+        payload: CustomPayload,
+        priority: Priority,
+    ) -> Result<Message, ApiError> {
+        limits::check_room_id(room_id)?;
+        limits::check_message_size(
+            payload.data.len() + payload.description.len() + payload.extension.len(),
+        )?;
+        self.require_sender(room_id)?;
+        let request = Request::SendCustom {
+            room_id: room_id.to_owned(),
+            data: payload.data,
+            description: payload.description,
+            extension: payload.extension,
+            priority,
+        };
+        self.send("send_custom", request).await
+    }
+
+    /// Uploads a picture (progress 0..1 through `on_progress`), then sends the image
+    /// message. Not a JPG/PNG/GIF/BMP: 2252; over 20 MB: 2253.
+    pub async fn send_image_message(
+        &self,
+        room_id: &str,
+        image: ImageSource,
+        priority: Priority,
+        on_progress: Option<ProgressFn>,
+    ) -> Result<Message, ApiError> {
+        limits::check_room_id(room_id)?;
+        self.require_sender(room_id)?;
+        let bytes = upload::load(image).await?;
+        upload::sniff_format(&bytes)?;
+        let (path, token) = {
+            let state = lock(&self.inner.shared.state);
+            (
+                state
+                    .upload_path
+                    .clone()
+                    .unwrap_or_else(|| "/upload".into()),
+                state
+                    .session
+                    .as_ref()
+                    .map(|s| s.upload_token.clone())
+                    .unwrap_or_default(),
+            )
+        };
+        let target = UploadTarget {
+            http: &self.inner.shared.endpoints.http,
+            path: &path,
+            token: &token,
+        };
+        let uuid = upload::upload(target, &bytes, on_progress.as_ref()).await?;
+        let request = Request::SendImage {
+            room_id: room_id.to_owned(),
+            uuid,
+            priority,
+        };
+        self.send("send_image", request).await
+    }
+
+    /// Room owner only: tells every viewer the stream has ended; they get `t_push_stopped`
+    /// with `postscript`. Sent with High priority, so never dropped.
+    pub async fn stop_push(&self, room_id: &str, postscript: &str) -> Result<Message, ApiError> {
+        limits::check_room_id(room_id)?;
+        limits::check_message_size(postscript.len())?;
+        self.require_sender(room_id)?;
+        let request = Request::StopPush {
+            room_id: room_id.to_owned(),
+            postscript: postscript.to_owned(),
+        };
+        self.send("stop_push", request).await
+    }
+
+    /// The connection's state.
+    pub fn net_state(&self) -> NetState {
+        lock(&self.inner.shared.state).net
+    }
+
+    /// The rooms this engine is in, sorted.
+    pub fn joined_rooms(&self) -> Vec<String> {
+        lock(&self.inner.shared.state).rooms.joined()
+    }
+
+    /// The logged-in user, if any.
+    pub fn user_id(&self) -> Option<String> {
+        self.inner.shared.me()
+    }
+
+    /// Closes the socket and stops the background task. Calls made afterwards start a new
+    /// connection (with no login and no rooms).
+    pub async fn shutdown(&self) {
+        let sender = lock(&self.inner.conn).take();
+        {
+            let mut state = lock(&self.inner.shared.state);
+            state.session = None;
+            state.rooms.clear();
+        }
+        if let Some(sender) = sender {
+            let (done, finished) = oneshot::channel();
+            if sender.send(Command::Shutdown(done)).is_ok() {
+                let _ = tokio::time::timeout(REQUEST_TIMEOUT, finished).await;
+            }
+        }
+    }
+
+    fn require_login(&self) -> Result<(), ApiError> {
+        match self.user_id() {
+            Some(_) => Ok(()),
+            None => Err(error::not_logged_in()),
+        }
+    }
+
+    /// Sending needs a login and the room.
+    fn require_sender(&self, room_id: &str) -> Result<(), ApiError> {
+        let state = lock(&self.inner.shared.state);
+        if state.session.is_none() {
+            return Err(error::not_logged_in());
+        }
+        if !state.rooms.contains(room_id) {
+            return Err(error::not_in_room(room_id));
+        }
+        Ok(())
+    }
+
+    async fn send(&self, what: &'static str, request: Request) -> Result<Message, ApiError> {
+        let reply: SendReply = self.call_as(what, request, Effect::None).await?;
+        let mut message = reply.message;
+        message.flow = Flow::Out;
+        Ok(message)
+    }
+
+    async fn call_as<T: DeserializeOwned>(
+        &self,
+        what: &'static str,
+        request: Request,
+        effect: Effect,
+    ) -> Result<T, ApiError> {
+        let value = self.call(what, request, effect).await?;
+        serde_json::from_value(value).map_err(|e| error::bad_reply(what, e))
+    }
+
+    /// Hands a request to the connection task (starting one if none runs) and waits for its
+    /// reply, at most [`REQUEST_TIMEOUT`] (then 2801).
+    async fn call(
+        &self,
+        what: &'static str,
+        request: Request,
+        effect: Effect,
+    ) -> Result<Value, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::Call(Call {
+            request,
+            effect,
+            reply,
+        });
+        {
+            let mut conn = lock(&self.inner.conn);
+            let unsent = match conn.as_ref() {
+                Some(sender) => sender.send(command).err().map(|e| e.0),
+                None => Some(command),
+            };
+            // No task, or it has ended (kicked, refused, shut down): start a new one.
+            if let Some(command) = unsent {
+                let sender = connection::spawn(Arc::clone(&self.inner.shared));
+                if sender.send(command).is_err() {
+                    return Err(error::network("the connection task did not start"));
+                }
+                *conn = Some(sender);
+            }
+        }
+        self.wait(what, answer).await
+    }
+
+    async fn wait(
+        &self,
+        what: &'static str,
+        answer: oneshot::Receiver<Result<Value, ApiError>>,
+    ) -> Result<Value, ApiError> {
+        match tokio::time::timeout(REQUEST_TIMEOUT, answer).await {
+            Err(_) => Err(error::timeout(what, REQUEST_TIMEOUT.as_secs())),
+            Ok(Err(_)) => Err(error::network(format!(
+                "{what}: the connection closed before the reply"
+            ))),
+            Ok(Ok(result)) => result,
+        }
+    }
+}

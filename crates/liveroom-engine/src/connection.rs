@@ -1,0 +1,609 @@
+//! The connection task: the only owner of the WebSocket.
+//!
+//! The [`crate::Im`] handle sends it [`Command`]s over an mpsc channel; each request carries a
+//! oneshot for its reply. The task gives every request an id, keeps it in `pending` until the
+//! server's `reply`/`error` with that id arrives, and dispatches pushes (`messages`, `online`,
+//! `kicked`) to the room state and the event emitter. Replies that change the session
+//! (login, logout, enter, exit) are applied here, in frame order, so that a live message
+//! can never be judged against a stale room state.
+//!
+//! Life cycle: open the socket, `hello`, replay the session (login with the same UserSig, then
+//! `enter_room {since: last sequence}` for every room), serve. A lost socket fails the
+//! in-flight requests with 2800 (they may or may not have reached the server) and, after a
+//! first successful connection, reconnects with [`Backoff`]; requests made meanwhile wait in
+//! `queued` (a request whose caller already timed out is never sent late). A kick or a close
+//! code in 4000–4099 is terminal.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use liveroom_proto::{
+    close, ApiError, ClientFrame, EnterReply, HelloReply, KickReason, LoginReply, Request,
+    ServerFrame,
+};
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::backoff::Backoff;
+use crate::error;
+use crate::events::{split_messages, Event, EventData, EventName};
+use crate::lock;
+use crate::shared::{elog, NetState, Session, Shared};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// How long a call waits for its reply, queueing included.
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long opening the socket may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A keep-alive `ping` goes out this often.
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// With no frame at all for this long, the socket is considered dead.
+const DEAD_AFTER: Duration = Duration::from_secs(45);
+
+/// What the handle asks of the task.
+pub(crate) enum Command {
+    /// Send a request and report its reply.
+    Call(Call),
+    /// Close the socket and stop; the sender is dropped when done.
+    Shutdown(#[allow(dead_code)] oneshot::Sender<()>),
+}
+
+/// One request and where its reply goes.
+pub(crate) struct Call {
+    pub(crate) request: Request,
+    pub(crate) effect: Effect,
+    pub(crate) reply: oneshot::Sender<Result<Value, ApiError>>,
+}
+
+/// How a request's reply changes the session state.
+#[derive(Debug, Clone)]
+pub(crate) enum Effect {
+    /// None.
+    None,
+    /// Success: logged in as this user.
+    Login { user_id: String, user_sig: String },
+    /// Logged out (whatever the reply).
+    Logout,
+    /// Entering this room: buffer its live messages; success delivers the history.
+    Enter { room: String },
+    /// Leaving this room: stop delivering at once.
+    Exit { room: String },
+}
+
+/// Starts a connection task and returns its command sender.
+pub(crate) fn spawn(shared: Arc<Shared>) -> mpsc::UnboundedSender<Command> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let conn = Connection {
+        shared,
+        commands: rx,
+        queued: VecDeque::new(),
+        pending: HashMap::new(),
+    };
+    tokio::spawn(conn.run());
+    tx
+}
+
+/// Why serving a socket stopped.
+enum Stop {
+    /// The socket is gone (network, server restart, non-terminal close): reconnect.
+    Lost(String),
+    /// Kicked: no reconnect.
+    Kicked(KickReason),
+    /// Terminal refusal (terminal close code, app refused at `hello`).
+    Fatal(ApiError),
+    /// The handle asked to stop, or every handle is gone.
+    Shutdown,
+}
+
+/// Why a handshake call failed.
+enum CallError {
+    /// The server answered with an error.
+    Api(ApiError),
+    /// The socket stopped.
+    Stop(Stop),
+}
+
+struct Pending {
+    effect: Effect,
+    /// `None` for the task's own requests (keep-alive).
+    reply: Option<oneshot::Sender<Result<Value, ApiError>>>,
+}
+
+struct Connection {
+    shared: Arc<Shared>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    /// Calls received while no socket was usable.
+    queued: VecDeque<Call>,
+    /// Calls written to the current socket, by request id.
+    pending: HashMap<u64, Pending>,
+}
+
+impl Connection {
+    async fn run(mut self) {
+        let mut backoff = Backoff::default();
+        let mut was_connected = false;
+        self.shared.set_net(NetState::Connecting);
+        loop {
+            let stop = match self.connect().await {
+                Ok(mut ws) => match self.handshake(&mut ws).await {
+                    Ok(()) => {
+                        was_connected = true;
+                        backoff.reset();
+                        self.shared.set_net(NetState::Connected);
+                        self.serve(ws).await
+                    }
+                    Err(stop) => stop,
+                },
+                Err(stop) => stop,
+            };
+            match stop {
+                Stop::Shutdown => {
+                    self.finish(error::network("the engine was shut down"));
+                    self.shared.set_net(NetState::Disconnected);
+                    return;
+                }
+                Stop::Kicked(reason) => {
+                    elog!(self.shared, WARN, reason = reason.as_str(), "kicked out");
+                    self.finish(error::network(format!("kicked out: {}", reason.as_str())));
+                    {
+                        let mut state = lock(&self.shared.state);
+                        state.net = NetState::Disconnected;
+                    }
+                    self.shared.emitter.emit(Event::new(
+                        EventName::KickedOut,
+                        EventData::Text(reason.as_str().to_owned()),
+                    ));
+                    self.shared.end_session();
+                    return;
+                }
+                Stop::Fatal(err) => {
+                    elog!(
+                        self.shared,
+                        ERROR,
+                        code = err.code,
+                        "connection refused: {}",
+                        err.message
+                    );
+                    self.finish(err);
+                    self.shared.end_session();
+                    self.shared.set_net(NetState::Disconnected);
+                    return;
+                }
+                Stop::Lost(reason) => {
+                    self.fail_pending(&error::network(format!("connection lost: {reason}")));
+                    if !was_connected {
+                        elog!(
+                            self.shared,
+                            WARN,
+                            "cannot connect to {}: {reason}",
+                            self.shared.endpoints.ws
+                        );
+                        self.finish(error::network(format!(
+                            "cannot connect to {}: {reason}",
+                            self.shared.endpoints.ws
+                        )));
+                        self.shared.set_net(NetState::Disconnected);
+                        return;
+                    }
+                    elog!(self.shared, WARN, "connection lost: {reason}; reconnecting");
+                    self.shared.set_net(NetState::Connecting);
+                    let delay = backoff.next_delay();
+                    if !self.wait_queueing(delay).await {
+                        self.finish(error::network("the engine was shut down"));
+                        self.shared.set_net(NetState::Disconnected);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens the socket.
+    async fn connect(&self) -> Result<Ws, Stop> {
+        let url = &self.shared.endpoints.ws;
+        elog!(self.shared, DEBUG, "connecting to {url}");
+        match timeout(
+            CONNECT_TIMEOUT,
+            tokio_tungstenite::connect_async(url.as_str()),
+        )
+        .await
+        {
+            Err(_) => Err(Stop::Lost(format!(
+                "no answer within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))),
+            Ok(Err(e)) => Err(Stop::Lost(e.to_string())),
+            Ok(Ok((ws, _))) => Ok(ws),
+        }
+    }
+
+    /// `hello`, then the session replay: login with the same UserSig, re-enter every room
+    /// from its last sequence (the gap comes back as history and is delivered as events).
+    async fn handshake(&mut self, ws: &mut Ws) -> Result<(), Stop> {
+        let hello = Request::Hello {
+            sdk_app_id: self.shared.sdk_app_id,
+        };
+        let reply = match self.call(ws, hello).await {
+            Ok(v) => v,
+            Err(CallError::Api(e)) => return Err(Stop::Fatal(e)),
+            Err(CallError::Stop(stop)) => return Err(stop),
+        };
+        match serde_json::from_value::<HelloReply>(reply) {
+            Ok(hello) => lock(&self.shared.state).upload_path = Some(hello.upload_path),
+            Err(e) => elog!(self.shared, WARN, "unexpected hello reply: {e}"),
+        }
+
+        let session = lock(&self.shared.state).session.clone();
+        if let Some(session) = session {
+            let login = Request::Login {
+                user_id: session.user_id.clone(),
+                user_sig: session.user_sig.clone(),
+            };
+            match self.call(ws, login).await {
+                Ok(v) => {
+                    if let Ok(reply) = serde_json::from_value::<LoginReply>(v) {
+                        if let Some(s) = lock(&self.shared.state).session.as_mut() {
+                            s.upload_token = reply.upload_token;
+                        }
+                    }
+                }
+                Err(CallError::Api(e)) => {
+                    // The session cannot be restored (e.g. the UserSig expired meanwhile):
+                    // go on as a guest in the same rooms.
+                    elog!(
+                        self.shared,
+                        WARN,
+                        code = e.code,
+                        "login replay failed: {}",
+                        e.message
+                    );
+                    let had = lock(&self.shared.state).session.take().is_some();
+                    if had {
+                        self.shared
+                            .emitter
+                            .emit(Event::new(EventName::ImNotReady, EventData::None));
+                    }
+                }
+                Err(CallError::Stop(stop)) => return Err(stop),
+            }
+        }
+
+        let positions = {
+            let mut state = lock(&self.shared.state);
+            state.rooms.begin_reenter_all();
+            state.rooms.positions()
+        };
+        for (room, since) in positions {
+            let enter = Request::EnterRoom {
+                room_id: room.clone(),
+                since: Some(since),
+            };
+            match self.call(ws, enter).await {
+                Ok(v) => match serde_json::from_value::<EnterReply>(v) {
+                    Ok(reply) => self.entered(&room, reply),
+                    Err(e) => {
+                        elog!(self.shared, WARN, room = %room, "unexpected enter reply: {e}");
+                        lock(&self.shared.state).rooms.abort_enter(&room);
+                    }
+                },
+                Err(CallError::Api(e)) => {
+                    elog!(self.shared, WARN, room = %room, code = e.code, "re-entering failed: {}", e.message);
+                    lock(&self.shared.state).rooms.remove(&room);
+                }
+                Err(CallError::Stop(stop)) => return Err(stop),
+            }
+        }
+        Ok(())
+    }
+
+    /// One request during the handshake: pushes that arrive meanwhile are handled normally.
+    async fn call(&mut self, ws: &mut Ws, request: Request) -> Result<Value, CallError> {
+        let id = self.shared.next_id();
+        let text = encode(id, request).map_err(CallError::Api)?;
+        ws.send(WsMessage::text(text))
+            .await
+            .map_err(|e| CallError::Stop(Stop::Lost(e.to_string())))?;
+        let deadline = Instant::now() + REQUEST_TIMEOUT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, ws.next()).await;
+            let Ok(next) = next else {
+                return Err(CallError::Stop(Stop::Lost(
+                    "the server did not answer the handshake".into(),
+                )));
+            };
+            match self.read(next).map_err(CallError::Stop)? {
+                Some(ServerFrame::Reply { id: rid, data }) if rid == id => return Ok(data),
+                Some(ServerFrame::Error {
+                    id: Some(rid),
+                    code,
+                    message,
+                }) if rid == id => return Err(CallError::Api(ApiError::new(code, message))),
+                Some(frame) => self.on_frame(frame).map_err(CallError::Stop)?,
+                None => {}
+            }
+        }
+    }
+
+    /// Serves an open, restored socket until it stops.
+    async fn serve(&mut self, mut ws: Ws) -> Stop {
+        while let Some(call) = self.queued.pop_front() {
+            if let Err(stop) = self.write(&mut ws, call).await {
+                return stop;
+            }
+        }
+        let mut keepalive = tokio::time::interval_at(Instant::now() + PING_EVERY, PING_EVERY);
+        let mut last_rx = Instant::now();
+        loop {
+            tokio::select! {
+                next = ws.next() => {
+                    last_rx = Instant::now();
+                    match self.read(next) {
+                        Ok(Some(frame)) => {
+                            if let Err(stop) = self.on_frame(frame) {
+                                return stop;
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(stop) => return stop,
+                    }
+                }
+                command = self.commands.recv() => match command {
+                    Some(Command::Call(call)) => {
+                        if let Err(stop) = self.write(&mut ws, call).await {
+                            return stop;
+                        }
+                    }
+                    Some(Command::Shutdown(_)) | None => {
+                        let _ = ws.close(None).await;
+                        return Stop::Shutdown;
+                    }
+                },
+                _ = keepalive.tick() => {
+                    if last_rx.elapsed() > DEAD_AFTER {
+                        return Stop::Lost(format!("no frame from the server for {} s", DEAD_AFTER.as_secs()));
+                    }
+                    let id = self.shared.next_id();
+                    if let Ok(text) = encode(id, Request::Ping) {
+                        self.pending.insert(id, Pending { effect: Effect::None, reply: None });
+                        if let Err(e) = ws.send(WsMessage::text(text)).await {
+                            return Stop::Lost(e.to_string());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes one call (unless its caller gave up), applying its effect's first half.
+    async fn write(&mut self, ws: &mut Ws, call: Call) -> Result<(), Stop> {
+        if call.reply.is_closed() {
+            // The caller timed out while this waited for a socket: never send it late.
+            return Ok(());
+        }
+        let id = self.shared.next_id();
+        let text = match encode(id, call.request) {
+            Ok(text) => text,
+            Err(e) => {
+                let _ = call.reply.send(Err(e));
+                return Ok(());
+            }
+        };
+        match &call.effect {
+            Effect::Enter { room } => lock(&self.shared.state).rooms.begin_enter(room),
+            Effect::Exit { room } => {
+                lock(&self.shared.state).rooms.remove(room);
+            }
+            _ => {}
+        }
+        self.pending.insert(
+            id,
+            Pending {
+                effect: call.effect,
+                reply: Some(call.reply),
+            },
+        );
+        ws.send(WsMessage::text(text))
+            .await
+            .map_err(|e| Stop::Lost(e.to_string()))
+    }
+
+    /// Reads one WebSocket message: a server frame, nothing of interest, or the end.
+    fn read(
+        &self,
+        next: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
+    ) -> Result<Option<ServerFrame>, Stop> {
+        match next {
+            None => Err(Stop::Lost("the server closed the connection".into())),
+            Some(Err(e)) => Err(Stop::Lost(e.to_string())),
+            Some(Ok(WsMessage::Text(text))) => {
+                match serde_json::from_str::<ServerFrame>(text.as_str()) {
+                    Ok(frame) => Ok(Some(frame)),
+                    Err(e) => {
+                        elog!(
+                            self.shared,
+                            WARN,
+                            "ignoring an unreadable server frame: {e}"
+                        );
+                        Ok(None)
+                    }
+                }
+            }
+            Some(Ok(WsMessage::Close(frame))) => {
+                let (code, reason) = frame
+                    .map(|f| (u16::from(f.code), f.reason.to_string()))
+                    .unwrap_or((1005, String::new()));
+                if code == close::KICKED {
+                    Err(Stop::Kicked(KickReason::MultipleAccount))
+                } else if close::should_reconnect(code) {
+                    Err(Stop::Lost(format!(
+                        "closed by the server ({code} {reason})"
+                    )))
+                } else {
+                    Err(Stop::Fatal(error::network(format!(
+                        "closed by the server ({code} {reason})"
+                    ))))
+                }
+            }
+            Some(Ok(_)) => Ok(None),
+        }
+    }
+
+    /// Handles a frame that is not the reply a handshake step waits for.
+    fn on_frame(&mut self, frame: ServerFrame) -> Result<(), Stop> {
+        match frame {
+            ServerFrame::Reply { id, data } => {
+                if let Some(pending) = self.pending.remove(&id) {
+                    self.complete(pending, Ok(data));
+                }
+            }
+            ServerFrame::Error {
+                id: Some(id),
+                code,
+                message,
+            } => {
+                if let Some(pending) = self.pending.remove(&id) {
+                    self.complete(pending, Err(ApiError::new(code, message)));
+                }
+            }
+            ServerFrame::Error {
+                id: None,
+                code,
+                message,
+            } => {
+                elog!(self.shared, WARN, code, "server error: {message}");
+            }
+            ServerFrame::Messages { room, list } => {
+                let events = {
+                    let mut state = lock(&self.shared.state);
+                    let fresh = state.rooms.accept(&room, list);
+                    let me = state.session.as_ref().map(|s| s.user_id.as_str());
+                    split_messages(&room, fresh, me)
+                };
+                for event in events {
+                    self.shared.emitter.emit(event);
+                }
+            }
+            ServerFrame::Online { room, count } => {
+                if lock(&self.shared.state).rooms.contains(&room) {
+                    self.shared.emitter.emit(Event {
+                        name: EventName::OnlineCount,
+                        room_id: Some(room),
+                        data: EventData::Count(count),
+                    });
+                }
+            }
+            ServerFrame::Kicked { reason } => return Err(Stop::Kicked(reason)),
+        }
+        Ok(())
+    }
+
+    /// Applies a reply's effect on the session, then hands the reply to the caller.
+    fn complete(&mut self, pending: Pending, mut result: Result<Value, ApiError>) {
+        match (&pending.effect, &result) {
+            (Effect::Login { user_id, user_sig }, Ok(data)) => {
+                match serde_json::from_value::<LoginReply>(data.clone()) {
+                    Ok(reply) => {
+                        lock(&self.shared.state).session = Some(Session {
+                            user_id: user_id.clone(),
+                            user_sig: user_sig.clone(),
+                            upload_token: reply.upload_token,
+                        });
+                        self.shared
+                            .emitter
+                            .emit(Event::new(EventName::ImReady, EventData::None));
+                    }
+                    Err(e) => result = Err(error::bad_reply("login", e)),
+                }
+            }
+            (Effect::Logout, _) => self.shared.end_session(),
+            (Effect::Enter { room }, Ok(data)) => {
+                match serde_json::from_value::<EnterReply>(data.clone()) {
+                    Ok(reply) => self.entered(room, reply),
+                    Err(e) => {
+                        lock(&self.shared.state).rooms.abort_enter(room);
+                        result = Err(error::bad_reply("enter_room", e));
+                    }
+                }
+            }
+            (Effect::Enter { room }, Err(_)) => lock(&self.shared.state).rooms.abort_enter(room),
+            _ => {}
+        }
+        if let Some(reply) = pending.reply {
+            let _ = reply.send(result);
+        }
+    }
+
+    /// An enter succeeded: deliver the history and what overtook the reply.
+    fn entered(&self, room: &str, reply: EnterReply) {
+        let events = {
+            let mut state = lock(&self.shared.state);
+            let fresh = state
+                .rooms
+                .finish_enter(room, reply.messages, reply.last_sequence);
+            let me = state.session.as_ref().map(|s| s.user_id.as_str());
+            split_messages(room, fresh, me)
+        };
+        for event in events {
+            self.shared.emitter.emit(event);
+        }
+    }
+
+    /// Fails the requests in flight on the lost socket.
+    fn fail_pending(&mut self, err: &ApiError) {
+        for (_, pending) in self.pending.drain() {
+            if let Effect::Enter { room } = &pending.effect {
+                lock(&self.shared.state).rooms.abort_enter(room);
+            }
+            if let Some(reply) = pending.reply {
+                let _ = reply.send(Err(err.clone()));
+            }
+        }
+    }
+
+    /// The task ends: fail everything still waiting and refuse new commands (the handle
+    /// then starts a new task for the next call).
+    fn finish(&mut self, err: ApiError) {
+        self.fail_pending(&err);
+        self.commands.close();
+        for call in self.queued.drain(..) {
+            let _ = call.reply.send(Err(err.clone()));
+        }
+        while let Ok(command) = self.commands.try_recv() {
+            if let Command::Call(call) = command {
+                let _ = call.reply.send(Err(err.clone()));
+            }
+        }
+    }
+
+    /// Sleeps `delay` before a reconnect, queueing the calls that arrive meanwhile. Returns
+    /// false if the engine is shutting down.
+    async fn wait_queueing(&mut self, delay: Duration) -> bool {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return true,
+                command = self.commands.recv() => match command {
+                    Some(Command::Call(call)) => {
+                        self.queued.retain(|c| !c.reply.is_closed());
+                        self.queued.push_back(call);
+                    }
+                    Some(Command::Shutdown(_)) | None => return false,
+                },
+            }
+        }
+    }
+}
+
+/// Encodes a request frame.
+fn encode(id: u64, request: Request) -> Result<String, ApiError> {
+    serde_json::to_string(&ClientFrame { id, request })
+        .map_err(|e| ApiError::invalid(format!("cannot encode the request: {e}")))
+}

@@ -1,0 +1,450 @@
+//! Events: the seed's `TWebLive.EVENT` names, the `{name, data, roomID}` value handlers get,
+//! the handler registry, and how a batch of server messages becomes events.
+//!
+//! Handlers are called on the engine's connection task, in order, before the call that caused
+//! the event resolves (so `t_im_ready` is seen before `login` returns). A handler that panics
+//! is caught and logged: the other handlers and the `events()` stream still get the event.
+//! Handlers should be quick; heavy consumers should read [`crate::Im::events`] instead.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+
+use liveroom_proto::message::{Flow, PUSH_STOPPED};
+use liveroom_proto::{Body, GroupTipPayload, Message};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use tokio::sync::broadcast;
+
+use crate::lock;
+
+/// An event's name; on the wire, the seed's string (`t_text_message_received`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventName {
+    /// `t_im_ready`: logged in.
+    ImReady,
+    /// `t_im_not_ready`: logged out or kicked.
+    ImNotReady,
+    /// `t_text_message_received`: array of text messages.
+    TextMessageReceived,
+    /// `t_custom_message_received`: array of custom messages (never `push_stopped` ones).
+    CustomMessageReceived,
+    /// `t_image_message_received`: array of image messages.
+    ImageMessageReceived,
+    /// `t_remote_user_join`: array of group tips with operationType 1.
+    RemoteUserJoin,
+    /// `t_remote_user_leave`: array of group tips with operationType 2.
+    RemoteUserLeave,
+    /// `t_kicked_out`: `multipleAccount`, `multipleDevice` or `userSigExpired`.
+    KickedOut,
+    /// `t_net_state_change`: `connected`, `connecting` or `disconnected`.
+    NetStateChange,
+    /// `t_push_stopped`: the host's postscript.
+    PushStopped,
+    /// `t_online_count`: the room's online count (beyond the seed).
+    OnlineCount,
+}
+
+impl EventName {
+    /// Every event name.
+    pub const ALL: [EventName; 11] = [
+        Self::ImReady,
+        Self::ImNotReady,
+        Self::TextMessageReceived,
+        Self::CustomMessageReceived,
+        Self::ImageMessageReceived,
+        Self::RemoteUserJoin,
+        Self::RemoteUserLeave,
+        Self::KickedOut,
+        Self::NetStateChange,
+        Self::PushStopped,
+        Self::OnlineCount,
+    ];
+
+    /// The wire name, as the seed's `TWebLive.EVENT` values.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ImReady => "t_im_ready",
+            Self::ImNotReady => "t_im_not_ready",
+            Self::TextMessageReceived => "t_text_message_received",
+            Self::CustomMessageReceived => "t_custom_message_received",
+            Self::ImageMessageReceived => "t_image_message_received",
+            Self::RemoteUserJoin => "t_remote_user_join",
+            Self::RemoteUserLeave => "t_remote_user_leave",
+            Self::KickedOut => "t_kicked_out",
+            Self::NetStateChange => "t_net_state_change",
+            Self::PushStopped => "t_push_stopped",
+            Self::OnlineCount => "t_online_count",
+        }
+    }
+
+    /// Whether the event carries messages (an array of [`Message`]).
+    pub fn is_message_event(self) -> bool {
+        matches!(
+            self,
+            Self::TextMessageReceived
+                | Self::CustomMessageReceived
+                | Self::ImageMessageReceived
+                | Self::RemoteUserJoin
+                | Self::RemoteUserLeave
+        )
+    }
+}
+
+impl fmt::Display for EventName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for EventName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| format!("unknown event name '{s}'"))
+    }
+}
+
+impl Serialize for EventName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// An event's payload: `null`, an array of messages, a string or a number, per [`EventName`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EventData {
+    /// `null` (`t_im_ready`, `t_im_not_ready`).
+    None,
+    /// A batch of messages, oldest first.
+    Messages(Vec<Message>),
+    /// A kick reason, a net state or a postscript.
+    Text(String),
+    /// An online count.
+    Count(u64),
+}
+
+/// What a handler gets: `{"name": "t_...", "data": ..., "roomID": "..."}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Which event.
+    pub name: EventName,
+    /// The room it concerns (message events, push stopped, online count).
+    #[serde(rename = "roomID", default, skip_serializing_if = "Option::is_none")]
+    pub room_id: Option<String>,
+    /// The payload.
+    pub data: EventData,
+}
+
+impl Event {
+    /// An event with no room.
+    pub fn new(name: EventName, data: EventData) -> Self {
+        Self {
+            name,
+            room_id: None,
+            data,
+        }
+    }
+
+    /// The messages of a message event (empty for other events).
+    pub fn messages(&self) -> &[Message] {
+        match &self.data {
+            EventData::Messages(list) => list,
+            _ => &[],
+        }
+    }
+
+    /// The string payload of kick, net-state and push-stopped events.
+    pub fn text(&self) -> Option<&str> {
+        match &self.data {
+            EventData::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Identifies a handler registered with [`crate::Im::on`], to remove it with
+/// [`crate::Im::off`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HandlerId(u64);
+
+type Handler = Arc<dyn Fn(&Event) + Send + Sync + 'static>;
+
+/// The handlers and the broadcast behind `events()`.
+pub(crate) struct Emitter {
+    handlers: Mutex<HandlerTable>,
+    broadcast: broadcast::Sender<Event>,
+}
+
+#[derive(Default)]
+struct HandlerTable {
+    next: u64,
+    by_id: HashMap<u64, (EventName, Handler)>,
+}
+
+/// Events buffered for each `events()` receiver before it lags.
+const BROADCAST_CAPACITY: usize = 4096;
+
+impl Emitter {
+    pub(crate) fn new() -> Self {
+        Self {
+            handlers: Mutex::new(HandlerTable::default()),
+            broadcast: broadcast::channel(BROADCAST_CAPACITY).0,
+        }
+    }
+
+    pub(crate) fn on(&self, name: EventName, handler: Handler) -> HandlerId {
+        let mut table = lock(&self.handlers);
+        table.next += 1;
+        let id = table.next;
+        table.by_id.insert(id, (name, handler));
+        HandlerId(id)
+    }
+
+    pub(crate) fn off(&self, id: HandlerId) -> bool {
+        lock(&self.handlers).by_id.remove(&id.0).is_some()
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.broadcast.subscribe()
+    }
+
+    /// Delivers `event` to its handlers (in registration order) and to `events()`.
+    pub(crate) fn emit(&self, event: Event) {
+        // Snapshot under the lock, call without it: a handler may call on/off.
+        let mut handlers: Vec<(u64, Handler)> = lock(&self.handlers)
+            .by_id
+            .iter()
+            .filter(|(_, (name, _))| *name == event.name)
+            .map(|(id, (_, h))| (*id, Arc::clone(h)))
+            .collect();
+        handlers.sort_by_key(|(id, _)| *id);
+        for (id, handler) in handlers {
+            if catch_unwind(AssertUnwindSafe(|| handler(&event))).is_err() {
+                tracing::error!(
+                    event = event.name.as_str(),
+                    handler = id,
+                    "an event handler panicked; the other handlers still get the event"
+                );
+            }
+        }
+        // No receiver is not an error.
+        let _ = self.broadcast.send(event);
+    }
+}
+
+/// Turns the new messages of one room (already de-duplicated, oldest first) into events:
+/// one event per message type per batch, in order of each type's first message, `flow` set,
+/// own messages left out, and one `t_push_stopped` per stop-push message.
+pub(crate) fn split_messages(room: &str, list: Vec<Message>, me: Option<&str>) -> Vec<Event> {
+    let mut events: Vec<Event> = Vec::new();
+    for mut message in list {
+        if me.is_some_and(|me| me == message.from) {
+            continue;
+        }
+        message.flow = Flow::In;
+        let name = match &message.body {
+            Body::Text(_) => EventName::TextMessageReceived,
+            Body::Custom(c) if c.data == PUSH_STOPPED => {
+                events.push(Event {
+                    name: EventName::PushStopped,
+                    room_id: Some(room.to_owned()),
+                    data: EventData::Text(c.description.clone()),
+                });
+                continue;
+            }
+            Body::Custom(_) => EventName::CustomMessageReceived,
+            Body::Image(_) => EventName::ImageMessageReceived,
+            Body::GroupTip(t) if t.operation_type == GroupTipPayload::JOIN => {
+                EventName::RemoteUserJoin
+            }
+            Body::GroupTip(t) if t.operation_type == GroupTipPayload::QUIT => {
+                EventName::RemoteUserLeave
+            }
+            // Other tips (kick, admin, profile) have no TWebLive event.
+            Body::GroupTip(_) => continue,
+        };
+        let batch = events
+            .iter_mut()
+            .find(|e| e.name == name && matches!(e.data, EventData::Messages(_)));
+        match batch {
+            Some(Event {
+                data: EventData::Messages(batch),
+                ..
+            }) => batch.push(message),
+            _ => events.push(Event {
+                name,
+                room_id: Some(room.to_owned()),
+                data: EventData::Messages(vec![message]),
+            }),
+        }
+    }
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liveroom_proto::{CustomPayload, Priority, TextPayload};
+
+    pub(crate) fn msg(seq: u64, from: &str, body: Body) -> Message {
+        Message {
+            id: format!("GROUPr-{seq}-1"),
+            body,
+            to: "r".into(),
+            from: from.into(),
+            nick: String::new(),
+            avatar: String::new(),
+            time: 1,
+            sequence: seq,
+            priority: Priority::Normal,
+            flow: Flow::Out,
+            conversation_type: "GROUP".into(),
+            conversation_id: "GROUPr".into(),
+        }
+    }
+
+    fn text(seq: u64, from: &str) -> Message {
+        msg(
+            seq,
+            from,
+            Body::Text(TextPayload {
+                text: format!("t{seq}"),
+            }),
+        )
+    }
+
+    fn custom(seq: u64, data: &str, description: &str) -> Message {
+        msg(
+            seq,
+            "bob",
+            Body::Custom(CustomPayload {
+                data: data.into(),
+                description: description.into(),
+                extension: String::new(),
+            }),
+        )
+    }
+
+    fn tip(op: u8, user: &str) -> Message {
+        msg(
+            0,
+            user,
+            Body::GroupTip(GroupTipPayload {
+                operation_type: op,
+                user_id_list: vec![user.into()],
+            }),
+        )
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for name in EventName::ALL {
+            assert_eq!(name.as_str().parse::<EventName>(), Ok(name));
+        }
+        assert!("t_nope".parse::<EventName>().is_err());
+    }
+
+    #[test]
+    fn splits_by_type_in_batches() {
+        let list = vec![
+            text(1, "bob"),
+            custom(2, "like", ""),
+            text(3, "carol"),
+            tip(1, "dave"),
+            tip(2, "erin"),
+            custom(4, "gift", "rose"),
+        ];
+        let events = split_messages("r", list, Some("alice"));
+        let names: Vec<_> = events.iter().map(|e| e.name).collect();
+        assert_eq!(
+            names,
+            [
+                EventName::TextMessageReceived,
+                EventName::CustomMessageReceived,
+                EventName::RemoteUserJoin,
+                EventName::RemoteUserLeave
+            ]
+        );
+        assert_eq!(events[0].messages().len(), 2);
+        assert_eq!(events[1].messages().len(), 2);
+        assert!(events
+            .iter()
+            .flat_map(|e| e.messages())
+            .all(|m| m.flow == Flow::In));
+        assert!(events.iter().all(|e| e.room_id.as_deref() == Some("r")));
+    }
+
+    #[test]
+    fn own_messages_are_left_out() {
+        let events = split_messages("r", vec![text(1, "alice"), text(2, "bob")], Some("alice"));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].messages()[0].from, "bob");
+        // A guest has no own messages.
+        assert_eq!(split_messages("r", vec![text(1, "alice")], None).len(), 1);
+    }
+
+    #[test]
+    fn push_stopped_becomes_its_own_event() {
+        let events = split_messages(
+            "r",
+            vec![custom(1, "like", ""), custom(2, PUSH_STOPPED, "bye")],
+            None,
+        );
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].name, EventName::CustomMessageReceived);
+        assert_eq!(events[0].messages().len(), 1);
+        assert_eq!(events[1].name, EventName::PushStopped);
+        assert_eq!(events[1].text(), Some("bye"));
+    }
+
+    #[test]
+    fn event_wire_shape() {
+        let ev = Event {
+            name: EventName::PushStopped,
+            room_id: Some("r".into()),
+            data: EventData::Text("bye".into()),
+        };
+        let v = serde_json::to_value(&ev).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"name": "t_push_stopped", "roomID": "r", "data": "bye"})
+        );
+        let ready = serde_json::to_value(Event::new(EventName::ImReady, EventData::None)).unwrap();
+        assert_eq!(
+            ready,
+            serde_json::json!({"name": "t_im_ready", "data": null})
+        );
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn panicking_handler_does_not_break_others() {
+        let emitter = Emitter::new();
+        let hits = Arc::new(Mutex::new(Vec::new()));
+        emitter.on(EventName::ImReady, Arc::new(|_| panic!("boom")));
+        let h = Arc::clone(&hits);
+        let id = emitter.on(EventName::ImReady, Arc::new(move |e| lock(&h).push(e.name)));
+        let mut rx = emitter.subscribe();
+        emitter.emit(Event::new(EventName::ImReady, EventData::None));
+        assert_eq!(lock(&hits).len(), 1);
+        assert!(rx.try_recv().is_ok());
+        assert!(emitter.off(id));
+        assert!(!emitter.off(id));
+        emitter.emit(Event::new(EventName::ImReady, EventData::None));
+        assert_eq!(lock(&hits).len(), 1);
+    }
+}

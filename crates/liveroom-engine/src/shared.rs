@@ -1,0 +1,151 @@
+//! State shared by the [`crate::Im`] handle and its connection task.
+
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::endpoint::Endpoints;
+use crate::events::{Emitter, Event, EventData, EventName};
+use crate::lock;
+use crate::rooms::Rooms;
+
+/// The connection's state, as the seed's `NET_STATE_*` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetState {
+    /// The socket is open and the session restored.
+    Connected,
+    /// Opening the socket, or reconnecting after losing it.
+    Connecting,
+    /// No socket (not yet needed, shut down, kicked, or the server refused the app).
+    Disconnected,
+}
+
+impl NetState {
+    /// `connected`, `connecting` or `disconnected`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connected => "connected",
+            Self::Connecting => "connecting",
+            Self::Disconnected => "disconnected",
+        }
+    }
+}
+
+/// A logged-in user: what a reconnect replays.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub(crate) user_id: String,
+    pub(crate) user_sig: String,
+    /// Bearer token for HTTP uploads.
+    pub(crate) upload_token: String,
+}
+
+/// Everything the connection task and the handle both read or change.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub(crate) session: Option<Session>,
+    pub(crate) rooms: Rooms,
+    pub(crate) net: NetState,
+    /// Upload path from the `hello` reply.
+    pub(crate) upload_path: Option<String>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) sdk_app_id: u64,
+    pub(crate) endpoints: Endpoints,
+    pub(crate) emitter: Emitter,
+    pub(crate) state: Mutex<State>,
+    log_level: AtomicU8,
+    next_id: AtomicU64,
+}
+
+/// The seed's default log level: 1, release.
+const DEFAULT_LOG_LEVEL: u8 = 1;
+
+impl Shared {
+    pub(crate) fn new(sdk_app_id: u64, endpoints: Endpoints) -> Self {
+        Self {
+            sdk_app_id,
+            endpoints,
+            emitter: Emitter::new(),
+            state: Mutex::new(State {
+                session: None,
+                rooms: Rooms::default(),
+                net: NetState::Disconnected,
+                upload_path: None,
+            }),
+            log_level: AtomicU8::new(DEFAULT_LOG_LEVEL),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// A fresh request id.
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_log_level(&self, level: u8) {
+        self.log_level.store(level.min(4), Ordering::Relaxed);
+    }
+
+    /// Whether a record at `level` passes the engine's own level (0 verbose .. 4 silent). The
+    /// tracing subscriber filters again after this.
+    pub(crate) fn log_enabled(&self, level: tracing::Level) -> bool {
+        let needed = match level {
+            tracing::Level::TRACE | tracing::Level::DEBUG => 0,
+            tracing::Level::INFO => 1,
+            tracing::Level::WARN => 2,
+            tracing::Level::ERROR => 3,
+        };
+        let current = self.log_level.load(Ordering::Relaxed);
+        current < 4 && needed >= current
+    }
+
+    /// The logged-in user, if any.
+    pub(crate) fn me(&self) -> Option<String> {
+        lock(&self.state)
+            .session
+            .as_ref()
+            .map(|s| s.user_id.clone())
+    }
+
+    /// Sets the net state, emitting `t_net_state_change` when it changes.
+    pub(crate) fn set_net(&self, net: NetState) {
+        let changed = {
+            let mut state = lock(&self.state);
+            std::mem::replace(&mut state.net, net) != net
+        };
+        if changed {
+            self.emitter.emit(Event::new(
+                EventName::NetStateChange,
+                EventData::Text(net.as_str().to_owned()),
+            ));
+        }
+    }
+
+    /// Ends the login and leaves every room locally; emits `t_im_not_ready` if there was a
+    /// login.
+    pub(crate) fn end_session(&self) {
+        let had_session = {
+            let mut state = lock(&self.state);
+            state.rooms.clear();
+            state.session.take().is_some()
+        };
+        if had_session {
+            self.emitter
+                .emit(Event::new(EventName::ImNotReady, EventData::None));
+        }
+    }
+}
+
+/// Logs through `tracing` if the engine's level (`set_log_level`) lets it through.
+macro_rules! elog {
+    ($shared:expr, $level:ident, $($arg:tt)+) => {
+        if $shared.log_enabled(tracing::Level::$level) {
+            tracing::event!(tracing::Level::$level, $($arg)+);
+        }
+    };
+}
+pub(crate) use elog;
