@@ -39,7 +39,9 @@ mod tests {
             code::INVALID_PARAMETER
         );
         assert_eq!(
-            verify_login(5, "k", "alice", &sig, now + 61).unwrap_err().code,
+            verify_login(5, "k", "alice", &sig, now + 61)
+                .unwrap_err()
+                .code,
             code::USERSIG_EXPIRED
         );
     }

@@ -125,7 +125,11 @@ impl ConfigBuilder {
 
 /// Command line of `liveroom-server`. Every flag also reads an environment variable.
 #[derive(Debug, Parser)]
-#[command(name = "liveroom-server", version, about = "Liveroom room server: WebSocket gateway and SQLite store for live rooms")]
+#[command(
+    name = "liveroom-server",
+    version,
+    about = "Liveroom room server: WebSocket gateway and SQLite store for live rooms"
+)]
 pub struct Cli {
     /// TOML config file (keys: listen, data, apps = ["ID:SECRET"], room_budget, history,
     /// join_leave_threshold, user_rate, online_interval). Flags and env override it.
@@ -138,7 +142,12 @@ pub struct Cli {
     #[arg(long, env = "LIVEROOM_DATA", value_name = "DIR")]
     pub data: Option<PathBuf>,
     /// An app as SDKAppID:SECRET; repeat for several apps (env: comma-separated).
-    #[arg(long = "app", env = "LIVEROOM_APPS", value_name = "ID:SECRET", value_delimiter = ',')]
+    #[arg(
+        long = "app",
+        env = "LIVEROOM_APPS",
+        value_name = "ID:SECRET",
+        value_delimiter = ','
+    )]
     pub apps: Vec<String>,
     /// Messages per second per room; over it, lower priorities are dropped first [default: 40; 0 = unlimited].
     #[arg(long, env = "LIVEROOM_ROOM_BUDGET", value_name = "N")]

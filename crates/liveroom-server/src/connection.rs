@@ -10,9 +10,9 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use liveroom_proto::message::{Flow, PUSH_STOPPED};
 use liveroom_proto::{
-    close, code, limits, ApiError, Body, ClientFrame, CreateRoomOptions, CustomPayload,
-    HelloReply, KickReason, LoginReply, Priority, Profile, Request, RoomInfo, SendReply,
-    ServerFrame, TextPayload,
+    close, code, limits, ApiError, Body, ClientFrame, CreateRoomOptions, CustomPayload, HelloReply,
+    KickReason, LoginReply, Priority, Profile, Request, RoomInfo, SendReply, ServerFrame,
+    TextPayload,
 };
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::Value;
@@ -28,6 +28,10 @@ use crate::Shared;
 
 /// How long a closing connection waits for the client's close reply.
 const CLOSE_LINGER: Duration = Duration::from_millis(500);
+/// How often the server pings; any frame from the client (pongs included) proves it alive.
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(30);
+/// Silence after which a connection is considered dead (its TCP peer vanished).
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
 /// Longest timer we arm for a UserSig expiry (tokio timers top out around two years).
 const MAX_EXPIRY_WAIT: Duration = Duration::from_secs(365 * 86_400);
 
@@ -81,6 +85,12 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
     };
     tracing::debug!(conn = conn.id, "connected");
     let mut out: Vec<Utf8Bytes> = Vec::new();
+    let mut keepalive = tokio::time::interval_at(
+        tokio::time::Instant::now() + KEEPALIVE_EVERY,
+        KEEPALIVE_EVERY,
+    );
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_seen = Instant::now();
     let end = loop {
         tokio::select! {
             biased;
@@ -89,7 +99,16 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
             }
             Some(Signal::Kick(reason)) = signal_rx.recv() => break End::Kick(reason),
             _ = wait_expiry(&mut conn.expiry) => break End::Kick(KickReason::UserSigExpired),
-            incoming = ws.recv() => match incoming {
+            _ = keepalive.tick() => {
+                if last_seen.elapsed() > KEEPALIVE_TIMEOUT {
+                    tracing::debug!(conn = conn.id, "no frame from the client: dropping");
+                    break End::Gone;
+                }
+                if ws.send(WsMessage::Ping(Default::default())).await.is_err() {
+                    break End::Gone;
+                }
+            }
+            incoming = ws.recv() => match incoming.inspect(|_| last_seen = Instant::now()) {
                 None | Some(Ok(WsMessage::Close(_))) => break End::Gone,
                 Some(Err(e)) => {
                     tracing::debug!(conn = conn.id, error = %e, "read failed");
@@ -211,7 +230,10 @@ fn field_kind(name: &str) -> Option<&'static str> {
 /// Explains why a frame did not parse, naming the field when possible, and finds its `id`.
 fn explain_bad_frame(text: &str, err: &serde_json::Error) -> (Option<u64>, ApiError) {
     let Ok(v) = serde_json::from_str::<Value>(text) else {
-        return (None, ApiError::invalid(format!("frame is not valid JSON: {err}")));
+        return (
+            None,
+            ApiError::invalid(format!("frame is not valid JSON: {err}")),
+        );
     };
     let Some(obj) = v.as_object() else {
         return (None, ApiError::invalid("frame must be a JSON object"));
@@ -484,10 +506,17 @@ impl Conn {
                 Err(_) => continue,
             }
         }
-        Err(ApiError::new(code::INTERNAL, "could not pick a free room ID"))
+        Err(ApiError::new(
+            code::INTERNAL,
+            "could not pick a free room ID",
+        ))
     }
 
-    async fn enter_room(&mut self, room_id: String, since: Option<u64>) -> Result<String, ApiError> {
+    async fn enter_room(
+        &mut self,
+        room_id: String,
+        since: Option<u64>,
+    ) -> Result<String, ApiError> {
         let app = self.app_id()?;
         limits::check_room_id(&room_id)?;
         let room = self.shared.rooms.get(app, &room_id).await?.ok_or_else(|| {
@@ -622,7 +651,8 @@ impl Conn {
         let mut msg = room
             .publish(&self.shared.store, &login.profile, body, Priority::High)
             .await?;
-        room.set_push_stopped(&self.shared.store, &postscript).await?;
+        room.set_push_stopped(&self.shared.store, &postscript)
+            .await?;
         msg.flow = Flow::Out;
         to_json(&SendReply { message: msg })
     }

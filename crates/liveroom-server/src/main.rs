@@ -9,6 +9,7 @@ use liveroom_server::config::Cli;
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -29,7 +30,10 @@ async fn main() -> ExitCode {
         }
     };
     // The one line on stdout: tools and tests read the bound address from it.
-    println!("liveroom-server listening on http://{}", server.local_addr());
+    println!(
+        "liveroom-server listening on http://{}",
+        server.local_addr()
+    );
     let handle = server.shutdown_handle();
     tokio::spawn(async move {
         shutdown_signal().await;

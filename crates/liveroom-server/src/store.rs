@@ -326,7 +326,15 @@ mod tests {
         let seqs: Vec<u64> = r.history.iter().map(|(s, _)| *s).collect();
         assert_eq!(seqs, vec![3, 4, 5]);
         assert!(store.load_room(1, "x".into()).await.unwrap().is_none());
-        assert_eq!(store.load_room(2, "r".into()).await.unwrap().unwrap().last_seq, 0);
+        assert_eq!(
+            store
+                .load_room(2, "r".into())
+                .await
+                .unwrap()
+                .unwrap()
+                .last_seq,
+            0
+        );
     }
 
     #[tokio::test]

@@ -41,16 +41,20 @@ async fn malformed_frames_get_10004_and_keep_the_connection() {
     assert_eq!(code_, code::INVALID_PARAMETER);
     assert!(msg.contains("explode"), "{msg}");
 
-    c.send_raw(r#"{"id": 10, "op": "enter_room", "room_id": 5}"#).await;
+    c.send_raw(r#"{"id": 10, "op": "enter_room", "room_id": 5}"#)
+        .await;
     let (_, msg) = c.wait_reply(Some(10)).await.err();
     assert!(msg.contains("room_id"), "{msg}");
 
-    c.send_raw(r#"{"id": 11, "op": "send_text", "room_id": "r"}"#).await;
+    c.send_raw(r#"{"id": 11, "op": "send_text", "room_id": "r"}"#)
+        .await;
     let (_, msg) = c.wait_reply(Some(11)).await.err();
     assert!(msg.contains("text"), "{msg}");
 
-    c.send_raw(r#"{"id": 12, "op": "send_text", "room_id": "r", "text": "x", "priority": "Urgent"}"#)
-        .await;
+    c.send_raw(
+        r#"{"id": 12, "op": "send_text", "room_id": "r", "text": "x", "priority": "Urgent"}"#,
+    )
+    .await;
     let (_, msg) = c.wait_reply(Some(12)).await.err();
     assert!(msg.contains("priority"), "{msg}");
 
@@ -111,7 +115,10 @@ async fn profile_round_trip_and_limits() {
     let s = TestServer::start().await;
     let mut c = s.user("alice").await;
     let p = c
-        .req("set_profile", json!({"nick": "Alice", "avatar": "http://a/x.png"}))
+        .req(
+            "set_profile",
+            json!({"nick": "Alice", "avatar": "http://a/x.png"}),
+        )
         .await
         .ok();
     assert_eq!(p["nick"], "Alice");
@@ -143,7 +150,11 @@ async fn second_login_kicks_the_first() {
 
     let mut a2 = s.user("alice").await;
     assert_eq!(a.closed().await, close::KICKED);
-    let kicked = a.pushes.iter().find(|f| f["t"] == "kicked").expect("kicked frame");
+    let kicked = a
+        .pushes
+        .iter()
+        .find(|f| f["t"] == "kicked")
+        .expect("kicked frame");
     assert_eq!(kicked["reason"], "multipleAccount");
     // The kicked session left its room: bob sees alice's leave tip.
     let tip = watcher
@@ -164,7 +175,10 @@ async fn expired_usersig_kicks_the_session() {
         let now = liveroom_usersig::now_secs();
         // Valid now, expired from the next second on.
         let sig = liveroom_usersig::gen_usersig_at(APP, KEY, "alice", now - 10, 10, None);
-        match c.req("login", json!({"user_id": "alice", "user_sig": sig})).await {
+        match c
+            .req("login", json!({"user_id": "alice", "user_sig": sig}))
+            .await
+        {
             common::Resp::Ok(_) => break,
             common::Resp::Err(c, _) => assert_eq!(c, code::USERSIG_EXPIRED),
         }

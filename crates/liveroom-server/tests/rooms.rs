@@ -29,13 +29,41 @@ async fn create_room_validates_and_reports_taken_ids() {
 
     let bad = [
         (json!({"name": ""}), code::INVALID_PARAMETER, "name"),
-        (json!({"name": "x".repeat(101)}), code::INVALID_PARAMETER, "name"),
-        (json!({"name": "n", "notification": "x".repeat(301)}), code::INVALID_PARAMETER, "notification"),
-        (json!({"name": "n", "introduction": "x".repeat(241)}), code::INVALID_PARAMETER, "introduction"),
-        (json!({"name": "n", "avatar": "x".repeat(101)}), code::INVALID_PARAMETER, "avatar"),
-        (json!({"name": "n", "room_id": "@TGS#mine"}), code::ROOM_ID_INVALID, "@TGS#"),
-        (json!({"name": "n", "room_id": "r".repeat(49)}), code::ROOM_ID_INVALID, "roomID"),
-        (json!({"name": "n", "room_id": "tab\there"}), code::ROOM_ID_INVALID, "roomID"),
+        (
+            json!({"name": "x".repeat(101)}),
+            code::INVALID_PARAMETER,
+            "name",
+        ),
+        (
+            json!({"name": "n", "notification": "x".repeat(301)}),
+            code::INVALID_PARAMETER,
+            "notification",
+        ),
+        (
+            json!({"name": "n", "introduction": "x".repeat(241)}),
+            code::INVALID_PARAMETER,
+            "introduction",
+        ),
+        (
+            json!({"name": "n", "avatar": "x".repeat(101)}),
+            code::INVALID_PARAMETER,
+            "avatar",
+        ),
+        (
+            json!({"name": "n", "room_id": "@TGS#mine"}),
+            code::ROOM_ID_INVALID,
+            "@TGS#",
+        ),
+        (
+            json!({"name": "n", "room_id": "r".repeat(49)}),
+            code::ROOM_ID_INVALID,
+            "roomID",
+        ),
+        (
+            json!({"name": "n", "room_id": "tab\there"}),
+            code::ROOM_ID_INVALID,
+            "roomID",
+        ),
     ];
     for (fields, expected, word) in bad {
         let (c, m) = a.req("create_room", fields.clone()).await.err();
@@ -43,12 +71,16 @@ async fn create_room_validates_and_reports_taken_ids() {
         assert!(m.contains(word), "{m} should name {word}");
     }
     assert_eq!(
-        a.req("create_room", json!({"name": "n", "room_id": "room-1"})).await.code(),
+        a.req("create_room", json!({"name": "n", "room_id": "room-1"}))
+            .await
+            .code(),
         code::ROOM_ID_TAKEN_BY_YOU
     );
     let mut b = s.user("bob").await;
     assert_eq!(
-        b.req("create_room", json!({"name": "n", "room_id": "room-1"})).await.code(),
+        b.req("create_room", json!({"name": "n", "room_id": "room-1"}))
+            .await
+            .code(),
         code::ROOM_ID_TAKEN
     );
     // Room IDs are per SDKAppID.
@@ -88,7 +120,10 @@ async fn enter_exit_and_send_rules() {
     assert!(m["ID"].as_str().unwrap().starts_with("GROUPr-1-"));
 
     assert_eq!(a.text("r", "").await.code(), code::INVALID_PARAMETER);
-    assert_eq!(a.text("r", &"x".repeat(8193)).await.code(), code::MESSAGE_TOO_LONG);
+    assert_eq!(
+        a.text("r", &"x".repeat(8193)).await.code(),
+        code::MESSAGE_TOO_LONG
+    );
     assert_eq!(
         a.req(
             "send_custom",
@@ -99,13 +134,18 @@ async fn enter_exit_and_send_rules() {
         code::MESSAGE_TOO_LONG
     );
     assert_eq!(
-        a.req("send_custom", json!({"room_id": "r", "data": "push_stopped"}))
-            .await
-            .code(),
+        a.req(
+            "send_custom",
+            json!({"room_id": "r", "data": "push_stopped"})
+        )
+        .await
+        .code(),
         code::NO_PERMISSION
     );
     assert_eq!(
-        a.req("send_image", json!({"room_id": "r", "uuid": "u"})).await.code(),
+        a.req("send_image", json!({"room_id": "r", "uuid": "u"}))
+            .await
+            .code(),
         code::INVALID_PARAMETER
     );
 
@@ -118,9 +158,12 @@ async fn enter_exit_and_send_rules() {
 async fn live_messages_history_and_gap_fill() {
     let s = TestServer::start_with(|b| b.history(5)).await;
     let mut a = s.user("alice").await;
-    a.req("set_profile", json!({"nick": "Alice", "avatar": "http://a"}))
-        .await
-        .ok();
+    a.req(
+        "set_profile",
+        json!({"nick": "Alice", "avatar": "http://a"}),
+    )
+    .await
+    .ok();
     a.create("r").await;
     a.enter("r").await;
     for i in 1..=7 {
@@ -237,7 +280,10 @@ async fn join_and_leave_tips_below_threshold_only() {
     c.enter("r").await;
     a.assert_quiet(150).await;
     // Tips are not stored.
-    let e = c.req("enter_room", json!({"room_id": "r", "since": 0})).await.ok();
+    let e = c
+        .req("enter_room", json!({"room_id": "r", "since": 0}))
+        .await
+        .ok();
     assert_eq!(e["messages"], json!([]));
     drop(c);
     drop(g);
@@ -281,7 +327,9 @@ async fn stop_push_owner_only() {
         code::NO_PERMISSION
     );
     assert_eq!(
-        host.req("stop_push", json!({"room_id": "nope"})).await.code(),
+        host.req("stop_push", json!({"room_id": "nope"}))
+            .await
+            .code(),
         code::ROOM_NOT_FOUND
     );
     let r = host
@@ -308,7 +356,10 @@ async fn budget_drops_lowest_first_high_always_passes() {
     for _ in 0..15 {
         for p in ["High", "Normal", "Low", "Lowest"] {
             let r = a
-                .req("send_text", json!({"room_id": "r", "text": "x", "priority": p}))
+                .req(
+                    "send_text",
+                    json!({"room_id": "r", "text": "x", "priority": p}),
+                )
                 .await;
             match r {
                 Resp::Ok(_) => *passed.entry(p).or_insert(0) += 1,

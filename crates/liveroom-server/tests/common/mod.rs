@@ -51,10 +51,7 @@ impl TestServer {
     }
 
     pub fn url(&self) -> String {
-        format!(
-            "ws://{}/ws",
-            self.server.as_ref().unwrap().local_addr()
-        )
+        format!("ws://{}/ws", self.server.as_ref().unwrap().local_addr())
     }
 
     pub async fn client(&self) -> Client {
@@ -229,9 +226,9 @@ impl Client {
             match m {
                 Some(Ok(Message::Close(Some(c)))) => return u16::from(c.code),
                 Some(Ok(Message::Close(None))) => return u16::from(CloseCode::Status),
-                Some(Ok(Message::Text(t))) => {
-                    self.pushes.push_back(serde_json::from_str(t.as_str()).unwrap())
-                }
+                Some(Ok(Message::Text(t))) => self
+                    .pushes
+                    .push_back(serde_json::from_str(t.as_str()).unwrap()),
                 Some(Ok(_)) => {}
                 Some(Err(e)) => panic!("socket error before close: {e}"),
                 None => panic!("socket ended without a close frame"),
@@ -256,7 +253,9 @@ impl Client {
     }
 
     pub async fn enter(&mut self, room: &str) -> Value {
-        self.req("enter_room", json!({ "room_id": room })).await.ok()
+        self.req("enter_room", json!({ "room_id": room }))
+            .await
+            .ok()
     }
 
     pub async fn text(&mut self, room: &str, text: &str) -> Resp {
