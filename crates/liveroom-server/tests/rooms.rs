@@ -219,7 +219,7 @@ async fn live_messages_history_and_gap_fill() {
 
 #[tokio::test]
 async fn no_gap_and_no_duplicate_between_history_and_live() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|b| b.room_budget(0)).await;
     let mut a = s.user("alice").await;
     a.create("r").await;
     a.enter("r").await;
