@@ -130,7 +130,9 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
             },
             (i, first) = fanout::next(&mut conn.subs) => {
                 let drained = first.and_then(|item| {
-                    fanout::drain(&mut conn.subs[i], item, &mut out)?;
+                    if let Some(sub) = conn.subs.get_mut(i) {
+                        fanout::drain(sub, item, &mut out)?;
+                    }
                     fanout::drain_ready(&mut conn.subs, &mut out)
                 });
                 if drained.is_err() {

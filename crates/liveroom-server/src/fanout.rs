@@ -54,30 +54,24 @@ pub enum DrainError {
 /// Waits until one of the subscriptions has something; returns its index and first item.
 /// Cancel-safe (broadcast `recv` is), so it can sit in a `select!`.
 pub async fn next(subs: &mut [Subscription]) -> (usize, Result<Item, DrainError>) {
-    loop {
-        let (i, r) = match subs.len() {
-            0 => std::future::pending().await,
-            1 => (0, subs[0].rx.recv().await),
-            _ => {
-                // Moderators only: several rooms per connection.
-                let futs = subs
-                    .iter_mut()
-                    .enumerate()
-                    .map(|(i, s)| Box::pin(async move { (i, s.rx.recv().await) }));
-                select_all(futs).await.0
-            }
-        };
-        match r {
-            Ok(item) => return (i, Ok(item)),
-            Err(broadcast::error::RecvError::Lagged(_)) => return (i, Err(DrainError::Lagged)),
-            // The room is gone (never while the registry holds it): wait on the others.
-            Err(broadcast::error::RecvError::Closed) => {
-                if subs.len() == 1 {
-                    std::future::pending::<()>().await;
-                }
-                continue;
-            }
+    let (i, r) = match subs.len() {
+        0 => std::future::pending().await,
+        1 => (0, subs[0].rx.recv().await),
+        _ => {
+            // Moderators only: several rooms per connection.
+            let futs = subs
+                .iter_mut()
+                .enumerate()
+                .map(|(i, s)| Box::pin(async move { (i, s.rx.recv().await) }));
+            select_all(futs).await.0
         }
+    };
+    match r {
+        Ok(item) => (i, Ok(item)),
+        Err(broadcast::error::RecvError::Lagged(_)) => (i, Err(DrainError::Lagged)),
+        // A subscription holds its room, and so the sender: this cannot happen. Waiting
+        // forever (instead of spinning) keeps the connection's other duties running.
+        Err(broadcast::error::RecvError::Closed) => std::future::pending().await,
     }
 }
 
@@ -138,5 +132,121 @@ fn flush(batch: &mut Option<String>, out: &mut Vec<Utf8Bytes>) {
     if let Some(mut b) = batch.take() {
         b.push_str(MESSAGES_FRAME_SUFFIX);
         out.push(Utf8Bytes::from(b));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::room::{Room, RoomSettings};
+    use crate::store::StoredRoom;
+    use liveroom_proto::{RoomInfo, ServerFrame};
+
+    fn room(id: &str) -> Arc<Room> {
+        let info = RoomInfo {
+            group_id: id.into(),
+            kind: "AVChatRoom".into(),
+            name: "n".into(),
+            owner_id: "o".into(),
+            notification: String::new(),
+            introduction: String::new(),
+            avatar: String::new(),
+            create_time: 0,
+            push_stopped: false,
+            postscript: String::new(),
+        };
+        let settings = RoomSettings {
+            budget: 0,
+            history: 0,
+            join_leave_threshold: 0,
+        };
+        Room::new(
+            1,
+            StoredRoom {
+                info,
+                last_seq: 0,
+                history: Vec::new(),
+            },
+            settings,
+        )
+    }
+
+    fn msg(seq: u64) -> Item {
+        Item::Message(
+            format!(
+                r#"{{"ID":"m{seq}","type":"TIMTextElem","payload":{{"text":"t"}},"to":"r","from":"u","time":1,"sequence":{seq}}}"#
+            )
+            .into(),
+        )
+    }
+
+    #[tokio::test]
+    async fn pending_messages_become_one_frame_and_frames_keep_their_place() {
+        let (tx, rx) = broadcast::channel(16);
+        let mut sub = Subscription::new(room("r\"x"), rx);
+        tx.send(msg(1)).unwrap();
+        tx.send(msg(2)).unwrap();
+        tx.send(Item::Frame(Utf8Bytes::from(
+            r#"{"t":"online","room":"r","count":2}"#,
+        )))
+        .unwrap();
+        tx.send(msg(3)).unwrap();
+        let mut subs = [sub];
+        let (i, first) = next(&mut subs).await;
+        sub = subs.into_iter().next().unwrap();
+        assert_eq!(i, 0);
+        let mut out = Vec::new();
+        drain(&mut sub, first.unwrap(), &mut out).unwrap();
+        assert_eq!(out.len(), 3);
+        let frames: Vec<ServerFrame> = out
+            .iter()
+            .map(|f| serde_json::from_str(f.as_str()).unwrap())
+            .collect();
+        match &frames[0] {
+            ServerFrame::Messages { room, list } => {
+                assert_eq!(room, "r\"x");
+                assert_eq!(list.iter().map(|m| m.sequence).collect::<Vec<_>>(), [1, 2]);
+            }
+            f => panic!("{f:?}"),
+        }
+        assert!(matches!(frames[1], ServerFrame::Online { count: 2, .. }));
+        assert!(matches!(&frames[2], ServerFrame::Messages { list, .. } if list[0].sequence == 3));
+    }
+
+    #[tokio::test]
+    async fn a_lagging_receiver_is_reported() {
+        let (tx, rx) = broadcast::channel(2);
+        let mut subs = [Subscription::new(room("r"), rx)];
+        for seq in 1..=5 {
+            tx.send(msg(seq)).unwrap();
+        }
+        let (_, first) = next(&mut subs).await;
+        assert_eq!(first.unwrap_err(), DrainError::Lagged);
+        let mut out = Vec::new();
+        tx.send(msg(6)).unwrap();
+        tx.send(msg(7)).unwrap();
+        tx.send(msg(8)).unwrap();
+        assert_eq!(drain_ready(&mut subs, &mut out), Err(DrainError::Lagged));
+    }
+
+    #[tokio::test]
+    async fn several_rooms_are_polled() {
+        let (tx1, rx1) = broadcast::channel(4);
+        let (tx2, rx2) = broadcast::channel(4);
+        let mut subs = [
+            Subscription::new(room("a"), rx1),
+            Subscription::new(room("b"), rx2),
+        ];
+        tx2.send(msg(1)).unwrap();
+        let (i, first) = next(&mut subs).await;
+        assert_eq!(i, 1);
+        tx1.send(msg(1)).unwrap();
+        let mut out = Vec::new();
+        drain(&mut subs[1], first.unwrap(), &mut out).unwrap();
+        drain_ready(&mut subs, &mut out).unwrap();
+        assert_eq!(out.len(), 2);
+        assert!(out[0].as_str().contains(r#""room":"b""#));
+        assert!(out[1].as_str().contains(r#""room":"a""#));
+        drop(tx1);
     }
 }

@@ -71,7 +71,7 @@ pub struct Entered {
 }
 
 impl Room {
-    fn new(app: u64, stored: StoredRoom, settings: RoomSettings) -> Arc<Self> {
+    pub(crate) fn new(app: u64, stored: StoredRoom, settings: RoomSettings) -> Arc<Self> {
         let (tx, _) = broadcast::channel(ROOM_CHANNEL_CAPACITY);
         let id = stored.info.group_id.clone();
         Arc::new(Self {
