@@ -1,0 +1,159 @@
+//! The command line, declared once with clap derive.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use liveroom_engine::proto::Priority;
+
+/// Liveroom command-line client: sign a UserSig, create rooms, send, tail a room.
+#[derive(Debug, Parser)]
+#[command(name = "liveroom", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a UserSig for USER (no server needed).
+    Usersig {
+        /// SDKAppID.
+        #[arg(long, env = "LIVEROOM_APP")]
+        app: u64,
+        /// The app's secret key.
+        #[arg(long, env = "LIVEROOM_KEY")]
+        key: String,
+        /// userID to sign for.
+        #[arg(long, env = "LIVEROOM_USER")]
+        user: String,
+        /// Validity in seconds (default 180 days).
+        #[arg(long, default_value_t = liveroom_usersig::DEFAULT_EXPIRE_SECS)]
+        expire: i64,
+    },
+    /// Create a live room owned by --user; prints the room.
+    CreateRoom {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room name.
+        #[arg(long)]
+        name: String,
+        /// Custom room ID (otherwise the server picks one starting with @TGS#).
+        #[arg(long)]
+        room_id: Option<String>,
+        /// Notice shown in the room header.
+        #[arg(long, default_value = "")]
+        notification: String,
+        /// Introduction.
+        #[arg(long, default_value = "")]
+        introduction: String,
+        /// Room avatar URL.
+        #[arg(long, default_value = "")]
+        avatar: String,
+    },
+    /// Enter ROOM and send a text; prints the sent message.
+    Send {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// The text.
+        text: String,
+        /// High, Normal, Low or Lowest.
+        #[arg(long, default_value = "Normal")]
+        priority: Priority,
+    },
+    /// Enter ROOM and send a custom message (likes, gifts...); prints the sent message.
+    SendCustom {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// Custom data.
+        #[arg(long, default_value = "")]
+        data: String,
+        /// Custom description.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Custom extension.
+        #[arg(long, default_value = "")]
+        extension: String,
+        /// High, Normal, Low or Lowest.
+        #[arg(long, default_value = "Normal")]
+        priority: Priority,
+    },
+    /// Enter ROOM and send a picture (JPG, PNG, GIF or BMP, at most 20 MB).
+    SendImage {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// The picture file.
+        file: PathBuf,
+        /// High, Normal, Low or Lowest.
+        #[arg(long, default_value = "Normal")]
+        priority: Priority,
+    },
+    /// Room owner: tell the viewers the stream has ended.
+    StopPush {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// Shown to the viewers.
+        #[arg(long, default_value = "")]
+        postscript: String,
+    },
+    /// Set the profile (if --nick or --avatar is given), then print it.
+    Profile {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// New nick.
+        #[arg(long)]
+        nick: Option<String>,
+        /// New avatar URL.
+        #[arg(long)]
+        avatar: Option<String>,
+    },
+    /// Enter ROOM (as a guest without --user) and print every event as a JSON line.
+    ///
+    /// Exits 0 after --count messages (text, custom, image and stop-push; join/leave tips
+    /// are printed but not counted) or when --timeout seconds have passed.
+    Tail {
+        /// Server and (optional) identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// Exit after this many messages.
+        #[arg(long)]
+        count: Option<u64>,
+        /// Exit after this many seconds.
+        #[arg(long)]
+        timeout: Option<f64>,
+    },
+}
+
+/// Where the server is and who we are.
+#[derive(Debug, Clone, Args)]
+pub struct Connect {
+    /// Server address: ws://HOST:PORT or http://HOST:PORT.
+    #[arg(long, env = "LIVEROOM_SERVER")]
+    pub server: String,
+    /// SDKAppID.
+    #[arg(long, env = "LIVEROOM_APP")]
+    pub app: u64,
+    /// userID to log in as.
+    #[arg(long, env = "LIVEROOM_USER")]
+    pub user: Option<String>,
+    /// The user's UserSig.
+    #[arg(long, env = "LIVEROOM_SIG", hide_env_values = true)]
+    pub sig: Option<String>,
+}

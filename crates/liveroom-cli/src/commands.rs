@@ -1,0 +1,335 @@
+//! What each command does, over the engine.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use liveroom_engine::proto::{code, ApiError, CreateRoomOptions, CustomPayload, Priority};
+use liveroom_engine::{Event, EventName, Im, ImageSource};
+use serde::Serialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::cli::{Command, Connect};
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum Failure {
+    /// The engine or the server refused: `error CODE: message`.
+    Api(ApiError),
+    /// Stdout was closed by the reader: not a failure.
+    BrokenPipe,
+    /// Anything else.
+    Other(String),
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Api(e) => write!(f, "error {}: {}", e.code, e.message),
+            Self::BrokenPipe => f.write_str("broken pipe"),
+            Self::Other(message) => write!(f, "error: {message}"),
+        }
+    }
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Self::Api(e)
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            Self::BrokenPipe
+        } else {
+            Self::Other(e.to_string())
+        }
+    }
+}
+
+/// Prints one JSON value as a line and flushes (tail readers see each line at once).
+fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    let line = serde_json::to_string(value)
+        .map_err(|e| Failure::Other(format!("cannot encode the output: {e}")))?;
+    let mut out = io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Runs one command.
+pub async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Usersig {
+            app,
+            key,
+            user,
+            expire,
+        } => {
+            liveroom_engine::proto::limits::check_user_id(&user)?;
+            if app == 0 {
+                return Err(ApiError::invalid("SDKAppID is required (not 0)").into());
+            }
+            let sig = liveroom_usersig::gen_usersig(app, &key, &user, expire);
+            let mut out = io::stdout().lock();
+            writeln!(out, "{sig}")?;
+            out.flush()?;
+            Ok(())
+        }
+        Command::CreateRoom {
+            conn,
+            name,
+            room_id,
+            notification,
+            introduction,
+            avatar,
+        } => {
+            let im = logged_in(&conn).await?;
+            let room = im
+                .create_room(CreateRoomOptions {
+                    name,
+                    room_id,
+                    notification,
+                    introduction,
+                    avatar,
+                })
+                .await;
+            finish(&im, room).await
+        }
+        Command::Send {
+            conn,
+            room,
+            text,
+            priority,
+        } => {
+            let im = in_room(&conn, &room).await?;
+            let sent = im.send_text_message(&room, &text, priority).await;
+            finish(&im, sent).await
+        }
+        Command::SendCustom {
+            conn,
+            room,
+            data,
+            description,
+            extension,
+            priority,
+        } => {
+            let im = in_room(&conn, &room).await?;
+            let payload = CustomPayload {
+                data,
+                description,
+                extension,
+            };
+            let sent = im.send_custom_message(&room, payload, priority).await;
+            finish(&im, sent).await
+        }
+        Command::SendImage {
+            conn,
+            room,
+            file,
+            priority,
+        } => send_image(&conn, &room, file, priority).await,
+        Command::StopPush {
+            conn,
+            room,
+            postscript,
+        } => {
+            let im = in_room(&conn, &room).await?;
+            let sent = im.stop_push(&room, &postscript).await;
+            finish(&im, sent).await
+        }
+        Command::Profile { conn, nick, avatar } => {
+            let im = logged_in(&conn).await?;
+            let profile = if nick.is_some() || avatar.is_some() {
+                im.set_my_profile(nick, avatar).await
+            } else {
+                im.get_my_profile().await
+            };
+            finish(&im, profile).await
+        }
+        Command::Tail {
+            conn,
+            room,
+            count,
+            timeout,
+        } => tail(&conn, &room, count, timeout).await,
+    }
+}
+
+/// Prints the result (or returns its error) and closes the connection.
+async fn finish<T: Serialize>(im: &Im, result: Result<T, ApiError>) -> Result<(), Failure> {
+    im.shutdown().await;
+    print_json(&result?)
+}
+
+/// An engine for `conn`, logged in if `--user` is given.
+async fn connect(conn: &Connect) -> Result<Im, Failure> {
+    let im = Im::new(conn.app, &conn.server)?;
+    im.set_log_level(2);
+    if let Some(user) = &conn.user {
+        let Some(sig) = &conn.sig else {
+            return Err(ApiError::new(
+                code::USERSIG_MALFORMED,
+                "--sig (or LIVEROOM_SIG) is required with --user",
+            )
+            .into());
+        };
+        if let Err(e) = im.login(user, sig).await {
+            im.shutdown().await;
+            return Err(e.into());
+        }
+    }
+    Ok(im)
+}
+
+/// An engine logged in as `--user`.
+async fn logged_in(conn: &Connect) -> Result<Im, Failure> {
+    if conn.user.is_none() {
+        return Err(ApiError::new(
+            code::NOT_LOGGED_IN,
+            "not logged in: --user and --sig (or LIVEROOM_USER and LIVEROOM_SIG) are required",
+        )
+        .into());
+    }
+    connect(conn).await
+}
+
+/// An engine logged in as `--user`, in `room`.
+async fn in_room(conn: &Connect, room: &str) -> Result<Im, Failure> {
+    let im = logged_in(conn).await?;
+    if let Err(e) = im.enter_room(room).await {
+        im.shutdown().await;
+        return Err(e.into());
+    }
+    Ok(im)
+}
+
+async fn send_image(
+    conn: &Connect,
+    room: &str,
+    file: std::path::PathBuf,
+    priority: Priority,
+) -> Result<(), Failure> {
+    let im = in_room(conn, room).await?;
+    let progress: liveroom_engine::ProgressFn = Box::new(|fraction: f64| {
+        tracing::info!("upload {:.0}%", fraction * 100.0);
+    });
+    let sent = im
+        .send_image_message(room, ImageSource::Path(file), priority, Some(progress))
+        .await;
+    finish(&im, sent).await
+}
+
+/// Whether an event counts toward `tail --count`, and how many messages it carries.
+fn counted_messages(event: &Event) -> u64 {
+    match event.name {
+        EventName::TextMessageReceived
+        | EventName::CustomMessageReceived
+        | EventName::ImageMessageReceived => event.messages().len() as u64,
+        EventName::PushStopped => 1,
+        _ => 0,
+    }
+}
+
+async fn tail(
+    conn: &Connect,
+    room: &str,
+    count: Option<u64>,
+    timeout: Option<f64>,
+) -> Result<(), Failure> {
+    let deadline = match timeout {
+        Some(secs) if secs.is_finite() && secs >= 0.0 => {
+            Some(tokio::time::Instant::now() + Duration::from_secs_f64(secs))
+        }
+        Some(_) => return Err(ApiError::invalid("--timeout must be a number of seconds").into()),
+        None => None,
+    };
+    let im = Im::new(conn.app, &conn.server)?;
+    im.set_log_level(2);
+    // Subscribe first: the login, the enter and the history are events too.
+    let mut events = im.events();
+    if let Some(user) = &conn.user {
+        let sig = conn.sig.as_deref().ok_or_else(|| {
+            ApiError::new(
+                code::USERSIG_MALFORMED,
+                "--sig (or LIVEROOM_SIG) is required with --user",
+            )
+        })?;
+        im.login(user, sig).await?;
+    }
+    if let Err(e) = im.enter_room(room).await {
+        im.shutdown().await;
+        return Err(e.into());
+    }
+    let result = tail_loop(&mut events, count, deadline).await;
+    im.shutdown().await;
+    result
+}
+
+async fn tail_loop(
+    events: &mut tokio::sync::broadcast::Receiver<Event>,
+    count: Option<u64>,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<(), Failure> {
+    let mut seen = 0u64;
+    if count == Some(0) {
+        return Ok(());
+    }
+    loop {
+        let next = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, events.recv()).await {
+                Ok(next) => next,
+                Err(_) => return Ok(()),
+            },
+            None => events.recv().await,
+        };
+        let event = match next {
+            Ok(event) => event,
+            Err(RecvError::Lagged(n)) => {
+                tracing::warn!("the terminal fell behind: {n} events skipped");
+                continue;
+            }
+            Err(RecvError::Closed) => return Ok(()),
+        };
+        print_json(&event)?;
+        if event.name == EventName::KickedOut {
+            return Err(Failure::Other(format!(
+                "kicked out: {}",
+                event.text().unwrap_or("")
+            )));
+        }
+        seen += counted_messages(&event);
+        if count.is_some_and(|n| seen >= n) {
+            return Ok(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liveroom_engine::EventData;
+
+    #[test]
+    fn counts_messages_not_frames_nor_tips() {
+        let batch = Event::new(EventName::TextMessageReceived, EventData::Messages(vec![]));
+        assert_eq!(counted_messages(&batch), 0);
+        let stopped = Event::new(EventName::PushStopped, EventData::Text("bye".into()));
+        assert_eq!(counted_messages(&stopped), 1);
+        let state = Event::new(
+            EventName::NetStateChange,
+            EventData::Text("connected".into()),
+        );
+        assert_eq!(counted_messages(&state), 0);
+    }
+
+    #[test]
+    fn failures_print_code_and_message() {
+        let f = Failure::from(ApiError::new(70009, "UserSig signature does not match"));
+        assert_eq!(
+            f.to_string(),
+            "error 70009: UserSig signature does not match"
+        );
+    }
+}

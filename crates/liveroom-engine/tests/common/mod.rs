@@ -1,0 +1,195 @@
+//! Runs the real `liveroom-server` binary for the engine's integration tests.
+//!
+//! The binary is found next to the test executable (`target/<profile>/liveroom-server`); the
+//! test command builds every binary first (`cargo build --workspace --bins`).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use liveroom_engine::proto::Message;
+use liveroom_engine::{Event, EventName, Im};
+use tokio::sync::broadcast;
+
+/// The SDKAppID the test servers know.
+pub const APP: u64 = 1_400_000_123;
+/// Its secret key.
+pub const KEY: &str = "engine-test-secret";
+
+/// A UserSig for `user`, valid for a day.
+pub fn sig(user: &str) -> String {
+    liveroom_usersig::gen_usersig(APP, KEY, user, 86_400)
+}
+
+fn server_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-HASH -> target/<profile>/liveroom-server
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile> folder");
+    let path = dir.join("liveroom-server");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+/// A `liveroom-server` process with its own data folder; killed on drop.
+pub struct Server {
+    child: Option<Child>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    data: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts a server on a free loopback port.
+    pub fn start() -> Self {
+        let data = tempfile::tempdir().expect("temp dir");
+        let (child, addr) = spawn("127.0.0.1:0", data.path()).expect("server starts");
+        Self {
+            child: Some(child),
+            addr,
+            data,
+        }
+    }
+
+    /// The address engines are given.
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// A new engine on this server.
+    pub fn im(&self) -> Im {
+        Im::new(APP, &self.url()).expect("engine")
+    }
+
+    /// A new engine logged in as `user`.
+    pub async fn login(&self, user: &str) -> Im {
+        let im = self.im();
+        im.login(user, &sig(user)).await.expect("login");
+        im
+    }
+
+    /// Kills the process (as a crash would).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data folder.
+    pub fn restart(&mut self) {
+        self.kill();
+        let listen = self.addr.to_string();
+        for _ in 0..50 {
+            if let Ok((child, _)) = spawn(&listen, self.data.path()) {
+                self.child = Some(child);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the server did not restart on {listen}");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn spawn(listen: &str, data: &Path) -> Result<(Child, SocketAddr), String> {
+    let mut child = Command::new(server_bin())
+        .args(["--listen", listen, "--data"])
+        .arg(data)
+        .args(["--app", &format!("{APP}:{KEY}")])
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        // Keep draining so the server never writes to a closed pipe.
+        for _ in lines {}
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(line) => line,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("the server printed no address".into());
+        }
+    };
+    let addr = line
+        .rsplit("http://")
+        .next()
+        .and_then(|a| a.trim().parse().ok())
+        .ok_or_else(|| format!("unexpected first line: {line}"))?;
+    Ok((child, addr))
+}
+
+/// Waits (at most `secs`) for the next event called `name`, skipping others.
+pub async fn next_event(rx: &mut broadcast::Receiver<Event>, name: EventName, secs: u64) -> Event {
+    let wait = async {
+        loop {
+            match rx.recv().await {
+                Ok(event) if event.name == name => return event,
+                Ok(_) => {}
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("event stream ended: {e}"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(secs), wait)
+        .await
+        .unwrap_or_else(|_| panic!("no {name} within {secs} s"))
+}
+
+/// Collects messages of `name` events until there are `n` (at most `secs`).
+pub async fn messages(
+    rx: &mut broadcast::Receiver<Event>,
+    name: EventName,
+    n: usize,
+    secs: u64,
+) -> Vec<Message> {
+    let mut out = Vec::new();
+    let wait = async {
+        while out.len() < n {
+            let event = next_event(rx, name, secs).await;
+            out.extend(event.messages().iter().cloned());
+        }
+    };
+    if tokio::time::timeout(Duration::from_secs(secs), wait)
+        .await
+        .is_err()
+    {
+        panic!("only {} of {n} {name} messages within {secs} s", out.len());
+    }
+    out
+}
+
+/// Events already queued on `rx`, without waiting.
+pub fn drain(rx: &mut broadcast::Receiver<Event>) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        out.push(event);
+    }
+    out
+}

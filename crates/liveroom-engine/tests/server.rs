@@ -1,0 +1,453 @@
+//! The engine against the real `liveroom-server` binary.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{drain, messages, next_event, sig, Server, APP};
+use liveroom_engine::proto::message::Flow;
+use liveroom_engine::proto::{code, Body, CreateRoomOptions, CustomPayload, Priority};
+use liveroom_engine::{EnterStatus, EventName, Im, NetState};
+
+fn room(name: &str, id: &str) -> CreateRoomOptions {
+    CreateRoomOptions {
+        name: name.into(),
+        room_id: Some(id.into()),
+        ..Default::default()
+    }
+}
+
+fn texts(list: &[liveroom_engine::proto::Message]) -> Vec<String> {
+    list.iter()
+        .map(|m| match &m.body {
+            Body::Text(t) => t.text.clone(),
+            other => format!("{other:?}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn login_repeat_login_and_switching_user() {
+    let server = Server::start();
+    let im = server.im();
+    let mut rx = im.events();
+    let r = im.login("alice", &sig("alice")).await.unwrap();
+    assert!(!r.repeat_login);
+    next_event(&mut rx, EventName::ImReady, 2).await;
+    assert_eq!(im.user_id().as_deref(), Some("alice"));
+    assert_eq!(im.net_state(), NetState::Connected);
+
+    assert!(im.login("alice", &sig("alice")).await.unwrap().repeat_login);
+
+    // Another user: logs out first, then in.
+    assert!(!im.login("bob", &sig("bob")).await.unwrap().repeat_login);
+    next_event(&mut rx, EventName::ImNotReady, 2).await;
+    next_event(&mut rx, EventName::ImReady, 2).await;
+    assert_eq!(im.user_id().as_deref(), Some("bob"));
+
+    im.logout().await.unwrap();
+    next_event(&mut rx, EventName::ImNotReady, 2).await;
+    assert_eq!(im.user_id(), None);
+    im.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_signatures_and_local_validation() {
+    let server = Server::start();
+    let im = server.im();
+    let wrong = liveroom_usersig::gen_usersig(APP, "not-the-key", "alice", 600);
+    let e = im.login("alice", &wrong).await.unwrap_err();
+    assert_eq!(e.code, 70009, "{e}");
+    let e = im.login("alice", &sig("bob")).await.unwrap_err();
+    assert_eq!(e.code, 70013, "{e}");
+    assert_eq!(
+        im.login("bad user!", "x").await.unwrap_err().code,
+        code::INVALID_PARAMETER
+    );
+    assert_eq!(
+        Im::new(0, "ws://127.0.0.1:1").unwrap_err().code,
+        code::INVALID_PARAMETER
+    );
+
+    // Calls that need a login, before one.
+    assert_eq!(
+        im.send_text_message("r", "hi", Priority::Normal)
+            .await
+            .unwrap_err()
+            .code,
+        code::NOT_LOGGED_IN
+    );
+    assert_eq!(
+        im.get_my_profile().await.unwrap_err().code,
+        code::NOT_LOGGED_IN
+    );
+    assert_eq!(
+        im.create_room(room("x", "x")).await.unwrap_err().code,
+        code::NOT_LOGGED_IN
+    );
+
+    im.login("alice", &sig("alice")).await.unwrap();
+    assert_eq!(
+        im.send_text_message("nowhere", "hi", Priority::Normal)
+            .await
+            .unwrap_err()
+            .code,
+        code::NOT_IN_ROOM
+    );
+    im.create_room(room("Limits", "limits")).await.unwrap();
+    im.enter_room("limits").await.unwrap();
+    let long = "x".repeat(8 * 1024 + 1);
+    assert_eq!(
+        im.send_text_message("limits", &long, Priority::Normal)
+            .await
+            .unwrap_err()
+            .code,
+        code::MESSAGE_TOO_LONG
+    );
+    assert_eq!(
+        im.create_room(room("Bad", "@TGS#mine"))
+            .await
+            .unwrap_err()
+            .code,
+        code::ROOM_ID_INVALID
+    );
+    im.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_app_and_closed_port_fail_fast() {
+    let server = Server::start();
+    let im = Im::new(42, &server.url()).unwrap();
+    let e = im.enter_room("r").await.unwrap_err();
+    assert_eq!(e.code, 70020, "{e}");
+
+    // Nothing listens on port 1.
+    let im = Im::new(APP, "ws://127.0.0.1:1").unwrap();
+    let started = std::time::Instant::now();
+    let e = im.login("alice", &sig("alice")).await.unwrap_err();
+    assert_eq!(e.code, code::NETWORK, "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(im.net_state(), NetState::Disconnected);
+}
+
+#[tokio::test]
+async fn create_enter_exit_and_profile() {
+    let server = Server::start();
+    let im = server.login("host").await;
+    let info = im
+        .create_room(CreateRoomOptions {
+            name: "Show".into(),
+            room_id: Some("show-1".into()),
+            notification: "welcome".into(),
+            introduction: "intro".into(),
+            avatar: "https://example.org/a.png".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(info.group_id, "show-1");
+    assert_eq!(info.owner_id, "host");
+    assert_eq!(info.notification, "welcome");
+    assert_eq!(
+        im.create_room(room("Show", "show-1"))
+            .await
+            .unwrap_err()
+            .code,
+        code::ROOM_ID_TAKEN_BY_YOU
+    );
+    let auto = im
+        .create_room(CreateRoomOptions {
+            name: "Auto".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(auto.group_id.starts_with("@TGS#"), "{}", auto.group_id);
+
+    let e = im.enter_room("show-1").await.unwrap();
+    assert_eq!(e.status, EnterStatus::JoinedSuccess);
+    assert_eq!(e.group.name, "Show");
+    assert_eq!(
+        im.enter_room("show-1").await.unwrap().status,
+        EnterStatus::AlreadyInGroup
+    );
+    assert_eq!(im.joined_rooms(), ["show-1"]);
+    assert_eq!(
+        im.enter_room("no-such-room").await.unwrap_err().code,
+        code::ROOM_NOT_FOUND
+    );
+    assert_eq!(im.joined_rooms(), ["show-1"]);
+    im.exit_room("show-1").await.unwrap();
+    assert!(im.joined_rooms().is_empty());
+
+    let p = im
+        .set_my_profile(
+            Some("The Host".into()),
+            Some("https://example.org/h.png".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(p.nick, "The Host");
+    let p = im.set_my_profile(None, None).await.unwrap();
+    assert_eq!(p.nick, "The Host");
+    assert_eq!(
+        im.get_my_profile().await.unwrap().avatar,
+        "https://example.org/h.png"
+    );
+    im.shutdown().await;
+}
+
+#[tokio::test]
+async fn text_and_custom_round_trip_between_two_engines() {
+    let server = Server::start();
+    let alice = server.login("alice").await;
+    let bob = server.login("bob").await;
+    alice
+        .set_my_profile(Some("Alice".into()), None)
+        .await
+        .unwrap();
+    alice.create_room(room("Chat", "chat")).await.unwrap();
+    alice.enter_room("chat").await.unwrap();
+    let mut alice_rx = alice.events();
+    let mut bob_rx = bob.events();
+    bob.enter_room("chat").await.unwrap();
+    let join = next_event(&mut alice_rx, EventName::RemoteUserJoin, 3).await;
+    assert_eq!(join.room_id.as_deref(), Some("chat"));
+
+    let sent = alice
+        .send_text_message("chat", "hello bob", Priority::Normal)
+        .await
+        .unwrap();
+    assert_eq!(sent.flow, Flow::Out);
+    assert!(sent.sequence > 0);
+    assert!(!sent.id.is_empty());
+    let got = messages(&mut bob_rx, EventName::TextMessageReceived, 1, 3).await;
+    assert_eq!(got[0].id, sent.id);
+    assert_eq!(got[0].from, "alice");
+    assert_eq!(got[0].nick, "Alice");
+    assert_eq!(got[0].flow, Flow::In);
+    assert_eq!(got[0].to, "chat");
+
+    let like = CustomPayload {
+        data: "like".into(),
+        description: "a heart".into(),
+        extension: "{}".into(),
+    };
+    bob.send_custom_message("chat", like.clone(), Priority::Low)
+        .await
+        .unwrap();
+    let got = messages(&mut alice_rx, EventName::CustomMessageReceived, 1, 3).await;
+    assert_eq!(got[0].body, Body::Custom(like));
+    assert_eq!(got[0].priority, Priority::Low);
+
+    // Own messages are not re-delivered.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let own = drain(&mut alice_rx);
+    assert!(
+        own.iter()
+            .flat_map(|e| e.messages())
+            .all(|m| m.from != "alice"),
+        "{own:?}"
+    );
+    alice.shutdown().await;
+    bob.shutdown().await;
+}
+
+#[tokio::test]
+async fn guest_viewer_receives_history_and_live_but_cannot_send() {
+    let server = Server::start();
+    let host = server.login("host").await;
+    host.create_room(room("Live", "live")).await.unwrap();
+    host.enter_room("live").await.unwrap();
+    host.send_text_message("live", "before", Priority::Normal)
+        .await
+        .unwrap();
+
+    let guest = server.im();
+    let mut rx = guest.events();
+    let e = guest.enter_room("live").await.unwrap();
+    assert_eq!(e.status, EnterStatus::JoinedSuccess);
+    assert_eq!(guest.user_id(), None);
+    let history = messages(&mut rx, EventName::TextMessageReceived, 1, 3).await;
+    assert_eq!(texts(&history), ["before"]);
+
+    host.send_text_message("live", "after", Priority::Normal)
+        .await
+        .unwrap();
+    let live = messages(&mut rx, EventName::TextMessageReceived, 1, 3).await;
+    assert_eq!(texts(&live), ["after"]);
+    assert_eq!(
+        guest
+            .send_text_message("live", "hi", Priority::Normal)
+            .await
+            .unwrap_err()
+            .code,
+        code::NOT_LOGGED_IN
+    );
+    host.shutdown().await;
+    guest.shutdown().await;
+}
+
+#[tokio::test]
+async fn stop_push_reaches_viewers_as_push_stopped() {
+    let server = Server::start();
+    let host = server.login("host").await;
+    host.create_room(room("Live", "stop")).await.unwrap();
+    host.enter_room("stop").await.unwrap();
+    let viewer = server.login("viewer").await;
+    viewer.enter_room("stop").await.unwrap();
+    let mut rx = viewer.events();
+
+    assert_eq!(
+        viewer.stop_push("stop", "nope").await.unwrap_err().code,
+        code::NO_PERMISSION
+    );
+    let sent = host.stop_push("stop", "see you tomorrow").await.unwrap();
+    assert_eq!(sent.priority, Priority::High);
+    let ev = next_event(&mut rx, EventName::PushStopped, 3).await;
+    assert_eq!(ev.text(), Some("see you tomorrow"));
+    assert_eq!(ev.room_id.as_deref(), Some("stop"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(drain(&mut rx)
+        .iter()
+        .all(|e| e.name != EventName::CustomMessageReceived));
+    host.shutdown().await;
+    viewer.shutdown().await;
+}
+
+#[tokio::test]
+async fn second_login_kicks_the_first() {
+    let server = Server::start();
+    let first = server.login("alice").await;
+    first.create_room(room("K", "kick")).await.unwrap();
+    first.enter_room("kick").await.unwrap();
+    let mut rx = first.events();
+    let _second = server.login("alice").await;
+    let ev = next_event(&mut rx, EventName::KickedOut, 3).await;
+    assert_eq!(ev.text(), Some("multipleAccount"));
+    next_event(&mut rx, EventName::ImNotReady, 1).await;
+    assert_eq!(first.user_id(), None);
+    assert!(first.joined_rooms().is_empty());
+    assert_eq!(first.net_state(), NetState::Disconnected);
+    // No reconnect after a kick.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(drain(&mut rx)
+        .iter()
+        .all(|e| e.name != EventName::NetStateChange));
+    // The engine can log in again (kicking the other one in turn).
+    assert!(
+        !first
+            .login("alice", &sig("alice"))
+            .await
+            .unwrap()
+            .repeat_login
+    );
+}
+
+#[tokio::test]
+async fn off_really_unsubscribes_and_a_panicking_handler_hurts_no_one() {
+    let server = Server::start();
+    let host = server.login("host").await;
+    host.create_room(room("Off", "off")).await.unwrap();
+    host.enter_room("off").await.unwrap();
+    let viewer = server.im();
+    let removed = Arc::new(AtomicUsize::new(0));
+    let kept = Arc::new(AtomicUsize::new(0));
+    viewer.on(EventName::TextMessageReceived, |_| {
+        panic!("a broken handler")
+    });
+    let r = Arc::clone(&removed);
+    let id = viewer.on(EventName::TextMessageReceived, move |e| {
+        r.fetch_add(e.messages().len(), Ordering::SeqCst);
+    });
+    let k = Arc::clone(&kept);
+    viewer.on(EventName::TextMessageReceived, move |e| {
+        k.fetch_add(e.messages().len(), Ordering::SeqCst);
+    });
+    viewer.enter_room("off").await.unwrap();
+    let mut rx = viewer.events();
+
+    host.send_text_message("off", "one", Priority::Normal)
+        .await
+        .unwrap();
+    messages(&mut rx, EventName::TextMessageReceived, 1, 3).await;
+    assert!(viewer.off(id));
+    assert!(!viewer.off(id));
+    host.send_text_message("off", "two", Priority::Normal)
+        .await
+        .unwrap();
+    messages(&mut rx, EventName::TextMessageReceived, 1, 3).await;
+    assert_eq!(removed.load(Ordering::SeqCst), 1);
+    assert_eq!(kept.load(Ordering::SeqCst), 2);
+    host.shutdown().await;
+    viewer.shutdown().await;
+}
+
+#[tokio::test]
+async fn reconnect_fills_the_gap_without_loss_or_duplicates() {
+    let mut server = Server::start();
+    let host = server.login("host").await;
+    host.create_room(room("Gap", "gap")).await.unwrap();
+    host.enter_room("gap").await.unwrap();
+    let viewer = server.login("viewer").await;
+    viewer.enter_room("gap").await.unwrap();
+    let mut rx = viewer.events();
+
+    for text in ["1", "2", "3"] {
+        host.send_text_message("gap", text, Priority::Normal)
+            .await
+            .unwrap();
+    }
+    let mut got = messages(&mut rx, EventName::TextMessageReceived, 3, 3).await;
+
+    server.kill();
+    next_event(&mut rx, EventName::NetStateChange, 3).await; // connecting
+    assert_eq!(viewer.net_state(), NetState::Connecting);
+    // Let the first retries fail, so that the viewer is still away when the server is back.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    server.restart();
+
+    // A fresh sender talks while the viewer (and the host) are still reconnecting.
+    let other = server.login("other").await;
+    other.enter_room("gap").await.unwrap();
+    for text in ["4", "5", "6"] {
+        other
+            .send_text_message("gap", text, Priority::Normal)
+            .await
+            .unwrap();
+    }
+    got.extend(messages(&mut rx, EventName::TextMessageReceived, 3, 20).await);
+    assert_eq!(texts(&got), ["1", "2", "3", "4", "5", "6"]);
+    let seqs: Vec<u64> = got.iter().map(|m| m.sequence).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+
+    // Back to normal: connected, logged in, still in the room, sending works.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while viewer.net_state() != NetState::Connected {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "viewer never reconnected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(viewer.user_id().as_deref(), Some("viewer"));
+    assert_eq!(viewer.joined_rooms(), ["gap"]);
+    viewer
+        .send_text_message("gap", "7", Priority::Normal)
+        .await
+        .unwrap();
+    other
+        .send_text_message("gap", "8", Priority::Normal)
+        .await
+        .unwrap();
+    let more = messages(&mut rx, EventName::TextMessageReceived, 1, 5).await;
+    assert_eq!(texts(&more), ["8"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(drain(&mut rx)
+        .iter()
+        .all(|e| e.messages().is_empty() || e.name != EventName::TextMessageReceived));
+    host.shutdown().await;
+    viewer.shutdown().await;
+    other.shutdown().await;
+}
