@@ -179,9 +179,10 @@ impl Connection {
                 Stop::Lost(reason) => {
                     self.fail_pending(&error::network(format!("connection lost: {reason}")));
                     if !was_connected {
+                        // The waiting calls get this error: no need to shout it in the log too.
                         elog!(
                             self.shared,
-                            WARN,
+                            DEBUG,
                             "cannot connect to {}: {reason}",
                             self.shared.endpoints.ws
                         );
@@ -491,7 +492,8 @@ impl Connection {
                 }
             }
             ServerFrame::Online { room, count } => {
-                if lock(&self.shared.state).rooms.contains(&room) {
+                // The count is also pushed on entering, possibly before the enter reply.
+                if lock(&self.shared.state).rooms.knows(&room) {
                     self.shared.emitter.emit(Event {
                         name: EventName::OnlineCount,
                         room_id: Some(room),

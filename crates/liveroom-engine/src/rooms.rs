@@ -44,6 +44,11 @@ impl Rooms {
         self.map.get(room).is_some_and(|r| r.joined)
     }
 
+    /// Whether `room` has been entered or is being entered.
+    pub(crate) fn knows(&self, room: &str) -> bool {
+        self.map.contains_key(room)
+    }
+
     /// Entered rooms with their last sequence: what a reconnect re-enters with `since`.
     pub(crate) fn positions(&self) -> Vec<(String, u64)> {
         self.map

@@ -1,0 +1,251 @@
+//! The `liveroom` binary against the real `liveroom-server` binary (both built next to this
+//! test by `cargo build --workspace --bins`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const APP: &str = "1400000777";
+const KEY: &str = "cli-test-secret";
+
+fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile> folder");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace --bins` first",
+        path.display()
+    );
+    path
+}
+
+struct Server {
+    child: Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server() -> Server {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(bin("liveroom-server"))
+        .args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .args(["--app", &format!("{APP}:{KEY}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("server starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        for _ in lines {}
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("server address");
+    let addr = line.rsplit("http://").next().expect("address").trim();
+    Server {
+        child,
+        url: format!("http://{addr}"),
+        _data: data,
+    }
+}
+
+fn liveroom(server: &Server, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bin("liveroom"));
+    cmd.args(args)
+        .env("LIVEROOM_SERVER", &server.url)
+        .env("LIVEROOM_APP", APP)
+        .env_remove("LIVEROOM_USER")
+        .env_remove("LIVEROOM_SIG")
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn run(server: &Server, args: &[&str]) -> Output {
+    liveroom(server, args).output().expect("liveroom runs")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}
+
+fn sig(user: &str) -> String {
+    let out = Command::new(bin("liveroom"))
+        .args(["usersig", "--app", APP, "--key", KEY, "--user", user])
+        .output()
+        .expect("usersig runs");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn usersig_is_a_valid_tls_sig() {
+    let s = sig("alice");
+    let doc = liveroom_usersig::decode(&s).expect("decodes");
+    assert_eq!(doc.identifier, "alice");
+    assert_eq!(doc.sdk_app_id.to_string(), APP);
+}
+
+#[test]
+fn create_send_tail_and_errors() {
+    let server = server();
+    let alice = sig("alice");
+    let room = json(&run(
+        &server,
+        &[
+            "create-room",
+            "--user",
+            "alice",
+            "--sig",
+            &alice,
+            "--name",
+            "CLI",
+            "--room-id",
+            "cli",
+        ],
+    ));
+    assert_eq!(room["groupID"], "cli");
+    assert_eq!(room["ownerID"], "alice");
+
+    // A guest tails two messages; join/leave tips are printed but not counted.
+    let tail = liveroom(&server, &["tail", "cli", "--count", "2", "--timeout", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tail runs");
+    std::thread::sleep(Duration::from_millis(500));
+
+    let sent = json(&run(
+        &server,
+        &[
+            "send",
+            "cli",
+            "hello",
+            "--user",
+            "alice",
+            "--sig",
+            &alice,
+            "--priority",
+            "High",
+        ],
+    ));
+    assert_eq!(sent["payload"]["text"], "hello");
+    assert_eq!(sent["priority"], "High");
+    assert!(sent["ID"].as_str().is_some_and(|id| !id.is_empty()));
+    let like = json(&run(
+        &server,
+        &[
+            "send-custom",
+            "cli",
+            "--data",
+            "like",
+            "--user",
+            "alice",
+            "--sig",
+            &alice,
+        ],
+    ));
+    assert_eq!(like["payload"]["data"], "like");
+
+    let out = tail.wait_with_output().expect("tail ends");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON event per line"))
+        .collect();
+    let names: Vec<&str> = events.iter().filter_map(|e| e["name"].as_str()).collect();
+    assert!(names.contains(&"t_text_message_received"), "{names:?}");
+    assert_eq!(
+        names.last(),
+        Some(&"t_custom_message_received"),
+        "{names:?}"
+    );
+
+    // Failures: exit 1, `error CODE: message` on stderr.
+    let wrong = Command::new(bin("liveroom"))
+        .args(["usersig", "--app", APP, "--key", "wrong", "--user", "alice"])
+        .output()
+        .expect("usersig runs");
+    let wrong = String::from_utf8_lossy(&wrong.stdout).trim().to_owned();
+    let out = run(
+        &server,
+        &["send", "cli", "hi", "--user", "alice", "--sig", &wrong],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).starts_with("error 70009: "),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&server, &["send", "cli", "hi"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error 2999: "));
+
+    let bob = sig("bob");
+    let profile = json(&run(
+        &server,
+        &["profile", "--user", "bob", "--sig", &bob, "--nick", "Bobby"],
+    ));
+    assert_eq!(profile["nick"], "Bobby");
+    let profile = json(&run(&server, &["profile", "--user", "bob", "--sig", &bob]));
+    assert_eq!(profile["nick"], "Bobby");
+    let out = run(
+        &server,
+        &["stop-push", "cli", "--user", "bob", "--sig", &bob],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error 10007: "));
+    let stopped = json(&run(
+        &server,
+        &[
+            "stop-push",
+            "cli",
+            "--user",
+            "alice",
+            "--sig",
+            &alice,
+            "--postscript",
+            "bye",
+        ],
+    ));
+    assert_eq!(stopped["payload"]["description"], "bye");
+}
+
+#[test]
+fn network_errors_are_reported() {
+    let out = Command::new(bin("liveroom"))
+        .args(["tail", "r", "--server", "ws://127.0.0.1:1", "--app", APP])
+        .output()
+        .expect("liveroom runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error 2800: "));
+}
