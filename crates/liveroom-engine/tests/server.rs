@@ -451,3 +451,72 @@ async fn reconnect_fills_the_gap_without_loss_or_duplicates() {
     viewer.shutdown().await;
     other.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_lost_connection_gets_exactly_the_gap_and_waiting_calls_go_through() {
+    let server = Server::start();
+    let proxy = common::Proxy::start(server.addr).await;
+    let host = server.login("host").await;
+    host.create_room(room("Cut", "cut")).await.unwrap();
+    host.enter_room("cut").await.unwrap();
+    let viewer = Im::new(APP, &proxy.url()).unwrap();
+    viewer.login("viewer", &sig("viewer")).await.unwrap();
+    viewer.enter_room("cut").await.unwrap();
+    let mut rx = viewer.events();
+    let mut net = viewer.events();
+
+    for text in ["1", "2", "3"] {
+        host.send_text_message("cut", text, Priority::Normal)
+            .await
+            .unwrap();
+    }
+    let mut got = messages(&mut rx, EventName::TextMessageReceived, 3, 3).await;
+
+    proxy.cut();
+    let ev = next_event(&mut net, EventName::NetStateChange, 3).await;
+    assert_eq!(ev.text(), Some("connecting"));
+    // Sent while the viewer is away: only the gap fill can bring them.
+    for text in ["4", "5", "6"] {
+        host.send_text_message("cut", text, Priority::Normal)
+            .await
+            .unwrap();
+    }
+    // A call made while disconnected waits for the reconnect.
+    let waiting = {
+        let viewer = viewer.clone();
+        tokio::spawn(async move {
+            viewer
+                .send_text_message("cut", "from the viewer", Priority::Normal)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        drain(&mut rx)
+            .iter()
+            .all(|e| e.name != EventName::TextMessageReceived),
+        "nothing can arrive while cut"
+    );
+    proxy.restore();
+
+    got.extend(messages(&mut rx, EventName::TextMessageReceived, 3, 9).await);
+    assert_eq!(texts(&got), ["1", "2", "3", "4", "5", "6"]);
+    let ev = next_event(&mut net, EventName::NetStateChange, 9).await;
+    assert_eq!(ev.text(), Some("connected"));
+    let sent = waiting.await.unwrap().unwrap();
+    assert_eq!(sent.flow, Flow::Out);
+
+    host.send_text_message("cut", "7", Priority::Normal)
+        .await
+        .unwrap();
+    let more = messages(&mut rx, EventName::TextMessageReceived, 1, 3).await;
+    assert_eq!(texts(&more), ["7"]);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let rest: Vec<_> = drain(&mut rx)
+        .into_iter()
+        .filter(|e| e.name == EventName::TextMessageReceived)
+        .collect();
+    assert!(rest.is_empty(), "duplicates: {rest:?}");
+    host.shutdown().await;
+    viewer.shutdown().await;
+}
