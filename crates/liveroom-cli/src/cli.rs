@@ -87,6 +87,9 @@ pub enum Command {
         priority: Priority,
     },
     /// Enter ROOM and send a picture (JPG, PNG, GIF or BMP, at most 20 MB).
+    ///
+    /// Hidden until the server has its upload route: until then the server refuses it.
+    #[command(hide = true)]
     SendImage {
         /// Server and identity.
         #[command(flatten)]

@@ -520,3 +520,26 @@ async fn a_lost_connection_gets_exactly_the_gap_and_waiting_calls_go_through() {
     host.shutdown().await;
     viewer.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_guest_who_logs_in_stays_in_its_rooms() {
+    let server = Server::start();
+    let host = server.login("host").await;
+    host.create_room(room("G", "guest-login")).await.unwrap();
+    host.enter_room("guest-login").await.unwrap();
+    let im = server.im();
+    im.enter_room("guest-login").await.unwrap();
+    let mut rx = im.events();
+    im.login("late", &sig("late")).await.unwrap();
+    assert_eq!(im.joined_rooms(), ["guest-login"]);
+    host.send_text_message("guest-login", "still here?", Priority::Normal)
+        .await
+        .unwrap();
+    let got = messages(&mut rx, EventName::TextMessageReceived, 1, 3).await;
+    assert_eq!(texts(&got), ["still here?"]);
+    im.send_text_message("guest-login", "yes", Priority::Normal)
+        .await
+        .unwrap();
+    host.shutdown().await;
+    im.shutdown().await;
+}
