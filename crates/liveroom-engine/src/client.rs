@@ -69,11 +69,11 @@ impl std::fmt::Debug for Im {
 impl Im {
     /// An engine for `sdk_app_id` on `server` (`ws://HOST:PORT`, `http://HOST:PORT`, with or
     /// without `/ws`). Nothing connects until a call needs it. SDKAppID 0 is refused (10004).
-    pub fn new(sdk_app_id: u64, server: &str) -> Result<Self, ApiError> {
+    pub fn new(sdk_app_id: u64, server: impl AsRef<str>) -> Result<Self, ApiError> {
         if sdk_app_id == 0 {
             return Err(ApiError::invalid("SDKAppID is required (not 0)"));
         }
-        let endpoints = Endpoints::parse(server)?;
+        let endpoints = Endpoints::parse(server.as_ref())?;
         Ok(Self {
             inner: Arc::new(Inner {
                 shared: Arc::new(Shared::new(sdk_app_id, endpoints)),
