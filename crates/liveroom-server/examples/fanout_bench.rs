@@ -132,7 +132,11 @@ type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(url: &str) -> Ws {
-    tokio_tungstenite::connect_async_with_config(url, None, true)
+    // Small client buffers, so the process's memory is mostly the server's.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(4096);
+    tokio_tungstenite::connect_async_with_config(url, Some(config), true)
         .await
         .expect("connect")
         .0

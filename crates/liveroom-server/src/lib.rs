@@ -152,13 +152,20 @@ impl ShutdownHandle {
     }
 }
 
-/// A started server.
+/// A started server. Dropping it starts the shutdown without waiting; call
+/// [`RunningServer::shutdown`] to wait until every socket is closed and the store is flushed.
 pub struct RunningServer {
     local_addr: SocketAddr,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     serve: JoinHandle<std::io::Result<()>>,
     store: Store,
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
 }
 
 impl RunningServer {
