@@ -153,6 +153,8 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
             }
         }
     };
+    // Leave rooms and release the login first, so others see it at once.
+    conn.cleanup().await;
     match end {
         End::Gone => {}
         End::Close(code, reason) => close_with(&mut ws, code, reason).await,
@@ -165,7 +167,6 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
             close_with(&mut ws, close::KICKED, reason.as_str()).await;
         }
     }
-    conn.cleanup().await;
     tracing::debug!(conn = conn.id, "disconnected");
 }
 

@@ -42,6 +42,16 @@ struct RoomState {
     members: HashMap<u64, Option<String>>,
 }
 
+impl RoomState {
+    /// Whether `user` is in the room on another connection (a re-login racing the kicked
+    /// session): then joining or leaving changes nothing others should see.
+    fn has_other(&self, conn: u64, user: &str) -> bool {
+        self.members
+            .iter()
+            .any(|(c, u)| *c != conn && u.as_deref() == Some(user))
+    }
+}
+
 /// A live room.
 pub struct Room {
     app: u64,
@@ -142,7 +152,9 @@ impl Room {
             st.members.insert(conn, user.map(str::to_owned));
             self.online.store(st.members.len(), Ordering::Relaxed);
             if let Some(user) = user {
-                if st.members.len() <= self.settings.join_leave_threshold {
+                if st.members.len() <= self.settings.join_leave_threshold
+                    && !st.has_other(conn, user)
+                {
                     self.publish_tip(GroupTipPayload::JOIN, user);
                 }
             }
@@ -169,7 +181,7 @@ impl Room {
         if let Some(user) = st.members.remove(&conn) {
             self.online.store(st.members.len(), Ordering::Relaxed);
             if let Some(user) = user {
-                if before <= self.settings.join_leave_threshold {
+                if before <= self.settings.join_leave_threshold && !st.has_other(conn, &user) {
                     self.publish_tip(GroupTipPayload::QUIT, &user);
                 }
             }
