@@ -3,7 +3,9 @@
 //! A room publishes [`Item`]s into a `tokio::sync::broadcast` channel. Each connection, when
 //! woken, drains everything pending for a room and writes ONE `messages` frame built by
 //! concatenating the pre-encoded messages between the proto's prefix and suffix. No viewer
-//! ever serializes JSON; the only per-viewer allocation is the outgoing frame of a wake-up.
+//! ever serializes JSON. A viewer woken for a single message (the usual case at the room's
+//! budget) sends the room's shared pre-built frame: no per-viewer allocation or copy at all;
+//! only a batch of several messages costs one frame buffer for that wake-up.
 
 use std::sync::Arc;
 
@@ -24,10 +26,30 @@ const MAX_BATCH_BYTES: usize = 256 * 1024;
 /// What a room publishes.
 #[derive(Debug, Clone)]
 pub enum Item {
-    /// One encoded message, to be batched into a `messages` frame.
-    Message(Arc<str>),
+    /// One message, as a complete single-message `messages` frame built once per room. A
+    /// viewer woken for just this message sends it as is (no copy); batches reuse the message
+    /// JSON between the room's frame prefix and [`MESSAGES_FRAME_SUFFIX`].
+    Message(Utf8Bytes),
     /// A complete frame (e.g. `online`), sent as is, in order with the messages.
     Frame(Utf8Bytes),
+}
+
+/// Wraps one encoded message of the room with frame `prefix` into an [`Item::Message`].
+pub fn message_item(prefix: &str, json: &str) -> Item {
+    let mut s = String::with_capacity(prefix.len() + json.len() + MESSAGES_FRAME_SUFFIX.len());
+    s.push_str(prefix);
+    s.push_str(json);
+    s.push_str(MESSAGES_FRAME_SUFFIX);
+    Item::Message(Utf8Bytes::from(s))
+}
+
+/// The message JSON inside a single-message frame of a room whose prefix is `prefix_len` long.
+fn message_json(frame: &Utf8Bytes, prefix_len: usize) -> &str {
+    let s = frame.as_str();
+    s.len()
+        .checked_sub(MESSAGES_FRAME_SUFFIX.len())
+        .and_then(|end| s.get(prefix_len..end))
+        .unwrap_or("")
 }
 
 /// A connection's membership in a room: the room and its receiver.
@@ -76,33 +98,21 @@ pub async fn next(subs: &mut [Subscription]) -> (usize, Result<Item, DrainError>
 }
 
 /// Drains `sub` starting with `first` into frames appended to `out`: consecutive messages
-/// become one `messages` frame, whole frames keep their place in the order.
+/// become one `messages` frame, whole frames keep their place in the order. A lone message
+/// goes out as its shared pre-built frame, so the common case allocates nothing per viewer.
 pub fn drain(
     sub: &mut Subscription,
     first: Item,
     out: &mut Vec<Utf8Bytes>,
 ) -> Result<(), DrainError> {
     let prefix = sub.room.frame_prefix();
-    let mut batch: Option<String> = None;
+    let mut pending = Pending::default();
     let mut item = Some(first);
     while let Some(it) = item.take() {
         match it {
-            Item::Message(m) => {
-                let b = batch.get_or_insert_with(|| {
-                    let mut s = String::with_capacity(prefix.len() + m.len() + 2);
-                    s.push_str(prefix);
-                    s
-                });
-                if b.len() > prefix.len() {
-                    b.push(',');
-                }
-                b.push_str(&m);
-                if b.len() >= MAX_BATCH_BYTES {
-                    flush(&mut batch, out);
-                }
-            }
+            Item::Message(frame) => pending.push(prefix, frame, out),
             Item::Frame(f) => {
-                flush(&mut batch, out);
+                pending.flush(out);
                 out.push(f);
             }
         }
@@ -112,8 +122,52 @@ pub fn drain(
             Err(TryRecvError::Lagged(_)) => return Err(DrainError::Lagged),
         };
     }
-    flush(&mut batch, out);
+    pending.flush(out);
     Ok(())
+}
+
+/// Messages gathered for one frame: a lone pre-built frame, or a batch being concatenated.
+#[derive(Default)]
+struct Pending {
+    single: Option<Utf8Bytes>,
+    batch: Option<String>,
+}
+
+impl Pending {
+    fn push(&mut self, prefix: &str, frame: Utf8Bytes, out: &mut Vec<Utf8Bytes>) {
+        let json = message_json(&frame, prefix.len());
+        if let Some(b) = self.batch.as_mut() {
+            b.push(',');
+            b.push_str(json);
+        } else if let Some(first) = self.single.take() {
+            let first_json = message_json(&first, prefix.len());
+            let mut b = String::with_capacity(first.len() + json.len() + 1);
+            b.push_str(prefix);
+            b.push_str(first_json);
+            b.push(',');
+            b.push_str(json);
+            self.batch = Some(b);
+        } else {
+            self.single = Some(frame);
+            return;
+        }
+        if self
+            .batch
+            .as_ref()
+            .is_some_and(|b| b.len() >= MAX_BATCH_BYTES)
+        {
+            self.flush(out);
+        }
+    }
+
+    fn flush(&mut self, out: &mut Vec<Utf8Bytes>) {
+        if let Some(mut b) = self.batch.take() {
+            b.push_str(MESSAGES_FRAME_SUFFIX);
+            out.push(Utf8Bytes::from(b));
+        } else if let Some(f) = self.single.take() {
+            out.push(f);
+        }
+    }
 }
 
 /// Drains every subscription that has something pending without waiting.
@@ -126,13 +180,6 @@ pub fn drain_ready(subs: &mut [Subscription], out: &mut Vec<Utf8Bytes>) -> Resul
         }
     }
     Ok(())
-}
-
-fn flush(batch: &mut Option<String>, out: &mut Vec<Utf8Bytes>) {
-    if let Some(mut b) = batch.take() {
-        b.push_str(MESSAGES_FRAME_SUFFIX);
-        out.push(Utf8Bytes::from(b));
-    }
 }
 
 #[cfg(test)]
@@ -171,26 +218,28 @@ mod tests {
         )
     }
 
+    fn msg_in(room: &str, seq: u64) -> Item {
+        let json = format!(
+            r#"{{"ID":"m{seq}","type":"TIMTextElem","payload":{{"text":"t"}},"to":"r","from":"u","time":1,"sequence":{seq}}}"#
+        );
+        message_item(&ServerFrame::messages_frame_prefix(room), &json)
+    }
+
     fn msg(seq: u64) -> Item {
-        Item::Message(
-            format!(
-                r#"{{"ID":"m{seq}","type":"TIMTextElem","payload":{{"text":"t"}},"to":"r","from":"u","time":1,"sequence":{seq}}}"#
-            )
-            .into(),
-        )
+        msg_in("r", seq)
     }
 
     #[tokio::test]
     async fn pending_messages_become_one_frame_and_frames_keep_their_place() {
         let (tx, rx) = broadcast::channel(16);
         let mut sub = Subscription::new(room("r\"x"), rx);
-        tx.send(msg(1)).unwrap();
-        tx.send(msg(2)).unwrap();
+        tx.send(msg_in("r\"x", 1)).unwrap();
+        tx.send(msg_in("r\"x", 2)).unwrap();
         tx.send(Item::Frame(Utf8Bytes::from(
             r#"{"t":"online","room":"r","count":2}"#,
         )))
         .unwrap();
-        tx.send(msg(3)).unwrap();
+        tx.send(msg_in("r\"x", 3)).unwrap();
         let mut subs = [sub];
         let (i, first) = next(&mut subs).await;
         sub = subs.into_iter().next().unwrap();
@@ -211,6 +260,25 @@ mod tests {
         }
         assert!(matches!(frames[1], ServerFrame::Online { count: 2, .. }));
         assert!(matches!(&frames[2], ServerFrame::Messages { list, .. } if list[0].sequence == 3));
+    }
+
+    #[tokio::test]
+    async fn a_lone_message_is_sent_without_copying() {
+        let (tx, rx) = broadcast::channel(4);
+        let mut subs = [Subscription::new(room("r"), rx)];
+        let item = msg(1);
+        let Item::Message(original) = &item else {
+            panic!("not a message")
+        };
+        let ptr = original.as_str().as_ptr();
+        tx.send(item.clone()).unwrap();
+        let (_, first) = next(&mut subs).await;
+        let mut out = Vec::new();
+        drain(&mut subs[0], first.unwrap(), &mut out).unwrap();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].as_str().as_ptr(), ptr, "the shared frame itself");
+        let f: ServerFrame = serde_json::from_str(out[0].as_str()).unwrap();
+        assert!(matches!(f, ServerFrame::Messages { list, .. } if list.len() == 1));
     }
 
     #[tokio::test]
@@ -237,10 +305,10 @@ mod tests {
             Subscription::new(room("a"), rx1),
             Subscription::new(room("b"), rx2),
         ];
-        tx2.send(msg(1)).unwrap();
+        tx2.send(msg_in("b", 1)).unwrap();
         let (i, first) = next(&mut subs).await;
         assert_eq!(i, 1);
-        tx1.send(msg(1)).unwrap();
+        tx1.send(msg_in("a", 1)).unwrap();
         let mut out = Vec::new();
         drain(&mut subs[1], first.unwrap(), &mut out).unwrap();
         drain_ready(&mut subs, &mut out).unwrap();

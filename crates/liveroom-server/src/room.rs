@@ -18,7 +18,7 @@ use tokio::sync::broadcast;
 
 use crate::budget::RoomBudget;
 use crate::error::StoreError;
-use crate::fanout::{Item, Subscription, ROOM_CHANNEL_CAPACITY};
+use crate::fanout::{message_item, Item, Subscription, ROOM_CHANNEL_CAPACITY};
 use crate::store::{Store, StoredRoom};
 
 /// Room rules from the config.
@@ -228,7 +228,7 @@ impl Room {
             st.history.push_back((seq, json.clone()));
         }
         // No receivers is fine: nobody is watching.
-        let _ = self.tx.send(Item::Message(json));
+        let _ = self.tx.send(message_item(&self.prefix, &json));
         Ok(msg)
     }
 
@@ -270,7 +270,7 @@ impl Room {
         });
         let msg = self.message(&from, body, Priority::Normal, 0);
         if let Ok(json) = encode(&msg) {
-            let _ = self.tx.send(Item::Message(json.into()));
+            let _ = self.tx.send(message_item(&self.prefix, &json));
         }
     }
 
