@@ -108,26 +108,8 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
                     break End::Gone;
                 }
             }
-            incoming = ws.recv() => match incoming.inspect(|_| last_seen = Instant::now()) {
-                None | Some(Ok(WsMessage::Close(_))) => break End::Gone,
-                Some(Err(e)) => {
-                    tracing::debug!(conn = conn.id, error = %e, "read failed");
-                    break End::Close(close::PROTOCOL, "frame too large or not a valid WebSocket frame");
-                }
-                Some(Ok(WsMessage::Binary(_))) => {
-                    break End::Close(close::PROTOCOL, "binary frames are not supported");
-                }
-                Some(Ok(WsMessage::Text(text))) => {
-                    let reply = conn.handle_text(text.as_str()).await;
-                    if ws.send(WsMessage::Text(reply.into())).await.is_err() {
-                        break End::Gone;
-                    }
-                    if let Some(sub) = conn.pending.take() {
-                        conn.subs.push(sub);
-                    }
-                }
-                Some(Ok(_)) => {}
-            },
+            // Room frames before requests: a client pipelining requests cannot starve its
+            // own delivery into a slow-consumer close (drains are bounded by what is pending).
             (i, first) = fanout::next(&mut conn.subs) => {
                 let drained = first.and_then(|item| {
                     if let Some(sub) = conn.subs.get_mut(i) {
@@ -151,6 +133,26 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
                     break End::Gone;
                 }
             }
+            incoming = ws.recv() => match incoming.inspect(|_| last_seen = Instant::now()) {
+                None | Some(Ok(WsMessage::Close(_))) => break End::Gone,
+                Some(Err(e)) => {
+                    tracing::debug!(conn = conn.id, error = %e, "read failed");
+                    break End::Close(close::PROTOCOL, "frame too large or not a valid WebSocket frame");
+                }
+                Some(Ok(WsMessage::Binary(_))) => {
+                    break End::Close(close::PROTOCOL, "binary frames are not supported");
+                }
+                Some(Ok(WsMessage::Text(text))) => {
+                    let reply = conn.handle_text(text.as_str()).await;
+                    if ws.send(WsMessage::Text(reply.into())).await.is_err() {
+                        break End::Gone;
+                    }
+                    if let Some(sub) = conn.pending.take() {
+                        conn.subs.push(sub);
+                    }
+                }
+                Some(Ok(_)) => {}
+            },
         }
     };
     // Leave rooms and release the login first, so others see it at once.
