@@ -1,0 +1,30 @@
+fn main() {
+    // The config lives at the workspace root so that `ui/` and `icons/` sit beside it.
+    // Declaring the app's commands turns each into a permission (`allow-<command>`), so the
+    // capability in tauri.conf.json grants exactly the ones the UI uses.
+    let attrs = tauri_build::Attributes::new()
+        .config_path("../tauri.conf.json")
+        .app_manifest(tauri_build::AppManifest::new().commands(&[
+            "start_embedded",
+            "embedded_info",
+            "set_lan_access",
+            "gen_test_user_sig",
+            "system_language",
+            "connect",
+            "disconnect",
+            "set_log_level",
+            "login",
+            "logout",
+            "create_room",
+            "enter_room",
+            "exit_room",
+            "set_my_profile",
+            "get_my_profile",
+            "send_text_message",
+            "send_custom_message",
+            "stage_image",
+            "send_image_message",
+            "stop_push",
+        ]));
+    tauri_build::try_build(attrs).expect("tauri-build failed");
+}

@@ -1,0 +1,436 @@
+//! The desktop app in its real window (tauri-driver + WebKitWebDriver under Xvfb), against its
+//! embedded server, with the `liveroom` CLI as the other side. Each test saves screenshots
+//! under `tests/artifacts/`. Run by scripts/test-app (LIVEROOM_APP_TESTS=1).
+
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use base64::Engine as _;
+use liveroom_app_tests::{enabled, make_png, App};
+use serde_json::{json, Value};
+
+/// Types `text` into the room's input and presses Send; waits until the server confirmed it.
+async fn send_text(app: &App, room: &str, text: &str) -> Result<()> {
+    let pane = format!(".pane[data-room='{room}']");
+    app.fill(&format!("{pane} .text-input"), text).await?;
+    app.click(&format!("{pane} .btn-send")).await?;
+    app.wait_js(
+        "the sent message confirmed",
+        &format!(
+            "return [...document.querySelectorAll(\"{pane} .msg.me:not(.pending)\")].some(li => li.querySelector('.text') && li.querySelector('.text').textContent === {})",
+            json!(text)
+        ),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Whether the room shows a chat bubble with exactly `text` (as text).
+fn shows_text_js(room: &str, text: &str) -> String {
+    format!(
+        "return [...document.querySelectorAll(\".pane[data-room='{room}'] .msg .text\")].some(s => s.textContent === {})",
+        json!(text)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_screen_shows_embedded_server_and_switches_language() -> Result<()> {
+    if !enabled("start_screen") {
+        return Ok(());
+    }
+    let app = App::launch("start").await?;
+    let r: Result<()> = async {
+        let addr = app
+            .wait_js(
+                "embedded address",
+                "const t = document.getElementById('embedded-address').textContent; return /^http/.test(t) && t",
+            )
+            .await?;
+        ensure!(addr == json!(app.server()), "shows {addr}, expected {}", app.server());
+        let (app_id, _) = app.keys()?;
+        let shown = app.js("return document.getElementById('embedded-appid').textContent", vec![]).await?;
+        ensure!(shown == json!(app_id.to_string()), "SDKAppID shown {shown}, kept {app_id}");
+        app.screenshot("start-en").await?;
+
+        // LAN access rebinds on all interfaces, same port, and back.
+        app.click(".switch").await?;
+        app.wait_js("LAN on", "return document.getElementById('lan-toggle').checked").await?;
+        let info = app.js("return window.__TAURI__.core.invoke('embedded_info')", vec![]).await?;
+        ensure!(info["lan"] == json!(true) && info["port"] == json!(app.port), "{info}");
+        app.click(".switch").await?;
+        app.wait_js("LAN off", "return !document.getElementById('lan-toggle').checked").await?;
+
+        app.click("#start-lang").await?;
+        let title = app.js("return document.querySelector('#form-local h2').textContent", vec![]).await?;
+        ensure!(title == json!("在本机运行"), "Chinese title: {title}");
+        app.screenshot("start-zh").await?;
+        app.click("#start-lang").await?;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_reaches_the_cli_and_back() -> Result<()> {
+    if !enabled("chat") {
+        return Ok(());
+    }
+    let app = App::launch("chat").await?;
+    let r: Result<()> = async {
+        app.login_local("host_chat", "Host 主播").await?;
+        app.create_room("chat-1", "Evening show", "Be nice · 文明发言").await?;
+        let notice = app.js("return document.querySelector(\".pane[data-room='chat-1'] .notice\").textContent", vec![]).await?;
+        ensure!(notice == json!("Be nice · 文明发言"), "notice {notice}");
+
+        send_text(&app, "chat-1", "first, before the tail").await?;
+        let tail = app.tail("chat-1", 2)?;
+        tail.wait_line("the history message", |v| {
+            v["name"] == "t_text_message_received" && v["data"][0]["payload"]["text"] == "first, before the tail"
+        })?;
+        send_text(&app, "chat-1", "hello from the app 你好").await?;
+        let ev = tail.wait_line("the app's message", |v| {
+            v["name"] == "t_text_message_received" && v["data"][0]["payload"]["text"] == "hello from the app 你好"
+        })?;
+        ensure!(ev["data"][0]["from"] == "host_chat" && ev["data"][0]["nick"] == "Host 主播", "{ev}");
+        tail.finish(Duration::from_secs(10))?;
+
+        app.cli(Some("cli_bob"), &["profile", "--nick", "Bob from the CLI"])?;
+        app.cli(Some("cli_bob"), &["send", "chat-1", "hi from the CLI 👋"])?;
+        app.wait_js("the CLI's message", &shows_text_js("chat-1", "hi from the CLI 👋")).await?;
+        let who = app
+            .js("return [...document.querySelectorAll(\".pane[data-room='chat-1'] .msg .who\")].map(w => w.textContent)", vec![])
+            .await?;
+        ensure!(who.to_string().contains("Bob from the CLI"), "nick shown: {who}");
+        app.screenshot("chat").await?;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_in_user_text_is_shown_as_text() -> Result<()> {
+    if !enabled("html_as_text") {
+        return Ok(());
+    }
+    let app = App::launch("html-as-text").await?;
+    let r: Result<()> = async {
+        app.login_local("host_html", "<i>nick</i>").await?;
+        app.create_room("html-1", "<b>room</b>", "<script>alert(1)</script>").await?;
+        let evil = "<b>x</b><img src=x onerror=\"window.__pwned=1\">";
+        app.cli(Some("mallory"), &["profile", "--nick", "<img src=y onerror=\"window.__pwned=2\">"])?;
+        app.cli(Some("mallory"), &["send", "html-1", evil])?;
+        app.wait_js("the CLI's HTML text", &shows_text_js("html-1", evil)).await?;
+        send_text(&app, "html-1", evil).await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let v = app
+            .js(
+                "const p = document.querySelector(\".pane[data-room='html-1']\");
+                 return {
+                   pwned: window.__pwned === undefined ? null : window.__pwned,
+                   bold: document.querySelectorAll('#panes b:not(.online-count), #panes script').length,
+                   badImgs: [...document.querySelectorAll('img')].filter(i => /(^|\\/)(x|y)$/.test(i.getAttribute('src') || '')).length,
+                   name: p.querySelector('.room-name').textContent,
+                   notice: p.querySelector('.notice').textContent,
+                 }",
+                vec![],
+            )
+            .await?;
+        ensure!(v["pwned"].is_null(), "a handler ran: {v}");
+        ensure!(v["bold"] == json!(0) && v["badImgs"] == json!(0), "HTML was parsed: {v}");
+        ensure!(v["name"] == json!("<b>room</b>") && v["notice"] == json!("<script>alert(1)</script>"), "{v}");
+        app.screenshot("html-as-text").await?;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn like_and_gift_animations_play() -> Result<()> {
+    if !enabled("likes_and_gifts") {
+        return Ok(());
+    }
+    let app = App::launch("likes-gifts").await?;
+    let r: Result<()> = async {
+        app.login_local("host_fx", "Host FX").await?;
+        app.create_room("fx-1", "Gifts & likes", "").await?;
+        let pane = ".pane[data-room='fx-1']";
+        let tail = app.tail("fx-1", 2)?;
+        // The tail is in once it has seen a message; send one first.
+        send_text(&app, "fx-1", "warming up").await?;
+        tail.wait_line("history", |v| v["name"] == "t_text_message_received")?;
+
+        app.click(&format!("{pane} .btn-like")).await?;
+        app.wait_js("hearts", &format!("return document.querySelectorAll(\"{pane} .fx-hearts .heart\").length")).await?;
+        app.click(&format!("{pane} .btn-gift")).await?;
+        app.click(&format!("{pane} .gift-btn[data-gift='rocket']")).await?;
+        app.wait_js("the rocket", &format!("return !!document.querySelector(\"{pane} .gift-fx[data-gift='rocket']\")")).await?;
+        let like = tail.wait_line("the like", |v| v["name"] == "t_custom_message_received")?;
+        ensure!(like["data"][0]["payload"]["data"] == "dianzan", "{like}");
+
+        // Received from someone else: a like makes hearts, gifts queue up and play in turn.
+        for gift in ["crown", "cake", "rose"] {
+            app.cli(Some("fan_1"), &["send-custom", "fx-1", "--data", "gift", "--description", gift, "--priority", "High"])?;
+        }
+        app.cli(Some("fan_1"), &["send-custom", "fx-1", "--data", "dianzan", "--priority", "Low"])?;
+        app.wait_js("the crown", &format!("return !!document.querySelector(\"{pane} .gift-fx[data-gift='crown']\")")).await?;
+        app.wait_js("hearts from the fan", &format!("return document.querySelectorAll(\"{pane} .fx-hearts .heart\").length")).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        app.screenshot("likes-gifts").await?;
+        app.wait_js(
+            "every gift played",
+            &format!("return document.querySelector(\"{pane}\") && window.liveroomApp.panes.get('fx-1').gifts.played >= 4"),
+        )
+        .await?;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn picture_uploads_with_progress_and_shows_a_thumbnail() -> Result<()> {
+    if !enabled("picture") {
+        return Ok(());
+    }
+    let app = App::launch("picture").await?;
+    let r: Result<()> = async {
+        app.login_local("host_pic", "Pic host").await?;
+        app.create_room("pic-1", "Pictures", "").await?;
+        let pane = ".pane[data-room='pic-1']";
+        send_text(&app, "pic-1", "a picture follows").await?;
+        let tail = app.tail("pic-1", 2)?;
+        tail.wait_line("history", |v| v["name"] == "t_text_message_received")?;
+
+        // Given through the picture input, as a user picking a file would.
+        let png = make_png(1200, 800);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+        app.js(
+            "const bytes = Uint8Array.from(atob(arguments[0]), c => c.charCodeAt(0));
+             const file = new File([bytes], 'sunset.png', {type: 'image/png'});
+             const dt = new DataTransfer();
+             dt.items.add(file);
+             const input = document.querySelector(arguments[1] + ' .file-input');
+             input.files = dt.files;
+             input.dispatchEvent(new Event('change', {bubbles: true}));
+             return true;",
+            vec![json!(b64), json!(pane)],
+        )
+        .await?;
+        app.wait_js("the upload bar", &format!("return !document.querySelector(\"{pane} .upload\").hidden")).await?;
+        app.screenshot("picture-uploading").await?;
+        app.wait_js(
+            "the thumbnail",
+            &format!("const i = document.querySelector(\"{pane} .msg img.thumb\"); return i && i.complete && i.naturalWidth > 0"),
+        )
+        .await?;
+        let v = app
+            .js(
+                &format!(
+                    "const p = document.querySelector(\"{pane}\"); const i = p.querySelector('.msg img.thumb');
+                     return {{events: Number(p.dataset.progressEvents), last: Number(p.dataset.uploadProgress),
+                              w: i.naturalWidth, h: i.naturalHeight, src: i.src, original: i.dataset.original}}"
+                ),
+                vec![],
+            )
+            .await?;
+        ensure!(v["events"].as_f64().unwrap_or(0.0) >= 2.0 && v["last"] == json!(1), "progress: {v}");
+        ensure!(v["w"].as_u64().unwrap_or(0) < 1200, "the thumbnail is smaller than the original: {v}");
+        let ev = tail.wait_line("the image message", |v| v["name"] == "t_image_message_received")?;
+        let infos = &ev["data"][0]["payload"]["imageInfoArray"];
+        ensure!(infos[0]["width"] == json!(1200) && infos[0]["sizeType"] == json!(1), "{ev}");
+        app.screenshot("picture").await?;
+
+        app.click(&format!("{pane} .msg img.thumb")).await?;
+        app.wait_js(
+            "the original",
+            "const i = document.getElementById('viewer-img'); return document.getElementById('dlg-image').open && i.complete && i.naturalWidth === 1200",
+        )
+        .await?;
+        app.screenshot("picture-original").await?;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_push_shows_the_ended_notice_to_a_viewer() -> Result<()> {
+    if !enabled("stop_push") {
+        return Ok(());
+    }
+    let host = App::launch("stop-push-host").await?;
+    let r: Result<()> = async {
+        host.login_local("host_live", "Host Live").await?;
+        host.create_room("live-1", "Last show", "Tonight only").await?;
+        let (app_id, _) = host.keys()?;
+        let server = host.server();
+        let tail = host.tail("live-1", 2)?;
+        send_text(&host, "live-1", "welcome!").await?;
+        tail.wait_line("history", |v| v["name"] == "t_text_message_received")?;
+
+        // A second app instance watches as a guest, on the host's embedded server.
+        let viewer = App::launch("stop-push-viewer").await?;
+        let r: Result<()> = async {
+                viewer.fill("#guest-server", &server).await?;
+                viewer.fill("#guest-appid", &app_id.to_string()).await?;
+                viewer.fill("#guest-room", "live-1").await?;
+                viewer.click("#guest-watch").await?;
+                viewer.wait_css(".pane[data-room='live-1']").await?;
+                viewer.wait_js("history in the viewer", &shows_text_js("live-1", "welcome!")).await?;
+                let live = viewer.js("return document.querySelector(\".pane[data-room='live-1'] .badge\").classList.contains('live')", vec![]).await?;
+                ensure!(live == json!(true), "live badge before stop");
+
+                host.click(".pane[data-room='live-1'] .btn-host").await?;
+                host.fill(".pane[data-room='live-1'] .postscript", "See you tomorrow! 明天见").await?;
+                host.click(".pane[data-room='live-1'] .btn-stop").await?;
+                viewer
+                    .wait_js(
+                        "the ended notice",
+                        "const p = document.querySelector(\".pane[data-room='live-1']\"); return !p.querySelector('.ended').hidden && p.querySelector('.ended-postscript').textContent",
+                    )
+                    .await
+                    .and_then(|v| {
+                        ensure!(v == json!("See you tomorrow! 明天见"), "postscript {v}");
+                        Ok(())
+                    })?;
+                let ev = tail.wait_line("push stopped", |v| v["name"] == "t_push_stopped")?;
+                ensure!(ev["data"] == "See you tomorrow! 明天见", "{ev}");
+                viewer.screenshot("stop-push-viewer").await?;
+                host.screenshot("stop-push-host").await?;
+                Ok(())
+        }
+        .await;
+        viewer.finish(r).await
+    }
+    .await;
+    host.finish(r).await
+}
+
+/// The seed's own examples (the TWebLive API page), run unchanged through `window.TWebLive`.
+const SEED_EXAMPLES: &str = r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+  const r = {};
+  const { SDKAppID, userSig } = await TWebLive.genTestUserSig('seed_user');
+  r.sdkAppID = SDKAppID;
+  let im = TWebLive.createIM({ SDKAppID });
+  r.singleton = TWebLive.createIM({ SDKAppID: 1 }) === im;
+  r.events = TWebLive.EVENT;
+  r.types = TWebLive.TYPES;
+  window.__seed = { got: [], removed: [] };
+  let onTextMessageReceived = function (event) {
+    event.data.forEach(function (message) {
+      console.log('im | ' + (message.from || message.nick) + ' : ', message.payload.text);
+      window.__seed.got.push(message.payload.text);
+    });
+  };
+  im.on(TWebLive.EVENT.IM_TEXT_MESSAGE_RECEIVED, onTextMessageReceived);
+  let removed = function (event) { window.__seed.removed.push(event.data.length); };
+  im.on(TWebLive.EVENT.IM_TEXT_MESSAGE_RECEIVED, removed);
+  im.off(TWebLive.EVENT.IM_TEXT_MESSAGE_RECEIVED, removed);
+  im.on(TWebLive.EVENT.IM_TEXT_MESSAGE_RECEIVED, function () { throw new Error('a broken handler'); });
+  im.setLogLevel(1);
+
+  let res = await im.login({ userID: 'seed_user', userSig: userSig });
+  r.login = res;
+  res = await im.login({ userID: 'seed_user', userSig: userSig });
+  r.repeatLogin = res.data.repeatLogin;
+
+  let created = await im.createRoom({ name: '我的直播间X' });
+  r.groupID = created.data.group.groupID;
+  r.createCode = created.code;
+  await im.createRoom({ name: 'AV1', roomID: 'AV1', notification: '公告', introduction: '简介' });
+  let entered = await im.enterRoom('AV1');
+  switch (entered.data.status) {
+    case TWebLive.TYPES.ENTER_ROOM_SUCCESS: r.enter = 'success'; break;
+    case TWebLive.TYPES.ALREADY_IN_ROOM: r.enter = 'already'; break;
+    default: r.enter = entered.data.status;
+  }
+  let text = await im.sendTextMessage({ roomID: 'AV1', priority: TWebLive.TYPES.MSG_PRIORITY_NORMAL, text: 'hello from TWebLive' });
+  r.text = { code: text.code, type: text.data.message.type, text: text.data.message.payload.text, priority: text.data.message.priority };
+  let custom = await im.sendCustomMessage({ roomID: 'AV1', priority: TWebLive.TYPES.MSG_PRIORITY_LOW, data: 'dianzan', description: '', extension: '' });
+  r.custom = { code: custom.code, data: custom.data.message.payload.data, priority: custom.data.message.priority };
+  let profile = await im.setMyProfile({ nick: '我的昵称', avatar: 'http://127.0.0.1/a.jpg' });
+  r.setProfile = profile.code;
+  let me = await im.getMyProfile();
+  r.profile = { nick: me.data.nick, avatar: me.data.avatar };
+  try {
+    await im.sendTextMessage({ roomID: 'never-entered', text: 'x' });
+    r.notInRoom = 'resolved?!';
+  } catch (imError) {
+    r.notInRoom = { code: imError.code, hasMessage: typeof imError.message === 'string' && imError.message.length > 0 };
+  }
+  try {
+    await im.createRoom({ name: 'taken', roomID: 'AV1' });
+  } catch (imError) {
+    r.taken = imError.code;
+  }
+  done(r);
+})().catch(function (e) { done({ failed: String(e && e.code) + ' ' + String(e && e.message || e) }); });
+"#;
+
+const SEED_EXAMPLES_2: &str = r#"
+const done = arguments[arguments.length - 1];
+(async () => {
+  const im = TWebLive.createIM({ SDKAppID: 1 });
+  const r = { got: window.__seed.got, removed: window.__seed.removed };
+  let stopped = await im.stopPush({ roomID: 'AV1', postscript: '欢迎下次再来呦' });
+  r.stop = { code: stopped.code, data: stopped.data.message.payload.data };
+  let exited = await im.exitRoom('AV1');
+  r.exit = exited.data.groupID;
+  let out = await im.logout();
+  r.logout = out.code;
+  try { await im.createRoom({ name: 'after logout' }); } catch (imError) { r.afterLogout = imError.code; }
+  done(r);
+})().catch(function (e) { done({ failed: String(e && e.code) + ' ' + String(e && e.message || e) }); });
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_examples_run_through_the_tweblive_layer() -> Result<()> {
+    if !enabled("seed_examples") {
+        return Ok(());
+    }
+    let app = App::launch("seed-examples").await?;
+    let r: Result<()> = async {
+        app.wait_js("embedded server", "return /^http/.test(document.getElementById('embedded-address').textContent)").await?;
+        let r = app.client.execute_async(SEED_EXAMPLES, vec![]).await?;
+        ensure!(r.get("failed").is_none(), "seed examples failed: {r}");
+        ensure!(r["singleton"] == json!(true), "createIM is a singleton: {r}");
+        ensure!(r["events"]["IM_TEXT_MESSAGE_RECEIVED"] == "t_text_message_received"
+            && r["events"]["IM_PUSH_STOPPED"] == "t_push_stopped"
+            && r["events"]["IM_NET_STATE_CHANGED"] == "t_net_state_change", "EVENT: {r}");
+        ensure!(r["types"]["ENTER_ROOM_SUCCESS"] == "JoinedSuccess" && r["types"]["MSG_PRIORITY_LOWEST"] == "Lowest", "TYPES: {r}");
+        ensure!(r["login"]["code"] == json!(0) && r["repeatLogin"] == json!(true), "login: {r}");
+        ensure!(r["groupID"].as_str().is_some_and(|g| g.starts_with("@TGS#")), "auto room ID: {r}");
+        ensure!(r["enter"] == "success" || r["enter"] == "already", "enter: {r}");
+        ensure!(r["text"] == json!({"code": 0, "type": "TIMTextElem", "text": "hello from TWebLive", "priority": "Normal"}), "text: {r}");
+        ensure!(r["custom"] == json!({"code": 0, "data": "dianzan", "priority": "Low"}), "custom: {r}");
+        ensure!(r["profile"] == json!({"nick": "我的昵称", "avatar": "http://127.0.0.1/a.jpg"}), "profile: {r}");
+        ensure!(r["notInRoom"]["code"] == json!(2100) && r["notInRoom"]["hasMessage"] == json!(true), "imError: {r}");
+        ensure!(r["taken"] == json!(10025), "room taken by you: {r}");
+
+        // Someone else talks in AV1: the handler gets it, the removed one does not, and the
+        // broken one does not stop delivery.
+        app.cli(Some("seed_fan"), &["send", "AV1", "hello seed"])?;
+        app.wait_js("the fan's text", "return window.__seed.got.includes('hello seed')").await?;
+        let r2 = app.client.execute_async(SEED_EXAMPLES_2, vec![]).await?;
+        ensure!(r2.get("failed").is_none(), "seed examples (2) failed: {r2}");
+        ensure!(r2["removed"] == json!([]), "off removed the handler: {r2}");
+        ensure!(r2["stop"] == json!({"code": 0, "data": "push_stopped"}), "stopPush: {r2}");
+        ensure!(r2["exit"] == "AV1" && r2["logout"] == json!(0), "{r2}");
+        ensure!(r2["afterLogout"] == json!(2999), "not logged in: {r2}");
+        let summary: Value = json!({"part1": r, "part2": r2});
+        std::fs::write(
+            liveroom_app_tests::artifacts().join("seed-examples.json"),
+            serde_json::to_vec_pretty(&summary)?,
+        )
+        .context("write seed-examples.json")?;
+        app.screenshot("seed-examples").await?;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}

@@ -1,0 +1,442 @@
+// The app controller: start screen, room list, room panes, profile. Everything goes through the
+// TWebLive layer (`tweblive.js`), as a page written for TWebLive would; the few app-level calls
+// (embedded server, LAN access, system language) go through `tauri.js`.
+
+import TWebLive from './tweblive.js';
+import { invoke } from './tauri.js';
+import { t, setLang, currentLang, initLanguage, onLangChange, apply as applyI18n } from './i18n.js';
+import { RoomPane } from './room.js';
+import { setAvatar } from './effects.js';
+
+window.TWebLive = TWebLive;
+
+const $ = (id) => document.getElementById(id);
+const E = TWebLive.EVENT;
+const RECENT_KEY = 'liveroom.recent';
+const MAX_RECENT = 12;
+
+const app = {
+  im: null,
+  me: null, // {userID, nick, avatar}; null for a guest
+  guest: false,
+  server: '',
+  sdkAppID: 0,
+  embedded: null,
+  panes: new Map(),
+  active: null,
+  moderator: false,
+
+  // ---------- helpers ----------
+
+  toast(text, kind) {
+    const el = document.createElement('div');
+    el.className = `toast ${kind || ''}`;
+    el.textContent = text;
+    el.addEventListener('animationend', () => el.remove());
+    $('toasts').appendChild(el);
+  },
+
+  error(err) {
+    const code = err && err.code !== undefined ? ` ${err.code}` : '';
+    this.toast(`${t('errorPrefix')}${code}: ${(err && err.message) || err}`, 'error');
+    console.warn('liveroom |', err);
+  },
+
+  /** Server-relative URLs (`/image/...`) are made absolute on the current server. */
+  absUrl(url) {
+    if (!url || /^(https?:|data:|blob:)/i.test(url)) return url || '';
+    const base = this.server.replace(/^ws(s?):/i, 'http$1:').replace(/\/+$/, '').replace(/\/ws$/, '');
+    return `${base}/${String(url).replace(/^\/+/, '')}`;
+  },
+
+  showImage(url) {
+    $('viewer-img').src = url;
+    $('dlg-image').showModal();
+  },
+
+  // ---------- sessions ----------
+
+  /** Makes the IM singleton for this server and app, with every event routed to the panes. */
+  async connect(server, sdkAppID) {
+    await TWebLive.destroyIM();
+    this.server = server;
+    this.sdkAppID = Number(sdkAppID);
+    const im = TWebLive.createIM({ SDKAppID: this.sdkAppID, server });
+    const toRoom = (handler) => (ev) => {
+      const roomID = ev.roomID || (Array.isArray(ev.data) && ev.data[0] && ev.data[0].to);
+      const pane = this.panes.get(roomID);
+      if (pane) handler(pane, ev);
+    };
+    const messages = toRoom((pane, ev) => pane.receive(ev.data));
+    for (const name of [E.IM_TEXT_MESSAGE_RECEIVED, E.IM_CUSTOM_MESSAGE_RECEIVED, E.IM_IMAGE_MESSAGE_RECEIVED, E.IM_REMOTE_USER_JOIN, E.IM_REMOTE_USER_LEAVE]) {
+      im.on(name, messages);
+    }
+    im.on(E.IM_PUSH_STOPPED, toRoom((pane, ev) => pane.setEnded(ev.data)));
+    im.on(E.IM_ONLINE_COUNT, toRoom((pane, ev) => pane.setOnline(ev.data)));
+    im.on(E.IM_KICKED_OUT, (ev) => {
+      this.toast(`${t('kicked')}${ev.data}`, 'error');
+      this.reset();
+    });
+    im.on(E.IM_NET_STATE_CHANGED, (ev) => {
+      const chip = $('net-state');
+      chip.hidden = ev.data === TWebLive.TYPES.NET_STATE_CONNECTED;
+      chip.textContent = ev.data === TWebLive.TYPES.NET_STATE_CONNECTING ? t('netConnecting') : t('netDisconnected');
+    });
+    this.im = im;
+    return im;
+  },
+
+  async loginLocal(userID, nick) {
+    const info = await this.ensureEmbedded();
+    const im = await this.connect(info.address, info.SDKAppID);
+    const { userSig } = await TWebLive.genTestUserSig(userID);
+    await im.login({ userID, userSig });
+    if (nick) await im.setMyProfile({ nick });
+    await this.afterLogin();
+  },
+
+  async loginRemote(server, sdkAppID, userID, userSig) {
+    const im = await this.connect(server, sdkAppID);
+    await im.login({ userID, userSig });
+    await this.afterLogin();
+  },
+
+  async afterLogin() {
+    const p = (await this.im.getMyProfile()).data;
+    this.me = { userID: p.userID, nick: p.nick, avatar: p.avatar };
+    this.guest = false;
+    this.showMain();
+  },
+
+  async watchAsGuest(server, sdkAppID, roomID) {
+    if (!server || !sdkAppID) {
+      const info = await this.ensureEmbedded();
+      server = server || info.address;
+      sdkAppID = sdkAppID || info.SDKAppID;
+    }
+    await this.connect(server, sdkAppID);
+    this.me = null;
+    this.guest = true;
+    this.showMain();
+    await this.enterRoom(roomID);
+  },
+
+  async logout() {
+    try {
+      if (this.im && !this.guest) await this.im.logout();
+    } catch (e) {
+      console.warn(e);
+    }
+    await this.reset();
+  },
+
+  async reset() {
+    for (const pane of this.panes.values()) pane.destroy();
+    this.panes.clear();
+    this.active = null;
+    this.me = null;
+    this.im = null;
+    await TWebLive.destroyIM();
+    $('screen-main').hidden = true;
+    $('screen-start').hidden = false;
+    this.renderLists();
+  },
+
+  // ---------- embedded server ----------
+
+  async ensureEmbedded() {
+    if (!this.embedded) this.embedded = await invoke('start_embedded');
+    this.showEmbedded(this.embedded);
+    return this.embedded;
+  },
+
+  showEmbedded(info) {
+    $('embedded-address').textContent = info.address;
+    $('embedded-address').removeAttribute('data-i18n');
+    $('embedded-appid').textContent = String(info.SDKAppID);
+    $('lan-toggle').checked = !!info.lan;
+    $('guest-server').placeholder = info.address;
+    $('guest-appid').placeholder = String(info.SDKAppID);
+  },
+
+  // ---------- rooms ----------
+
+  async createRoom(opts) {
+    const r = await this.im.createRoom(opts);
+    this.toast(t('roomCreated'));
+    await this.enterRoom(r.data.group.groupID);
+  },
+
+  async enterRoom(roomID) {
+    roomID = String(roomID).trim();
+    if (!roomID) return;
+    const r = await this.im.enterRoom(roomID);
+    const { group, online } = r.data;
+    let pane = this.panes.get(roomID);
+    if (pane) {
+      pane.update(group);
+    } else {
+      pane = new RoomPane(this, group || { groupID: roomID, name: roomID }, { guest: this.guest, online });
+      this.panes.set(roomID, pane);
+      $('panes').appendChild(pane.el);
+      // History the server sent with the join arrives as ordinary events; messages returned
+      // here (if any) are drawn first.
+      if (Array.isArray(r.data.messages) && r.data.messages.length) pane.receive(r.data.messages);
+    }
+    if (online !== undefined) pane.setOnline(online);
+    this.remember(pane.group);
+    this.activate(roomID);
+  },
+
+  async leaveRoom(roomID) {
+    const pane = this.panes.get(roomID);
+    try {
+      await this.im.exitRoom(roomID);
+    } catch (e) {
+      this.error(e);
+    }
+    if (pane) pane.destroy();
+    this.panes.delete(roomID);
+    if (this.active === roomID) this.active = this.panes.keys().next().value || null;
+    this.layout();
+  },
+
+  activate(roomID) {
+    this.active = roomID;
+    this.layout();
+    const pane = this.panes.get(roomID);
+    if (pane && !pane.guest) pane.el.querySelector('.text-input').focus();
+  },
+
+  /** Single view shows the active room; the moderator view shows every joined room. */
+  layout() {
+    $('welcome').hidden = this.panes.size > 0;
+    for (const [id, pane] of this.panes) pane.el.hidden = !this.moderator && id !== this.active;
+    $('panes').classList.toggle('side-by-side', this.moderator);
+    const b = $('btn-moderator');
+    b.dataset.i18n = this.moderator ? 'singleView' : 'moderatorView';
+    b.textContent = t(b.dataset.i18n);
+    this.renderLists();
+  },
+
+  remember(group) {
+    const list = this.recent().filter((r) => r.roomID !== group.groupID);
+    list.unshift({ roomID: group.groupID, name: group.name || group.groupID, server: this.server });
+    localStorage.setItem(RECENT_KEY, JSON.stringify(list.slice(0, MAX_RECENT)));
+  },
+
+  recent() {
+    try {
+      const l = JSON.parse(localStorage.getItem(RECENT_KEY) || '[]');
+      return Array.isArray(l) ? l.filter((r) => r && typeof r.roomID === 'string') : [];
+    } catch {
+      return [];
+    }
+  },
+
+  renderLists() {
+    const joined = $('joined-list');
+    joined.replaceChildren();
+    for (const [id, pane] of this.panes) {
+      joined.appendChild(roomItem(id, pane.group.name, !pane.ended, id === this.active, () => this.activate(id)));
+    }
+    if (!this.panes.size) joined.appendChild(emptyItem());
+    const recent = $('recent-list');
+    recent.replaceChildren();
+    const list = this.recent().filter((r) => !this.panes.has(r.roomID) && (!r.server || r.server === this.server));
+    for (const r of list) {
+      recent.appendChild(roomItem(r.roomID, r.name, null, false, () => this.enterRoom(r.roomID).catch((e) => this.error(e))));
+    }
+    if (!list.length) recent.appendChild(emptyItem());
+  },
+
+  // ---------- screens ----------
+
+  showMain() {
+    $('screen-start').hidden = true;
+    $('screen-main').hidden = false;
+    $('server-chip').textContent = `${this.server} · ${this.sdkAppID}`;
+    $('create-box').hidden = this.guest;
+    $('btn-logout').dataset.i18n = this.guest ? 'changeServer' : 'logout';
+    $('btn-logout').textContent = t($('btn-logout').dataset.i18n);
+    this.renderMe();
+    this.layout();
+  },
+
+  renderMe() {
+    const me = this.me;
+    $('me-nick').textContent = me ? me.nick || me.userID : t('guest');
+    setAvatar($('me-avatar'), me && me.avatar, me ? me.nick || me.userID : '?');
+    $('btn-profile').disabled = !me;
+  },
+
+  async openProfile() {
+    if (!this.me) return;
+    try {
+      const p = (await this.im.getMyProfile()).data;
+      $('profile-nick').value = p.nick || '';
+      $('profile-avatar').value = p.avatar || '';
+      $('profile-user').textContent = this.me.userID;
+      setAvatar($('profile-preview'), p.avatar, p.nick || this.me.userID);
+      $('dlg-profile').showModal();
+    } catch (e) {
+      this.error(e);
+    }
+  },
+
+  async saveProfile() {
+    const nick = $('profile-nick').value.trim();
+    const avatar = $('profile-avatar').value.trim();
+    try {
+      await this.im.setMyProfile({ nick, avatar });
+      this.me = { ...this.me, nick, avatar };
+      this.renderMe();
+      $('dlg-profile').close();
+    } catch (e) {
+      this.error(e);
+    }
+  },
+};
+
+function roomItem(id, name, live, active, onClick) {
+  const li = document.createElement('li');
+  li.dataset.room = id;
+  if (active) li.classList.add('active');
+  if (live !== null) {
+    const dot = document.createElement('span');
+    dot.className = live ? 'ri-dot' : 'ri-dot off';
+    li.appendChild(dot);
+  }
+  const text = document.createElement('div');
+  text.className = 'ri-text';
+  const n = document.createElement('div');
+  n.className = 'ri-name';
+  n.textContent = name || id;
+  const i = document.createElement('div');
+  i.className = 'ri-id';
+  i.textContent = id;
+  text.append(n, i);
+  li.appendChild(text);
+  li.addEventListener('click', onClick);
+  return li;
+}
+
+function emptyItem() {
+  const li = document.createElement('li');
+  li.className = 'empty';
+  li.textContent = t('noRecent');
+  return li;
+}
+
+/** Disables a form's submit button while `work` runs; errors become toasts. */
+function busy(form, work) {
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const btn = form.querySelector('button[type=submit]');
+    btn.disabled = true;
+    try {
+      await work();
+    } catch (err) {
+      app.error(err);
+    } finally {
+      btn.disabled = false;
+    }
+  });
+}
+
+// ---------- theme and language ----------
+
+function initTheme() {
+  const saved = localStorage.getItem('liveroom.theme');
+  const dark = saved ? saved === 'dark' : window.matchMedia('(prefers-color-scheme: dark)').matches;
+  document.documentElement.dataset.theme = dark ? 'dark' : 'light';
+  for (const b of document.querySelectorAll('.js-theme')) {
+    b.addEventListener('click', () => {
+      const next = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
+      document.documentElement.dataset.theme = next;
+      localStorage.setItem('liveroom.theme', next);
+    });
+  }
+}
+
+function labelLangButtons() {
+  for (const b of document.querySelectorAll('.js-lang')) b.textContent = t('language');
+}
+
+async function init() {
+  initTheme();
+  let sys = '';
+  try {
+    sys = await invoke('system_language');
+  } catch {
+    /* the webview's navigator.language is used */
+  }
+  initLanguage(sys);
+  labelLangButtons();
+  for (const b of document.querySelectorAll('.js-lang')) {
+    b.addEventListener('click', () => setLang(currentLang() === 'zh' ? 'en' : 'zh'));
+  }
+  onLangChange(() => {
+    labelLangButtons();
+    for (const pane of app.panes.values()) pane.relabel();
+    app.renderMe();
+    app.renderLists();
+  });
+
+  const lastUser = localStorage.getItem('liveroom.user');
+  if (lastUser) $('local-user').value = lastUser;
+  busy($('form-local'), async () => {
+    const user = $('local-user').value.trim();
+    localStorage.setItem('liveroom.user', user);
+    await app.loginLocal(user, $('local-nick').value.trim());
+  });
+  busy($('form-remote'), () => app.loginRemote($('remote-server').value.trim(), $('remote-appid').value.trim(), $('remote-user').value.trim(), $('remote-sig').value.trim()));
+  busy($('form-guest'), () => app.watchAsGuest($('guest-server').value.trim(), $('guest-appid').value.trim(), $('guest-room').value.trim()));
+  busy($('form-create'), async () => {
+    await app.createRoom({
+      name: $('create-name').value.trim(),
+      roomID: $('create-id').value.trim() || undefined,
+      notification: $('create-notification').value,
+      introduction: $('create-introduction').value,
+      avatar: $('create-avatar').value.trim(),
+    });
+    $('form-create').reset();
+  });
+  busy($('form-enter'), async () => {
+    await app.enterRoom($('enter-id').value);
+    $('enter-id').value = '';
+  });
+  $('lan-toggle').addEventListener('change', async (e) => {
+    try {
+      app.embedded = await invoke('set_lan_access', { enabled: e.target.checked });
+      app.showEmbedded(app.embedded);
+    } catch (err) {
+      e.target.checked = !e.target.checked;
+      app.error(err);
+    }
+  });
+  for (const id of ['embedded-address', 'embedded-appid']) {
+    $(id).addEventListener('click', () => {
+      navigator.clipboard?.writeText($(id).textContent).then(() => app.toast(t('copied')), () => {});
+    });
+  }
+  $('btn-moderator').addEventListener('click', () => {
+    app.moderator = !app.moderator;
+    app.layout();
+  });
+  $('btn-logout').addEventListener('click', () => app.logout());
+  $('btn-profile').addEventListener('click', () => app.openProfile());
+  $('profile-cancel').addEventListener('click', () => $('dlg-profile').close());
+  $('form-profile').addEventListener('submit', (e) => {
+    e.preventDefault();
+    app.saveProfile();
+  });
+  $('profile-avatar').addEventListener('input', () => setAvatar($('profile-preview'), $('profile-avatar').value.trim(), $('profile-nick').value || '?'));
+  $('dlg-image').addEventListener('click', () => $('dlg-image').close());
+  applyI18n(document);
+  app.renderLists();
+  app.ensureEmbedded().catch((e) => app.error(e));
+}
+
+window.liveroomApp = app;
+init();

@@ -1,0 +1,122 @@
+// Like and gift animations. Hearts float up from the like button; gifts slide in one card at a
+// time from a bounded queue, so a burst of gifts plays out instead of piling up.
+
+import { giftName, t } from './i18n.js';
+
+/** The gifts of the gift panel: id → icon. */
+export const GIFTS = [
+  { id: 'rose', icon: 'gifts/rose.svg' },
+  { id: 'heart', icon: 'gifts/heart.svg' },
+  { id: 'cake', icon: 'gifts/cake.svg' },
+  { id: 'rocket', icon: 'gifts/rocket.svg' },
+  { id: 'crown', icon: 'gifts/crown.svg' },
+];
+
+export const giftIcon = (id) => (GIFTS.find((g) => g.id === id) || GIFTS[0]).icon;
+
+const MAX_HEARTS = 40;
+const MAX_GIFT_QUEUE = 60;
+const GIFT_LANES = 2;
+const GIFT_MS = 2600;
+
+/** Spawns `n` floating hearts in `layer` (at most MAX_HEARTS alive at once). */
+export function floatHearts(layer, n = 1) {
+  for (let i = 0; i < n; i++) {
+    if (layer.childElementCount >= MAX_HEARTS) return;
+    const h = document.createElement('div');
+    h.className = 'heart';
+    // CSSOM (not a style attribute) so the strict CSP allows it.
+    h.style.setProperty('--dx', `${Math.round(Math.random() * 80 - 40)}px`);
+    h.style.setProperty('--hue', `${Math.round(Math.random() * 80 - 40)}deg`);
+    h.style.setProperty('animation-delay', `${i * 90}ms`);
+    h.addEventListener('animationend', () => h.remove());
+    layer.appendChild(h);
+  }
+}
+
+/** Plays gift cards in `layer`, GIFT_LANES at a time, queuing the rest. */
+export class GiftQueue {
+  constructor(layer) {
+    this.layer = layer;
+    this.queue = [];
+    this.playing = 0;
+    this.played = 0;
+  }
+
+  /** Queues one gift: `{from, nick, avatar, giftId, count}`. */
+  push(gift) {
+    if (this.queue.length >= MAX_GIFT_QUEUE) this.queue.shift();
+    this.queue.push(gift);
+    this._next();
+  }
+
+  _next() {
+    while (this.playing < GIFT_LANES && this.queue.length) {
+      const g = this.queue.shift();
+      this.playing++;
+      this.played++;
+      const card = document.createElement('div');
+      card.className = 'gift-fx';
+      const av = document.createElement('img');
+      av.className = 'avatar';
+      av.alt = '';
+      setAvatar(av, g.avatar, g.from);
+      const txt = document.createElement('div');
+      const who = document.createElement('div');
+      who.className = 'g-who';
+      who.textContent = g.nick || g.from || t('guest');
+      const what = document.createElement('div');
+      what.className = 'g-what';
+      what.textContent = `${t('sentGift')} ${giftName(g.giftId)}`;
+      txt.append(who, what);
+      const icon = document.createElement('img');
+      icon.className = 'g-icon';
+      icon.alt = '';
+      icon.src = giftIcon(g.giftId);
+      const count = document.createElement('span');
+      count.className = 'g-count';
+      count.textContent = `x${g.count || 1}`;
+      card.append(av, txt, icon, count);
+      card.dataset.gift = g.giftId;
+      const done = () => {
+        if (!card.isConnected) return;
+        card.remove();
+        this.playing--;
+        this._next();
+      };
+      card.addEventListener('animationend', (e) => {
+        if (e.target === card) done();
+      });
+      // In case animations are off (reduced motion), still move on.
+      setTimeout(done, GIFT_MS + 400);
+      this.layer.appendChild(card);
+    }
+  }
+}
+
+const AVATAR_COLORS = ['#ff6b6b', '#f783ac', '#9775fa', '#5c7cfa', '#339af0', '#22b8cf', '#20c997', '#51cf66', '#fcc419', '#ff922b'];
+
+/** A data-URL avatar with the user's initial, for users without one. */
+export function initialAvatar(name) {
+  const s = String(name || '?');
+  let h = 0;
+  for (const c of s) h = (h * 31 + c.codePointAt(0)) >>> 0;
+  const color = AVATAR_COLORS[h % AVATAR_COLORS.length];
+  const ch = [...s][0].toUpperCase().replace(/[<>&"']/g, '?');
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 40 40"><rect width="40" height="40" fill="${color}"/><text x="20" y="26" font-size="18" font-family="sans-serif" font-weight="600" text-anchor="middle" fill="#fff">${ch}</text></svg>`;
+  return `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
+}
+
+/** Sets an <img> to the avatar URL when it is http(s), else to the initial avatar. */
+export function setAvatar(img, url, name) {
+  const fallback = initialAvatar(name);
+  if (url && /^https?:\/\//i.test(url)) {
+    img.onerror = () => {
+      img.onerror = null;
+      img.src = fallback;
+    };
+    img.src = url;
+  } else {
+    img.src = fallback;
+  }
+}

@@ -1,0 +1,445 @@
+// One room on screen: header, notice, host panel, chat, effects, upload bar, composer.
+//
+// Incoming messages are queued and rendered once per animation frame, and the chat keeps at
+// most MAX_MESSAGES items, so a flood of 1,000 messages/s costs one DOM update per frame.
+// Every piece of user text goes through textContent, never innerHTML.
+
+import { TYPES } from './tweblive.js';
+import { apply as applyI18n, t, giftName } from './i18n.js';
+import { floatHearts, GiftQueue, GIFTS, giftIcon, setAvatar } from './effects.js';
+import { openImageDialog } from './tauri.js';
+import { perf } from './perf.js';
+
+/** Chat items kept per room (DOM and backlog). */
+export const MAX_MESSAGES = 1000;
+
+/** Custom-message `data` values the app understands. The seed's own example uses 'dianzan'. */
+export const LIKE_DATA = ['dianzan', 'like'];
+export const GIFT_DATA = 'gift';
+
+export class RoomPane {
+  /**
+   * @param {object} app    the app controller (im, me, toast, leaveRoom)
+   * @param {object} group  the room as enterRoom/createRoom resolved it (groupID, name, ...)
+   * @param {object} opts   {guest: bool, online: number}
+   */
+  constructor(app, group, opts = {}) {
+    this.app = app;
+    this.roomID = group.groupID;
+    this.guest = !!opts.guest;
+    this.pending = [];
+    this.frame = 0;
+    this.count = 0;
+    this.stats = { received: 0, rendered: 0, likes: 0, gifts: 0 };
+    this.el = document.getElementById('tpl-pane').content.firstElementChild.cloneNode(true);
+    this.el.dataset.room = this.roomID;
+    this.$ = (sel) => this.el.querySelector(sel);
+    this.chat = this.$('.chat');
+    this.gifts = new GiftQueue(this.$('.fx-gifts'));
+    this.el.classList.toggle('guest', this.guest);
+    applyI18n(this.el);
+    this._renderGiftPanel();
+    this._wire();
+    this.update(group);
+    this.setOnline(opts.online ?? 0);
+  }
+
+  get isOwner() {
+    return !this.guest && !!this.app.me && this.group.ownerID === this.app.me.userID;
+  }
+
+  /** Updates the header from a room object. */
+  update(group) {
+    this.group = { ...(this.group || {}), ...group };
+    const g = this.group;
+    this.$('.room-name').textContent = g.name || g.groupID;
+    this.$('.room-id').textContent = g.groupID;
+    setAvatar(this.$('.room-avatar'), g.avatar, g.name || g.groupID);
+    const notice = this.$('.notice');
+    notice.textContent = g.notification || '';
+    notice.hidden = !g.notification;
+    this.$('.room-titles').title = g.introduction || '';
+    this.$('.btn-host').hidden = !this.isOwner;
+    if (g.pushStopped) this.setEnded(g.postscript || '');
+    this._setGuestInput();
+  }
+
+  setOnline(n) {
+    this.$('.online-count').textContent = String(n);
+  }
+
+  /** Shows the ended badge and notice (viewers: with the host's postscript). */
+  setEnded(postscript) {
+    this.ended = true;
+    const badge = this.$('.badge');
+    badge.classList.replace('live', 'ended');
+    badge.dataset.i18n = 'ended';
+    badge.textContent = t('ended');
+    this.$('.ended').hidden = false;
+    this.$('.ended-postscript').textContent = postscript || '';
+    this.$('.host-panel').hidden = true;
+    this.$('.btn-host').hidden = true;
+  }
+
+  _setGuestInput() {
+    const input = this.$('.text-input');
+    input.disabled = this.guest;
+    input.dataset.i18nPh = this.guest ? 'guestPlaceholder' : 'messagePlaceholder';
+    input.placeholder = t(input.dataset.i18nPh);
+  }
+
+  _renderGiftPanel() {
+    const panel = this.$('.gift-panel');
+    for (const g of GIFTS) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'ghost gift-btn';
+      b.dataset.gift = g.id;
+      const img = document.createElement('img');
+      img.src = g.icon;
+      img.alt = '';
+      const label = document.createElement('span');
+      label.className = 'gift-label';
+      label.textContent = giftName(g.id);
+      b.append(img, label);
+      b.addEventListener('click', () => this.sendGift(g.id));
+      panel.appendChild(b);
+    }
+  }
+
+  /** Re-labels what JS wrote (gift names) after a language switch. */
+  relabel() {
+    for (const b of this.$('.gift-panel').children) b.querySelector('.gift-label').textContent = giftName(b.dataset.gift);
+    this._setGuestInput();
+  }
+
+  _wire() {
+    const im = () => this.app.im;
+    this.$('.btn-leave').addEventListener('click', () => this.app.leaveRoom(this.roomID));
+    this.$('.btn-host').addEventListener('click', () => {
+      const p = this.$('.host-panel');
+      p.hidden = !p.hidden;
+      if (!p.hidden) this.$('.postscript').focus();
+    });
+    this.$('.host-panel').addEventListener('submit', async (e) => {
+      e.preventDefault();
+      const postscript = this.$('.postscript').value;
+      try {
+        await im().stopPush({ roomID: this.roomID, postscript });
+        this.setEnded(postscript);
+      } catch (err) {
+        this.app.error(err);
+      }
+    });
+    this.$('.composer').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const input = this.$('.text-input');
+      const text = input.value;
+      if (!text.trim() || this.guest) return;
+      input.value = '';
+      this.sendText(text);
+    });
+    this.$('.btn-like').addEventListener('click', () => this.sendLike());
+    this.$('.btn-gift').addEventListener('click', () => {
+      const p = this.$('.gift-panel');
+      p.hidden = !p.hidden;
+    });
+    this.$('.btn-image').addEventListener('click', async () => {
+      let path = null;
+      try {
+        path = await openImageDialog(t('picture'));
+      } catch (err) {
+        // No native dialog (e.g. no portal): fall back to the web file input.
+        this.$('.file-input').click();
+        return;
+      }
+      if (path) this.sendImage({ path: typeof path === 'string' ? path : path.path });
+    });
+    const fileInput = this.$('.file-input');
+    fileInput.addEventListener('change', () => {
+      const f = fileInput.files && fileInput.files[0];
+      if (f) this.sendImage(f).finally(() => (fileInput.value = ''));
+    });
+    this.$('.text-input').addEventListener('paste', (e) => {
+      const files = e.clipboardData && e.clipboardData.files;
+      if (files && files.length && files[0].type.startsWith('image/')) {
+        e.preventDefault();
+        this.sendImage(files[0]);
+      }
+    });
+    let depth = 0;
+    this.el.addEventListener('dragenter', (e) => {
+      if (this.guest || !hasFiles(e)) return;
+      depth++;
+      this.el.classList.add('dragging');
+    });
+    this.el.addEventListener('dragover', (e) => {
+      if (hasFiles(e)) e.preventDefault();
+    });
+    this.el.addEventListener('dragleave', () => {
+      depth = Math.max(0, depth - 1);
+      if (!depth) this.el.classList.remove('dragging');
+    });
+    this.el.addEventListener('drop', (e) => {
+      e.preventDefault();
+      depth = 0;
+      this.el.classList.remove('dragging');
+      const f = e.dataTransfer && e.dataTransfer.files && e.dataTransfer.files[0];
+      if (f && !this.guest) this.sendImage(f);
+    });
+    this.chat.addEventListener('click', (e) => {
+      const img = e.target.closest('img.thumb');
+      if (img && img.dataset.original) this.app.showImage(img.dataset.original);
+    });
+  }
+
+  // ---------- sending ----------
+
+  async sendText(text) {
+    const local = this._localMessage('TIMTextElem', { text });
+    const li = this._renderNow(local, 'pending');
+    try {
+      const r = await this.app.im.sendTextMessage({ roomID: this.roomID, text, priority: TYPES.MSG_PRIORITY_NORMAL });
+      li.classList.remove('pending');
+      li.dataset.id = r.data.message.ID;
+    } catch (err) {
+      li.classList.replace('pending', 'failed');
+      this.app.error(err);
+    }
+  }
+
+  async sendLike() {
+    if (this.guest) return;
+    floatHearts(this.$('.fx-hearts'), 3);
+    this.stats.likes++;
+    try {
+      await this.app.im.sendCustomMessage({ roomID: this.roomID, data: 'dianzan', description: '', extension: '', priority: TYPES.MSG_PRIORITY_LOW });
+    } catch (err) {
+      this.app.error(err);
+    }
+  }
+
+  async sendGift(giftId) {
+    if (this.guest) return;
+    const me = this.app.me || {};
+    this.gifts.push({ from: me.userID, nick: me.nick, avatar: me.avatar, giftId, count: 1 });
+    this._pushLine(`${me.nick || me.userID} ${t('sentGift')} ${giftName(giftId)}`, 'gift', giftIcon(giftId));
+    this.stats.gifts++;
+    try {
+      await this.app.im.sendCustomMessage({
+        roomID: this.roomID,
+        data: GIFT_DATA,
+        description: giftId,
+        extension: JSON.stringify({ count: 1 }),
+        priority: TYPES.MSG_PRIORITY_HIGH,
+      });
+    } catch (err) {
+      this.app.error(err);
+    }
+  }
+
+  /** `file`: a File/Blob or `{path}` from the native picker. */
+  async sendImage(file) {
+    if (this.guest) return;
+    const bar = this.$('.upload');
+    const fill = this.$('.upload .fill');
+    const pct = this.$('.upload-pct');
+    const show = (f) => {
+      const p = Math.max(0, Math.min(1, Number(f) || 0));
+      fill.style.setProperty('width', `${Math.round(p * 100)}%`);
+      pct.textContent = `${Math.round(p * 100)}%`;
+      this.el.dataset.uploadProgress = String(p);
+      this.el.dataset.progressEvents = String(Number(this.el.dataset.progressEvents || 0) + 1);
+    };
+    bar.hidden = false;
+    show(0);
+    try {
+      const r = await this.app.im.sendImageMessage({ roomID: this.roomID, file, priority: TYPES.MSG_PRIORITY_NORMAL, onProgress: show });
+      show(1);
+      this._renderNow({ ...r.data.message, flow: 'out' });
+    } catch (err) {
+      this.app.error(err);
+    } finally {
+      setTimeout(() => (bar.hidden = true), 900);
+    }
+  }
+
+  _localMessage(type, payload) {
+    const me = this.app.me || {};
+    return { ID: '', type, payload, to: this.roomID, from: me.userID, nick: me.nick, avatar: me.avatar, flow: 'out', time: Date.now() / 1000 };
+  }
+
+  // ---------- receiving ----------
+
+  /** Queues messages from an event; they are drawn on the next animation frame. */
+  receive(messages) {
+    this.stats.received += messages.length;
+    for (const m of messages) this.pending.push(m);
+    if (this.pending.length > MAX_MESSAGES) this.pending.splice(0, this.pending.length - MAX_MESSAGES);
+    this._schedule();
+  }
+
+  /** A line without a message behind it (join/leave notices, gifts). */
+  _pushLine(text, kind, icon) {
+    this.pending.push({ __line: true, text, kind, icon });
+    this._schedule();
+  }
+
+  _schedule() {
+    if (!this.frame) this.frame = requestAnimationFrame(() => this._flush());
+  }
+
+  _flush() {
+    this.frame = 0;
+    const t0 = performance.now();
+    const batch = this.pending;
+    this.pending = [];
+    const stick = this.chat.scrollHeight - this.chat.scrollTop - this.chat.clientHeight < 60;
+    const frag = document.createDocumentFragment();
+    let hearts = 0;
+    for (const m of batch) {
+      const li = this._render(m, () => hearts++);
+      if (li) {
+        frag.appendChild(li);
+        this.count++;
+      }
+    }
+    this.chat.appendChild(frag);
+    while (this.count > MAX_MESSAGES) {
+      this.chat.firstElementChild.remove();
+      this.count--;
+    }
+    if (hearts) floatHearts(this.$('.fx-hearts'), Math.min(hearts, 6));
+    if (stick) this.chat.scrollTop = this.chat.scrollHeight;
+    this.stats.rendered += batch.length;
+    perf.frame(performance.now() - t0, batch.length);
+  }
+
+  /** Renders a message immediately (own messages), bypassing the frame queue. */
+  _renderNow(m, cls) {
+    const li = this._render(m, () => floatHearts(this.$('.fx-hearts'), 1));
+    if (!li) return document.createElement('li');
+    if (cls) li.classList.add(cls);
+    this.chat.appendChild(li);
+    this.count++;
+    while (this.count > MAX_MESSAGES) {
+      this.chat.firstElementChild.remove();
+      this.count--;
+    }
+    this.chat.scrollTop = this.chat.scrollHeight;
+    return li;
+  }
+
+  /** One chat item. Returns null for messages shown only as an effect (likes). */
+  _render(m, onLike) {
+    if (m.__line) return line(m.text, m.kind, m.icon);
+    const who = m.nick || m.from || t('guest');
+    switch (m.type) {
+      case 'TIMGroupTipElem': {
+        const p = m.payload || {};
+        const name = m.nick || (p.userIDList && p.userIDList[0]) || '';
+        return line(`${name} ${p.operationType === 2 ? t('left') : t('joined')}`, 'tip');
+      }
+      case 'TIMCustomElem': {
+        const p = m.payload || {};
+        if (LIKE_DATA.includes(p.data)) {
+          onLike();
+          this.stats.likes++;
+          return null;
+        }
+        if (p.data === GIFT_DATA) {
+          let count = 1;
+          try {
+            count = Number(JSON.parse(p.extension || '{}').count) || 1;
+          } catch {
+            /* a foreign gift format: count 1 */
+          }
+          this.stats.gifts++;
+          this.gifts.push({ from: m.from, nick: m.nick, avatar: m.avatar, giftId: p.description, count });
+          return line(`${who} ${t('sentGift')} ${giftName(p.description)}${count > 1 ? ` x${count}` : ''}`, 'gift', giftIcon(p.description));
+        }
+        return this._bubble(m, (body) => {
+          const span = document.createElement('span');
+          span.className = 'text';
+          span.textContent = [p.data, p.description, p.extension].filter(Boolean).join(' · ');
+          body.appendChild(span);
+        });
+      }
+      case 'TIMImageElem': {
+        const arr = (m.payload && m.payload.imageInfoArray) || [];
+        const original = arr.find((i) => i.sizeType === 1) || arr[0];
+        const small = arr.find((i) => i.sizeType === 3) || arr.find((i) => i.sizeType === 2) || original;
+        return this._bubble(m, (body) => {
+          const img = document.createElement('img');
+          img.className = 'thumb';
+          img.alt = '';
+          img.loading = 'lazy';
+          if (small && small.width && small.height) {
+            img.width = Math.min(220, small.width);
+          }
+          if (small) img.src = this.app.absUrl(small.url);
+          if (original) img.dataset.original = this.app.absUrl(original.url);
+          body.appendChild(img);
+        });
+      }
+      default: {
+        return this._bubble(m, (body) => {
+          const span = document.createElement('span');
+          span.className = 'text';
+          span.textContent = (m.payload && m.payload.text) ?? '';
+          body.appendChild(span);
+        });
+      }
+    }
+  }
+
+  _bubble(m, fill) {
+    const li = document.createElement('li');
+    const mine = m.flow === 'out' || (this.app.me && m.from === this.app.me.userID);
+    li.className = mine ? 'msg me' : 'msg';
+    if (m.ID) li.dataset.id = m.ID;
+    li.dataset.type = m.type;
+    const av = document.createElement('img');
+    av.className = 'avatar';
+    av.alt = '';
+    setAvatar(av, m.avatar, m.nick || m.from);
+    const body = document.createElement('div');
+    body.className = 'body';
+    const who = document.createElement('div');
+    who.className = 'who';
+    who.textContent = m.nick || m.from || t('guest');
+    if (m.from && m.from === this.group.ownerID) {
+      const tag = document.createElement('span');
+      tag.className = 'host-tag';
+      tag.textContent = t('owner');
+      who.appendChild(tag);
+    }
+    body.appendChild(who);
+    fill(body);
+    li.append(av, body);
+    return li;
+  }
+
+  destroy() {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    this.el.remove();
+  }
+}
+
+function line(text, kind, icon) {
+  const li = document.createElement('li');
+  li.className = `line ${kind || ''}`;
+  if (icon) {
+    const img = document.createElement('img');
+    img.src = icon;
+    img.alt = '';
+    li.appendChild(img);
+    li.append(' ');
+  }
+  li.append(document.createTextNode(text));
+  return li;
+}
+
+function hasFiles(e) {
+  return !!(e.dataTransfer && Array.from(e.dataTransfer.types || []).includes('Files'));
+}

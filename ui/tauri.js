@@ -1,0 +1,26 @@
+// The only file that touches `window.__TAURI__` (withGlobalTauri): everything else imports
+// from here, so the UI has no npm build step and one place to look for IPC.
+
+const T = window.__TAURI__;
+
+if (!T) {
+  throw new Error('Liveroom UI must run inside the Liveroom app (window.__TAURI__ missing)');
+}
+
+/** Calls a shell command; rejects with the command's `{code, message}`. */
+export const invoke = (cmd, args, options) => T.core.invoke(cmd, args, options);
+
+/** Listens to an app event; resolves an unlisten function. */
+export const listen = (event, handler) => T.event.listen(event, handler);
+
+/** Ordered stream from one command (upload progress). */
+export const Channel = T.core.Channel;
+
+/** The native file picker (dialog plugin): resolves a path, or null when cancelled. */
+export const openImageDialog = (title) =>
+  T.dialog.open({
+    title,
+    multiple: false,
+    directory: false,
+    filters: [{ name: 'Images', extensions: ['png', 'jpg', 'jpeg', 'gif', 'bmp'] }],
+  });

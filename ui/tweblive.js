@@ -1,0 +1,328 @@
+// TWebLive's IM module, in the app: the seed's exact interface over the shell's commands.
+//
+// Code written for TWebLive (`TWebLive.createIM({SDKAppID})`, `im.on(TWebLive.EVENT.X, fn)`,
+// `im.login(...)`, ...) runs unchanged here. Promises resolve `{code: 0, data}` and reject
+// `{code, message}` as TIM's imResponse / imError do. Engine events arrive from the shell in
+// batches (one `liveroom://events` emit per ~16 ms); each is delivered as `{name, data, roomID}`
+// (`roomID` is beyond the seed: the app may be in several rooms at once).
+
+import { invoke, listen, Channel } from './tauri.js';
+
+/** Event names: the seed's keys with their wire values. */
+export const EVENT = Object.freeze({
+  IM_READY: 't_im_ready',
+  IM_NOT_READY: 't_im_not_ready',
+  IM_TEXT_MESSAGE_RECEIVED: 't_text_message_received',
+  IM_CUSTOM_MESSAGE_RECEIVED: 't_custom_message_received',
+  IM_IMAGE_MESSAGE_RECEIVED: 't_image_message_received',
+  IM_REMOTE_USER_JOIN: 't_remote_user_join',
+  IM_REMOTE_USER_LEAVE: 't_remote_user_leave',
+  IM_KICKED_OUT: 't_kicked_out',
+  IM_NET_STATE_CHANGED: 't_net_state_change',
+  IM_PUSH_STOPPED: 't_push_stopped',
+  // Beyond the seed: the room's online count, pushed every 10 s.
+  IM_ONLINE_COUNT: 't_online_count',
+});
+
+/** Constant values, as the seed's TWebLive.TYPES. */
+export const TYPES = Object.freeze({
+  MSG_PRIORITY_HIGH: 'High',
+  MSG_PRIORITY_NORMAL: 'Normal',
+  MSG_PRIORITY_LOW: 'Low',
+  MSG_PRIORITY_LOWEST: 'Lowest',
+  KICKED_OUT_MULT_ACCOUNT: 'multipleAccount',
+  KICKED_OUT_MULT_DEVICE: 'multipleDevice',
+  KICKED_OUT_USERSIG_EXPIRED: 'userSigExpired',
+  NET_STATE_CONNECTED: 'connected',
+  NET_STATE_CONNECTING: 'connecting',
+  NET_STATE_DISCONNECTED: 'disconnected',
+  ENTER_ROOM_SUCCESS: 'JoinedSuccess',
+  ALREADY_IN_ROOM: 'AlreadyInGroup',
+});
+
+const LOG_PREFIX = 'TWebLive |';
+
+/** TIM's imError: an Error with a numeric code. */
+export class IMError extends Error {
+  constructor(code, message, data) {
+    super(message);
+    this.name = 'IMError';
+    this.code = code;
+    if (data !== undefined) this.data = data;
+  }
+  toJSON() {
+    return { code: this.code, message: this.message };
+  }
+}
+
+/** Turns whatever a command rejected with into an IMError. */
+function toIMError(e) {
+  if (e instanceof IMError) return e;
+  if (e && typeof e === 'object' && typeof e.code === 'number') {
+    return new IMError(e.code, String(e.message ?? ''));
+  }
+  return new IMError(2800, typeof e === 'string' ? e : String(e?.message ?? e));
+}
+
+const ok = (data) => ({ code: 0, data });
+
+let instance = null;
+
+/** The seed's IM class. Made through `TWebLive.createIM`, which returns a singleton. */
+export class IM {
+  constructor(options) {
+    if (!options || !options.SDKAppID) throw new Error('请传入 IM 配置！');
+    this.SDKAppID = Number(options.SDKAppID);
+    this._server = options.server || null;
+    this._handlers = new Map();
+    this._logLevel = 1;
+    this._unlisten = null;
+    this._connected = null;
+    this._listening = listen('liveroom://events', (e) => this._dispatchBatch(e.payload)).then(
+      (un) => {
+        this._unlisten = un;
+      },
+    );
+  }
+
+  /** Binds the shell's engine to this SDKAppID and server, once, before the first call. */
+  _connect() {
+    if (!this._connected) {
+      this._connected = (async () => {
+        await this._listening;
+        let server = this._server;
+        if (!server) {
+          const info = await invoke('start_embedded');
+          server = info.address;
+        }
+        await invoke('connect', { options: { SDKAppID: this.SDKAppID, server } });
+      })().catch((e) => {
+        this._connected = null;
+        throw e;
+      });
+    }
+    return this._connected;
+  }
+
+  async _call(cmd, args) {
+    try {
+      await this._connect();
+      return await invoke(cmd, args);
+    } catch (e) {
+      const err = toIMError(e);
+      this._log(3, `${cmd} failed`, err.code, err.message);
+      throw err;
+    }
+  }
+
+  _log(level, ...args) {
+    if (level < this._logLevel) return;
+    const f = level >= 3 ? console.error : level === 2 ? console.warn : console.log;
+    f(LOG_PREFIX, ...args);
+  }
+
+  _dispatchBatch(batch) {
+    if (!Array.isArray(batch)) return;
+    for (const ev of batch) this._emit(ev.name, { name: ev.name, data: ev.data, roomID: ev.roomID });
+  }
+
+  _emit(name, event) {
+    const list = this._handlers.get(name);
+    if (!list) return;
+    for (const { handler, context } of [...list]) {
+      try {
+        handler.call(context, event);
+      } catch (e) {
+        // A failing handler never breaks delivery to the others.
+        console.error(LOG_PREFIX, `接入侧事件 ${name} 对应的回调函数逻辑存在问题`, e);
+      }
+    }
+  }
+
+  /** Subscribes `handler` to `eventName` (a TWebLive.EVENT value). */
+  on(eventName, handler, context) {
+    if (typeof handler !== 'function') return;
+    if (!this._handlers.has(eventName)) this._handlers.set(eventName, []);
+    this._handlers.get(eventName).push({ handler, context });
+  }
+
+  /** Removes what `on` added with the same handler (and context, when given). */
+  off(eventName, handler, context) {
+    const list = this._handlers.get(eventName);
+    if (!list) return;
+    const i = list.findIndex(
+      (h) => h.handler === handler && (context === undefined || h.context === context),
+    );
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this._handlers.delete(eventName);
+  }
+
+  /** 0 verbose, 1 release (default), 2 warnings, 3 errors, 4 silent. */
+  setLogLevel(level) {
+    this._logLevel = Number(level);
+    invoke('set_log_level', { level: this._logLevel }).catch(() => {});
+  }
+
+  async login({ userID, userSig } = {}) {
+    const r = await this._call('login', { options: { userID, userSig } });
+    return ok({ repeatLogin: !!r.repeatLogin, ...(r.repeatLogin ? { errorInfo: 'repeat login' } : {}) });
+  }
+
+  async logout() {
+    await this._call('logout');
+    return ok({});
+  }
+
+  async createRoom(options = {}) {
+    const { name, roomID, notification, introduction, avatar } = options;
+    const group = await this._call('create_room', {
+      options: {
+        name,
+        roomID: roomID === undefined || roomID === null || roomID === '' ? null : String(roomID),
+        notification: notification || '',
+        introduction: introduction || '',
+        avatar: avatar || '',
+      },
+    });
+    return ok({ group });
+  }
+
+  async enterRoom(roomID) {
+    const r = await this._call('enter_room', { roomId: String(roomID) });
+    return ok(r);
+  }
+
+  async exitRoom(roomID) {
+    await this._call('exit_room', { roomId: String(roomID) });
+    return ok({ groupID: String(roomID) });
+  }
+
+  async setMyProfile(options = {}) {
+    const p = await this._call('set_my_profile', {
+      options: { nick: options.nick ?? null, avatar: options.avatar ?? null },
+    });
+    return ok(p);
+  }
+
+  async getMyProfile() {
+    const p = await this._call('get_my_profile');
+    return ok({ nick: p.nick, avatar: p.avatar, userID: p.userID });
+  }
+
+  async sendTextMessage({ roomID, text, priority } = {}) {
+    const message = await this._call('send_text_message', {
+      options: { roomID: String(roomID), text, priority: priority || TYPES.MSG_PRIORITY_NORMAL },
+    });
+    return ok({ message });
+  }
+
+  async sendCustomMessage(options = {}) {
+    // The seed documents the fields both flat and under `payload`: accept either.
+    const p = options.payload || options;
+    const message = await this._call('send_custom_message', {
+      options: {
+        roomID: String(options.roomID),
+        data: p.data ?? '',
+        description: p.description ?? '',
+        extension: p.extension ?? '',
+        priority: options.priority || TYPES.MSG_PRIORITY_NORMAL,
+      },
+    });
+    return ok({ message });
+  }
+
+  /**
+   * `file`: an `<input type=file>`, a File/Blob, or (beyond the seed) `{path}` from the native
+   * picker. Bytes from the web side are staged in the shell first, then uploaded by the engine,
+   * which reports progress (0..1) through `onProgress`.
+   */
+  async sendImageMessage(options = {}) {
+    const { roomID, priority, onProgress } = options;
+    let file = options.file ?? options.payload?.file;
+    if (file && typeof HTMLInputElement !== 'undefined' && file instanceof HTMLInputElement) {
+      file = file.files && file.files[0];
+    }
+    if (!file) throw new IMError(10004, 'sendImageMessage: file is required');
+    const source = {};
+    try {
+      if (typeof file.path === 'string' && !(file instanceof Blob)) {
+        source.path = file.path;
+      } else if (file instanceof Blob) {
+        const bytes = new Uint8Array(await file.arrayBuffer());
+        source.stagedId = await invoke('stage_image', bytes);
+      } else {
+        throw new IMError(10004, 'sendImageMessage: file must be an input, a File or {path}');
+      }
+    } catch (e) {
+      throw toIMError(e);
+    }
+    const channel = new Channel();
+    channel.onmessage = (fraction) => {
+      if (typeof onProgress === 'function') {
+        try {
+          onProgress(fraction);
+        } catch (e) {
+          console.error(LOG_PREFIX, 'onProgress failed', e);
+        }
+      }
+    };
+    const message = await this._call('send_image_message', {
+      options: { roomID: String(roomID), priority: priority || TYPES.MSG_PRIORITY_NORMAL, ...source },
+      onProgress: channel,
+    });
+    return ok({ message });
+  }
+
+  async stopPush({ roomID, postscript } = {}) {
+    const message = await this._call('stop_push', {
+      options: { roomID: String(roomID), postscript: postscript || '' },
+    });
+    return ok({ message });
+  }
+
+  /** Beyond the seed: drops the singleton's listener (the app's "change server"). */
+  _destroy() {
+    if (this._unlisten) this._unlisten();
+    this._handlers.clear();
+  }
+}
+
+/** Returns the one IM instance, making it on the first call (later options are ignored). */
+export function createIM(options) {
+  if (!instance) instance = new IM(options);
+  return instance;
+}
+
+/** Beyond the seed: forgets the singleton so the app can switch server or app. */
+export async function destroyIM() {
+  if (!instance) return;
+  const im = instance;
+  instance = null;
+  im._destroy();
+  await invoke('disconnect').catch(() => {});
+}
+
+/**
+ * As Tencent's demo helper `genTestUserSig`, on the embedded server: signs a UserSig for
+ * `userID` with the key kept in the app's data folder. Resolves `{SDKAppID, userSig}`.
+ */
+export async function genTestUserSig(userID) {
+  try {
+    const r = await invoke('gen_test_user_sig', { userId: String(userID) });
+    return { SDKAppID: r.SDKAppID, userSig: r.userSig };
+  } catch (e) {
+    throw toIMError(e);
+  }
+}
+
+export const TWebLive = Object.freeze({
+  VERSION: '1.3.1-liveroom',
+  EVENT,
+  TYPES,
+  createIM,
+  destroyIM,
+  genTestUserSig,
+  IMError,
+});
+
+export default TWebLive;
