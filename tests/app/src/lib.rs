@@ -138,6 +138,8 @@ impl App {
             .env("LIVEROOM_APP_DATA", &data_dir)
             .env("LIVEROOM_EMBEDDED_PORT", port.to_string())
             .env("LANG", "en_US.UTF-8")
+            // WebKitGTK's DMA-BUF renderer draws a blank window on Xvfb.
+            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
             .env("RUST_LOG", "warn,liveroom_app=info")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
