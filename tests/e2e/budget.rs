@@ -14,9 +14,13 @@ async fn flood_drops_lowest_then_low_then_normal_never_high() {
     // interfere.
     let server = Server::start_with(&["--room-budget", "8", "--user-rate", "10000"]);
     let host = server.login("host").await;
-    host.create_room(CreateRoomOptions { name: "b".into(), room_id: Some("b".into()), ..Default::default() })
-        .await
-        .unwrap();
+    host.create_room(CreateRoomOptions {
+        name: "b".into(),
+        room_id: Some("b".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     host.enter_room("b").await.unwrap();
     let viewer = server.engine();
     let mut rx = viewer.events();
@@ -25,8 +29,15 @@ async fn flood_drops_lowest_then_low_then_normal_never_high() {
     // 4 rounds of each priority, Lowest first in every round, sent as fast as possible.
     let mut sent: HashMap<Priority, (u32, u32)> = HashMap::new();
     for round in 0..4 {
-        for p in [Priority::Lowest, Priority::Low, Priority::Normal, Priority::High] {
-            let r = host.send_text_message("b", &format!("{p:?} {round}"), p).await;
+        for p in [
+            Priority::Lowest,
+            Priority::Low,
+            Priority::Normal,
+            Priority::High,
+        ] {
+            let r = host
+                .send_text_message("b", &format!("{p:?} {round}"), p)
+                .await;
             let e = sent.entry(p).or_default();
             match r {
                 Ok(_) => e.0 += 1,
@@ -41,7 +52,10 @@ async fn flood_drops_lowest_then_low_then_normal_never_high() {
     assert_eq!(sent[&Priority::High], (4, 0), "High is never dropped");
     assert!(ok(Priority::Normal) >= ok(Priority::Low), "{sent:?}");
     assert!(ok(Priority::Low) >= ok(Priority::Lowest), "{sent:?}");
-    assert!(sent[&Priority::Lowest].1 > 0, "a flood over budget drops Lowest: {sent:?}");
+    assert!(
+        sent[&Priority::Lowest].1 > 0,
+        "a flood over budget drops Lowest: {sent:?}"
+    );
     assert!(ok(Priority::Normal) < 4 || ok(Priority::Lowest) < 4);
 
     // Exactly the accepted messages reach the viewer.
@@ -56,13 +70,20 @@ async fn flood_drops_lowest_then_low_then_normal_never_high() {
 async fn user_rate_limit_answers_10023() {
     let server = Server::start_with(&["--user-rate", "2", "--room-budget", "1000"]);
     let host = server.login("host").await;
-    host.create_room(CreateRoomOptions { name: "u".into(), room_id: Some("u".into()), ..Default::default() })
-        .await
-        .unwrap();
+    host.create_room(CreateRoomOptions {
+        name: "u".into(),
+        room_id: Some("u".into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     host.enter_room("u").await.unwrap();
     let mut limited = 0;
     for i in 0..20 {
-        if let Err(e) = host.send_text_message("u", &format!("m{i}"), Priority::Normal).await {
+        if let Err(e) = host
+            .send_text_message("u", &format!("m{i}"), Priority::Normal)
+            .await
+        {
             assert_eq!(e.code, 10023, "{e}");
             limited += 1;
         }

@@ -9,10 +9,24 @@ use serde_json::Value;
 #[test]
 fn usersig_command_signs_verifiable_sigs() {
     let out = Command::new(bin("liveroom"))
-        .args(["usersig", "--app", &APP.to_string(), "--key", KEY, "--user", "cli_user", "--expire", "600"])
+        .args([
+            "usersig",
+            "--app",
+            &APP.to_string(),
+            "--key",
+            KEY,
+            "--user",
+            "cli_user",
+            "--expire",
+            "600",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let text = text.trim();
     let sig = serde_json::from_str::<String>(text).unwrap_or_else(|_| text.to_owned());
@@ -26,13 +40,24 @@ fn create_send_tail_stop_push_profile() {
     let server = Server::start();
     let room = json_out(&server.cli_as(
         "host",
-        &["create-room", "--name", "CLI room", "--room-id", "cli", "--notification", "hi all"],
+        &[
+            "create-room",
+            "--name",
+            "CLI room",
+            "--room-id",
+            "cli",
+            "--notification",
+            "hi all",
+        ],
     ));
     assert_eq!(room["groupID"], "cli");
     assert_eq!(room["notification"], "hi all");
 
     let sent = json_out(&server.cli_as("host", &["send", "cli", "first", "--priority", "High"]));
-    assert!(sent["ID"].as_str().is_some_and(|id| !id.is_empty()), "{sent}");
+    assert!(
+        sent["ID"].as_str().is_some_and(|id| !id.is_empty()),
+        "{sent}"
+    );
     assert_eq!(sent["payload"]["text"], "first");
     assert_eq!(sent["priority"], "High");
 
@@ -49,13 +74,25 @@ fn create_send_tail_stop_push_profile() {
     let mut lines = BufReader::new(tail.stdout.take().unwrap()).lines();
     let mut events: Vec<Value> = Vec::new();
     // Wait until the history message shows: the tail is in the room.
-    while !events.iter().any(|e| e["name"] == "t_text_message_received") {
+    while !events
+        .iter()
+        .any(|e| e["name"] == "t_text_message_received")
+    {
         let line = lines.next().expect("tail prints events").unwrap();
         events.push(serde_json::from_str(&line).expect("one JSON object per line"));
     }
     json_out(&server.cli_as(
         "host",
-        &["send-custom", "cli", "--data", "gift", "--description", "rocket", "--priority", "High"],
+        &[
+            "send-custom",
+            "cli",
+            "--data",
+            "gift",
+            "--description",
+            "rocket",
+            "--priority",
+            "High",
+        ],
     ));
     json_out(&server.cli_as("host", &["stop-push", "cli", "--postscript", "bye"]));
     for line in lines {
@@ -65,9 +102,15 @@ fn create_send_tail_stop_push_profile() {
     assert!(status.success(), "tail exits 0 after --count messages");
     let names: Vec<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
     assert!(names.contains(&"t_custom_message_received"), "{names:?}");
-    let stopped = events.iter().find(|e| e["name"] == "t_push_stopped").expect("push stopped");
+    let stopped = events
+        .iter()
+        .find(|e| e["name"] == "t_push_stopped")
+        .expect("push stopped");
     assert_eq!(stopped["data"], "bye");
-    let gift = events.iter().find(|e| e["name"] == "t_custom_message_received").unwrap();
+    let gift = events
+        .iter()
+        .find(|e| e["name"] == "t_custom_message_received")
+        .unwrap();
     assert_eq!(gift["data"][0]["payload"]["description"], "rocket");
 
     let p = json_out(&server.cli_as("host", &["profile", "--nick", "Host 主播"]));
@@ -80,7 +123,19 @@ fn create_send_tail_stop_push_profile() {
 fn failures_exit_1_with_code_and_message() {
     let server = Server::start();
     let out = Command::new(bin("liveroom"))
-        .args(["send", "nowhere", "hi", "--server", &server.url(), "--app", &APP.to_string(), "--user", "eve", "--sig", "forged"])
+        .args([
+            "send",
+            "nowhere",
+            "hi",
+            "--server",
+            &server.url(),
+            "--app",
+            &APP.to_string(),
+            "--user",
+            "eve",
+            "--sig",
+            "forged",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -95,9 +150,55 @@ fn failures_exit_1_with_code_and_message() {
     assert_ne!(out.status.code(), Some(0));
 
     // Tail with a timeout on a quiet room ends by itself.
-    json_out(&server.cli_as("host", &["create-room", "--name", "quiet", "--room-id", "quiet"]));
+    json_out(&server.cli_as(
+        "host",
+        &["create-room", "--name", "quiet", "--room-id", "quiet"],
+    ));
     let t = std::time::Instant::now();
     let out = server.cli(&["tail", "quiet", "--timeout", "1"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(t.elapsed().as_secs() < 10);
+}
+
+#[test]
+fn send_image_prints_progress_and_the_message() {
+    let server = Server::start();
+    json_out(&server.cli_as(
+        "host",
+        &["create-room", "--name", "pics", "--room-id", "pics"],
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("photo.png");
+    image::RgbImage::from_pixel(900, 300, image::Rgb([200, 30, 30]))
+        .save(&file)
+        .unwrap();
+    let out = server.cli_as(
+        "host",
+        &[
+            "send-image",
+            "pics",
+            file.to_str().unwrap(),
+            "--priority",
+            "High",
+        ],
+    );
+    let m = json_out(&out);
+    assert_eq!(m["type"], "TIMImageElem");
+    assert_eq!(m["priority"], "High");
+    assert_eq!(m["payload"]["imageInfoArray"][1]["width"], 720);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("100%"),
+        "progress on stderr"
+    );
+
+    // A text file with a picture's name is refused with 2252.
+    let fake = dir.path().join("fake.png");
+    std::fs::write(&fake, "not a picture").unwrap();
+    let out = server.cli_as("host", &["send-image", "pics", fake.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error 2252:"));
 }

@@ -3,6 +3,7 @@
 
 mod budget;
 mod cli;
+mod images;
 mod protocol;
 mod reconnect;
 mod rooms;
@@ -45,7 +46,12 @@ pub async fn messages(rx: &mut broadcast::Receiver<Event>, name: &str, n: usize)
     let mut out = Vec::new();
     while out.len() < n {
         let v = wait_for(rx, name).await;
-        out.extend(v["data"].as_array().expect("message events carry an array").clone());
+        out.extend(
+            v["data"]
+                .as_array()
+                .expect("message events carry an array")
+                .clone(),
+        );
     }
     out
 }
@@ -84,7 +90,10 @@ impl RawClient {
     }
 
     /// Sends any frame.
-    pub async fn send(&mut self, msg: WsMessage) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    pub async fn send(
+        &mut self,
+        msg: WsMessage,
+    ) -> Result<(), tokio_tungstenite::tungstenite::Error> {
         self.ws.send(msg).await
     }
 

@@ -20,7 +20,10 @@ async fn ready_repeat_login_and_logout() {
     wait_for(&mut rx, "t_im_ready").await;
     assert_eq!(im.user_id().as_deref(), Some("alice"));
     let r = im.login("alice", &sig("alice")).await.expect("login again");
-    assert!(r.repeat_login, "same user on the same engine is a repeat login");
+    assert!(
+        r.repeat_login,
+        "same user on the same engine is a repeat login"
+    );
 
     im.logout().await.expect("logout");
     wait_for(&mut rx, "t_im_not_ready").await;
@@ -72,28 +75,47 @@ async fn off_unsubscribes_and_a_failing_handler_hurts_no_one() {
     let handle = viewer.on(EventName::TextMessageReceived, move |_| {
         r.fetch_add(1, Ordering::SeqCst);
     });
-    viewer.on(EventName::TextMessageReceived, |_| panic!("a broken handler"));
+    viewer.on(EventName::TextMessageReceived, |_| {
+        panic!("a broken handler")
+    });
     let k = kept.clone();
     viewer.on(EventName::TextMessageReceived, move |_| {
         k.fetch_add(1, Ordering::SeqCst);
     });
     let mut rx = viewer.events();
 
-    host.send_text_message("h", "one", Priority::Normal).await.unwrap();
+    host.send_text_message("h", "one", Priority::Normal)
+        .await
+        .unwrap();
     messages(&mut rx, "t_text_message_received", 1).await;
     assert!(viewer.off(handle), "off removes a registered handler");
     assert!(!viewer.off(handle), "a second off finds nothing");
-    host.send_text_message("h", "two", Priority::Normal).await.unwrap();
+    host.send_text_message("h", "two", Priority::Normal)
+        .await
+        .unwrap();
     messages(&mut rx, "t_text_message_received", 1).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(removed.load(Ordering::SeqCst), 1, "removed handler ran only before off");
-    assert_eq!(kept.load(Ordering::SeqCst), 2, "the panicking handler broke nothing");
+    assert_eq!(
+        removed.load(Ordering::SeqCst),
+        1,
+        "removed handler ran only before off"
+    );
+    assert_eq!(
+        kept.load(Ordering::SeqCst),
+        2,
+        "the panicking handler broke nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_rejects_zero_app_and_needs_login() {
     let server = Server::start();
-    assert_eq!(liveroom_engine::Im::new(0, server.url()).err().map(|e| e.code), Some(10004));
+    assert_eq!(
+        liveroom_engine::Im::new(0, server.url())
+            .err()
+            .map(|e| e.code),
+        Some(10004)
+    );
     let im = server.engine();
     assert_eq!(
         im.create_room(liveroom_engine::proto::CreateRoomOptions {
@@ -105,6 +127,12 @@ async fn engine_rejects_zero_app_and_needs_login() {
         .code,
         2999
     );
-    assert_eq!(im.set_my_profile(Some("n".into()), None).await.unwrap_err().code, 2999);
+    assert_eq!(
+        im.set_my_profile(Some("n".into()), None)
+            .await
+            .unwrap_err()
+            .code,
+        2999
+    );
     assert_eq!(im.stop_push("x", "").await.unwrap_err().code, 2999);
 }

@@ -14,7 +14,10 @@ fn python_sig(user: &str, expire: i64) -> String {
 
 /// Runs the official Node.js library (`npm install tls-sig-api-v2`, put in tests/.tools).
 fn node_sig(user: &str, expire: i64) -> String {
-    let module = concat!(env!("CARGO_MANIFEST_DIR"), "/.tools/node_modules/tls-sig-api-v2");
+    let module = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/.tools/node_modules/tls-sig-api-v2"
+    );
     let script = format!(
         "const Api = require('{module}'); console.log(new Api.Api({APP}, '{KEY}').genSig('{user}', {expire}))"
     );
@@ -28,7 +31,10 @@ fn run_tool(cmd: &mut Command) -> String {
         "official library failed (scripts/test installs it): {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("utf-8").trim().to_owned()
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
 }
 
 /// The Go library's shape: keys in sorted order and zlib without compression.
@@ -96,7 +102,10 @@ async fn bad_sigs_get_their_codes() {
     // An SDKAppID the server does not know.
     let im = liveroom_engine::Im::new(APP + 7, server.url()).expect("engine");
     let err = im
-        .login("alice", &liveroom_usersig::gen_usersig(APP + 7, KEY, "alice", 60))
+        .login(
+            "alice",
+            &liveroom_usersig::gen_usersig(APP + 7, KEY, "alice", 60),
+        )
         .await
         .expect_err("unknown app refused");
     assert_eq!(err.code, 70020, "{err}");

@@ -22,7 +22,10 @@ pub struct Conn {
 
 /// Microseconds since the Unix epoch: comparable across the bench's processes.
 pub fn now_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }
 
 /// The loopback source address for connection `index`: 127.0.0.2 .. 127.0.0.201.
@@ -35,7 +38,8 @@ fn server_addr(url: &str) -> anyhow::Result<SocketAddr> {
         .trim_start_matches("ws://")
         .trim_start_matches("http://")
         .trim_end_matches('/');
-    host.parse().with_context(|| format!("server address {host}"))
+    host.parse()
+        .with_context(|| format!("server address {host}"))
 }
 
 impl Conn {
@@ -46,12 +50,19 @@ impl Conn {
         socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
         let stream = socket.connect(addr).await?;
         stream.set_nodelay(true)?;
-        let config = WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0);
-        let (ws, _) = tokio_tungstenite::client_async_with_config(format!("ws://{addr}/ws"), stream, Some(config))
-            .await
-            .context("websocket handshake")?;
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        let (ws, _) = tokio_tungstenite::client_async_with_config(
+            format!("ws://{addr}/ws"),
+            stream,
+            Some(config),
+        )
+        .await
+        .context("websocket handshake")?;
         let mut conn = Self { ws, next_id: 0 };
-        conn.request(json!({"op": "hello", "sdk_app_id": APP})).await?;
+        conn.request(json!({"op": "hello", "sdk_app_id": APP}))
+            .await?;
         Ok(conn)
     }
 
@@ -59,7 +70,9 @@ impl Conn {
     pub async fn send(&mut self, mut request: Value) -> anyhow::Result<u64> {
         self.next_id += 1;
         request["id"] = self.next_id.into();
-        self.ws.send(Message::Text(request.to_string().into())).await?;
+        self.ws
+            .send(Message::Text(request.to_string().into()))
+            .await?;
         Ok(self.next_id)
     }
 
@@ -93,7 +106,11 @@ pub fn scan_frame(frame: &[u8], mut each: impl FnMut(u64, u8)) -> usize {
             stamp = stamp * 10 + u64::from(frame[j] - b'0');
             j += 1;
         }
-        let mark = if frame.get(j) == Some(&b':') { frame.get(j + 1).copied().unwrap_or(b'N') } else { b'N' };
+        let mark = if frame.get(j) == Some(&b':') {
+            frame.get(j + 1).copied().unwrap_or(b'N')
+        } else {
+            b'N'
+        };
         each(stamp, mark);
         count += 1;
         i = j;

@@ -20,7 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use crate::conn::{now_micros, source_ip, Conn};
 use crate::procstat;
 use crate::server::{BenchServer, Target};
-use crate::worker::{mark_index, WorkerReport};
+use crate::worker::WorkerReport;
 
 /// Viewers per worker process: well under the 20,000 open files a process may hold here.
 const VIEWERS_PER_WORKER: usize = 7000;
@@ -85,11 +85,17 @@ pub struct Report {
 }
 
 pub async fn run(p: Params) -> anyhow::Result<Report> {
-    let extra: Vec<String> = ["--user-rate", "1000000"].iter().map(|s| s.to_string()).collect();
+    let extra: Vec<String> = ["--user-rate", "1000000"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let server = BenchServer::start_target(p.target, p.server.clone(), &extra)?;
     let mut host = Conn::connect(&server.url, source_ip(0)).await?;
-    host.request(json!({"op": "login", "user_id": "host", "user_sig": server.sig("host")})).await?;
-    let room = host.request(json!({"op": "create_room", "name": "bench"})).await?["groupID"]
+    host.request(json!({"op": "login", "user_id": "host", "user_sig": server.sig("host")}))
+        .await?;
+    let room = host
+        .request(json!({"op": "create_room", "name": "bench"}))
+        .await?["groupID"]
         .as_str()
         .ok_or_else(|| anyhow!("create_room gave no groupID"))?
         .to_owned();
@@ -106,7 +112,14 @@ pub async fn run(p: Params) -> anyhow::Result<Report> {
     while remaining > 0 {
         let n = remaining.min(VIEWERS_PER_WORKER);
         let slow = slow_left.min(n);
-        workers.push(spawn_worker(&server.url, &room, n, offset, p.sample_every, slow)?);
+        workers.push(spawn_worker(
+            &server.url,
+            &room,
+            n,
+            offset,
+            p.sample_every,
+            slow,
+        )?);
         remaining -= n;
         slow_left -= slow;
         offset += n;
@@ -139,14 +152,30 @@ pub async fn run(p: Params) -> anyhow::Result<Report> {
         for i in 0..p.senders.max(1) {
             let mut c = Conn::connect(&server.url, source_ip(0)).await?;
             let user = format!("sender{i}");
-            c.request(json!({"op": "login", "user_id": user, "user_sig": server.sig(&user)})).await?;
-            c.request(json!({"op": "enter_room", "room_id": room})).await?;
+            c.request(json!({"op": "login", "user_id": user, "user_sig": server.sig(&user)}))
+                .await?;
+            c.request(json!({"op": "enter_room", "room_id": room}))
+                .await?;
             let per = f64::from(p.rate) / p.senders.max(1) as f64;
-            tasks.push(tokio::spawn(send_loop(c, room.clone(), per, p.seconds, p.mixed_priorities, i, counts.clone())));
+            tasks.push(tokio::spawn(send_loop(
+                c,
+                room.clone(),
+                per,
+                p.seconds,
+                p.mixed_priorities,
+                i,
+                counts.clone(),
+            )));
         }
     }
     let churn = if p.churn_per_sec > 0 {
-        Some(tokio::spawn(churn_loop(server.url.clone(), room.clone(), p.churn_per_sec, p.seconds, counts.clone())))
+        Some(tokio::spawn(churn_loop(
+            server.url.clone(),
+            room.clone(),
+            p.churn_per_sec,
+            p.seconds,
+            counts.clone(),
+        )))
     } else {
         None
     };
@@ -197,7 +226,11 @@ pub async fn run(p: Params) -> anyhow::Result<Report> {
     }
 
     let reading = connections.saturating_sub(p.slow) as u64;
-    let accepted: u64 = counts.accepted.iter().map(|a| a.load(Ordering::Relaxed)).sum();
+    let accepted: u64 = counts
+        .accepted
+        .iter()
+        .map(|a| a.load(Ordering::Relaxed))
+        .sum();
     let expected = accepted * reading;
     let ms = |us: u64| us as f64 / 1000.0;
     let by_priority = (0..4)
@@ -224,8 +257,16 @@ pub async fn run(p: Params) -> anyhow::Result<Report> {
         expected,
         lost: expected.saturating_sub(delivered),
         deliveries_per_sec: delivered as f64 / sending.as_secs_f64().max(0.001),
-        p50_ms: if hist.is_empty() { 0.0 } else { ms(hist.value_at_quantile(0.5)) },
-        p99_ms: if hist.is_empty() { 0.0 } else { ms(hist.value_at_quantile(0.99)) },
+        p50_ms: if hist.is_empty() {
+            0.0
+        } else {
+            ms(hist.value_at_quantile(0.5))
+        },
+        p99_ms: if hist.is_empty() {
+            0.0
+        } else {
+            ms(hist.value_at_quantile(0.99))
+        },
         max_ms: if hist.is_empty() { 0.0 } else { ms(hist.max()) },
         server_cpu_percent: match (start, end) {
             (Some(a), Some(b)) if p.rate > 0 => procstat::cpu_percent(&a, &b),
@@ -255,23 +296,58 @@ struct Worker {
     stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
 }
 
-fn spawn_worker(url: &str, room: &str, viewers: usize, offset: usize, sample_every: usize, slow: usize) -> anyhow::Result<Worker> {
+fn spawn_worker(
+    url: &str,
+    room: &str,
+    viewers: usize,
+    offset: usize,
+    sample_every: usize,
+    slow: usize,
+) -> anyhow::Result<Worker> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .args(["worker", "--url", url, "--room", room])
-        .args(["--viewers", &viewers.to_string(), "--source-offset", &offset.to_string()])
-        .args(["--sample-every", &sample_every.to_string(), "--slow", &slow.to_string()])
+        .args([
+            "--viewers",
+            &viewers.to_string(),
+            "--source-offset",
+            &offset.to_string(),
+        ])
+        .args([
+            "--sample-every",
+            &sample_every.to_string(),
+            "--slow",
+            &slow.to_string(),
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
     let stdin = child.stdin.take().ok_or_else(|| anyhow!("worker stdin"))?;
-    let stdout = BufReader::new(child.stdout.take().ok_or_else(|| anyhow!("worker stdout"))?).lines();
-    Ok(Worker { child, stdin, stdout })
+    let stdout = BufReader::new(
+        child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow!("worker stdout"))?,
+    )
+    .lines();
+    Ok(Worker {
+        child,
+        stdin,
+        stdout,
+    })
 }
 
 /// Sends at `rate`/s for `seconds`, pipelined; replies are counted as they come back.
-async fn send_loop(conn: Conn, room: String, rate: f64, seconds: u64, mixed: bool, index: usize, counts: Arc<Counts>) -> anyhow::Result<()> {
+async fn send_loop(
+    conn: Conn,
+    room: String,
+    rate: f64,
+    seconds: u64,
+    mixed: bool,
+    index: usize,
+    counts: Arc<Counts>,
+) -> anyhow::Result<()> {
     let (mut sink, mut stream) = conn.ws.split();
     let pending: Arc<Mutex<HashMap<u64, usize>>> = Arc::default();
     let reader = {
@@ -279,12 +355,18 @@ async fn send_loop(conn: Conn, room: String, rate: f64, seconds: u64, mixed: boo
         tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
                 let Message::Text(t) = msg else { continue };
-                if !t.as_str().starts_with("{\"t\":\"reply\"") && !t.as_str().starts_with("{\"t\":\"error\"") {
+                if !t.as_str().starts_with("{\"t\":\"reply\"")
+                    && !t.as_str().starts_with("{\"t\":\"error\"")
+                {
                     continue;
                 }
-                let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else {
+                    continue;
+                };
                 let Some(id) = v["id"].as_u64() else { continue };
-                let Some(prio) = pending.lock().ok().and_then(|mut p| p.remove(&id)) else { continue };
+                let Some(prio) = pending.lock().ok().and_then(|mut p| p.remove(&id)) else {
+                    continue;
+                };
                 if v["t"] == "reply" {
                     counts.accepted[prio].fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -332,8 +414,13 @@ async fn churn_loop(url: String, room: String, per_sec: u32, seconds: u64, count
         n += 1;
         let (url, room, counts) = (url.clone(), room.clone(), counts.clone());
         tokio::spawn(async move {
-            let Ok(mut c) = Conn::connect(&url, source_ip(200 + n % 50)).await else { return };
-            if c.request(json!({"op": "enter_room", "room_id": room})).await.is_ok() {
+            let Ok(mut c) = Conn::connect(&url, source_ip(200 + n % 50)).await else {
+                return;
+            };
+            if c.request(json!({"op": "enter_room", "room_id": room}))
+                .await
+                .is_ok()
+            {
                 counts.churn_joins.fetch_add(1, Ordering::Relaxed);
             }
             let hold = tokio::time::sleep(Duration::from_millis(500));

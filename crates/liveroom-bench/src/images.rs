@@ -25,7 +25,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut size = 0;
     for i in 0..args.count {
         let img = RgbImage::from_fn(4000, 3000, |x, y| {
-            image::Rgb([((x + i) % 256) as u8, (y % 256) as u8, ((x ^ y) % 256) as u8])
+            image::Rgb([
+                ((x + i) % 256) as u8,
+                (y % 256) as u8,
+                ((x ^ y) % 256) as u8,
+            ])
         });
         let mut jpeg = Cursor::new(Vec::new());
         DynamicImage::ImageRgb8(img).write_to(&mut jpeg, ImageFormat::Jpeg)?;
@@ -34,7 +38,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let t = Instant::now();
         let stored = tokio::task::spawn_blocking({
             let store_dir = dir.path().to_owned();
-            move || MediaStore::open(store_dir).and_then(|s| s.ingest_bytes(&jpeg).map_err(std::io::Error::other))
+            move || {
+                MediaStore::open(store_dir)
+                    .and_then(|s| s.ingest_bytes(&jpeg).map_err(std::io::Error::other))
+            }
         })
         .await??;
         times.push(t.elapsed().as_secs_f64() * 1000.0);

@@ -36,24 +36,39 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let budget = (args.rate * 2).max(40).to_string();
     let server = BenchServer::start(
         args.server.clone(),
-        &["--room-budget".into(), budget, "--user-rate".into(), "100000".into()],
+        &[
+            "--room-budget".into(),
+            budget,
+            "--user-rate".into(),
+            "100000".into(),
+        ],
     )?;
     let sender = Im::new(APP, &server.url).map_err(anyhow::Error::msg)?;
-    sender.login("sender", &server.sig("sender")).await.map_err(anyhow::Error::msg)?;
+    sender
+        .login("sender", &server.sig("sender"))
+        .await
+        .map_err(anyhow::Error::msg)?;
     let room = sender
-        .create_room(CreateRoomOptions { name: "latency".into(), ..Default::default() })
+        .create_room(CreateRoomOptions {
+            name: "latency".into(),
+            ..Default::default()
+        })
         .await
         .map_err(anyhow::Error::msg)?
         .group_id;
     sender.enter_room(&room).await.map_err(anyhow::Error::msg)?;
 
     let start = Instant::now();
-    let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?));
+    let hist = Arc::new(Mutex::new(Histogram::<u64>::new_with_bounds(
+        1, 60_000_000, 3,
+    )?));
     let mut receivers = Vec::new();
     for i in 0..args.receivers {
         let im = Im::new(APP, &server.url).map_err(anyhow::Error::msg)?;
         let user = format!("r{i}");
-        im.login(&user, &server.sig(&user)).await.map_err(anyhow::Error::msg)?;
+        im.login(&user, &server.sig(&user))
+            .await
+            .map_err(anyhow::Error::msg)?;
         im.enter_room(&room).await.map_err(anyhow::Error::msg)?;
         let mut rx = im.events();
         let hist = hist.clone();
@@ -68,7 +83,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 let now = start.elapsed().as_micros() as u64;
                 let v = serde_json::to_value(&ev).unwrap_or_default();
                 for m in v["data"].as_array().into_iter().flatten() {
-                    if let Some(sent) = m["payload"]["text"].as_str().and_then(|t| t.parse::<u64>().ok()) {
+                    if let Some(sent) = m["payload"]["text"]
+                        .as_str()
+                        .and_then(|t| t.parse::<u64>().ok())
+                    {
                         let _ = hist.lock().await.record(now.saturating_sub(sent).max(1));
                         got += 1;
                     }
@@ -115,7 +133,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.json {
         println!("{report}");
     } else {
-        println!("latency: 1 sender -> {} receivers, {} msgs at {}/s", args.receivers, args.messages, args.rate);
+        println!(
+            "latency: 1 sender -> {} receivers, {} msgs at {}/s",
+            args.receivers, args.messages, args.rate
+        );
         println!("  delivered {delivered}/{expected}");
         println!(
             "  p50 {:.3} ms   p99 {:.3} ms   max {:.3} ms",

@@ -134,7 +134,13 @@ async fn run_targets(p: Params, which: Which, json: bool) -> anyhow::Result<()> 
     };
     let mut reports = Vec::new();
     for t in targets {
-        reports.push(fanout::run(Params { target: t, ..p.clone() }).await?);
+        reports.push(
+            fanout::run(Params {
+                target: t,
+                ..p.clone()
+            })
+            .await?,
+        );
     }
     report::print(&reports, json);
     Ok(())
@@ -142,21 +148,35 @@ async fn run_targets(p: Params, which: Which, json: bool) -> anyhow::Result<()> 
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         match cli.scenario {
             Scenario::Latency(args) => latency::run(args).await,
             Scenario::Worker(args) => worker::run(args).await,
             Scenario::Images(args) => images::run(args).await,
-            Scenario::Fanout(c) => run_targets(params("fanout", &c, 1000, 40, 10), c.target, c.json).await,
-            Scenario::Burst(c) => run_targets(params("burst", &c, 100, 1000, 5), c.target, c.json).await,
-            Scenario::Idle(c) => run_targets(params("idle", &c, 19_000, 0, 0), c.target, c.json).await,
+            Scenario::Fanout(c) => {
+                run_targets(params("fanout", &c, 1000, 40, 10), c.target, c.json).await
+            }
+            Scenario::Burst(c) => {
+                run_targets(params("burst", &c, 100, 1000, 5), c.target, c.json).await
+            }
+            Scenario::Idle(c) => {
+                run_targets(params("idle", &c, 19_000, 0, 0), c.target, c.json).await
+            }
             Scenario::Churn { common, churn } => {
-                let p = Params { churn_per_sec: churn, ..params("churn", &common, 1000, 40, 10) };
+                let p = Params {
+                    churn_per_sec: churn,
+                    ..params("churn", &common, 1000, 40, 10)
+                };
                 run_targets(p, common.target, common.json).await
             }
             Scenario::Slow { common, slow } => {
-                let p = Params { slow, ..params("slow", &common, 1000, 40, 10) };
+                let p = Params {
+                    slow,
+                    ..params("slow", &common, 1000, 40, 10)
+                };
                 run_targets(p, common.target, common.json).await
             }
             Scenario::All { smoke, json } => report::all(smoke, json).await,

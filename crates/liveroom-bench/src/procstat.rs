@@ -26,7 +26,11 @@ pub fn sample(pid: u32) -> Option<Sample> {
         .find_map(|l| l.strip_prefix("VmRSS:"))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())?;
-    Some(Sample { at: Instant::now(), cpu_ticks: utime + stime, rss_bytes: rss_kb * 1024 })
+    Some(Sample {
+        at: Instant::now(),
+        cpu_ticks: utime + stime,
+        rss_bytes: rss_kb * 1024,
+    })
 }
 
 /// CPU use between two samples, in percent of one core.

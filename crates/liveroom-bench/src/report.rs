@@ -25,22 +25,25 @@ pub fn print(reports: &[Report], json: bool) {
         header.push_str(&format!("{:>12}", "ratio"));
     }
     println!("{header}");
-    let rows: [(&str, fn(&Report) -> f64, bool); 13] = [
-        ("connections", |r| r.connections as f64, true),
-        ("messages accepted", |r| r.accepted as f64, true),
-        ("messages rejected", |r| r.rejected as f64, false),
-        ("delivered", |r| r.delivered as f64, true),
-        ("expected", |r| r.expected as f64, true),
-        ("lost", |r| r.lost as f64, false),
-        ("deliveries/s", |r| r.deliveries_per_sec, true),
-        ("latency p50 ms", |r| r.p50_ms, false),
-        ("latency p99 ms", |r| r.p99_ms, false),
-        ("latency max ms", |r| r.max_ms, false),
-        ("server CPU %", |r| r.server_cpu_percent, false),
-        ("server RSS MiB (peak)", |r| r.server_rss_peak_bytes as f64 / 1048576.0, false),
-        ("bytes per idle connection", |r| r.bytes_per_connection, false),
+    type Row = (&'static str, fn(&Report) -> f64);
+    let rows: [Row; 13] = [
+        ("connections", |r| r.connections as f64),
+        ("messages accepted", |r| r.accepted as f64),
+        ("messages rejected", |r| r.rejected as f64),
+        ("delivered", |r| r.delivered as f64),
+        ("expected", |r| r.expected as f64),
+        ("lost", |r| r.lost as f64),
+        ("deliveries/s", |r| r.deliveries_per_sec),
+        ("latency p50 ms", |r| r.p50_ms),
+        ("latency p99 ms", |r| r.p99_ms),
+        ("latency max ms", |r| r.max_ms),
+        ("server CPU %", |r| r.server_cpu_percent),
+        ("server RSS MiB (peak)", |r| {
+            r.server_rss_peak_bytes as f64 / 1048576.0
+        }),
+        ("bytes per idle connection", |r| r.bytes_per_connection),
     ];
-    for (name, get, _) in rows {
+    for (name, get) in rows {
         let mut line = format!("{name:<26}");
         for r in reports {
             line.push_str(&format!("{:>16.1}", get(r)));
@@ -84,26 +87,98 @@ pub async fn all(smoke: bool, json: bool) -> anyhow::Result<()> {
     };
     let runs: Vec<Params> = if smoke {
         vec![
-            Params { viewers: 200, seconds: 3, ..base.clone() },
-            Params { scenario: "burst", viewers: 50, rate: 1000, seconds: 2, mixed_priorities: true, ..base.clone() },
-            Params { scenario: "idle", viewers: 500, rate: 0, seconds: 0, ..base.clone() },
-            Params { scenario: "churn", viewers: 100, seconds: 3, churn_per_sec: 50, ..base.clone() },
-            Params { scenario: "slow", viewers: 100, seconds: 3, slow: 10, ..base.clone() },
+            Params {
+                viewers: 200,
+                seconds: 3,
+                ..base.clone()
+            },
+            Params {
+                scenario: "burst",
+                viewers: 50,
+                rate: 1000,
+                seconds: 2,
+                mixed_priorities: true,
+                ..base.clone()
+            },
+            Params {
+                scenario: "idle",
+                viewers: 500,
+                rate: 0,
+                seconds: 0,
+                ..base.clone()
+            },
+            Params {
+                scenario: "churn",
+                viewers: 100,
+                seconds: 3,
+                churn_per_sec: 50,
+                ..base.clone()
+            },
+            Params {
+                scenario: "slow",
+                viewers: 100,
+                seconds: 3,
+                slow: 10,
+                ..base.clone()
+            },
         ]
     } else {
         vec![
-            Params { viewers: 1000, seconds: 20, ..base.clone() },
-            Params { viewers: 5000, seconds: 20, ..base.clone() },
-            Params { viewers: 19_000, seconds: 20, ..base.clone() },
-            Params { scenario: "burst", viewers: 100, rate: 1000, seconds: 5, mixed_priorities: true, ..base.clone() },
-            Params { scenario: "idle", viewers: 19_000, rate: 0, seconds: 0, ..base.clone() },
-            Params { scenario: "churn", viewers: 1000, seconds: 20, churn_per_sec: 200, ..base.clone() },
-            Params { scenario: "slow", viewers: 1000, seconds: 20, slow: 100, ..base.clone() },
+            Params {
+                viewers: 1000,
+                seconds: 20,
+                ..base.clone()
+            },
+            Params {
+                viewers: 5000,
+                seconds: 20,
+                ..base.clone()
+            },
+            Params {
+                viewers: 19_000,
+                seconds: 20,
+                ..base.clone()
+            },
+            Params {
+                scenario: "burst",
+                viewers: 100,
+                rate: 1000,
+                seconds: 5,
+                mixed_priorities: true,
+                ..base.clone()
+            },
+            Params {
+                scenario: "idle",
+                viewers: 19_000,
+                rate: 0,
+                seconds: 0,
+                ..base.clone()
+            },
+            Params {
+                scenario: "churn",
+                viewers: 1000,
+                seconds: 20,
+                churn_per_sec: 200,
+                ..base.clone()
+            },
+            Params {
+                scenario: "slow",
+                viewers: 1000,
+                seconds: 20,
+                slow: 100,
+                ..base.clone()
+            },
         ]
     };
     for p in runs {
         let mut reports = vec![fanout::run(p.clone()).await?];
-        reports.push(fanout::run(Params { target: Target::Node, ..p }).await?);
+        reports.push(
+            fanout::run(Params {
+                target: Target::Node,
+                ..p
+            })
+            .await?,
+        );
         print(&reports, json);
     }
     Ok(())

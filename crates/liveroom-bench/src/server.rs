@@ -48,19 +48,34 @@ impl BenchServer {
     }
 
     /// Starts the given target.
-    pub fn start_target(target: Target, remote: Option<String>, extra: &[String]) -> anyhow::Result<Self> {
+    pub fn start_target(
+        target: Target,
+        remote: Option<String>,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
         if let Some(url) = remote {
-            return Ok(Self { child: None, url, pid: None, _data: None });
+            return Ok(Self {
+                child: None,
+                url,
+                pid: None,
+                _data: None,
+            });
         }
         let data = tempfile::tempdir()?;
         let mut cmd = match target {
             Target::Liveroom => {
                 let bin = sibling("liveroom-server")?;
                 let mut c = Command::new(bin);
-                c.args(["--listen", "127.0.0.1:0", "--app", &format!("{APP}:{KEY}"), "--data"])
-                    .arg(data.path())
-                    .args(extra)
-                    .env("RUST_LOG", "warn");
+                c.args([
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--app",
+                    &format!("{APP}:{KEY}"),
+                    "--data",
+                ])
+                .arg(data.path())
+                .args(extra)
+                .env("RUST_LOG", "warn");
                 c
             }
             Target::Node => {
@@ -80,7 +95,10 @@ impl BenchServer {
                 c
             }
         };
-        let mut child = cmd.stdout(Stdio::piped()).spawn().context("starting the server")?;
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the server")?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
         let mut reader = BufReader::new(stdout);
         let mut line = String::new();
@@ -93,7 +111,12 @@ impl BenchServer {
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in reader.lines() {});
         let pid = Some(child.id());
-        Ok(Self { child: Some(child), url: format!("ws://{addr}"), pid, _data: Some(data) })
+        Ok(Self {
+            child: Some(child),
+            url: format!("ws://{addr}"),
+            pid,
+            _data: Some(data),
+        })
     }
 
     /// A UserSig for `user` on the benchmark app.
@@ -114,9 +137,15 @@ impl Drop for BenchServer {
 /// A binary next to this executable.
 pub fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let path = exe.parent().map(|d| d.join(name)).ok_or_else(|| anyhow!("no folder"))?;
+    let path = exe
+        .parent()
+        .map(|d| d.join(name))
+        .ok_or_else(|| anyhow!("no folder"))?;
     if !path.exists() {
-        bail!("{} not found: build the workspace binaries first", path.display());
+        bail!(
+            "{} not found: build the workspace binaries first",
+            path.display()
+        );
     }
     Ok(path)
 }

@@ -93,7 +93,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let gate = Arc::new(Semaphore::new(128));
     let mut tasks = Vec::with_capacity(args.viewers);
     for i in 0..args.viewers {
-        let (shared, ready, failed, gate) = (shared.clone(), ready.clone(), failed.clone(), gate.clone());
+        let (shared, ready, failed, gate) =
+            (shared.clone(), ready.clone(), failed.clone(), gate.clone());
         let mut stop = stop_rx.clone();
         let url = args.url.clone();
         let room = args.room.clone();
@@ -104,7 +105,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             let permit = gate.acquire_owned().await;
             let conn = async {
                 let mut c = Conn::connect(&url, source).await?;
-                c.request(json!({"op": "enter_room", "room_id": room})).await?;
+                c.request(json!({"op": "enter_room", "room_id": room}))
+                    .await?;
                 anyhow::Ok(c)
             }
             .await;
@@ -157,7 +159,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     // Report readiness once every viewer connected or failed.
     loop {
-        let (r, f) = (ready.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+        let (r, f) = (
+            ready.load(Ordering::Relaxed),
+            failed.load(Ordering::Relaxed),
+        );
         if r + f >= args.viewers {
             println!("{}", json!({"ready": r, "failed": f}));
             break;
@@ -170,9 +175,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for t in tasks {
         let _ = t.await;
     }
-    let hist = shared.hist.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+    let hist = shared
+        .hist
+        .lock()
+        .map_err(|_| anyhow::anyhow!("poisoned"))?
+        .clone();
     let mut buf = Vec::new();
-    V2Serializer::new().serialize(&hist, &mut buf).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    V2Serializer::new()
+        .serialize(&hist, &mut buf)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let report = WorkerReport {
         delivered: shared.delivered.load(Ordering::Relaxed),
         by_priority: std::array::from_fn(|i| shared.by_priority[i].load(Ordering::Relaxed)),

@@ -86,10 +86,8 @@ pub enum Command {
         #[arg(long, default_value = "Normal")]
         priority: Priority,
     },
-    /// Enter ROOM and send a picture (JPG, PNG, GIF or BMP, at most 20 MB).
-    ///
-    /// Hidden until the server has its upload route: until then the server refuses it.
-    #[command(hide = true)]
+    /// Enter ROOM and send a picture (JPG, PNG, GIF or BMP, at most 20 MB); progress goes to
+    /// stderr, the sent message to stdout.
     SendImage {
         /// Server and identity.
         #[command(flatten)]

@@ -213,7 +213,9 @@ async fn send_image(
 ) -> Result<(), Failure> {
     let im = in_room(conn, room).await?;
     let progress: liveroom_engine::ProgressFn = Box::new(|fraction: f64| {
-        tracing::info!("upload {:.0}%", fraction * 100.0);
+        // Progress is for the person at the terminal; stdout stays pure JSON.
+        let end = if fraction >= 1.0 { "\n" } else { "" };
+        eprint!("\rupload {:3.0}%{end}", fraction * 100.0);
     });
     let sent = im
         .send_image_message(room, ImageSource::Path(file), priority, Some(progress))

@@ -323,7 +323,7 @@ impl Im {
             path: &path,
             token: &token,
         };
-        let uuid = upload::upload(target, &bytes, on_progress.as_ref()).await?;
+        let uuid = upload::upload(target, bytes, on_progress).await?;
         let request = Request::SendImage {
             room_id: room_id.to_owned(),
             uuid,
@@ -400,6 +400,10 @@ impl Im {
         let reply: SendReply = self.call_as(what, request, Effect::None).await?;
         let mut message = reply.message;
         message.flow = Flow::Out;
+        upload::resolve_urls(
+            std::slice::from_mut(&mut message),
+            &self.inner.shared.endpoints.http,
+        );
         Ok(message)
     }
 

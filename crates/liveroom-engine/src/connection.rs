@@ -35,6 +35,7 @@ use crate::error;
 use crate::events::{split_messages, Event, EventData, EventName};
 use crate::lock;
 use crate::shared::{elog, NetState, Session, Shared};
+use crate::upload::resolve_urls;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -483,7 +484,8 @@ impl Connection {
             ServerFrame::Messages { room, list } => {
                 let events = {
                     let mut state = lock(&self.shared.state);
-                    let fresh = state.rooms.accept(&room, list);
+                    let mut fresh = state.rooms.accept(&room, list);
+                    resolve_urls(&mut fresh, &self.shared.endpoints.http);
                     let me = state.session.as_ref().map(|s| s.user_id.as_str());
                     split_messages(&room, fresh, me)
                 };
@@ -546,9 +548,10 @@ impl Connection {
     fn entered(&self, room: &str, reply: EnterReply) {
         let events = {
             let mut state = lock(&self.shared.state);
-            let fresh = state
+            let mut fresh = state
                 .rooms
                 .finish_enter(room, reply.messages, reply.last_sequence);
+            resolve_urls(&mut fresh, &self.shared.endpoints.http);
             let me = state.session.as_ref().map(|s| s.user_id.as_str());
             split_messages(room, fresh, me)
         };

@@ -119,7 +119,7 @@ async fn bad_signatures_and_local_validation() {
 #[tokio::test]
 async fn unknown_app_and_closed_port_fail_fast() {
     let server = Server::start();
-    let im = Im::new(42, &server.url()).unwrap();
+    let im = Im::new(42, server.url()).unwrap();
     let e = im.enter_room("r").await.unwrap_err();
     assert_eq!(e.code, 70020, "{e}");
 
@@ -459,7 +459,7 @@ async fn a_lost_connection_gets_exactly_the_gap_and_waiting_calls_go_through() {
     let host = server.login("host").await;
     host.create_room(room("Cut", "cut")).await.unwrap();
     host.enter_room("cut").await.unwrap();
-    let viewer = Im::new(APP, &proxy.url()).unwrap();
+    let viewer = Im::new(APP, proxy.url()).unwrap();
     viewer.login("viewer", &sig("viewer")).await.unwrap();
     viewer.enter_room("cut").await.unwrap();
     let mut rx = viewer.events();

@@ -357,11 +357,26 @@ impl Conn {
                 });
                 self.send(room_id, body, priority).await
             }
-            Request::SendImage { .. } => {
+            Request::SendImage {
+                room_id,
+                uuid,
+                priority,
+            } => {
                 self.login.as_ref().ok_or_else(not_logged_in)?;
-                // Seam for the upload issue: look the uuid up in the media store, build a
-                // Body::Image and call `self.send`.
-                Err(ApiError::invalid("images not supported yet"))
+                let media = self.shared.media.clone();
+                let stored = tokio::task::spawn_blocking(move || media.lookup(&uuid))
+                    .await
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "uuid: no uploaded picture has this uuid; upload it first",
+                        )
+                    })?;
+                // URLs are relative to the server: every client resolves them against the
+                // address it reaches the server at (loopback, LAN, ...).
+                self.send(room_id, Body::Image(stored.payload("")), priority)
+                    .await
             }
             Request::StopPush {
                 room_id,

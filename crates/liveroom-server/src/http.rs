@@ -1,15 +1,15 @@
-//! HTTP routes: the WebSocket gateway and a health check. Uploads will live here too.
+//! HTTP routes: the WebSocket gateway, picture upload and download, and a health check.
 
 use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use liveroom_proto::limits;
 
-use crate::{connection, Shared};
+use crate::{connection, images, Shared};
 
 /// Read/write buffers per connection: small, so idle viewers stay cheap.
 const WS_BUFFER: usize = 4 * 1024;
@@ -19,6 +19,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/upload", post(images::upload))
+        .route("/images/{name}", get(images::serve))
         .with_state(shared)
 }
 

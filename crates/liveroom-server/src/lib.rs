@@ -22,6 +22,7 @@ mod connection;
 pub mod error;
 pub mod fanout;
 mod http;
+mod images;
 pub mod room;
 pub mod session;
 pub mod store;
@@ -45,6 +46,7 @@ use store::Store;
 /// State shared by every connection.
 pub(crate) struct Shared {
     config: Config,
+    media: Arc<liveroom_media::MediaStore>,
     store: Store,
     rooms: Registry,
     sessions: Sessions,
@@ -90,7 +92,15 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         history: config.history,
         join_leave_threshold: config.join_leave_threshold,
     };
+    let media =
+        liveroom_media::MediaStore::open(config.data_dir.join("images")).map_err(|source| {
+            ServerError::DataDir {
+                path: config.data_dir.join("images"),
+                source,
+            }
+        })?;
     let shared = Arc::new(Shared {
+        media: Arc::new(media),
         rooms: Registry::new(store.clone(), settings),
         store: store.clone(),
         sessions: Sessions::default(),

@@ -69,7 +69,7 @@ impl Server {
 
     /// A new engine on this server.
     pub fn im(&self) -> Im {
-        Im::new(APP, &self.url()).expect("engine")
+        Im::new(APP, self.url()).expect("engine")
     }
 
     /// A new engine logged in as `user`.

@@ -1,0 +1,150 @@
+//! Pictures over HTTP: `POST /upload` (authorized by the session's upload token, streamed to
+//! disk with the 20 MB limit enforced as bytes arrive) and `GET /images/{name}` (content-
+//! addressed files with long cache headers). The checks and thumbnails are `liveroom-media`'s.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use liveroom_media::MediaError;
+use liveroom_proto::{code, limits, ApiError};
+use tokio::io::AsyncWriteExt;
+
+use crate::Shared;
+
+/// `POST /upload`: the raw picture as the body, `Authorization: Bearer <upload token>`.
+/// Answers `{"code":0,"data":{uuid, imageFormat, imageInfoArray}}` or `{"code","message"}`.
+pub async fn upload(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    match receive(&shared, request).await {
+        Ok(stored) => {
+            let payload = stored.payload("");
+            axum::Json(serde_json::json!({"code": 0, "data": payload})).into_response()
+        }
+        Err((status, err)) => (status, axum::Json(err)).into_response(),
+    }
+}
+
+type Refusal = (StatusCode, ApiError);
+
+async fn receive(
+    shared: &Shared,
+    request: Request,
+) -> Result<liveroom_media::StoredImage, Refusal> {
+    let token = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    let Some((app, user)) = shared.sessions.upload_identity(token) else {
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            ApiError::new(
+                code::NOT_LOGGED_IN,
+                "uploads need a logged-in session's token",
+            ),
+        ));
+    };
+    let too_large = |n: u64| {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::from(MediaError::TooLarge(n)),
+        )
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = declared.filter(|n| *n > limits::IMAGE_MAX) {
+        return Err(too_large(n));
+    }
+    let internal = |e: std::io::Error| {
+        tracing::error!(error = %e, "upload could not be written");
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::new(code::INTERNAL, "the server could not store the picture"),
+        )
+    };
+    // The temp file is deleted when `temp` drops: on every early return and on a dropped
+    // connection (the handler's future is dropped with it).
+    let temp = shared.media.temp_upload();
+    let mut file = tokio::fs::File::create(temp.path())
+        .await
+        .map_err(internal)?;
+    let mut received: u64 = 0;
+    let mut body = request.into_body().into_data_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| {
+            (
+                StatusCode::BAD_REQUEST,
+                ApiError::new(code::NETWORK, format!("upload interrupted: {e}")),
+            )
+        })?;
+        received += chunk.len() as u64;
+        if received > limits::IMAGE_MAX {
+            return Err(too_large(received));
+        }
+        file.write_all(&chunk).await.map_err(internal)?;
+    }
+    file.flush().await.map_err(internal)?;
+    drop(file);
+    let media = shared.media.clone();
+    let stored = tokio::task::spawn_blocking(move || media.ingest(temp))
+        .await
+        .map_err(|e| internal(std::io::Error::other(e.to_string())))?
+        .map_err(|e| {
+            let status = match e {
+                MediaError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                MediaError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            };
+            (status, ApiError::from(e))
+        })?;
+    tracing::info!(app, %user, uuid = %stored.uuid, bytes = received, "picture uploaded");
+    Ok(stored)
+}
+
+/// `GET /images/{name}`: a stored size of a picture. Names are content-addressed, so the name
+/// is a strong ETag and the file never changes.
+pub async fn serve(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some((path, content_type)) = shared.media.file(&name) else {
+        return (StatusCode::NOT_FOUND, "no such picture").into_response();
+    };
+    let etag = format!("\"{name}\"");
+    let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(_) => return (StatusCode::NOT_FOUND, "no such picture").into_response(),
+        };
+        let len = file.metadata().await.map(|m| m.len()).ok();
+        let mut r = Body::from_stream(tokio_util::io::ReaderStream::new(file)).into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        if let Some(len) = len {
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        r
+    };
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, cache);
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        h.insert(header::ETAG, v);
+    }
+    response
+}
