@@ -130,22 +130,31 @@ impl App {
         let native_port = free_port();
         let bin = app_bin();
         if !bin.exists() {
-            bail!("app binary {} missing: build it first (cargo build -p liveroom-app)", bin.display());
+            bail!(
+                "app binary {} missing: build it first (cargo build -p liveroom-app)",
+                bin.display()
+            );
         }
         let log = std::fs::File::create(artifacts().join(format!("{name}.driver.log")))?;
         let mut driver = Command::new("tauri-driver")
-            .args(["--port", &wd_port.to_string(), "--native-port", &native_port.to_string()])
+            .args([
+                "--port",
+                &wd_port.to_string(),
+                "--native-port",
+                &native_port.to_string(),
+            ])
             .env("LIVEROOM_APP_DATA", &data_dir)
             .env("LIVEROOM_EMBEDDED_PORT", port.to_string())
             .env("LANG", "en_US.UTF-8")
-            // WebKitGTK's DMA-BUF renderer draws a blank window on Xvfb.
-            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+            // Not WEBKIT_DISABLE_DMABUF_RENDERER: WebDriver screenshots hang with it.
+            .env_remove("WEBKIT_DISABLE_DMABUF_RENDERER")
             .env("RUST_LOG", "warn,liveroom_app=info")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .context("tauri-driver (cargo install --locked tauri-driver --version '^2')")?;
+        eprintln!("{name}: tauri-driver on port {wd_port}, embedded server on {port}");
         if let Err(e) = wait_port(wd_port, Duration::from_secs(15)) {
             terminate(&mut driver);
             return Err(e);
@@ -169,6 +178,7 @@ impl App {
                 bail!("WebDriver session: {e}");
             }
         };
+        eprintln!("{name}: session open");
         let app = App {
             client,
             port,
@@ -242,7 +252,9 @@ impl App {
 
     /// Saves a screenshot as `tests/artifacts/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
-        let png = self.client.screenshot().await?;
+        let png = tokio::time::timeout(WAIT, self.client.screenshot())
+            .await
+            .context("screenshot timed out")??;
         let path = artifacts().join(format!("{name}.png"));
         std::fs::write(&path, png)?;
         eprintln!("screenshot: {}", path.display());
@@ -413,7 +425,14 @@ impl App {
     /// Starts `liveroom tail ROOM --count N` as a guest.
     pub fn tail(&self, room: &str, count: u32) -> Result<Cli> {
         Cli::spawn(
-            &["tail", room, "--count", &count.to_string(), "--timeout", "60"],
+            &[
+                "tail",
+                room,
+                "--count",
+                &count.to_string(),
+                "--timeout",
+                "60",
+            ],
             &self.cli_env(None)?,
         )
     }
@@ -450,7 +469,11 @@ pub fn make_png(w: u32, h: u32) -> Vec<u8> {
     ihdr.extend_from_slice(&h.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
     let mut png = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
-    for (kind, data) in [(b"IHDR", &ihdr[..]), (b"IDAT", &idat[..]), (b"IEND", &[][..])] {
+    for (kind, data) in [
+        (b"IHDR", &ihdr[..]),
+        (b"IDAT", &idat[..]),
+        (b"IEND", &[][..]),
+    ] {
         png.extend_from_slice(&(data.len() as u32).to_be_bytes());
         let mut chunk = kind.to_vec();
         chunk.extend_from_slice(data);
@@ -465,7 +488,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xedb8_8320 } else { crc >> 1 };
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
