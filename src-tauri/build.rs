@@ -27,4 +27,9 @@ fn main() {
             "stop_push",
         ]));
     tauri_build::try_build(attrs).expect("tauri-build failed");
+    // The UI is embedded at compile time by `generate_context!`; with the config outside the
+    // crate, tauri-build does not watch it, so say it here.
+    println!("cargo:rerun-if-changed=../ui");
+    println!("cargo:rerun-if-changed=../tauri.conf.json");
+    println!("cargo:rerun-if-changed=../icons");
 }

@@ -170,19 +170,28 @@ const app = {
   async enterRoom(roomID) {
     roomID = String(roomID).trim();
     if (!roomID) return;
-    const r = await this.im.enterRoom(roomID);
-    const { group, online } = r.data;
+    // The pane exists before the join: the history the server sends with it arrives as
+    // events, possibly before enterRoom resolves, and must find its room.
     let pane = this.panes.get(roomID);
-    if (pane) {
-      pane.update(group);
-    } else {
-      pane = new RoomPane(this, group || { groupID: roomID, name: roomID }, { guest: this.guest, online });
+    const fresh = !pane;
+    if (fresh) {
+      pane = new RoomPane(this, { groupID: roomID, name: roomID }, { guest: this.guest });
+      pane.el.hidden = true;
       this.panes.set(roomID, pane);
       $('panes').appendChild(pane.el);
-      // History the server sent with the join arrives as ordinary events; messages returned
-      // here (if any) are drawn first.
-      if (Array.isArray(r.data.messages) && r.data.messages.length) pane.receive(r.data.messages);
     }
+    let r;
+    try {
+      r = await this.im.enterRoom(roomID);
+    } catch (e) {
+      if (fresh) {
+        pane.destroy();
+        this.panes.delete(roomID);
+      }
+      throw e;
+    }
+    const { group, online } = r.data;
+    if (group) pane.update(group);
     if (online !== undefined) pane.setOnline(online);
     this.remember(pane.group);
     this.activate(roomID);

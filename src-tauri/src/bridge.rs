@@ -159,7 +159,8 @@ impl Batch {
             return;
         };
         if let Some(Value::Object(prev)) = self.0.last_mut() {
-            let same = prev.get("name") == obj.get("name") && prev.get("roomID") == obj.get("roomID");
+            let same =
+                prev.get("name") == obj.get("name") && prev.get("roomID") == obj.get("roomID");
             if same {
                 if let (Some(Value::Array(into)), Some(Value::Array(more))) =
                     (prev.get_mut("data"), obj.get_mut("data"))
@@ -197,10 +198,19 @@ mod tests {
         b.push(&text("a", 1));
         b.push(&text("a", 2));
         b.push(&text("b", 1));
-        b.push(&Event::new(EventName::NetStateChange, EventData::Text("connected".into())));
-        b.push(&Event::new(EventName::NetStateChange, EventData::Text("connecting".into())));
+        b.push(&Event::new(
+            EventName::NetStateChange,
+            EventData::Text("connected".into()),
+        ));
+        b.push(&Event::new(
+            EventName::NetStateChange,
+            EventData::Text("connecting".into()),
+        ));
         b.push(&text("a", 3));
-        let names: Vec<_> = b.0.iter().map(|e| (e["name"].clone(), e["data"].clone())).collect();
+        let names: Vec<_> =
+            b.0.iter()
+                .map(|e| (e["name"].clone(), e["data"].clone()))
+                .collect();
         assert_eq!(b.0.len(), 5, "{names:?}");
         assert_eq!(b.0[0]["data"].as_array().map(Vec::len), Some(2));
         assert_eq!(b.0[0]["data"][1]["sequence"], 2);

@@ -48,13 +48,17 @@ impl AppKeys {
         if let Ok(text) = std::fs::read_to_string(&path) {
             match serde_json::from_str::<AppKeys>(&text) {
                 Ok(keys) if keys.sdk_app_id != 0 && !keys.secret_key.is_empty() => return Ok(keys),
-                _ => tracing::warn!(path = %path.display(), "unreadable keys file: making new keys"),
+                _ => {
+                    tracing::warn!(path = %path.display(), "unreadable keys file: making new keys")
+                }
             }
         }
         let mut rng = rand::thread_rng();
         let keys = AppKeys {
             sdk_app_id: 1_400_000_000 + rng.gen_range(1..100_000_000u64),
-            secret_key: (0..32).map(|_| format!("{:02x}", rng.gen::<u8>())).collect(),
+            secret_key: (0..32)
+                .map(|_| format!("{:02x}", rng.gen::<u8>()))
+                .collect(),
         };
         std::fs::create_dir_all(dir)?;
         write_private(&path, serde_json::to_string_pretty(&keys)?.as_bytes())?;
@@ -153,7 +157,11 @@ impl Embedded {
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
         let server = launch(addr, data_dir, &keys).await?;
         let port = server.local_addr().port();
-        tracing::info!(port, sdk_app_id = keys.sdk_app_id, "embedded server started");
+        tracing::info!(
+            port,
+            sdk_app_id = keys.sdk_app_id,
+            "embedded server started"
+        );
         let running = Running {
             server,
             keys,
@@ -278,7 +286,10 @@ mod tests {
         assert!(keys.sdk_app_id > 1_400_000_000);
         assert_eq!(keys.secret_key.len(), 64);
         let again = AppKeys::load_or_create(dir.path()).unwrap();
-        assert_eq!((again.sdk_app_id, &again.secret_key), (keys.sdk_app_id, &keys.secret_key));
+        assert_eq!(
+            (again.sdk_app_id, &again.secret_key),
+            (keys.sdk_app_id, &keys.secret_key)
+        );
         let sig = keys.user_sig("alice");
         liveroom_usersig::verify(
             &sig,
@@ -291,7 +302,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join(KEYS_FILE)).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join(KEYS_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o077, 0, "the key file is private");
         }
     }

@@ -1,7 +1,9 @@
 //! One command per engine method (the seed's IM class). Options keep the seed's key names
 //! (`roomID`, `userID`, `SDKAppID`), so the TWebLive layer passes them through unchanged.
 
-use liveroom_engine::proto::{CreateRoomOptions, CustomPayload, Message, Priority, Profile, RoomInfo};
+use liveroom_engine::proto::{
+    CreateRoomOptions, CustomPayload, Message, Priority, Profile, RoomInfo,
+};
 use liveroom_engine::ImageSource;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -26,7 +28,9 @@ pub async fn connect(
     bridge: State<'_, Bridge>,
     options: ConnectOptions,
 ) -> CmdResult<()> {
-    bridge.connect(app, options.sdk_app_id, &options.server).await
+    bridge
+        .connect(app, options.sdk_app_id, &options.server)
+        .await
 }
 
 /// Drops the engine (the UI's "change server").
@@ -89,7 +93,10 @@ pub struct CreateRoomArgs {
 
 /// Resolves the room (`groupID`, `name`, `ownerID`, ...).
 #[tauri::command]
-pub async fn create_room(bridge: State<'_, Bridge>, options: CreateRoomArgs) -> CmdResult<RoomInfo> {
+pub async fn create_room(
+    bridge: State<'_, Bridge>,
+    options: CreateRoomArgs,
+) -> CmdResult<RoomInfo> {
     let opts = CreateRoomOptions {
         name: options.name,
         room_id: options.room_id.filter(|r| !r.is_empty()),
@@ -195,7 +202,9 @@ pub async fn send_custom_message(
 pub fn stage_image(bridge: State<'_, Bridge>, request: Request<'_>) -> CmdResult<u64> {
     match request.body() {
         InvokeBody::Raw(bytes) if !bytes.is_empty() => Ok(bridge.stage(bytes.clone())),
-        _ => Err(CmdError::invalid("stage_image: send the picture's bytes as the body")),
+        _ => Err(CmdError::invalid(
+            "stage_image: send the picture's bytes as the body",
+        )),
     }
 }
 
@@ -223,7 +232,11 @@ pub async fn send_image_message(
     let source = match (options.path, options.staged_id) {
         (Some(path), _) => ImageSource::Path(path.into()),
         (None, Some(id)) => ImageSource::Bytes(bridge.take_staged(id)?),
-        (None, None) => return Err(CmdError::invalid("file: a path or staged bytes is required")),
+        (None, None) => {
+            return Err(CmdError::invalid(
+                "file: a path or staged bytes is required",
+            ))
+        }
     };
     let last = std::sync::Mutex::new(-1.0f64);
     let progress = move |fraction: f64| {
@@ -235,7 +248,12 @@ pub async fn send_image_message(
     };
     Ok(bridge
         .im()?
-        .send_image_message(&options.room_id, source, options.priority, Some(Box::new(progress)))
+        .send_image_message(
+            &options.room_id,
+            source,
+            options.priority,
+            Some(Box::new(progress)),
+        )
         .await?)
 }
 

@@ -234,14 +234,22 @@ impl App {
     /// Types into an input (after clearing it).
     pub async fn fill(&self, css: &str, text: &str) -> Result<()> {
         let el = self.wait_css(css).await?;
-        el.clear().await?;
-        el.send_keys(text).await?;
+        el.clear().await.with_context(|| format!("clear {css}"))?;
+        if !text.is_empty() {
+            el.send_keys(text)
+                .await
+                .with_context(|| format!("type into {css}"))?;
+        }
         Ok(())
     }
 
     /// Clicks an element.
     pub async fn click(&self, css: &str) -> Result<()> {
-        self.wait_css(css).await?.click().await?;
+        self.wait_css(css)
+            .await?
+            .click()
+            .await
+            .with_context(|| format!("click {css}"))?;
         Ok(())
     }
 
