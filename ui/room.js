@@ -75,10 +75,11 @@ export class RoomPane {
     badge.classList.replace('live', 'ended');
     badge.dataset.i18n = 'ended';
     badge.textContent = t('ended');
-    this.$('.ended').hidden = false;
+    this.$('.ended-notice').hidden = false;
     this.$('.ended-postscript').textContent = postscript || '';
     this.$('.host-panel').hidden = true;
     this.$('.btn-host').hidden = true;
+    this.app.renderLists?.();
   }
 
   _setGuestInput() {

@@ -200,12 +200,29 @@ impl Embedded {
         if let Err(e) = server.shutdown().await {
             tracing::warn!(error = %e, "embedded server shutdown before rebinding");
         }
-        let ip = if lan {
-            IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        let ip = |lan: bool| {
+            if lan {
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+            } else {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            }
         };
-        let server = launch(SocketAddr::new(ip, port), &data_dir, &keys).await?;
+        let server = match launch_retrying(SocketAddr::new(ip(lan), port), &data_dir, &keys).await {
+            Ok(server) => server,
+            Err(e) => {
+                // Keep the server running where it was, and report why the switch failed.
+                let server =
+                    launch_retrying(SocketAddr::new(ip(!lan), port), &data_dir, &keys).await?;
+                *state = Some(Running {
+                    server,
+                    keys,
+                    data_dir,
+                    port,
+                    lan: !lan,
+                });
+                return Err(e);
+            }
+        };
         tracing::info!(port, lan, "embedded server rebound");
         let running = Running {
             server,
@@ -234,6 +251,24 @@ impl Embedded {
             if let Err(e) = running.server.shutdown().await {
                 tracing::warn!(error = %e, "embedded server shutdown");
             }
+        }
+    }
+}
+
+/// [`launch`], retrying for a moment while the old socket of a rebind is still closing.
+async fn launch_retrying(
+    addr: SocketAddr,
+    data_dir: &Path,
+    keys: &AppKeys,
+) -> CmdResult<liveroom_server::RunningServer> {
+    let mut tries = 0;
+    loop {
+        match launch(addr, data_dir, keys).await {
+            Err(e) if tries < 30 && e.message.contains("in use") => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            r => return r,
         }
     }
 }

@@ -296,6 +296,14 @@ impl App {
             .await?;
         self.click("#create-submit").await?;
         self.wait_css(&format!(".pane[data-room='{room}']")).await?;
+        self.wait_js(
+            "the room entered",
+            &format!(
+                "const p = document.querySelector(\".pane[data-room='{room}']\"); return p.querySelector('.room-name').textContent === {}",
+                json!(name)
+            ),
+        )
+        .await?;
         Ok(())
     }
 

@@ -289,7 +289,7 @@ async fn stop_push_shows_the_ended_notice_to_a_viewer() -> Result<()> {
                 viewer
                     .wait_js(
                         "the ended notice",
-                        "const p = document.querySelector(\".pane[data-room='live-1']\"); return !p.querySelector('.ended').hidden && p.querySelector('.ended-postscript').textContent",
+                        "const p = document.querySelector(\".pane[data-room='live-1']\"); return !p.querySelector('.ended-notice').hidden && p.querySelector('.ended-postscript').textContent",
                     )
                     .await
                     .and_then(|v| {
@@ -429,6 +429,41 @@ async fn the_seed_examples_run_through_the_tweblive_layer() -> Result<()> {
         )
         .context("write seed-examples.json")?;
         app.screenshot("seed-examples").await?;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderator_view_shows_rooms_side_by_side_and_profile_edits() -> Result<()> {
+    if !enabled("moderator") {
+        return Ok(());
+    }
+    let app = App::launch("moderator").await?;
+    let r: Result<()> = async {
+        app.login_local("mod_1", "Moderator").await?;
+        for (id, name) in [("mod-a", "Morning"), ("mod-b", "Noon"), ("mod-c", "Night")] {
+            app.create_room(id, name, &format!("Welcome to {name}")).await?;
+            app.cli(Some("viewer_9"), &["send", id, &format!("hello {name}")])?;
+            app.wait_js("the viewer's text", &shows_text_js(id, &format!("hello {name}"))).await?;
+        }
+        app.click("#btn-moderator").await?;
+        let visible = app
+            .js("return [...document.querySelectorAll('#panes .pane')].filter(p => !p.hidden && p.offsetWidth > 0).length", vec![])
+            .await?;
+        ensure!(visible == json!(3), "three rooms side by side: {visible}");
+
+        app.click("#btn-profile").await?;
+        app.fill("#profile-nick", "Mod 管理员").await?;
+        app.click("#profile-save").await?;
+        app.wait_js("the new nick", "return document.getElementById('me-nick').textContent === 'Mod 管理员'").await?;
+        let tail = app.tail("mod-b", 2)?;
+        tail.wait_line("history", |v| v["name"] == "t_text_message_received")?;
+        send_text(&app, "mod-b", "moderator here").await?;
+        let ev = tail.wait_line("the moderator's text", |v| v["data"][0]["payload"]["text"] == "moderator here")?;
+        ensure!(ev["data"][0]["nick"] == "Mod 管理员", "messages carry the new nick: {ev}");
+        app.screenshot("moderator").await?;
         Ok(())
     }
     .await;
