@@ -33,7 +33,8 @@ pub fn source_ip(index: usize) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, 2 + (index % 200) as u8)
 }
 
-fn server_addr(url: &str) -> anyhow::Result<SocketAddr> {
+/// `ws://HOST:PORT` → the socket address.
+pub fn server_addr(url: &str) -> anyhow::Result<SocketAddr> {
     let host = url
         .trim_start_matches("ws://")
         .trim_start_matches("http://")

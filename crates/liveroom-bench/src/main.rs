@@ -17,6 +17,7 @@ mod fanout;
 mod images;
 mod latency;
 mod procstat;
+mod rawws;
 mod report;
 mod server;
 mod worker;

@@ -8,16 +8,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base64::Engine as _;
-use futures_util::StreamExt;
 use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::{watch, Semaphore};
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::conn::{now_micros, scan_frame, source_ip, Conn};
+use crate::conn::{now_micros, scan_frame, server_addr, source_ip};
+use crate::rawws::{RawWs, Read};
+use crate::server::APP;
 
 /// Flags of the hidden `worker` command.
 #[derive(clap::Args, Clone)]
@@ -87,6 +87,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         closed_early: AtomicU64::new(0),
         hist: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
     });
+    let addr = server_addr(&args.url)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let ready = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
@@ -96,7 +97,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let (shared, ready, failed, gate) =
             (shared.clone(), ready.clone(), failed.clone(), gate.clone());
         let mut stop = stop_rx.clone();
-        let url = args.url.clone();
         let room = args.room.clone();
         let sampled = i % args.sample_every.max(1) == 0;
         let slow = i < args.slow;
@@ -104,14 +104,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await;
             let conn = async {
-                let mut c = Conn::connect(&url, source).await?;
-                c.request(json!({"op": "enter_room", "room_id": room}))
-                    .await?;
-                anyhow::Ok(c)
+                let mut ws = RawWs::connect(addr, source).await?;
+                call(&mut ws, &json!({"id": 1, "op": "hello", "sdk_app_id": APP})).await?;
+                call(
+                    &mut ws,
+                    &json!({"id": 2, "op": "enter_room", "room_id": room}),
+                )
+                .await?;
+                anyhow::Ok(ws)
             }
             .await;
             drop(permit);
-            let Ok(mut conn) = conn else {
+            let Ok(mut ws) = conn else {
                 failed.fetch_add(1, Ordering::Relaxed);
                 return;
             };
@@ -119,34 +123,31 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             if slow {
                 // Hold the socket, never read it.
                 let _ = stop.changed().await;
-                drop(conn);
+                drop(ws);
                 return;
             }
+            let mut lat = Vec::new();
             loop {
                 tokio::select! {
-                    msg = conn.ws.next() => {
-                        let text = match msg {
-                            Some(Ok(Message::Text(t))) => t,
-                            Some(Ok(_)) => continue,
-                            _ => {
-                                if !*stop.borrow() {
-                                    shared.closed_early.fetch_add(1, Ordering::Relaxed);
-                                }
-                                return;
-                            }
-                        };
+                    read = ws.next_frames(|frame| {
                         let now = now_micros();
-                        let mut lat = Vec::new();
-                        let n = scan_frame(text.as_bytes(), |stamp, mark| {
+                        let n = scan_frame(frame, |stamp, mark| {
                             shared.by_priority[mark_index(mark)].fetch_add(1, Ordering::Relaxed);
                             if sampled {
                                 lat.push(now.saturating_sub(stamp).max(1));
                             }
                         });
                         shared.delivered.fetch_add(n as u64, Ordering::Relaxed);
+                    }) => {
+                        if !matches!(read, Ok(Read::Frames)) {
+                            if !*stop.borrow() {
+                                shared.closed_early.fetch_add(1, Ordering::Relaxed);
+                            }
+                            return;
+                        }
                         if !lat.is_empty() {
                             if let Ok(mut h) = shared.hist.lock() {
-                                for l in lat {
+                                for l in lat.drain(..) {
                                     let _ = h.record(l);
                                 }
                             }
@@ -192,4 +193,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
+}
+
+/// Sends a request and reads until its reply (or error) arrives.
+async fn call(ws: &mut RawWs, request: &serde_json::Value) -> anyhow::Result<()> {
+    ws.send_text(&request.to_string()).await?;
+    loop {
+        let mut answer = None;
+        let read = ws
+            .next_frames(|f| {
+                if f.starts_with(b"{\"t\":\"reply\"") {
+                    answer = Some(true);
+                } else if f.starts_with(b"{\"t\":\"error\"") {
+                    answer = Some(false);
+                }
+            })
+            .await?;
+        match (answer, read) {
+            (Some(true), _) => return Ok(()),
+            (Some(false), _) => anyhow::bail!("{request} was refused"),
+            (None, Read::Closed) => anyhow::bail!("closed"),
+            (None, Read::Frames) => continue,
+        }
+    }
 }
