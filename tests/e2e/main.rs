@@ -4,6 +4,7 @@
 mod budget;
 mod cli;
 mod images;
+mod moderation;
 mod protocol;
 mod reconnect;
 mod rooms;

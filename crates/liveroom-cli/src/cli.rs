@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use liveroom_engine::proto::Priority;
 
 /// Liveroom command-line client: sign a UserSig, create rooms, send, tail a room.
@@ -123,6 +123,173 @@ pub enum Command {
         #[arg(long)]
         avatar: Option<String>,
     },
+    /// Moderators: mute USER in ROOM for --seconds (1 to 1209600).
+    Mute {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// The member's userID.
+        #[arg(value_name = "USER")]
+        member: String,
+        /// How long, in seconds.
+        #[arg(long)]
+        seconds: u64,
+        /// Shown to the member, kept in the audit log.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Moderators: lift USER's mute in ROOM.
+    Unmute {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// The member's userID.
+        #[arg(value_name = "USER")]
+        member: String,
+    },
+    /// Moderators: only the owner and admins may speak in ROOM (on) or everyone (off).
+    MuteAll {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// on or off.
+        state: OnOff,
+    },
+    /// Moderators: remove USER from ROOM (they may come back).
+    Kick {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// The member's userID.
+        #[arg(value_name = "USER")]
+        member: String,
+        /// Shown to the member.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Moderators: kick USER and refuse their return, for --seconds or for good.
+    Ban {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// The member's userID.
+        #[arg(value_name = "USER")]
+        member: String,
+        /// How long; without it, for good.
+        #[arg(long)]
+        seconds: Option<u64>,
+        /// Shown to the member.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Moderators: lift USER's ban in ROOM.
+    Unban {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// The member's userID.
+        #[arg(value_name = "USER")]
+        member: String,
+    },
+    /// Moderators: delete a message from ROOM's history and every client's view.
+    Delete {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// The message's ID.
+        message_id: String,
+        /// Kept in the audit log.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Moderators: at least SECONDS between one member's messages (0: off).
+    SlowMode {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// Seconds, 0 to 86400.
+        seconds: u32,
+    },
+    /// Room owner: make USER an admin of ROOM (on) or not (off).
+    SetAdmin {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// The member's userID.
+        #[arg(value_name = "USER")]
+        member: String,
+        /// on or off.
+        state: OnOff,
+    },
+    /// Moderators: add, remove or list ROOM's blocked words.
+    BlockedWords {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// add, remove or list.
+        action: WordsCmd,
+        /// The word (add, remove).
+        word: Option<String>,
+    },
+    /// Moderators: change ROOM's profile; every client in it is told.
+    EditRoom {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// New name.
+        #[arg(long)]
+        name: Option<String>,
+        /// New notification.
+        #[arg(long)]
+        notification: Option<String>,
+        /// New introduction.
+        #[arg(long)]
+        introduction: Option<String>,
+        /// New avatar URL.
+        #[arg(long)]
+        avatar: Option<String>,
+    },
+    /// Room owner: dismiss ROOM; everyone is removed and the room is gone.
+    Dismiss {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+    },
+    /// Moderators: print ROOM's audit log (newest first) as a JSON array.
+    Audit {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// At most this many entries.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
     /// Enter ROOM (as a guest without --user) and print every event as a JSON line.
     ///
     /// Exits 0 after --count messages (text, custom, image and stop-push; join/leave tips
@@ -140,6 +307,33 @@ pub enum Command {
         #[arg(long)]
         timeout: Option<f64>,
     },
+}
+
+/// `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
+impl OnOff {
+    /// Whether on.
+    pub fn on(self) -> bool {
+        self == Self::On
+    }
+}
+
+/// What `blocked-words` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WordsCmd {
+    /// Add WORD.
+    Add,
+    /// Remove WORD.
+    Remove,
+    /// List the room's and the app's words.
+    List,
 }
 
 /// Where the server is and who we are.

@@ -4,12 +4,13 @@ use std::fmt;
 use std::io::{self, Write};
 use std::time::Duration;
 
+use liveroom_engine::proto::WordsAction;
 use liveroom_engine::proto::{code, ApiError, CreateRoomOptions, CustomPayload, Priority};
-use liveroom_engine::{Event, EventName, Im, ImageSource};
+use liveroom_engine::{EditRoomOptions, Event, EventName, Im, ImageSource};
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::cli::{Command, Connect};
+use crate::cli::{Command, Connect, WordsCmd};
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -154,6 +155,144 @@ pub async fn run(command: Command) -> Result<(), Failure> {
             count,
             timeout,
         } => tail(&conn, &room, count, timeout).await,
+        other => moderate(other).await,
+    }
+}
+
+/// The moderation commands: log in, act, print the reply.
+async fn moderate(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Mute {
+            conn,
+            room,
+            member: user,
+            seconds,
+            reason,
+        } => {
+            let im = logged_in(&conn).await?;
+            let r = im.mute_member(&room, &user, seconds, &reason).await;
+            finish(&im, r).await
+        }
+        Command::Unmute {
+            conn,
+            room,
+            member: user,
+        } => {
+            let im = logged_in(&conn).await?;
+            let r = im.unmute_member(&room, &user).await;
+            finish(&im, r).await
+        }
+        Command::MuteAll { conn, room, state } => {
+            let im = logged_in(&conn).await?;
+            let r = im.set_mute_all(&room, state.on()).await;
+            finish(&im, r).await
+        }
+        Command::Kick {
+            conn,
+            room,
+            member: user,
+            reason,
+        } => {
+            let im = logged_in(&conn).await?;
+            let r = im.kick_member(&room, &user, &reason).await;
+            finish(&im, r).await
+        }
+        Command::Ban {
+            conn,
+            room,
+            member: user,
+            seconds,
+            reason,
+        } => {
+            let im = logged_in(&conn).await?;
+            let r = im.ban_member(&room, &user, seconds, &reason).await;
+            finish(&im, r).await
+        }
+        Command::Unban {
+            conn,
+            room,
+            member: user,
+        } => {
+            let im = logged_in(&conn).await?;
+            let r = im.unban_member(&room, &user).await;
+            finish(&im, r).await
+        }
+        Command::Delete {
+            conn,
+            room,
+            message_id,
+            reason,
+        } => {
+            let im = logged_in(&conn).await?;
+            let r = im.delete_message(&room, &message_id, &reason).await;
+            finish(&im, r).await
+        }
+        Command::SlowMode {
+            conn,
+            room,
+            seconds,
+        } => {
+            let im = logged_in(&conn).await?;
+            let r = im.set_slow_mode(&room, seconds).await;
+            finish(&im, r).await
+        }
+        Command::SetAdmin {
+            conn,
+            room,
+            member: user,
+            state,
+        } => {
+            let im = logged_in(&conn).await?;
+            let r = im.set_admin(&room, &user, state.on()).await;
+            finish(&im, r).await
+        }
+        Command::BlockedWords {
+            conn,
+            room,
+            action,
+            word,
+        } => {
+            let action = match action {
+                WordsCmd::Add => WordsAction::Add,
+                WordsCmd::Remove => WordsAction::Remove,
+                WordsCmd::List => WordsAction::List,
+            };
+            let im = logged_in(&conn).await?;
+            let r = im.blocked_words(&room, action, word.as_deref()).await;
+            finish(&im, r).await
+        }
+        Command::EditRoom {
+            conn,
+            room,
+            name,
+            notification,
+            introduction,
+            avatar,
+        } => {
+            let im = logged_in(&conn).await?;
+            let options = EditRoomOptions {
+                name,
+                notification,
+                introduction,
+                avatar,
+            };
+            let r = im.edit_room(&room, options).await;
+            finish(&im, r).await
+        }
+        Command::Dismiss { conn, room } => {
+            let im = logged_in(&conn).await?;
+            let r = im
+                .dismiss_room(&room)
+                .await
+                .map(|()| serde_json::json!({ "groupID": room }));
+            finish(&im, r).await
+        }
+        Command::Audit { conn, room, limit } => {
+            let im = logged_in(&conn).await?;
+            let r = im.get_audit_log(&room, limit).await;
+            finish(&im, r).await
+        }
+        _ => Err(Failure::Other("not a moderation command".into())),
     }
 }
 

@@ -5,9 +5,11 @@
 use std::sync::{Arc, Mutex};
 
 use liveroom_proto::message::Flow;
+use liveroom_proto::moderation as rules;
 use liveroom_proto::{
-    limits, ApiError, CreateRoomOptions, CustomPayload, EnterStatus, Message, Priority, Profile,
-    Request, RoomInfo, SendReply,
+    limits, ApiError, AuditEntry, BlockedWords, CreateRoomOptions, CustomPayload, EnterStatus,
+    Message, ModerationReply, Priority, Profile, Request, RoomInfo, RoomSettings, SendReply,
+    WordsAction,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -39,6 +41,19 @@ pub struct EnterResult {
     pub group: RoomInfo,
     /// Connections in the room, this one included.
     pub online: u64,
+}
+
+/// Changes for [`Im::edit_room`]; `None` keeps the current value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditRoomOptions {
+    /// New name (1..=100 bytes).
+    pub name: Option<String>,
+    /// New notification (≤ 300 bytes).
+    pub notification: Option<String>,
+    /// New introduction (≤ 240 bytes).
+    pub introduction: Option<String>,
+    /// New avatar URL (≤ 100 bytes).
+    pub avatar: Option<String>,
 }
 
 /// The IM engine: one SDKAppID, one server. Cheap to clone (an `Arc` inside); every clone
@@ -343,6 +358,266 @@ impl Im {
             postscript: postscript.to_owned(),
         };
         self.send("stop_push", request).await
+    }
+
+    /// Moderators (owner, admins, app administrators): mutes `user_id` in `room_id` for
+    /// `seconds` (1 s to 14 days). Their sends get 10017; the room gets `t_muted`.
+    pub async fn mute_member(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        seconds: u64,
+        reason: &str,
+    ) -> Result<ModerationReply, ApiError> {
+        limits::check_room_id(room_id)?;
+        limits::check_user_id(user_id)?;
+        rules::check_mute_secs(seconds)?;
+        rules::check_reason(reason)?;
+        self.moderate(Request::MuteMember {
+            room_id: room_id.to_owned(),
+            user_id: user_id.to_owned(),
+            seconds,
+            reason: reason.to_owned(),
+        })
+        .await
+    }
+
+    /// Moderators: lifts a mute; the room gets `t_muted` with `until` 0.
+    pub async fn unmute_member(
+        &self,
+        room_id: &str,
+        user_id: &str,
+    ) -> Result<ModerationReply, ApiError> {
+        limits::check_room_id(room_id)?;
+        limits::check_user_id(user_id)?;
+        self.moderate(Request::UnmuteMember {
+            room_id: room_id.to_owned(),
+            user_id: user_id.to_owned(),
+        })
+        .await
+    }
+
+    /// Moderators: while on, only the owner and admins may speak (others get 10017). The
+    /// room gets `t_room_settings_updated`.
+    pub async fn set_mute_all(&self, room_id: &str, on: bool) -> Result<RoomSettings, ApiError> {
+        limits::check_room_id(room_id)?;
+        self.moderate(Request::MuteAll {
+            room_id: room_id.to_owned(),
+            on,
+        })
+        .await
+    }
+
+    /// Moderators: removes `user_id` from the room (they get `t_kicked_from_room` and may
+    /// enter again).
+    pub async fn kick_member(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        reason: &str,
+    ) -> Result<ModerationReply, ApiError> {
+        limits::check_room_id(room_id)?;
+        limits::check_user_id(user_id)?;
+        rules::check_reason(reason)?;
+        self.moderate(Request::KickMember {
+            room_id: room_id.to_owned(),
+            user_id: user_id.to_owned(),
+            reason: reason.to_owned(),
+        })
+        .await
+    }
+
+    /// Moderators: kicks `user_id` and refuses their return (10007) for `seconds`, or for good
+    /// with `None`.
+    pub async fn ban_member(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        seconds: Option<u64>,
+        reason: &str,
+    ) -> Result<ModerationReply, ApiError> {
+        limits::check_room_id(room_id)?;
+        limits::check_user_id(user_id)?;
+        rules::check_ban_secs(seconds)?;
+        rules::check_reason(reason)?;
+        self.moderate(Request::BanMember {
+            room_id: room_id.to_owned(),
+            user_id: user_id.to_owned(),
+            seconds,
+            reason: reason.to_owned(),
+        })
+        .await
+    }
+
+    /// Moderators: lifts a ban.
+    pub async fn unban_member(
+        &self,
+        room_id: &str,
+        user_id: &str,
+    ) -> Result<ModerationReply, ApiError> {
+        limits::check_room_id(room_id)?;
+        limits::check_user_id(user_id)?;
+        self.moderate(Request::UnbanMember {
+            room_id: room_id.to_owned(),
+            user_id: user_id.to_owned(),
+        })
+        .await
+    }
+
+    /// Moderators: deletes a message (by its `ID`) from the room's history; every client in
+    /// the room gets `t_message_deleted`, and nobody is served it again.
+    pub async fn delete_message(
+        &self,
+        room_id: &str,
+        message_id: &str,
+        reason: &str,
+    ) -> Result<ModerationReply, ApiError> {
+        limits::check_room_id(room_id)?;
+        rules::check_reason(reason)?;
+        if message_id.is_empty() {
+            return Err(ApiError::invalid("message_id is empty"));
+        }
+        self.moderate(Request::DeleteMessage {
+            room_id: room_id.to_owned(),
+            message_id: message_id.to_owned(),
+            reason: reason.to_owned(),
+        })
+        .await
+    }
+
+    /// Moderators: at least `seconds` between one member's messages (0 turns it off; the
+    /// owner and admins are exempt). Others get 10023 with the remaining wait.
+    pub async fn set_slow_mode(
+        &self,
+        room_id: &str,
+        seconds: u32,
+    ) -> Result<RoomSettings, ApiError> {
+        limits::check_room_id(room_id)?;
+        rules::check_slow_mode(seconds)?;
+        self.moderate(Request::SetSlowMode {
+            room_id: room_id.to_owned(),
+            seconds,
+        })
+        .await
+    }
+
+    /// Room owner (or app administrator): appoints (`true`) or removes an admin.
+    pub async fn set_admin(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        admin: bool,
+    ) -> Result<ModerationReply, ApiError> {
+        limits::check_room_id(room_id)?;
+        limits::check_user_id(user_id)?;
+        self.moderate(Request::SetAdmin {
+            room_id: room_id.to_owned(),
+            user_id: user_id.to_owned(),
+            admin,
+        })
+        .await
+    }
+
+    /// Moderators: adds, removes or lists (`word` unused) the room's blocked words. A text
+    /// containing one gets 80001 (case and full-/half-width folded).
+    pub async fn blocked_words(
+        &self,
+        room_id: &str,
+        action: WordsAction,
+        word: Option<&str>,
+    ) -> Result<BlockedWords, ApiError> {
+        limits::check_room_id(room_id)?;
+        let word = match action {
+            WordsAction::List => None,
+            _ => {
+                let w = word.ok_or_else(|| ApiError::invalid("word is required"))?;
+                rules::check_blocked_word(w)?;
+                Some(w.to_owned())
+            }
+        };
+        self.moderate(Request::BlockedWords {
+            room_id: room_id.to_owned(),
+            action,
+            word,
+        })
+        .await
+    }
+
+    /// Moderators: edits the room's profile; every client in it gets `t_room_profile_updated`.
+    pub async fn edit_room(
+        &self,
+        room_id: &str,
+        options: EditRoomOptions,
+    ) -> Result<RoomInfo, ApiError> {
+        limits::check_room_id(room_id)?;
+        if let Some(n) = &options.name {
+            limits::check_room_name(n)?;
+        }
+        if let Some(n) = &options.notification {
+            limits::check_len("notification", n, limits::NOTIFICATION_MAX)?;
+        }
+        if let Some(i) = &options.introduction {
+            limits::check_len("introduction", i, limits::INTRODUCTION_MAX)?;
+        }
+        if let Some(a) = &options.avatar {
+            limits::check_len("avatar", a, limits::AVATAR_MAX)?;
+        }
+        self.moderate(Request::EditRoom {
+            room_id: room_id.to_owned(),
+            name: options.name,
+            notification: options.notification,
+            introduction: options.introduction,
+            avatar: options.avatar,
+        })
+        .await
+    }
+
+    /// Room owner: dismisses the room. Everyone in it gets `t_room_dismissed` and is removed;
+    /// the room no longer exists (10010).
+    pub async fn dismiss_room(&self, room_id: &str) -> Result<(), ApiError> {
+        limits::check_room_id(room_id)?;
+        self.require_login()?;
+        let request = Request::DismissRoom {
+            room_id: room_id.to_owned(),
+        };
+        let effect = Effect::Exit {
+            room: room_id.to_owned(),
+        };
+        self.call("dismiss_room", request, effect).await.map(|_| ())
+    }
+
+    /// Moderators: the room's audit log, newest first (at most `limit`, default 500).
+    pub async fn get_audit_log(
+        &self,
+        room_id: &str,
+        limit: Option<u32>,
+    ) -> Result<Vec<AuditEntry>, ApiError> {
+        limits::check_room_id(room_id)?;
+        self.moderate(Request::GetAuditLog {
+            room_id: room_id.to_owned(),
+            limit,
+        })
+        .await
+    }
+
+    async fn moderate<T: DeserializeOwned>(&self, request: Request) -> Result<T, ApiError> {
+        self.require_login()?;
+        let what = match &request {
+            Request::MuteMember { .. } => "mute_member",
+            Request::UnmuteMember { .. } => "unmute_member",
+            Request::MuteAll { .. } => "mute_all",
+            Request::KickMember { .. } => "kick_member",
+            Request::BanMember { .. } => "ban_member",
+            Request::UnbanMember { .. } => "unban_member",
+            Request::DeleteMessage { .. } => "delete_message",
+            Request::SetSlowMode { .. } => "set_slow_mode",
+            Request::SetAdmin { .. } => "set_admin",
+            Request::BlockedWords { .. } => "blocked_words",
+            Request::EditRoom { .. } => "edit_room",
+            Request::GetAuditLog { .. } => "get_audit_log",
+            _ => "moderation",
+        };
+        self.call_as(what, request, Effect::None).await
     }
 
     /// The connection's state.

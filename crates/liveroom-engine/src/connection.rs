@@ -32,7 +32,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::backoff::Backoff;
 use crate::error;
-use crate::events::{split_messages, Event, EventData, EventName};
+use crate::events::{room_event, split_messages, Event, EventData, EventName};
 use crate::lock;
 use crate::shared::{elog, NetState, Session, Shared};
 use crate::upload::resolve_urls;
@@ -502,6 +502,24 @@ impl Connection {
                         data: EventData::Count(count),
                     });
                 }
+            }
+            ServerFrame::RoomEvent { room, event } => {
+                {
+                    let mut state = lock(&self.shared.state);
+                    if !state.rooms.knows(&room) {
+                        return Ok(());
+                    }
+                    if let liveroom_proto::RoomEvent::MessageDeleted { message_id } = &event {
+                        state.rooms.forget_message(&room, message_id);
+                    }
+                }
+                let (event, leave) = room_event(&room, event);
+                if leave {
+                    // Kicked, banned or dismissed: not re-entered on reconnect.
+                    lock(&self.shared.state).rooms.remove(&room);
+                    elog!(self.shared, WARN, room = %room, "removed from the room: {}", event.name);
+                }
+                self.shared.emitter.emit(event);
             }
             ServerFrame::Kicked { reason } => return Err(Stop::Kicked(reason)),
         }

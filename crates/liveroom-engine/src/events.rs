@@ -13,8 +13,9 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use liveroom_proto::message::{Flow, PUSH_STOPPED};
-use liveroom_proto::{Body, GroupTipPayload, Message};
+use liveroom_proto::{Body, GroupTipPayload, Message, RoomEvent};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::lock;
@@ -44,11 +45,23 @@ pub enum EventName {
     PushStopped,
     /// `t_online_count`: the room's online count (beyond the seed).
     OnlineCount,
+    /// `t_message_deleted`: `{roomID, messageID}`; remove that message from view.
+    MessageDeleted,
+    /// `t_muted`: `{roomID, userID, until}` (unix seconds; 0 when unmuted).
+    Muted,
+    /// `t_kicked_from_room`: `{roomID, reason, banned, until}`; this user was removed.
+    KickedFromRoom,
+    /// `t_room_profile_updated`: the room's new profile (RoomInfo).
+    RoomProfileUpdated,
+    /// `t_room_dismissed`: the room ID; the room is gone.
+    RoomDismissed,
+    /// `t_room_settings_updated`: `{roomID, muteAll, slowMode}`.
+    RoomSettingsUpdated,
 }
 
 impl EventName {
     /// Every event name.
-    pub const ALL: [EventName; 11] = [
+    pub const ALL: [EventName; 17] = [
         Self::ImReady,
         Self::ImNotReady,
         Self::TextMessageReceived,
@@ -60,6 +73,12 @@ impl EventName {
         Self::NetStateChange,
         Self::PushStopped,
         Self::OnlineCount,
+        Self::MessageDeleted,
+        Self::Muted,
+        Self::KickedFromRoom,
+        Self::RoomProfileUpdated,
+        Self::RoomDismissed,
+        Self::RoomSettingsUpdated,
     ];
 
     /// The wire name, as the seed's `TWebLive.EVENT` values.
@@ -76,6 +95,12 @@ impl EventName {
             Self::NetStateChange => "t_net_state_change",
             Self::PushStopped => "t_push_stopped",
             Self::OnlineCount => "t_online_count",
+            Self::MessageDeleted => "t_message_deleted",
+            Self::Muted => "t_muted",
+            Self::KickedFromRoom => "t_kicked_from_room",
+            Self::RoomProfileUpdated => "t_room_profile_updated",
+            Self::RoomDismissed => "t_room_dismissed",
+            Self::RoomSettingsUpdated => "t_room_settings_updated",
         }
     }
 
@@ -134,6 +159,8 @@ pub enum EventData {
     Text(String),
     /// An online count.
     Count(u64),
+    /// A JSON object (moderation events: `{roomID, messageID}`, a RoomInfo, ...).
+    Object(serde_json::Value),
 }
 
 /// What a handler gets: `{"name": "t_...", "data": ..., "roomID": "..."}`.
@@ -173,6 +200,58 @@ impl Event {
             _ => None,
         }
     }
+}
+
+/// The event a moderation push becomes, and whether this engine leaves the room for it.
+pub(crate) fn room_event(room: &str, event: RoomEvent) -> (Event, bool) {
+    let (name, data, leave) = match event {
+        RoomEvent::MessageDeleted { message_id } => (
+            EventName::MessageDeleted,
+            EventData::Object(json!({"roomID": room, "messageID": message_id})),
+            false,
+        ),
+        RoomEvent::Muted { user_id, until } => (
+            EventName::Muted,
+            EventData::Object(json!({"roomID": room, "userID": user_id, "until": until})),
+            false,
+        ),
+        RoomEvent::Kicked {
+            user_id,
+            reason,
+            banned,
+            until,
+        } => (
+            EventName::KickedFromRoom,
+            EventData::Object(json!({
+                "roomID": room, "userID": user_id, "reason": reason,
+                "banned": banned, "until": until,
+            })),
+            true,
+        ),
+        RoomEvent::ProfileUpdated { info } => (
+            EventName::RoomProfileUpdated,
+            EventData::Object(serde_json::to_value(info).unwrap_or_default()),
+            false,
+        ),
+        RoomEvent::SettingsUpdated { settings } => (
+            EventName::RoomSettingsUpdated,
+            EventData::Object(json!({
+                "roomID": room, "muteAll": settings.mute_all, "slowMode": settings.slow_mode,
+            })),
+            false,
+        ),
+        RoomEvent::Dismissed => (
+            EventName::RoomDismissed,
+            EventData::Text(room.to_owned()),
+            true,
+        ),
+    };
+    let event = Event {
+        name,
+        room_id: Some(room.to_owned()),
+        data,
+    };
+    (event, leave)
 }
 
 /// Identifies a handler registered with [`crate::Im::on`], to remove it with

@@ -14,7 +14,7 @@ mod upload;
 /// The wire protocol (messages, payloads, errors, limits), re-exported.
 pub use liveroom_proto as proto;
 
-pub use client::{EnterResult, Im, LoginResult};
+pub use client::{EditRoomOptions, EnterResult, Im, LoginResult};
 pub use events::{Event, EventData, EventName, HandlerId};
 pub use liveroom_proto::{ApiError, EnterStatus, Priority};
 pub use shared::NetState;

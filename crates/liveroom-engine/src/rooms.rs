@@ -101,6 +101,14 @@ impl Rooms {
         self.map.remove(room).is_some()
     }
 
+    /// Forgets a deleted message wherever it may still wait (the enter buffer). Delivery is
+    /// de-duplicated by sequence, so no other cache holds message IDs.
+    pub(crate) fn forget_message(&mut self, room: &str, message_id: &str) {
+        if let Some(state) = self.map.get_mut(room) {
+            state.buffer.retain(|m| m.id != message_id);
+        }
+    }
+
     /// Leaves every room.
     pub(crate) fn clear(&mut self) {
         self.map.clear();

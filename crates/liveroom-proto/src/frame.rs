@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::message::{Message, Priority};
+use crate::moderation::{RoomEvent, WordsAction};
 
 /// WebSocket close codes the server uses. 4000–4099 are terminal: the engine must not
 /// reconnect after them. Others (1001 going away, 1006 abnormal, 4100–4199) mean "reconnect".
@@ -124,6 +125,162 @@ pub enum Request {
     },
     /// Keep-alive. Reply: `{}`.
     Ping,
+    /// Moderators: mute a member for `seconds` (1 s to 14 days). Reply: `ModerationReply`.
+    MuteMember {
+        /// The room.
+        room_id: String,
+        /// The member.
+        user_id: String,
+        /// How long.
+        seconds: u64,
+        /// Shown to the member and kept in the audit log.
+        #[serde(default)]
+        reason: String,
+    },
+    /// Moderators: lift a member's mute. Reply: `ModerationReply`.
+    UnmuteMember {
+        /// The room.
+        room_id: String,
+        /// The member.
+        user_id: String,
+    },
+    /// Moderators: only the owner and admins may speak while on. Reply: `RoomSettings`.
+    MuteAll {
+        /// The room.
+        room_id: String,
+        /// On or off.
+        on: bool,
+    },
+    /// Moderators: remove a member from the room (they may come back). Reply: `ModerationReply`.
+    KickMember {
+        /// The room.
+        room_id: String,
+        /// The member.
+        user_id: String,
+        /// Shown to the member.
+        #[serde(default)]
+        reason: String,
+    },
+    /// Moderators: kick a member and refuse their return for `seconds`, or for good without.
+    /// Reply: `ModerationReply`.
+    BanMember {
+        /// The room.
+        room_id: String,
+        /// The member.
+        user_id: String,
+        /// How long; absent: for good.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seconds: Option<u64>,
+        /// Shown to the member.
+        #[serde(default)]
+        reason: String,
+    },
+    /// Moderators: lift a ban. Reply: `ModerationReply`.
+    UnbanMember {
+        /// The room.
+        room_id: String,
+        /// The member.
+        user_id: String,
+    },
+    /// Moderators: delete a message from the history and from every client's view.
+    /// Reply: `ModerationReply`.
+    DeleteMessage {
+        /// The room.
+        room_id: String,
+        /// The message's `ID`.
+        message_id: String,
+        /// Kept in the audit log.
+        #[serde(default)]
+        reason: String,
+    },
+    /// Moderators: at least `seconds` between one member's messages (0: off).
+    /// Reply: `RoomSettings`.
+    SetSlowMode {
+        /// The room.
+        room_id: String,
+        /// Seconds, 0 to 86400.
+        seconds: u32,
+    },
+    /// Room owner (or app administrator): appoint or remove an admin. Reply: `ModerationReply`.
+    SetAdmin {
+        /// The room.
+        room_id: String,
+        /// The member.
+        user_id: String,
+        /// Appoint (true) or remove (false).
+        admin: bool,
+    },
+    /// Moderators: add, remove or list the room's blocked words. Reply: `BlockedWords`.
+    BlockedWords {
+        /// The room.
+        room_id: String,
+        /// What to do.
+        action: WordsAction,
+        /// The word (add and remove).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        word: Option<String>,
+    },
+    /// Moderators: change the room's profile; absent fields keep their value. Reply: `RoomInfo`.
+    EditRoom {
+        /// The room.
+        room_id: String,
+        /// New name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// New notification.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        notification: Option<String>,
+        /// New introduction.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        introduction: Option<String>,
+        /// New avatar URL.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        avatar: Option<String>,
+    },
+    /// Room owner: dismiss the room; everyone is removed and the room is gone.
+    /// Reply: `{"groupID": ...}`.
+    DismissRoom {
+        /// The room.
+        room_id: String,
+    },
+    /// Moderators: the room's audit log, newest first. Reply: array of `AuditEntry`.
+    GetAuditLog {
+        /// The room.
+        room_id: String,
+        /// At most this many entries (default and cap 500).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+    },
+}
+
+impl Request {
+    /// Whether this is a moderation request (handled by the server's moderation module).
+    pub fn is_moderation(&self) -> bool {
+        matches!(
+            self,
+            Self::MuteMember { .. }
+                | Self::UnmuteMember { .. }
+                | Self::MuteAll { .. }
+                | Self::KickMember { .. }
+                | Self::BanMember { .. }
+                | Self::UnbanMember { .. }
+                | Self::DeleteMessage { .. }
+                | Self::SetSlowMode { .. }
+                | Self::SetAdmin { .. }
+                | Self::BlockedWords { .. }
+                | Self::EditRoom { .. }
+                | Self::DismissRoom { .. }
+                | Self::GetAuditLog { .. }
+        )
+    }
+
+    /// The snake_case op name, as on the wire.
+    pub fn op(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("op").and_then(|o| o.as_str().map(str::to_owned)))
+            .unwrap_or_default()
+    }
 }
 
 /// Options of `createRoom`, as the seed names them.
@@ -179,6 +336,13 @@ pub enum ServerFrame {
         room: String,
         /// Connections in the room.
         count: u64,
+    },
+    /// A moderation event of a room (deleted message, mute, kick, profile, settings, dismiss).
+    RoomEvent {
+        /// The room.
+        room: String,
+        /// What happened.
+        event: RoomEvent,
     },
     /// This session is ended; the socket closes with [`close::KICKED`] next.
     Kicked {

@@ -16,6 +16,7 @@ pub mod error;
 pub mod frame;
 pub mod limits;
 pub mod message;
+pub mod moderation;
 
 pub use error::{code, ApiError};
 pub use frame::{
@@ -24,4 +25,7 @@ pub use frame::{
 };
 pub use message::{
     Body, CustomPayload, GroupTipPayload, ImageInfo, ImagePayload, Message, Priority, TextPayload,
+};
+pub use moderation::{
+    AuditEntry, BlockedWords, ModerationReply, RoomEvent, RoomSettings, WordsAction,
 };

@@ -1,6 +1,6 @@
 //! Settings: flags > environment > TOML file > defaults, and a builder for embedding.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,6 +29,10 @@ pub struct Config {
     pub user_rate: u32,
     /// How often each room gets its online count.
     pub online_interval: Duration,
+    /// App administrators: SDKAppID → userIDs who moderate every room of that app.
+    pub admins: BTreeMap<u64, BTreeSet<String>>,
+    /// App-wide blocked words: SDKAppID → words (as written; matching folds case and width).
+    pub blocked_words: BTreeMap<u64, BTreeSet<String>>,
 }
 
 impl Default for Config {
@@ -42,6 +46,8 @@ impl Default for Config {
             join_leave_threshold: 500,
             user_rate: 10,
             online_interval: Duration::from_secs(10),
+            admins: BTreeMap::new(),
+            blocked_words: BTreeMap::new(),
         }
     }
 }
@@ -117,6 +123,24 @@ impl ConfigBuilder {
         self.0.online_interval = every;
         self
     }
+    /// Names `user` an app administrator of `sdk_app_id` (moderates every room of the app).
+    pub fn admin(mut self, sdk_app_id: u64, user: impl Into<String>) -> Self {
+        self.0
+            .admins
+            .entry(sdk_app_id)
+            .or_default()
+            .insert(user.into());
+        self
+    }
+    /// Blocks `word` in every room of `sdk_app_id`.
+    pub fn blocked_word(mut self, sdk_app_id: u64, word: impl Into<String>) -> Self {
+        self.0
+            .blocked_words
+            .entry(sdk_app_id)
+            .or_default()
+            .insert(word.into());
+        self
+    }
     /// The config.
     pub fn build(self) -> Config {
         self.0
@@ -132,7 +156,8 @@ impl ConfigBuilder {
 )]
 pub struct Cli {
     /// TOML config file (keys: listen, data, apps = ["ID:SECRET"], room_budget, history,
-    /// join_leave_threshold, user_rate, online_interval). Flags and env override it.
+    /// join_leave_threshold, user_rate, online_interval, admins = ["ID:USER"],
+    /// blocked_words = ["ID:WORD"]). Flags and env override it.
     #[arg(long, env = "LIVEROOM_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9000]; port 0 picks a free one.
@@ -164,6 +189,24 @@ pub struct Cli {
     /// Seconds between online-count pushes to each room [default: 10].
     #[arg(long, env = "LIVEROOM_ONLINE_INTERVAL", value_name = "SECS")]
     pub online_interval: Option<u64>,
+    /// An app administrator as SDKAppID:USER, who moderates every room of the app; repeat
+    /// for several (env: comma-separated).
+    #[arg(
+        long = "admin",
+        env = "LIVEROOM_ADMINS",
+        value_name = "ID:USER",
+        value_delimiter = ','
+    )]
+    pub admins: Vec<String>,
+    /// A word blocked in every room of an app, as SDKAppID:WORD; repeat for several (env:
+    /// comma-separated).
+    #[arg(
+        long = "blocked-word",
+        env = "LIVEROOM_BLOCKED_WORDS",
+        value_name = "ID:WORD",
+        value_delimiter = ','
+    )]
+    pub blocked_words: Vec<String>,
 }
 
 /// The TOML file's shape; every key optional.
@@ -178,6 +221,8 @@ struct FileConfig {
     join_leave_threshold: Option<usize>,
     user_rate: Option<u32>,
     online_interval: Option<u64>,
+    admins: Option<Vec<String>>,
+    blocked_words: Option<Vec<String>>,
 }
 
 /// `apps = ["ID:SECRET", ...]` or `[apps]` with `ID = "SECRET"`.
@@ -195,6 +240,29 @@ pub fn parse_app(s: &str) -> Result<(u64, String), ServerError> {
         .ok_or_else(|| ServerError::Config(format!("app '{s}' is not ID:SECRET")))?;
     let id = parse_app_id(id)?;
     Ok((id, secret.to_owned()))
+}
+
+/// Parses `ID:VALUE` lists (admins, blocked words) into a map; empty entries are skipped.
+fn parse_app_pairs(
+    what: &str,
+    list: &[String],
+) -> Result<BTreeMap<u64, BTreeSet<String>>, ServerError> {
+    let mut map: BTreeMap<u64, BTreeSet<String>> = BTreeMap::new();
+    for item in list.iter().filter(|a| !a.trim().is_empty()) {
+        let (id, value) = item
+            .split_once(':')
+            .ok_or_else(|| ServerError::Config(format!("{what} '{item}' is not ID:VALUE")))?;
+        let value = value.trim();
+        if value.is_empty() {
+            return Err(ServerError::Config(format!(
+                "{what} '{item}' has an empty value"
+            )));
+        }
+        map.entry(parse_app_id(id)?)
+            .or_default()
+            .insert(value.to_owned());
+    }
+    Ok(map)
 }
 
 fn parse_app_id(id: &str) -> Result<u64, ServerError> {
@@ -260,6 +328,22 @@ impl Cli {
                 .or(file.online_interval)
                 .map(Duration::from_secs)
                 .unwrap_or(d.online_interval),
+            admins: parse_app_pairs(
+                "admin",
+                if self.admins.is_empty() {
+                    file.admins.as_deref().unwrap_or_default()
+                } else {
+                    &self.admins
+                },
+            )?,
+            blocked_words: parse_app_pairs(
+                "blocked word",
+                if self.blocked_words.is_empty() {
+                    file.blocked_words.as_deref().unwrap_or_default()
+                } else {
+                    &self.blocked_words
+                },
+            )?,
         };
         config.validate()?;
         Ok(config)
@@ -316,6 +400,41 @@ mod tests {
         let cli =
             Cli::try_parse_from(["liveroom-server", "--config", path.to_str().unwrap()]).unwrap();
         assert_eq!(cli.into_config().unwrap().apps[&42], "s");
+    }
+
+    #[test]
+    fn admins_and_blocked_words() {
+        let cli = Cli::try_parse_from([
+            "liveroom-server",
+            "--app",
+            "7:x",
+            "--admin",
+            "7:mod1",
+            "--admin",
+            "7:mod2",
+            "--blocked-word",
+            "7:Spam",
+        ])
+        .unwrap();
+        let c = cli.into_config().unwrap();
+        assert_eq!(c.admins[&7].len(), 2);
+        assert!(c.blocked_words[&7].contains("Spam"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "apps = [\"7:x\"]\nadmins = [\"7:boss\"]\nblocked_words = [\"7:bad\"]\n",
+        )
+        .unwrap();
+        let cli =
+            Cli::try_parse_from(["liveroom-server", "--config", path.to_str().unwrap()]).unwrap();
+        let c = cli.into_config().unwrap();
+        assert!(c.admins[&7].contains("boss"));
+        assert!(c.blocked_words[&7].contains("bad"));
+        let cli =
+            Cli::try_parse_from(["liveroom-server", "--app", "7:x", "--admin", "x:y"]).unwrap();
+        assert!(cli.into_config().is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ use tokio::time::Sleep;
 use crate::auth;
 use crate::budget::UserRate;
 use crate::fanout::{self, Subscription};
+use crate::moderation::{self, Actor};
 use crate::room::CreateError;
 use crate::session::Signal;
 use crate::Shared;
@@ -72,7 +73,7 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
         close_with(&mut ws, close::GOING_AWAY, "server shutting down").await;
         return;
     }
-    let (signal_tx, mut signal_rx) = mpsc::channel(4);
+    let (signal_tx, mut signal_rx) = mpsc::channel(16);
     let mut conn = Conn {
         id: shared.next_conn_id(),
         shared: shared.clone(),
@@ -97,7 +98,16 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
             _ = shared.shutdown.cancelled() => {
                 break End::Close(close::GOING_AWAY, "server shutting down");
             }
-            Some(Signal::Kick(reason)) = signal_rx.recv() => break End::Kick(reason),
+            Some(signal) = signal_rx.recv() => match signal {
+                Signal::Kick(reason) => break End::Kick(reason),
+                Signal::Leave { room, frame } => {
+                    if conn.leave_room(&room).await
+                        && ws.send(WsMessage::Text(frame.into())).await.is_err()
+                    {
+                        break End::Gone;
+                    }
+                }
+            },
             _ = wait_expiry(&mut conn.expiry) => break End::Kick(KickReason::UserSigExpired),
             _ = keepalive.tick() => {
                 if last_seen.elapsed() > KEEPALIVE_TIMEOUT {
@@ -131,6 +141,22 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
                 if failed || ws.flush().await.is_err() {
                     out.clear();
                     break End::Gone;
+                }
+                // Dismissed rooms: deliver what is left (the dismissal), then drop them.
+                if conn.subs.iter().any(|s| s.room.is_dismissed()) {
+                    if conn.drop_dismissed(&mut out).await.is_err() {
+                        break End::Gone;
+                    }
+                    for frame in out.drain(..) {
+                        if ws.feed(WsMessage::Text(frame)).await.is_err() {
+                            failed = true;
+                            break;
+                        }
+                    }
+                    if failed || ws.flush().await.is_err() {
+                        out.clear();
+                        break End::Gone;
+                    }
                 }
             }
             incoming = ws.recv() => match incoming.inspect(|_| last_seen = Instant::now()) {
@@ -224,10 +250,10 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
 /// Expected JSON kinds of request fields, to name the field a bad frame got wrong.
 fn field_kind(name: &str) -> Option<&'static str> {
     match name {
-        "sdk_app_id" | "since" => Some("number"),
+        "sdk_app_id" | "since" | "seconds" | "limit" => Some("number"),
         "user_id" | "user_sig" | "room_id" | "name" | "notification" | "introduction"
         | "avatar" | "nick" | "text" | "data" | "description" | "extension" | "uuid"
-        | "postscript" | "priority" => Some("string"),
+        | "postscript" | "priority" | "reason" | "message_id" | "word" | "action" => Some("string"),
         _ => None,
     }
 }
@@ -383,7 +409,48 @@ impl Conn {
                 postscript,
             } => self.stop_push(room_id, postscript).await,
             Request::Ping => Ok("{}".into()),
+            req => {
+                let actor = Actor {
+                    app: self.app_id()?,
+                    user: self.login.as_ref().map(|l| l.user_id.as_str()),
+                };
+                moderation::handle(&self.shared, actor, req).await
+            }
         }
+    }
+
+    /// Leaves `room` if this connection is in it (a moderator removed the user). Returns
+    /// whether it was in.
+    async fn leave_room(&mut self, room: &str) -> bool {
+        if self.pending.as_ref().is_some_and(|s| s.room.id() == room) {
+            if let Some(sub) = self.pending.take() {
+                sub.room.leave(self.id).await;
+            }
+            return true;
+        }
+        match self.subs.iter().position(|s| s.room.id() == room) {
+            Some(i) => {
+                let sub = self.subs.swap_remove(i);
+                sub.room.leave(self.id).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Drains the remaining frames of dismissed rooms into `out` and drops them.
+    async fn drop_dismissed(&mut self, out: &mut Vec<Utf8Bytes>) -> Result<(), ()> {
+        let mut i = 0;
+        while i < self.subs.len() {
+            if self.subs[i].room.is_dismissed() {
+                let mut sub = self.subs.swap_remove(i);
+                fanout::drain_rest(&mut sub, out);
+                sub.room.leave(self.id).await;
+            } else {
+                i += 1;
+            }
+        }
+        Ok(())
     }
 
     fn hello(&mut self, sdk_app_id: u64) -> Result<String, ApiError> {
@@ -546,6 +613,7 @@ impl Conn {
             )
         })?;
         let user = self.login.as_ref().map(|l| l.user_id.as_str());
+        moderation::check_enter(&room, user).await?;
         let entered = room.enter(self.id, user, since).await;
         self.pending = entered.subscription;
         // Built by hand so the history's pre-encoded messages are not re-serialized.
@@ -609,6 +677,7 @@ impl Conn {
         body: Body,
         priority: Priority,
     ) -> Result<String, ApiError> {
+        let app = self.app_id()?;
         let login = self.login.as_mut().ok_or_else(not_logged_in)?;
         limits::check_room_id(&room_id)?;
         let room = self
@@ -622,6 +691,14 @@ impl Conn {
                     format!("you have not entered room '{room_id}': call enter_room first"),
                 )
             })?;
+        let app_admin = self.shared.rules.is_app_admin(app, &login.user_id);
+        room.check_send(
+            &login.user_id,
+            app_admin,
+            &body,
+            self.shared.rules.words(app),
+        )
+        .await?;
         if !login.rate.admit(Instant::now()) {
             return Err(ApiError::new(
                 code::RATE_LIMITED,

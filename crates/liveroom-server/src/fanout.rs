@@ -73,6 +73,20 @@ pub enum DrainError {
     Lagged,
 }
 
+/// Appends every frame still pending for `sub` (messages batched), ignoring a lag: used
+/// when a room is dismissed, to deliver its last events before the subscription is dropped.
+pub fn drain_rest(sub: &mut Subscription, out: &mut Vec<Utf8Bytes>) {
+    loop {
+        match sub.rx.try_recv() {
+            Ok(item) => {
+                let _ = drain(sub, item, out);
+            }
+            Err(TryRecvError::Lagged(_)) => continue,
+            Err(_) => return,
+        }
+    }
+}
+
 /// Waits until one of the subscriptions has something; returns its index and first item.
 /// Cancel-safe (broadcast `recv` is), so it can sit in a `select!`.
 pub async fn next(subs: &mut [Subscription]) -> (usize, Result<Item, DrainError>) {
@@ -213,6 +227,7 @@ mod tests {
                 info,
                 last_seq: 0,
                 history: Vec::new(),
+                moderation: Default::default(),
             },
             settings,
         )

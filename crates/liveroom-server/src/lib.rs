@@ -23,6 +23,7 @@ pub mod error;
 pub mod fanout;
 mod http;
 mod images;
+pub mod moderation;
 pub mod room;
 pub mod session;
 pub mod store;
@@ -50,6 +51,7 @@ pub(crate) struct Shared {
     store: Store,
     rooms: Registry,
     sessions: Sessions,
+    rules: moderation::AppRules,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     next_conn: AtomicU64,
@@ -104,6 +106,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         rooms: Registry::new(store.clone(), settings),
         store: store.clone(),
         sessions: Sessions::default(),
+        rules: moderation::AppRules::from_config(&config),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         next_conn: AtomicU64::new(1),

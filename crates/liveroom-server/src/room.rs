@@ -4,14 +4,14 @@
 //! joiner's history (up to S) and its live stream (after S) meet with no gap and no overlap.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use liveroom_proto::{
-    code, ApiError, Body, EnterStatus, GroupTipPayload, Message, Priority, Profile, RoomInfo,
-    ServerFrame,
+    code, ApiError, Body, EnterStatus, GroupTipPayload, Message, Priority, Profile, RoomEvent,
+    RoomInfo, ServerFrame,
 };
 use rand::Rng;
 use tokio::sync::broadcast;
@@ -19,6 +19,7 @@ use tokio::sync::broadcast;
 use crate::budget::RoomBudget;
 use crate::error::StoreError;
 use crate::fanout::{message_item, Item, Subscription, ROOM_CHANNEL_CAPACITY};
+use crate::moderation::ModState;
 use crate::store::{Store, StoredRoom};
 
 /// Room rules from the config.
@@ -40,6 +41,10 @@ struct RoomState {
     history: VecDeque<(u64, Arc<str>)>,
     /// Connection id → logged-in user (None for guests).
     members: HashMap<u64, Option<String>>,
+    /// Admins, mutes, bans, blocked words, settings.
+    mods: ModState,
+    /// Dismissed: nothing more is published, the registry has forgotten it.
+    dismissed: bool,
 }
 
 impl RoomState {
@@ -62,6 +67,7 @@ pub struct Room {
     state: tokio::sync::Mutex<RoomState>,
     budget: Mutex<RoomBudget>,
     online: AtomicUsize,
+    dismissed: AtomicBool,
 }
 
 /// What entering a room gives the connection.
@@ -99,9 +105,12 @@ impl Room {
                     .map(|(s, j)| (s, Arc::from(j)))
                     .collect(),
                 members: HashMap::new(),
+                mods: ModState::from_stored(stored.moderation),
+                dismissed: false,
             }),
             budget: Mutex::new(RoomBudget::new(settings.budget, Instant::now())),
             online: AtomicUsize::new(0),
+            dismissed: AtomicBool::new(false),
         })
     }
 
@@ -214,6 +223,9 @@ impl Room {
         priority: Priority,
     ) -> Result<Message, ApiError> {
         let mut st = self.state.lock().await;
+        if st.dismissed {
+            return Err(self.gone());
+        }
         let seq = st.last_seq + 1;
         let msg = self.message(from, body, priority, seq);
         let json: Arc<str> = encode(&msg)?.into();
@@ -230,6 +242,111 @@ impl Room {
         // No receivers is fine: nobody is watching.
         let _ = self.tx.send(message_item(&self.prefix, &json));
         Ok(msg)
+    }
+
+    /// The room's moderation state, under the room's lock.
+    pub async fn mods(&self) -> tokio::sync::MappedMutexGuard<'_, ModState> {
+        tokio::sync::MutexGuard::map(self.state.lock().await, |st| &mut st.mods)
+    }
+
+    /// Whether the room has been dismissed.
+    pub fn is_dismissed(&self) -> bool {
+        self.dismissed.load(Ordering::Acquire)
+    }
+
+    /// 10010 for this (dismissed) room.
+    pub fn gone(&self) -> ApiError {
+        ApiError::new(
+            code::ROOM_NOT_FOUND,
+            format!("room '{}' does not exist (dismissed)", self.id),
+        )
+    }
+
+    /// Pushes a moderation event to every member, in order with the messages.
+    pub fn publish_event(&self, event: RoomEvent) {
+        let frame = ServerFrame::RoomEvent {
+            room: self.id.clone(),
+            event,
+        };
+        match serde_json::to_string(&frame) {
+            Ok(s) => {
+                let _ = self.tx.send(Item::Frame(Utf8Bytes::from(s)));
+            }
+            Err(e) => tracing::error!(error = %e, "cannot encode a room event"),
+        }
+    }
+
+    /// Deletes message `message_id` from the kept history (memory and store) and tells every
+    /// member. `Ok(false)` when the history holds no such message.
+    pub async fn delete_message(&self, store: &Store, message_id: &str) -> Result<bool, ApiError> {
+        let mut st = self.state.lock().await;
+        let Some(seq) = message_seq(&self.id, message_id) else {
+            return Ok(false);
+        };
+        let Some(pos) = st.history.iter().position(|(s, json)| {
+            *s == seq && serde_json::from_str::<Message>(json).is_ok_and(|m| m.id == message_id)
+        }) else {
+            return Ok(false);
+        };
+        store.delete_message(self.app, self.id.clone(), seq).await?;
+        st.history.remove(pos);
+        self.publish_event(RoomEvent::MessageDeleted {
+            message_id: message_id.to_owned(),
+        });
+        Ok(true)
+    }
+
+    /// Changes the room's profile with `edit`, saves it and tells every member.
+    pub async fn edit_info(
+        &self,
+        store: &Store,
+        edit: impl FnOnce(&mut RoomInfo),
+    ) -> Result<RoomInfo, ApiError> {
+        let mut st = self.state.lock().await;
+        let mut info = st.info.clone();
+        edit(&mut info);
+        store.update_room_profile(self.app, info.clone()).await?;
+        st.info = info.clone();
+        self.publish_event(RoomEvent::ProfileUpdated { info: info.clone() });
+        Ok(info)
+    }
+
+    /// Dismisses the room: deletes it from the store, tells every member; their connections
+    /// drop the room after delivering that event.
+    pub async fn dismiss(&self, store: &Store) -> Result<(), ApiError> {
+        let mut st = self.state.lock().await;
+        if st.dismissed {
+            return Err(self.gone());
+        }
+        store.dismiss_room(self.app, self.id.clone()).await?;
+        st.dismissed = true;
+        self.publish_event(RoomEvent::Dismissed);
+        self.dismissed.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Checks that `user` may send `body` now (mute, mute-all, blocked words, slow mode);
+    /// `exempt` (owner, admins, app admins) skips mute-all and slow mode. On success the send
+    /// is counted for slow mode.
+    pub async fn check_send(
+        &self,
+        user: &str,
+        app_admin: bool,
+        body: &Body,
+        app_words: &[String],
+    ) -> Result<(), ApiError> {
+        let mut st = self.state.lock().await;
+        if st.dismissed {
+            return Err(self.gone());
+        }
+        let exempt = app_admin || st.info.owner_id == user || st.mods.admins.contains(user);
+        st.mods.check_send(&self.id, user, exempt, body, app_words)
+    }
+
+    /// Whether `user` is the owner or an appointed admin.
+    pub async fn is_owner_or_admin(&self, user: &str) -> (bool, bool) {
+        let st = self.state.lock().await;
+        (st.info.owner_id == user, st.mods.admins.contains(user))
     }
 
     /// Marks the stream stopped (after its stop-push message went out).
@@ -293,6 +410,14 @@ impl Room {
     }
 }
 
+/// The sequence inside a message ID of room `room` (`GROUP{room}-{seq}-{nonce}`).
+fn message_seq(room: &str, message_id: &str) -> Option<u64> {
+    let rest = message_id.strip_prefix("GROUP")?.strip_prefix(room)?;
+    let rest = rest.strip_prefix('-')?;
+    let (seq, _nonce) = rest.split_once('-')?;
+    seq.parse().ok().filter(|s| *s > 0)
+}
+
 fn encode(msg: &Message) -> Result<String, ApiError> {
     serde_json::to_string(msg).map_err(|e| {
         tracing::error!(error = %e, "cannot encode message");
@@ -330,6 +455,13 @@ impl Registry {
     fn cached(&self, app: u64, id: &str) -> Option<Arc<Room>> {
         let rooms = self.rooms.lock().ok()?;
         rooms.get(&(app, id.to_owned())).cloned()
+    }
+
+    /// Forgets a dismissed room.
+    pub fn remove(&self, app: u64, id: &str) {
+        if let Ok(mut rooms) = self.rooms.lock() {
+            rooms.remove(&(app, id.to_owned()));
+        }
     }
 
     fn insert(&self, app: u64, stored: StoredRoom) -> Arc<Room> {
@@ -374,6 +506,7 @@ impl Registry {
                 info,
                 last_seq: 0,
                 history: Vec::new(),
+                moderation: Default::default(),
             },
         ))
     }

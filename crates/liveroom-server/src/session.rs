@@ -8,10 +8,17 @@ use liveroom_proto::KickReason;
 use tokio::sync::mpsc;
 
 /// A signal to a connection from outside.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Signal {
     /// End the session with this reason.
     Kick(KickReason),
+    /// A moderator removed the user from `room`: send `frame` (the `room_event`), then leave.
+    Leave {
+        /// The room.
+        room: String,
+        /// The encoded `room_event` frame telling the user why.
+        frame: String,
+    },
 }
 
 struct Entry {
@@ -77,6 +84,20 @@ impl Sessions {
         };
         if let (Some(e), Ok(mut tokens)) = (removed, self.by_token.lock()) {
             tokens.remove(&e.upload_token);
+        }
+    }
+
+    /// Sends `signal` to the connection of `user`, if logged in. Best effort: a connection
+    /// whose signal queue is full is going away anyway.
+    pub fn signal(&self, app: u64, user: &str, signal: Signal) {
+        let sender = match self.by_user.lock() {
+            Ok(map) => map.get(&(app, user.to_owned())).map(|e| e.signal.clone()),
+            Err(_) => None,
+        };
+        if let Some(sender) = sender {
+            if sender.try_send(signal).is_err() {
+                tracing::warn!(app, user, "could not signal the connection");
+            }
         }
     }
 

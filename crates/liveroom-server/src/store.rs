@@ -7,8 +7,9 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use liveroom_proto::{Profile, RoomInfo};
-use rusqlite::{params, Connection, OptionalExtension};
+use liveroom_proto::{AuditEntry, Profile, RoomInfo, RoomSettings};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::error::StoreError;
 
@@ -44,6 +45,57 @@ const MIGRATIONS: &[&str] = &[
         time INTEGER NOT NULL,
         PRIMARY KEY (app, room_id, seq)
     );",
+    // 2: moderation
+    "ALTER TABLE rooms ADD COLUMN mute_all INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE rooms ADD COLUMN slow_mode INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE room_admins (
+        app INTEGER NOT NULL,
+        room_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        PRIMARY KEY (app, room_id, user_id)
+    );
+    CREATE TABLE room_mutes (
+        app INTEGER NOT NULL,
+        room_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        until INTEGER NOT NULL,
+        PRIMARY KEY (app, room_id, user_id)
+    );
+    CREATE TABLE room_bans (
+        app INTEGER NOT NULL,
+        room_id TEXT NOT NULL,
+        user_id TEXT NOT NULL,
+        until INTEGER,
+        PRIMARY KEY (app, room_id, user_id)
+    );
+    CREATE TABLE room_blocked_words (
+        app INTEGER NOT NULL,
+        room_id TEXT NOT NULL,
+        word TEXT NOT NULL,
+        PRIMARY KEY (app, room_id, word)
+    );
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        app INTEGER NOT NULL,
+        room_id TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        target TEXT NOT NULL DEFAULT '',
+        action TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        details TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX audit_log_room ON audit_log (app, room_id, id);",
+];
+
+/// Tables keyed by (app, room_id) that go with the room when it is dismissed.
+const ROOM_TABLES: &[&str] = &[
+    "rooms",
+    "messages",
+    "room_admins",
+    "room_mutes",
+    "room_bans",
+    "room_blocked_words",
 ];
 
 /// A room as loaded from the store: its profile, last sequence and recent messages.
@@ -55,6 +107,38 @@ pub struct StoredRoom {
     pub last_seq: u64,
     /// The kept history, oldest first: (sequence, encoded message JSON).
     pub history: Vec<(u64, String)>,
+    /// Admins, mutes, bans, blocked words and settings.
+    pub moderation: StoredModeration,
+}
+
+/// A room's stored moderation state.
+#[derive(Debug, Clone, Default)]
+pub struct StoredModeration {
+    /// Appointed admins.
+    pub admins: Vec<String>,
+    /// Muted members and the end of their mute (unix seconds).
+    pub mutes: Vec<(String, i64)>,
+    /// Banned members and the end of their ban (`None`: for good).
+    pub bans: Vec<(String, Option<i64>)>,
+    /// The room's blocked words, as written.
+    pub words: Vec<String>,
+    /// Mute-all and slow mode.
+    pub settings: RoomSettings,
+}
+
+/// An audit row to write.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    /// Who acted.
+    pub actor: String,
+    /// Whom or what.
+    pub target: String,
+    /// The op.
+    pub action: String,
+    /// The reason.
+    pub reason: String,
+    /// JSON details.
+    pub details: String,
 }
 
 /// Handle to the database; cheap to clone.
@@ -217,10 +301,12 @@ impl Store {
                 .collect::<Result<_, _>>()?;
             rows.reverse();
             let max_stored = rows.last().map(|(s, _)| *s).unwrap_or(0);
+            let moderation = load_moderation(c, app, &room_id)?;
             Ok(Some(StoredRoom {
                 info,
                 last_seq: (last_seq.max(0) as u64).max(max_stored),
                 history: rows,
+                moderation,
             }))
         })
         .await
@@ -277,6 +363,125 @@ impl Store {
         .await
     }
 
+    /// Runs one statement with `params` (moderation writes: admins, mutes, bans, words,
+    /// settings, profile).
+    pub async fn execute(
+        &self,
+        sql: &'static str,
+        params: Vec<SqlValue>,
+    ) -> Result<(), StoreError> {
+        self.call(move |c, _| {
+            c.execute(sql, params_from_iter(params))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Removes one message from the kept history.
+    pub async fn delete_message(
+        &self,
+        app: u64,
+        room_id: String,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM messages WHERE app = ?1 AND room_id = ?2 AND seq = ?3",
+            vec![(app as i64).into(), room_id.into(), (seq as i64).into()],
+        )
+        .await
+    }
+
+    /// Saves a room's editable profile fields.
+    pub async fn update_room_profile(&self, app: u64, info: RoomInfo) -> Result<(), StoreError> {
+        self.execute(
+            "UPDATE rooms SET name = ?3, notification = ?4, introduction = ?5, avatar = ?6
+             WHERE app = ?1 AND room_id = ?2",
+            vec![
+                (app as i64).into(),
+                info.group_id.into(),
+                info.name.into(),
+                info.notification.into(),
+                info.introduction.into(),
+                info.avatar.into(),
+            ],
+        )
+        .await
+    }
+
+    /// Deletes a room with its messages and moderation state (the audit log stays).
+    pub async fn dismiss_room(&self, app: u64, room_id: String) -> Result<(), StoreError> {
+        self.call(move |c, _| {
+            let tx = c.transaction()?;
+            for table in ROOM_TABLES {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE app = ?1 AND room_id = ?2"),
+                    params![app as i64, room_id],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Appends an audit row.
+    pub async fn audit(
+        &self,
+        app: u64,
+        room_id: String,
+        record: AuditRecord,
+    ) -> Result<(), StoreError> {
+        let now = liveroom_usersig::now_secs();
+        self.call(move |c, _| {
+            c.execute(
+                "INSERT INTO audit_log (app, room_id, time, actor, target, action, reason, details)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    app as i64,
+                    room_id,
+                    now,
+                    record.actor,
+                    record.target,
+                    record.action,
+                    record.reason,
+                    record.details
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// A room's audit log, newest first, at most `limit` rows.
+    pub async fn audit_log(
+        &self,
+        app: u64,
+        room_id: String,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.call(move |c, _| {
+            let mut stmt = c.prepare(
+                "SELECT id, time, actor, target, action, reason, details FROM audit_log
+                 WHERE app = ?1 AND room_id = ?2 ORDER BY id DESC LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![app as i64, room_id, limit as i64], |r| {
+                    Ok(AuditEntry {
+                        id: r.get(0)?,
+                        time: r.get(1)?,
+                        actor: r.get(2)?,
+                        target: r.get(3)?,
+                        action: r.get(4)?,
+                        reason: r.get(5)?,
+                        details: r.get(6)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     /// Folds the WAL into the main file; called on graceful shutdown.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
         self.call(|c, _| {
@@ -285,6 +490,62 @@ impl Store {
         })
         .await
     }
+}
+
+/// Loads a room's moderation state (expired mutes and bans are left out).
+fn load_moderation(
+    c: &Connection,
+    app: u64,
+    room_id: &str,
+) -> Result<StoredModeration, StoreError> {
+    let now = liveroom_usersig::now_secs();
+    let key = params![app as i64, room_id];
+    let settings = c
+        .query_row(
+            "SELECT mute_all, slow_mode FROM rooms WHERE app = ?1 AND room_id = ?2",
+            key,
+            |r| {
+                Ok(RoomSettings {
+                    mute_all: r.get::<_, i64>(0)? != 0,
+                    slow_mode: u32::try_from(r.get::<_, i64>(1)?.max(0)).unwrap_or(0),
+                })
+            },
+        )
+        .optional()?
+        .unwrap_or_default();
+    let strings = |sql: &str| -> Result<Vec<String>, StoreError> {
+        let mut stmt = c.prepare(sql)?;
+        let rows = stmt
+            .query_map(key, |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    };
+    let admins = strings("SELECT user_id FROM room_admins WHERE app = ?1 AND room_id = ?2")?;
+    let words = strings("SELECT word FROM room_blocked_words WHERE app = ?1 AND room_id = ?2")?;
+    let mut stmt = c.prepare(
+        "SELECT user_id, until FROM room_mutes WHERE app = ?1 AND room_id = ?2 AND until > ?3",
+    )?;
+    let mutes = stmt
+        .query_map(params![app as i64, room_id, now], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut stmt = c.prepare(
+        "SELECT user_id, until FROM room_bans WHERE app = ?1 AND room_id = ?2
+         AND (until IS NULL OR until > ?3)",
+    )?;
+    let bans = stmt
+        .query_map(params![app as i64, room_id, now], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(StoredModeration {
+        admins,
+        mutes,
+        bans,
+        words,
+        settings,
+    })
 }
 
 #[cfg(test)]
@@ -335,6 +596,60 @@ mod tests {
                 .last_seq,
             0
         );
+    }
+
+    #[tokio::test]
+    async fn moderation_state_survives_and_dismiss_removes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 3).unwrap();
+        assert!(store.create_room(1, room("r")).await.unwrap());
+        let far = liveroom_usersig::now_secs() + 3600;
+        store
+            .execute(
+                "INSERT INTO room_mutes (app, room_id, user_id, until) VALUES (?1, ?2, ?3, ?4)",
+                vec![
+                    1i64.into(),
+                    "r".to_owned().into(),
+                    "m".to_owned().into(),
+                    far.into(),
+                ],
+            )
+            .await
+            .unwrap();
+        store
+            .execute(
+                "INSERT INTO room_bans (app, room_id, user_id, until) VALUES (?1, ?2, ?3, NULL)",
+                vec![1i64.into(), "r".to_owned().into(), "b".to_owned().into()],
+            )
+            .await
+            .unwrap();
+        store
+            .audit(
+                1,
+                "r".into(),
+                AuditRecord {
+                    actor: "o".into(),
+                    target: "m".into(),
+                    action: "mute_member".into(),
+                    reason: "spam".into(),
+                    details: "{}".into(),
+                },
+            )
+            .await
+            .unwrap();
+        drop(store);
+        let store = Store::open(dir.path(), 3).unwrap();
+        let r = store.load_room(1, "r".into()).await.unwrap().unwrap();
+        assert_eq!(r.moderation.mutes, vec![("m".to_owned(), far)]);
+        assert_eq!(r.moderation.bans, vec![("b".to_owned(), None)]);
+        let log = store.audit_log(1, "r".into(), 10).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].reason, "spam");
+        store.dismiss_room(1, "r".into()).await.unwrap();
+        assert!(store.load_room(1, "r".into()).await.unwrap().is_none());
+        assert!(store.create_room(1, room("r")).await.unwrap());
+        let r = store.load_room(1, "r".into()).await.unwrap().unwrap();
+        assert!(r.moderation.bans.is_empty());
     }
 
     #[tokio::test]

@@ -1,0 +1,760 @@
+//! Moderation: roles, permission checks and the actions (mute, mute-all, kick, ban, delete,
+//! slow mode, admins, blocked words, room profile, dismiss, audit log).
+//!
+//! Every action is checked here against the caller's role in the room; members and guests
+//! get 10007. Each action that changes something is stored, written to the audit log and
+//! announced to the room (or, for a kick or a ban, to the member removed).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use liveroom_proto::moderation::{self as rules, find_blocked, normalize};
+use liveroom_proto::{
+    code, limits, ApiError, BlockedWords, Body, ModerationReply, Request, RoomEvent, RoomSettings,
+    ServerFrame, WordsAction,
+};
+use rusqlite::types::Value as SqlValue;
+use serde_json::json;
+
+use crate::config::Config;
+use crate::room::Room;
+use crate::session::Signal;
+use crate::store::{AuditRecord, StoredModeration};
+use crate::Shared;
+
+/// A user's standing in a room, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// Not logged in.
+    Guest,
+    /// Logged in, nothing more.
+    Member,
+    /// Appointed by the owner.
+    Admin,
+    /// Named in the server's settings: moderates every room of the app.
+    AppAdmin,
+    /// Created the room.
+    Owner,
+}
+
+/// App-wide rules from the settings: administrators and blocked words (folded).
+#[derive(Debug, Default)]
+pub struct AppRules {
+    admins: BTreeMap<u64, BTreeSet<String>>,
+    words: BTreeMap<u64, Vec<String>>,
+}
+
+impl AppRules {
+    /// The rules of `config`.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            admins: config.admins.clone(),
+            words: config
+                .blocked_words
+                .iter()
+                .map(|(app, words)| (*app, words.iter().map(|w| normalize(w)).collect()))
+                .collect(),
+        }
+    }
+
+    /// Whether `user` is an administrator of `app`.
+    pub fn is_app_admin(&self, app: u64, user: &str) -> bool {
+        self.admins.get(&app).is_some_and(|a| a.contains(user))
+    }
+
+    /// The app's blocked words, folded.
+    pub fn words(&self, app: u64) -> &[String] {
+        self.words.get(&app).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// A room's moderation state, kept under the room's lock.
+#[derive(Debug, Default)]
+pub struct ModState {
+    /// Appointed admins.
+    pub admins: HashSet<String>,
+    /// Muted members → end of the mute (unix seconds).
+    mutes: HashMap<String, i64>,
+    /// Banned members → end of the ban (`None`: for good).
+    bans: HashMap<String, Option<i64>>,
+    /// The room's blocked words, as written.
+    words: BTreeSet<String>,
+    /// The same, folded for matching.
+    folded: Vec<String>,
+    /// Mute-all and slow mode.
+    pub settings: RoomSettings,
+    /// When each member last sent (slow mode).
+    last_sent: HashMap<String, Instant>,
+}
+
+impl ModState {
+    /// The state loaded from the store.
+    pub fn from_stored(stored: StoredModeration) -> Self {
+        let mut state = Self {
+            admins: stored.admins.into_iter().collect(),
+            mutes: stored.mutes.into_iter().collect(),
+            bans: stored.bans.into_iter().collect(),
+            words: stored.words.into_iter().collect(),
+            settings: stored.settings,
+            ..Self::default()
+        };
+        state.refold();
+        state
+    }
+
+    fn refold(&mut self) {
+        self.folded = self.words.iter().map(|w| normalize(w)).collect();
+    }
+
+    /// The end of `user`'s mute, if muted now.
+    pub fn muted_until(&mut self, user: &str, now: i64) -> Option<i64> {
+        match self.mutes.get(user).copied() {
+            Some(until) if until > now => Some(until),
+            Some(_) => {
+                self.mutes.remove(user);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// `Some(end)` if `user` is banned now (`Some(None)`: for good).
+    pub fn banned(&mut self, user: &str, now: i64) -> Option<Option<i64>> {
+        match self.bans.get(user).copied() {
+            Some(Some(until)) if until <= now => {
+                self.bans.remove(user);
+                None
+            }
+            other => other,
+        }
+    }
+
+    /// Mute, mute-all, blocked words and slow mode for one send by `user`.
+    pub fn check_send(
+        &mut self,
+        room: &str,
+        user: &str,
+        exempt: bool,
+        body: &Body,
+        app_words: &[String],
+    ) -> Result<(), ApiError> {
+        let now = liveroom_usersig::now_secs();
+        if let Some(until) = self.muted_until(user, now) {
+            return Err(ApiError::new(
+                code::MUTED,
+                format!(
+                    "you are muted in room '{room}' until {} ({until}, {} s from now)",
+                    iso_time(until),
+                    until - now
+                ),
+            ));
+        }
+        if self.settings.mute_all && !exempt {
+            return Err(ApiError::new(
+                code::MUTED,
+                format!("room '{room}' is muted: only the owner and admins may speak"),
+            ));
+        }
+        if let Body::Text(t) = body {
+            if let Some(word) = find_blocked(&t.text, self.folded.iter().chain(app_words)) {
+                return Err(ApiError::new(
+                    code::BLOCKED_WORD,
+                    format!("the text contains the blocked word '{word}'"),
+                ));
+            }
+        }
+        let slow = u64::from(self.settings.slow_mode);
+        if slow > 0 && !exempt {
+            let at = Instant::now();
+            if let Some(last) = self.last_sent.get(user) {
+                let elapsed = at.duration_since(*last).as_millis() as u64;
+                if elapsed < slow * 1000 {
+                    let left = (slow * 1000 - elapsed).div_ceil(1000);
+                    return Err(ApiError::new(
+                        code::RATE_LIMITED,
+                        format!(
+                            "slow mode: wait {left} s before your next message in room '{room}' \
+                             (one message every {slow} s)"
+                        ),
+                    ));
+                }
+            }
+            self.last_sent.insert(user.to_owned(), at);
+        }
+        Ok(())
+    }
+}
+
+/// `2026-11-26T12:00:00Z` for unix seconds `t`.
+pub fn iso_time(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// The caller of a moderation request.
+pub(crate) struct Actor<'a> {
+    /// The connection's app.
+    pub app: u64,
+    /// The logged-in user (None: a guest).
+    pub user: Option<&'a str>,
+}
+
+fn denied(what: &str) -> ApiError {
+    ApiError::new(code::NO_PERMISSION, what.to_owned())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
+    serde_json::to_string(v).map_err(|e| {
+        tracing::error!(error = %e, "cannot encode reply");
+        ApiError::new(code::INTERNAL, "cannot encode reply")
+    })
+}
+
+/// The role of `user` in `room`.
+pub(crate) async fn role_of(shared: &Shared, app: u64, room: &Room, user: Option<&str>) -> Role {
+    let Some(user) = user else {
+        return Role::Guest;
+    };
+    let (owner, admin) = room.is_owner_or_admin(user).await;
+    if owner {
+        Role::Owner
+    } else if shared.rules.is_app_admin(app, user) {
+        Role::AppAdmin
+    } else if admin {
+        Role::Admin
+    } else {
+        Role::Member
+    }
+}
+
+/// Checks that a logged-in, non-banned `user` may enter `room`.
+pub async fn check_enter(room: &Room, user: Option<&str>) -> Result<(), ApiError> {
+    let Some(user) = user else { return Ok(()) };
+    let now = liveroom_usersig::now_secs();
+    match room.mods().await.banned(user, now) {
+        None => Ok(()),
+        Some(None) => Err(denied(&format!(
+            "you are banned from room '{}' for good",
+            room.id()
+        ))),
+        Some(Some(until)) => Err(denied(&format!(
+            "you are banned from room '{}' until {} ({until})",
+            room.id(),
+            iso_time(until)
+        ))),
+    }
+}
+
+/// The room a moderation request is about.
+fn room_of(req: &Request) -> Option<&str> {
+    match req {
+        Request::MuteMember { room_id, .. }
+        | Request::UnmuteMember { room_id, .. }
+        | Request::MuteAll { room_id, .. }
+        | Request::KickMember { room_id, .. }
+        | Request::BanMember { room_id, .. }
+        | Request::UnbanMember { room_id, .. }
+        | Request::DeleteMessage { room_id, .. }
+        | Request::SetSlowMode { room_id, .. }
+        | Request::SetAdmin { room_id, .. }
+        | Request::BlockedWords { room_id, .. }
+        | Request::EditRoom { room_id, .. }
+        | Request::DismissRoom { room_id }
+        | Request::GetAuditLog { room_id, .. } => Some(room_id),
+        _ => None,
+    }
+}
+
+/// One moderation request: checks the caller's role, acts, audits. Returns the reply JSON.
+pub(crate) async fn handle(
+    shared: &Arc<Shared>,
+    actor: Actor<'_>,
+    req: Request,
+) -> Result<String, ApiError> {
+    let op = req.op();
+    let room_id = room_of(&req)
+        .ok_or_else(|| ApiError::invalid(format!("'{op}' is not a moderation request")))?
+        .to_owned();
+    limits::check_room_id(&room_id)?;
+    let app = actor.app;
+    let room = shared.rooms.get(app, &room_id).await?.ok_or_else(|| {
+        ApiError::new(
+            code::ROOM_NOT_FOUND,
+            format!("room '{room_id}' does not exist"),
+        )
+    })?;
+    let role = role_of(shared, app, &room, actor.user).await;
+    let needed = match req {
+        Request::DismissRoom { .. } => Role::Owner,
+        Request::SetAdmin { .. } => Role::AppAdmin,
+        _ => Role::Admin,
+    };
+    let Some(me) = actor.user.filter(|_| role >= needed) else {
+        let who = match needed {
+            Role::Owner => "the room owner",
+            Role::AppAdmin => "the room owner or an app administrator",
+            _ => "the room owner, its admins or an app administrator",
+        };
+        tracing::info!(app, room = %room_id, op = %op, user = ?actor.user, "moderation denied");
+        return Err(denied(&format!("only {who} may {}", op.replace('_', " "))));
+    };
+    let ctx = Ctx {
+        shared,
+        app,
+        room: &room,
+        me,
+        role,
+        op: &op,
+    };
+    ctx.run(req).await
+}
+
+struct Ctx<'a> {
+    shared: &'a Arc<Shared>,
+    app: u64,
+    room: &'a Arc<Room>,
+    me: &'a str,
+    role: Role,
+    op: &'a str,
+}
+
+impl Ctx<'_> {
+    fn key(&self) -> Vec<SqlValue> {
+        vec![(self.app as i64).into(), self.room.id().to_owned().into()]
+    }
+
+    fn key_user(&self, user: &str) -> Vec<SqlValue> {
+        let mut k = self.key();
+        k.push(user.to_owned().into());
+        k
+    }
+
+    async fn audit(
+        &self,
+        target: &str,
+        reason: &str,
+        details: serde_json::Value,
+    ) -> Result<(), ApiError> {
+        tracing::info!(
+            app = self.app,
+            room = %self.room.id(),
+            actor = %self.me,
+            target = %target,
+            action = %self.op,
+            "moderation"
+        );
+        let record = AuditRecord {
+            actor: self.me.to_owned(),
+            target: target.to_owned(),
+            action: self.op.to_owned(),
+            reason: reason.to_owned(),
+            details: details.to_string(),
+        };
+        Ok(self
+            .shared
+            .store
+            .audit(self.app, self.room.id().to_owned(), record)
+            .await?)
+    }
+
+    /// Refuses acting on the owner, or on someone of equal or higher standing.
+    async fn check_target(&self, user: &str) -> Result<(), ApiError> {
+        limits::check_user_id(user)?;
+        let target = role_of(self.shared, self.app, self.room, Some(user)).await;
+        if target == Role::Owner {
+            return Err(denied("the room owner cannot be muted, kicked or banned"));
+        }
+        if target >= self.role {
+            return Err(denied(&format!(
+                "'{user}' is a moderator of this room too: only someone above them may do this"
+            )));
+        }
+        Ok(())
+    }
+
+    fn reply(&self, target: &str, until: Option<i64>) -> Result<String, ApiError> {
+        to_json(&ModerationReply {
+            room_id: self.room.id().to_owned(),
+            action: self.op.to_owned(),
+            target: target.to_owned(),
+            until,
+        })
+    }
+
+    /// Removes `user` from the room on their connection, telling them why first.
+    fn remove_member(&self, user: &str, reason: &str, banned: bool, until: Option<i64>) {
+        let frame = ServerFrame::RoomEvent {
+            room: self.room.id().to_owned(),
+            event: RoomEvent::Kicked {
+                user_id: user.to_owned(),
+                reason: reason.to_owned(),
+                banned,
+                until,
+            },
+        };
+        if let Ok(text) = serde_json::to_string(&frame) {
+            self.shared.sessions.signal(
+                self.app,
+                user,
+                Signal::Leave {
+                    room: self.room.id().to_owned(),
+                    frame: text,
+                },
+            );
+        }
+    }
+
+    async fn save_settings(&self, settings: RoomSettings) -> Result<String, ApiError> {
+        let mut params = self.key();
+        params.push(i64::from(settings.mute_all).into());
+        params.push(i64::from(settings.slow_mode).into());
+        self.shared
+            .store
+            .execute(
+                "UPDATE rooms SET mute_all = ?3, slow_mode = ?4 WHERE app = ?1 AND room_id = ?2",
+                params,
+            )
+            .await?;
+        self.room.mods().await.settings = settings;
+        self.room
+            .publish_event(RoomEvent::SettingsUpdated { settings });
+        self.audit("", "", json!(settings)).await?;
+        to_json(&settings)
+    }
+
+    async fn run(&self, req: Request) -> Result<String, ApiError> {
+        let now = liveroom_usersig::now_secs();
+        let store = &self.shared.store;
+        match req {
+            Request::MuteMember {
+                user_id,
+                seconds,
+                reason,
+                ..
+            } => {
+                rules::check_mute_secs(seconds)?;
+                rules::check_reason(&reason)?;
+                self.check_target(&user_id).await?;
+                let until = now.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
+                let mut params = self.key_user(&user_id);
+                params.push(until.into());
+                store
+                    .execute(
+                        "INSERT OR REPLACE INTO room_mutes (app, room_id, user_id, until)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params,
+                    )
+                    .await?;
+                self.room.mods().await.mutes.insert(user_id.clone(), until);
+                self.room.publish_event(RoomEvent::Muted {
+                    user_id: user_id.clone(),
+                    until,
+                });
+                self.audit(
+                    &user_id,
+                    &reason,
+                    json!({"seconds": seconds, "until": until}),
+                )
+                .await?;
+                self.reply(&user_id, Some(until))
+            }
+            Request::UnmuteMember { user_id, .. } => {
+                limits::check_user_id(&user_id)?;
+                store
+                    .execute(
+                        "DELETE FROM room_mutes WHERE app = ?1 AND room_id = ?2 AND user_id = ?3",
+                        self.key_user(&user_id),
+                    )
+                    .await?;
+                self.room.mods().await.mutes.remove(&user_id);
+                self.room.publish_event(RoomEvent::Muted {
+                    user_id: user_id.clone(),
+                    until: 0,
+                });
+                self.audit(&user_id, "", json!({})).await?;
+                self.reply(&user_id, None)
+            }
+            Request::MuteAll { on, .. } => {
+                let mut settings = self.room.mods().await.settings;
+                settings.mute_all = on;
+                self.save_settings(settings).await
+            }
+            Request::SetSlowMode { seconds, .. } => {
+                rules::check_slow_mode(seconds)?;
+                let mut settings = self.room.mods().await.settings;
+                settings.slow_mode = seconds;
+                self.save_settings(settings).await
+            }
+            Request::KickMember {
+                user_id, reason, ..
+            } => {
+                rules::check_reason(&reason)?;
+                self.check_target(&user_id).await?;
+                self.remove_member(&user_id, &reason, false, None);
+                self.audit(&user_id, &reason, json!({})).await?;
+                self.reply(&user_id, None)
+            }
+            Request::BanMember {
+                user_id,
+                seconds,
+                reason,
+                ..
+            } => {
+                rules::check_ban_secs(seconds)?;
+                rules::check_reason(&reason)?;
+                self.check_target(&user_id).await?;
+                let until =
+                    seconds.map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX)));
+                let mut params = self.key_user(&user_id);
+                params.push(until.map_or(SqlValue::Null, SqlValue::from));
+                store
+                    .execute(
+                        "INSERT OR REPLACE INTO room_bans (app, room_id, user_id, until)
+                         VALUES (?1, ?2, ?3, ?4)",
+                        params,
+                    )
+                    .await?;
+                self.room.mods().await.bans.insert(user_id.clone(), until);
+                self.remove_member(&user_id, &reason, true, until);
+                self.audit(
+                    &user_id,
+                    &reason,
+                    json!({"seconds": seconds, "until": until}),
+                )
+                .await?;
+                self.reply(&user_id, until)
+            }
+            Request::UnbanMember { user_id, .. } => {
+                limits::check_user_id(&user_id)?;
+                store
+                    .execute(
+                        "DELETE FROM room_bans WHERE app = ?1 AND room_id = ?2 AND user_id = ?3",
+                        self.key_user(&user_id),
+                    )
+                    .await?;
+                self.room.mods().await.bans.remove(&user_id);
+                self.audit(&user_id, "", json!({})).await?;
+                self.reply(&user_id, None)
+            }
+            Request::DeleteMessage {
+                message_id, reason, ..
+            } => {
+                rules::check_reason(&reason)?;
+                if message_id.is_empty() || message_id.len() > 200 {
+                    return Err(ApiError::invalid("message_id: not a message ID"));
+                }
+                if !self.room.delete_message(store, &message_id).await? {
+                    return Err(ApiError::invalid(format!(
+                        "message_id: room '{}' has no message '{message_id}' in its history",
+                        self.room.id()
+                    )));
+                }
+                self.audit(&message_id, &reason, json!({})).await?;
+                self.reply(&message_id, None)
+            }
+            Request::SetAdmin { user_id, admin, .. } => {
+                limits::check_user_id(&user_id)?;
+                if self.room.info().await.owner_id == user_id {
+                    return Err(ApiError::invalid("user_id: the owner is not made an admin"));
+                }
+                let sql = if admin {
+                    "INSERT OR IGNORE INTO room_admins (app, room_id, user_id) VALUES (?1, ?2, ?3)"
+                } else {
+                    "DELETE FROM room_admins WHERE app = ?1 AND room_id = ?2 AND user_id = ?3"
+                };
+                store.execute(sql, self.key_user(&user_id)).await?;
+                {
+                    let mut mods = self.room.mods().await;
+                    if admin {
+                        mods.admins.insert(user_id.clone());
+                    } else {
+                        mods.admins.remove(&user_id);
+                    }
+                }
+                self.audit(&user_id, "", json!({"admin": admin})).await?;
+                self.reply(&user_id, None)
+            }
+            Request::BlockedWords { action, word, .. } => self.blocked_words(action, word).await,
+            Request::EditRoom {
+                name,
+                notification,
+                introduction,
+                avatar,
+                ..
+            } => {
+                if let Some(n) = &name {
+                    limits::check_room_name(n)?;
+                }
+                if let Some(n) = &notification {
+                    limits::check_len("notification", n, limits::NOTIFICATION_MAX)?;
+                }
+                if let Some(i) = &introduction {
+                    limits::check_len("introduction", i, limits::INTRODUCTION_MAX)?;
+                }
+                if let Some(a) = &avatar {
+                    limits::check_len("avatar", a, limits::AVATAR_MAX)?;
+                }
+                let details = json!({
+                    "name": name, "notification": notification,
+                    "introduction": introduction, "avatar": avatar,
+                });
+                let info = self
+                    .room
+                    .edit_info(store, move |info| {
+                        if let Some(n) = name {
+                            info.name = n;
+                        }
+                        if let Some(n) = notification {
+                            info.notification = n;
+                        }
+                        if let Some(i) = introduction {
+                            info.introduction = i;
+                        }
+                        if let Some(a) = avatar {
+                            info.avatar = a;
+                        }
+                    })
+                    .await?;
+                self.audit("", "", details).await?;
+                to_json(&info)
+            }
+            Request::DismissRoom { .. } => {
+                self.room.dismiss(store).await?;
+                self.shared.rooms.remove(self.app, self.room.id());
+                self.audit("", "", json!({})).await?;
+                to_json(&json!({ "groupID": self.room.id() }))
+            }
+            Request::GetAuditLog { limit, .. } => {
+                let limit = limit
+                    .unwrap_or(rules::AUDIT_PAGE_MAX)
+                    .clamp(1, rules::AUDIT_PAGE_MAX);
+                let log = store
+                    .audit_log(self.app, self.room.id().to_owned(), limit)
+                    .await?;
+                to_json(&log)
+            }
+            _ => Err(ApiError::invalid(format!(
+                "'{}' is not a moderation request",
+                self.op
+            ))),
+        }
+    }
+
+    async fn blocked_words(
+        &self,
+        action: WordsAction,
+        word: Option<String>,
+    ) -> Result<String, ApiError> {
+        let word = match action {
+            WordsAction::List => None,
+            WordsAction::Add | WordsAction::Remove => {
+                let w = word
+                    .map(|w| w.trim().to_owned())
+                    .ok_or_else(|| ApiError::invalid("word is required to add or remove"))?;
+                rules::check_blocked_word(&w)?;
+                Some(w)
+            }
+        };
+        if let Some(w) = &word {
+            let add = action == WordsAction::Add;
+            if add && self.room.mods().await.words.len() >= rules::BLOCKED_WORDS_PER_ROOM {
+                return Err(ApiError::invalid(format!(
+                    "word: a room has at most {} blocked words",
+                    rules::BLOCKED_WORDS_PER_ROOM
+                )));
+            }
+            let sql = if add {
+                "INSERT OR IGNORE INTO room_blocked_words (app, room_id, word) VALUES (?1, ?2, ?3)"
+            } else {
+                "DELETE FROM room_blocked_words WHERE app = ?1 AND room_id = ?2 AND word = ?3"
+            };
+            self.shared.store.execute(sql, self.key_user(w)).await?;
+            {
+                let mut mods = self.room.mods().await;
+                if add {
+                    mods.words.insert(w.clone());
+                } else {
+                    mods.words.remove(w);
+                }
+                mods.refold();
+            }
+            self.audit(w, "", json!({})).await?;
+        }
+        let room = self.room.mods().await.words.iter().cloned().collect();
+        let app = self
+            .shared
+            .config
+            .blocked_words
+            .get(&self.app)
+            .map(|w| w.iter().cloned().collect())
+            .unwrap_or_default();
+        to_json(&BlockedWords {
+            room_id: self.room.id().to_owned(),
+            room,
+            app,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn iso_times() {
+        assert_eq!(iso_time(0), "1970-01-01T00:00:00Z");
+        assert_eq!(iso_time(1_764_158_400), "2025-11-26T12:00:00Z");
+        assert_eq!(iso_time(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn send_checks() {
+        let mut m = ModState::default();
+        let text = |t: &str| Body::Text(liveroom_proto::TextPayload { text: t.into() });
+        let now = liveroom_usersig::now_secs();
+        m.mutes.insert("u".into(), now + 60);
+        let e = m.check_send("r", "u", false, &text("hi"), &[]).unwrap_err();
+        assert_eq!(e.code, code::MUTED);
+        assert!(e.message.contains("until"));
+        m.mutes.clear();
+        m.words.insert("Bad".into());
+        m.refold();
+        let e = m
+            .check_send("r", "u", true, &text("so ＢＡＤ"), &[])
+            .unwrap_err();
+        assert_eq!(e.code, code::BLOCKED_WORD);
+        let app = vec![normalize("evil")];
+        assert!(m.check_send("r", "u", true, &text("EVIL"), &app).is_err());
+        m.settings.slow_mode = 30;
+        assert!(m.check_send("r", "u", false, &text("a"), &[]).is_ok());
+        let e = m.check_send("r", "u", false, &text("b"), &[]).unwrap_err();
+        assert_eq!(e.code, code::RATE_LIMITED);
+        assert!(e.message.contains("wait 30 s"), "{}", e.message);
+        assert!(m.check_send("r", "u", true, &text("c"), &[]).is_ok());
+        m.settings.mute_all = true;
+        assert_eq!(
+            m.check_send("r", "v", false, &text("d"), &[])
+                .unwrap_err()
+                .code,
+            code::MUTED
+        );
+        assert!(m.check_send("r", "o", true, &text("d"), &[]).is_ok());
+    }
+}
