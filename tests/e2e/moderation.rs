@@ -112,6 +112,11 @@ async fn permission_matrix() {
         code::NO_PERMISSION
     );
     assert_eq!(code_of(&mem.dismiss_room(room).await), code::NO_PERMISSION);
+    assert_eq!(
+        mem.joined_rooms(),
+        [room],
+        "a refused dismiss leaves nothing"
+    );
 
     // Guests: 10007 on the wire (the engine would stop them at 2999 before sending).
     let mut raw = RawClient::connect(&server).await;

@@ -580,10 +580,11 @@ impl Im {
         let request = Request::DismissRoom {
             room_id: room_id.to_owned(),
         };
-        let effect = Effect::Exit {
-            room: room_id.to_owned(),
-        };
-        self.call("dismiss_room", request, effect).await.map(|_| ())
+        self.call("dismiss_room", request, Effect::None).await?;
+        // The room is gone: never re-entered on reconnect (the `t_room_dismissed` push, if
+        // this engine was in it, does the same).
+        lock(&self.inner.shared.state).rooms.remove(room_id);
+        Ok(())
     }
 
     /// Moderators: the room's audit log, newest first (at most `limit`, default 500).

@@ -511,6 +511,42 @@ mod tests {
     }
 
     #[test]
+    fn moderation_pushes_become_seed_style_events() {
+        let (ev, leave) = room_event(
+            "r",
+            RoomEvent::MessageDeleted {
+                message_id: "m1".into(),
+            },
+        );
+        assert!(!leave);
+        assert_eq!(
+            serde_json::to_value(&ev).unwrap(),
+            serde_json::json!({"name": "t_message_deleted", "roomID": "r",
+                               "data": {"roomID": "r", "messageID": "m1"}})
+        );
+        let (ev, leave) = room_event(
+            "r",
+            RoomEvent::Kicked {
+                user_id: "u".into(),
+                reason: "spam".into(),
+                banned: true,
+                until: None,
+            },
+        );
+        assert!(leave);
+        assert_eq!(ev.name, EventName::KickedFromRoom);
+        let v = serde_json::to_value(&ev).unwrap();
+        assert_eq!(v["data"]["banned"], true);
+        assert_eq!(v["data"]["until"], serde_json::Value::Null);
+        let (ev, leave) = room_event("r", RoomEvent::Dismissed);
+        assert!(leave);
+        assert_eq!(ev.text(), Some("r"));
+        // Objects survive a round trip through the untagged payload.
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert!(matches!(back.data, EventData::Object(_)));
+    }
+
+    #[test]
     fn panicking_handler_does_not_break_others() {
         let emitter = Emitter::new();
         let hits = Arc::new(Mutex::new(Vec::new()));
