@@ -365,6 +365,29 @@ async fn deleted_messages_are_never_served_again() {
             .map(|m| m["payload"]["text"].as_str().unwrap_or("").to_owned())
             .collect()
     };
+    // A client coming back after the deletion (enter with `since` past it) is told to drop
+    // it; one whose `since` is before it simply never gets it.
+    let mut back = RawClient::connect(&server).await;
+    back.request(json!({"id": 1, "op": "hello", "sdk_app_id": APP}))
+        .await;
+    let r = back
+        .request(json!({"id": 2, "op": "enter_room", "room_id": room, "since": 3}))
+        .await;
+    assert_eq!(r["data"]["deleted"], json!([ids[1]]), "{r}");
+    let mut before = RawClient::connect(&server).await;
+    before
+        .request(json!({"id": 1, "op": "hello", "sdk_app_id": APP}))
+        .await;
+    let r = before
+        .request(json!({"id": 2, "op": "enter_room", "room_id": room, "since": 1}))
+        .await;
+    assert_eq!(r["data"]["deleted"], Value::Null, "{r}");
+    assert_eq!(
+        r["data"]["messages"].as_array().map(Vec::len),
+        Some(1),
+        "{r}"
+    );
+
     // A late joiner gets the history without it.
     let late = server.login("late").await;
     let mut late_rx = late.events();

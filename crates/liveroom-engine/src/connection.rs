@@ -564,6 +564,16 @@ impl Connection {
 
     /// An enter succeeded: deliver the history and what overtook the reply.
     fn entered(&self, room: &str, reply: EnterReply) {
+        // Messages deleted while this client was away: it may still show them.
+        for message_id in &reply.deleted {
+            let (event, _) = room_event(
+                room,
+                liveroom_proto::RoomEvent::MessageDeleted {
+                    message_id: message_id.clone(),
+                },
+            );
+            self.shared.emitter.emit(event);
+        }
         let events = {
             let mut state = lock(&self.shared.state);
             let mut fresh = state

@@ -478,6 +478,10 @@ pub struct EnterReply {
     pub messages: Vec<Message>,
     /// The room's latest sequence at the time of entering.
     pub last_sequence: u64,
+    /// On a re-enter (`since` given): IDs of messages up to `since` deleted since then (the
+    /// client may still show them). Kept in memory for the room's recent deletions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deleted: Vec<String>,
 }
 
 /// Reply to the send operations: the message as stored and delivered.

@@ -632,7 +632,12 @@ impl Conn {
             }
             data.push_str(m);
         }
-        data.push_str(&format!("],\"last_sequence\":{}}}", entered.last_seq));
+        data.push_str(&format!("],\"last_sequence\":{}", entered.last_seq));
+        if !entered.deleted.is_empty() {
+            data.push_str(",\"deleted\":");
+            data.push_str(&to_json(&entered.deleted)?);
+        }
+        data.push('}');
         Ok(data)
     }
 

@@ -45,6 +45,8 @@ struct RoomState {
     mods: ModState,
     /// Dismissed: nothing more is published, the registry has forgotten it.
     dismissed: bool,
+    /// Recent deletions (sequence, message ID), oldest first, for re-entering clients.
+    deleted: VecDeque<(u64, String)>,
 }
 
 impl RoomState {
@@ -84,6 +86,8 @@ pub struct Entered {
     pub last_seq: u64,
     /// The live stream after the snapshot (None when already in).
     pub subscription: Option<Subscription>,
+    /// IDs of messages up to `since` deleted meanwhile (re-enter only).
+    pub deleted: Vec<String>,
 }
 
 impl Room {
@@ -107,6 +111,7 @@ impl Room {
                 members: HashMap::new(),
                 mods: ModState::from_stored(stored.moderation),
                 dismissed: false,
+                deleted: VecDeque::new(),
             }),
             budget: Mutex::new(RoomBudget::new(settings.budget, Instant::now())),
             online: AtomicUsize::new(0),
@@ -180,6 +185,15 @@ impl Room {
             history,
             last_seq: st.last_seq,
             subscription,
+            deleted: match since {
+                Some(since) => st
+                    .deleted
+                    .iter()
+                    .filter(|(s, _)| *s <= since)
+                    .map(|(_, id)| id.clone())
+                    .collect(),
+                None => Vec::new(),
+            },
         }
     }
 
@@ -290,6 +304,10 @@ impl Room {
         };
         store.delete_message(self.app, self.id.clone(), seq).await?;
         st.history.remove(pos);
+        if st.deleted.len() >= DELETIONS_KEPT {
+            st.deleted.pop_front();
+        }
+        st.deleted.push_back((seq, message_id.to_owned()));
         self.publish_event(RoomEvent::MessageDeleted {
             message_id: message_id.to_owned(),
         });
@@ -409,6 +427,9 @@ impl Room {
         }
     }
 }
+
+/// Deletions a room remembers for re-entering clients.
+const DELETIONS_KEPT: usize = 256;
 
 /// The sequence inside a message ID of room `room` (`GROUP{room}-{seq}-{nonce}`).
 fn message_seq(room: &str, message_id: &str) -> Option<u64> {
