@@ -96,9 +96,20 @@ export class GiftQueue {
 
 const AVATAR_COLORS = ['#ff6b6b', '#f783ac', '#9775fa', '#5c7cfa', '#339af0', '#22b8cf', '#20c997', '#51cf66', '#fcc419', '#ff922b'];
 
-/** A data-URL avatar with the user's initial, for users without one. */
+const avatarCache = new Map();
+
+/** A data-URL avatar with the user's initial, for users without one (cached per name). */
 export function initialAvatar(name) {
   const s = String(name || '?');
+  const hit = avatarCache.get(s);
+  if (hit) return hit;
+  const url = makeInitialAvatar(s);
+  if (avatarCache.size > 2000) avatarCache.clear();
+  avatarCache.set(s, url);
+  return url;
+}
+
+function makeInitialAvatar(s) {
   let h = 0;
   for (const c of s) h = (h * 31 + c.codePointAt(0)) >>> 0;
   const color = AVATAR_COLORS[h % AVATAR_COLORS.length];

@@ -13,6 +13,13 @@ import { perf } from './perf.js';
 /** Chat items kept per room (DOM and backlog). */
 export const MAX_MESSAGES = 1000;
 
+/**
+ * Chat items drawn per frame at most. Under a flood (1,000 messages/s) a frame's batch can
+ * hold hundreds of messages; only the newest are drawn (the rest would scroll past unread
+ * within the same frame), so each frame stays short. Effects (likes, gifts) still count all.
+ */
+export const RENDER_CAP = 150;
+
 /** Custom-message `data` values the app understands. The seed's own example uses 'dianzan'. */
 export const LIKE_DATA = ['dianzan', 'like'];
 export const GIFT_DATA = 'gift';
@@ -293,11 +300,17 @@ export class RoomPane {
   _flush() {
     this.frame = 0;
     const t0 = performance.now();
-    const batch = this.pending;
+    let batch = this.pending;
     this.pending = [];
     const stick = this.chat.scrollHeight - this.chat.scrollTop - this.chat.clientHeight < 60;
-    const frag = document.createDocumentFragment();
     let hearts = 0;
+    if (batch.length > RENDER_CAP) {
+      // Older items of an oversized batch only play their effects.
+      for (const m of batch.slice(0, batch.length - RENDER_CAP)) this._effectsOnly(m, () => hearts++);
+      this.stats.skipped = (this.stats.skipped || 0) + batch.length - RENDER_CAP;
+      batch = batch.slice(batch.length - RENDER_CAP);
+    }
+    const frag = document.createDocumentFragment();
     for (const m of batch) {
       const li = this._render(m, () => hearts++);
       if (li) {
@@ -314,6 +327,19 @@ export class RoomPane {
     if (stick) this.chat.scrollTop = this.chat.scrollHeight;
     this.stats.rendered += batch.length;
     perf.frame(performance.now() - t0, batch.length);
+  }
+
+  /** The effect of a message that is not drawn (likes float hearts, gifts queue). */
+  _effectsOnly(m, onLike) {
+    if (m.__line || m.type !== 'TIMCustomElem') return;
+    const p = m.payload || {};
+    if (LIKE_DATA.includes(p.data)) {
+      onLike();
+      this.stats.likes++;
+    } else if (p.data === GIFT_DATA) {
+      this.stats.gifts++;
+      this.gifts.push({ from: m.from, nick: m.nick, avatar: m.avatar, giftId: p.description, count: 1 });
+    }
   }
 
   /** Renders a message immediately (own messages), bypassing the frame queue. */

@@ -118,6 +118,11 @@ pub struct App {
 impl App {
     /// Starts tauri-driver and opens the app in a session.
     pub async fn launch(name: &str) -> Result<App> {
+        Self::launch_with_env(name, &[]).await
+    }
+
+    /// [`App::launch`] with extra environment for the app (e.g. the embedded server's budget).
+    pub async fn launch_with_env(name: &str, env: &[(&str, &str)]) -> Result<App> {
         let port = free_port();
         let data_dir = std::env::temp_dir().join(format!(
             "liveroom-app-test-{name}-{}-{}",
@@ -149,6 +154,7 @@ impl App {
             // Not WEBKIT_DISABLE_DMABUF_RENDERER: WebDriver screenshots hang with it.
             .env_remove("WEBKIT_DISABLE_DMABUF_RENDERER")
             .env("RUST_LOG", "warn,liveroom_app=info")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -188,6 +194,11 @@ impl App {
         };
         app.wait_css("#screen-start").await?;
         Ok(app)
+    }
+
+    /// The tauri-driver process id (the app and its web processes descend from it).
+    pub fn driver_pid(&self) -> u32 {
+        self.driver.id()
     }
 
     /// The embedded server's HTTP address.
@@ -512,4 +523,44 @@ fn crc32(bytes: &[u8]) -> u32 {
         }
     }
     !crc
+}
+
+/// Proportional set size (KiB) of `root` and all its descendants, with their names: the
+/// memory the app really uses, shared pages split between the processes that share them.
+pub fn tree_pss_kib(root: u32) -> Vec<(u32, String, u64)> {
+    let mut children: std::collections::HashMap<u32, Vec<u32>> = Default::default();
+    let mut names = std::collections::HashMap::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        names.insert(pid, stat[open + 1..close].to_owned());
+        let ppid = stat[close + 2..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        children.entry(ppid).or_default().push(pid);
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![root];
+    while let Some(pid) = stack.pop() {
+        stack.extend(children.get(&pid).into_iter().flatten().copied());
+        let pss = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find(|l| l.starts_with("Pss:"))
+                    .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+            })
+            .unwrap_or(0);
+        out.push((pid, names.get(&pid).cloned().unwrap_or_default(), pss));
+    }
+    out
 }
