@@ -464,6 +464,12 @@ async fn moderator_view_shows_rooms_side_by_side_and_profile_edits() -> Result<(
         let ev = tail.wait_line("the moderator's text", |v| v["data"][0]["payload"]["text"] == "moderator here")?;
         ensure!(ev["data"][0]["nick"] == "Mod 管理员", "messages carry the new nick: {ev}");
         app.screenshot("moderator").await?;
+        let before = app.js("return document.documentElement.dataset.theme", vec![]).await?;
+        app.click("#screen-main .js-theme").await?;
+        let after = app.js("return document.documentElement.dataset.theme", vec![]).await?;
+        ensure!(before != after, "the theme switches: {before} -> {after}");
+        app.click("#btn-moderator").await?;
+        app.screenshot(&format!("room-{}", after.as_str().unwrap_or("theme"))).await?;
         Ok(())
     }
     .await;
