@@ -715,11 +715,7 @@ impl Im {
             };
             // No task, or it has ended (kicked, refused, shut down): start a new one.
             if let Some(command) = unsent {
-                let sender = connection::spawn(Arc::clone(&self.inner.shared));
-                if sender.send(command).is_err() {
-                    return Err(error::network("the connection task did not start"));
-                }
-                *conn = Some(sender);
+                *conn = Some(connection::spawn(Arc::clone(&self.inner.shared), command));
             }
         }
         self.wait(what, answer).await

@@ -78,9 +78,12 @@ pub(crate) enum Effect {
     Exit { room: String },
 }
 
-/// Starts a connection task and returns its command sender.
-pub(crate) fn spawn(shared: Arc<Shared>) -> mpsc::UnboundedSender<Command> {
+/// Starts a connection task with its first command already queued (so the task always answers
+/// it, even if it ends at once) and returns its command sender.
+pub(crate) fn spawn(shared: Arc<Shared>, first: Command) -> mpsc::UnboundedSender<Command> {
     let (tx, rx) = mpsc::unbounded_channel();
+    // The receiver is alive here, so this cannot fail.
+    let _ = tx.send(first);
     let conn = Connection {
         shared,
         commands: rx,
