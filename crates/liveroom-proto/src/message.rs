@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// Message priority. Over the room's send budget, lower priorities are dropped first.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Priority {
     /// Dropped first.
     Lowest,

@@ -336,12 +336,36 @@ mod tests {
         let now = now_secs();
         let sig = gen_usersig(APP, KEY, "alice", 3600);
         assert!(verify(&sig, APP, KEY, "alice", now).is_ok());
-        assert_eq!(verify(&sig, APP, "other-key", "alice", now).unwrap_err().code(), 70009);
-        assert_eq!(verify(&sig, APP, KEY, "bob", now).unwrap_err().code(), 70013);
-        assert_eq!(verify(&sig, APP + 1, KEY, "alice", now).unwrap_err().code(), 70014);
-        assert_eq!(verify(&sig, APP, KEY, "alice", now + 3601).unwrap_err().code(), 70001);
-        assert_eq!(verify("garbage!", APP, KEY, "alice", now).unwrap_err().code(), 70003);
-        assert_eq!(verify("", APP, KEY, "alice", now).unwrap_err().code(), 70003);
+        assert_eq!(
+            verify(&sig, APP, "other-key", "alice", now)
+                .unwrap_err()
+                .code(),
+            70009
+        );
+        assert_eq!(
+            verify(&sig, APP, KEY, "bob", now).unwrap_err().code(),
+            70013
+        );
+        assert_eq!(
+            verify(&sig, APP + 1, KEY, "alice", now).unwrap_err().code(),
+            70014
+        );
+        assert_eq!(
+            verify(&sig, APP, KEY, "alice", now + 3601)
+                .unwrap_err()
+                .code(),
+            70001
+        );
+        assert_eq!(
+            verify("garbage!", APP, KEY, "alice", now)
+                .unwrap_err()
+                .code(),
+            70003
+        );
+        assert_eq!(
+            verify("", APP, KEY, "alice", now).unwrap_err().code(),
+            70003
+        );
     }
 
     #[test]
