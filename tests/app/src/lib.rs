@@ -149,6 +149,9 @@ impl App {
                 &native_port.to_string(),
             ])
             .env("LIVEROOM_APP_DATA", &data_dir)
+            // The webview's own storage (localStorage: theme, language, recent rooms) too.
+            .env("XDG_DATA_HOME", data_dir.join("xdg-data"))
+            .env("XDG_CACHE_HOME", data_dir.join("xdg-cache"))
             .env("LIVEROOM_EMBEDDED_PORT", port.to_string())
             .env("LANG", "en_US.UTF-8")
             // Not WEBKIT_DISABLE_DMABUF_RENDERER: WebDriver screenshots hang with it.
@@ -271,6 +274,15 @@ impl App {
 
     /// Saves a screenshot as `tests/artifacts/<name>.png`.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        // Let the page paint what the test just changed (two animation frames) first.
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.client.execute_async(
+                "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 50)));",
+                vec![],
+            ),
+        )
+        .await;
         let png = tokio::time::timeout(WAIT, self.client.screenshot())
             .await
             .context("screenshot timed out")??;

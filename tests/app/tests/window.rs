@@ -475,3 +475,36 @@ async fn moderator_view_shows_rooms_side_by_side_and_profile_edits() -> Result<(
     .await;
     app.finish(r).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_server_login_with_address_sdkappid_and_usersig() -> Result<()> {
+    if !enabled("remote_login") {
+        return Ok(());
+    }
+    let app = App::launch("remote").await?;
+    let r: Result<()> = async {
+        // The app's own embedded server stands in for a remote one: the form takes the
+        // address, the SDKAppID and a UserSig signed elsewhere (here by the test).
+        app.wait_js("embedded server", "return /^http/.test(document.getElementById('embedded-address').textContent)").await?;
+        let (app_id, key) = app.keys()?;
+        app.fill("#remote-server", &format!("ws://127.0.0.1:{}", app.port)).await?;
+        app.fill("#remote-appid", &app_id.to_string()).await?;
+        app.fill("#remote-user", "remote_1").await?;
+        app.fill("#remote-sig", &liveroom_app_tests::user_sig(app_id, &key, "remote_1")).await?;
+        app.click("#remote-connect").await?;
+        app.wait_js("main screen", "return !document.getElementById('screen-main').hidden").await?;
+        app.create_room("remote-room", "Remote room", "").await?;
+        send_text(&app, "remote-room", "over a remote login").await?;
+        app.click("#btn-logout").await?;
+        app.wait_js("back to the start screen", "return !document.getElementById('screen-start').hidden").await?;
+
+        // A wrong UserSig is refused with TIM's code, shown to the user.
+        app.fill("#remote-sig", "not-a-usersig").await?;
+        app.click("#remote-connect").await?;
+        app.wait_js("the error toast", "const t = document.querySelector('.toast.error'); return t && t.textContent.includes('70003')").await?;
+        app.screenshot("remote-bad-sig").await?;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
