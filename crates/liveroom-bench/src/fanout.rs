@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{anyhow, Context};
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -231,7 +231,10 @@ pub async fn run(p: Params) -> anyhow::Result<Report> {
         .iter()
         .map(|a| a.load(Ordering::Relaxed))
         .sum();
-    let expected = accepted * reading;
+    let sent: u64 = counts.sent.iter().map(|a| a.load(Ordering::Relaxed)).sum();
+    let rejected = counts.rejected.load(Ordering::Relaxed);
+    // Every send the server did not refuse should reach every reading viewer.
+    let expected = sent.saturating_sub(rejected) * reading;
     let ms = |us: u64| us as f64 / 1000.0;
     let by_priority = (0..4)
         .map(|i| {
@@ -250,9 +253,9 @@ pub async fn run(p: Params) -> anyhow::Result<Report> {
         connections,
         rate: p.rate,
         seconds: p.seconds,
-        sent: counts.sent.iter().map(|a| a.load(Ordering::Relaxed)).sum(),
+        sent,
         accepted,
-        rejected: counts.rejected.load(Ordering::Relaxed),
+        rejected,
         delivered,
         expected,
         lost: expected.saturating_sub(delivered),
@@ -397,9 +400,8 @@ async fn send_loop(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     reader.abort();
-    if pending.lock().map(|p| !p.is_empty()).unwrap_or(false) {
-        bail!("some sends were never answered");
-    }
+    // A server that fell behind may still deliver what it has not answered: such sends stay
+    // expected (see `expected` in `run`).
     Ok(())
 }
 
