@@ -25,6 +25,16 @@ fn main() {
             "stage_image",
             "send_image_message",
             "stop_push",
+            "delete_message",
+            "mute_member",
+            "unmute_member",
+            "kick_member",
+            "ban_member",
+            "unban_member",
+            "set_mute_all",
+            "set_slow_mode",
+            "blocked_words",
+            "get_audit_log",
         ]));
     tauri_build::try_build(attrs).expect("tauri-build failed");
     // The UI is embedded at compile time by `generate_context!`; with the config outside the

@@ -5,7 +5,7 @@
 import TWebLive from './tweblive.js';
 import { invoke } from './tauri.js';
 import { t, setLang, currentLang, initLanguage, onLangChange, apply as applyI18n } from './i18n.js';
-import { RoomPane } from './room.js';
+import { RoomPane, fmtTime } from './room.js';
 import { setAvatar } from './effects.js';
 
 window.TWebLive = TWebLive;
@@ -73,6 +73,21 @@ const app = {
     }
     im.on(E.IM_PUSH_STOPPED, toRoom((pane, ev) => pane.setEnded(ev.data)));
     im.on(E.IM_ONLINE_COUNT, toRoom((pane, ev) => pane.setOnline(ev.data)));
+    im.on(E.IM_MESSAGE_DELETED, toRoom((pane, ev) => pane.removeMessage(ev.data && ev.data.messageID)));
+    im.on(E.IM_MUTED, toRoom((pane, ev) => pane.setMuted(ev.data || {})));
+    im.on(E.IM_ROOM_SETTINGS_UPDATED, toRoom((pane, ev) => pane.setSettings(ev.data || {})));
+    im.on(E.IM_ROOM_PROFILE_UPDATED, toRoom((pane, ev) => pane.update(ev.data || {})));
+    im.on(E.IM_KICKED_FROM_ROOM, toRoom((pane, ev) => {
+      const d = ev.data || {};
+      let why = d.banned ? (d.until ? `${t('bannedUntil')}${fmtTime(d.until)}` : t('bannedForGood')) : t('kickedFromRoom');
+      if (d.reason) why += ` (${d.reason})`;
+      this.toast(`${pane.group.name || pane.roomID}: ${why}`, 'error');
+      this.dropRoom(pane.roomID);
+    }));
+    im.on(E.IM_ROOM_DISMISSED, toRoom((pane) => {
+      this.toast(`${pane.group.name || pane.roomID}: ${t('roomDismissed')}`, 'error');
+      this.dropRoom(pane.roomID);
+    }));
     im.on(E.IM_KICKED_OUT, (ev) => {
       this.toast(`${t('kicked')}${ev.data}`, 'error');
       this.reset();
@@ -208,6 +223,16 @@ const app = {
     this.panes.delete(roomID);
     if (this.active === roomID) this.active = this.panes.keys().next().value || null;
     this.layout();
+  },
+
+  /** Removes a room's pane the engine has already left (kicked, banned, dismissed). */
+  dropRoom(roomID) {
+    const pane = this.panes.get(roomID);
+    if (pane) pane.destroy();
+    this.panes.delete(roomID);
+    if (this.active === roomID) this.active = this.panes.keys().next().value || null;
+    this.layout();
+    this.renderLists?.();
   },
 
   activate(roomID) {

@@ -139,6 +139,7 @@ export class RoomPane {
         this.app.error(err);
       }
     });
+    this._wireModeration();
     this.$('.composer').addEventListener('submit', (e) => {
       e.preventDefault();
       const input = this.$('.text-input');
@@ -199,6 +200,173 @@ export class RoomPane {
       const img = e.target.closest('img.thumb');
       if (img && img.dataset.original) this.app.showImage(img.dataset.original);
     });
+  }
+
+  // ---------- moderation ----------
+
+  _wireModeration() {
+    const im = () => this.app.im;
+    const run = async (work) => {
+      try {
+        return await work();
+      } catch (err) {
+        this.app.error(err);
+        return null;
+      }
+    };
+    this.$('.mute-all').addEventListener('change', async (e) => {
+      const r = await run(() => im().setMuteAll({ roomID: this.roomID, on: e.target.checked }));
+      if (r) this.setSettings(r.data);
+    });
+    this.$('.btn-slow').addEventListener('click', async () => {
+      const r = await run(() => im().setSlowMode({ roomID: this.roomID, seconds: Number(this.$('.slow-mode').value) || 0 }));
+      if (r) this.setSettings(r.data);
+    });
+    const wordInput = this.$('.blocked-word');
+    const addWord = async () => {
+      const word = wordInput.value.trim();
+      if (!word) return;
+      const r = await run(() => im().blockedWords({ roomID: this.roomID, action: 'add', word }));
+      if (r) {
+        wordInput.value = '';
+        this._renderWords(r.data);
+      }
+    };
+    this.$('.btn-word-add').addEventListener('click', addWord);
+    wordInput.addEventListener('keydown', (e) => {
+      if (e.key === 'Enter') {
+        e.preventDefault();
+        addWord();
+      }
+    });
+    this.$('.btn-host').addEventListener('click', async () => {
+      if (this.$('.host-panel').hidden) return;
+      const r = await run(() => im().blockedWords({ roomID: this.roomID, action: 'list' }));
+      if (r) this._renderWords(r.data);
+    });
+    // The message menu: one open at a time; a click elsewhere closes it.
+    this.chat.addEventListener('click', (e) => {
+      const btn = e.target.closest('.msg-menu-btn');
+      if (btn) {
+        e.stopPropagation();
+        this._openMenu(btn.closest('li.msg'));
+        return;
+      }
+      const item = e.target.closest('.msg-menu button');
+      if (item) {
+        e.stopPropagation();
+        this._moderate(item.dataset.act, item.closest('li.msg'));
+      }
+    });
+    document.addEventListener('click', (e) => {
+      if (!e.target.closest('.msg-menu')) this._closeMenu();
+    });
+  }
+
+  _openMenu(li) {
+    const had = li && li.querySelector('.msg-menu');
+    this._closeMenu();
+    if (!li || had) return;
+    const menu = document.createElement('div');
+    menu.className = 'msg-menu';
+    menu.setAttribute('role', 'menu');
+    const items = [['delete', 'deleteMsg'], ['mute-60', 'mute1m'], ['mute-600', 'mute10m'], ['mute-3600', 'mute1h'], ['mute-86400', 'mute24h'], ['kick', 'kick'], ['ban', 'ban']];
+    for (const [act, key] of items) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = act === 'ban' || act === 'kick' || act === 'delete' ? 'ghost danger-text' : 'ghost';
+      b.dataset.act = act;
+      b.setAttribute('role', 'menuitem');
+      b.textContent = t(key);
+      menu.appendChild(b);
+    }
+    li.querySelector('.body').appendChild(menu);
+  }
+
+  _closeMenu() {
+    for (const m of this.el.querySelectorAll('.msg-menu')) m.remove();
+  }
+
+  async _moderate(act, li) {
+    this._closeMenu();
+    if (!li) return;
+    const roomID = this.roomID;
+    const userID = li.dataset.from;
+    const im = this.app.im;
+    try {
+      if (act === 'delete') {
+        await im.deleteMessage({ roomID, messageID: li.dataset.id });
+        this.removeMessage(li.dataset.id);
+      } else if (act.startsWith('mute-')) {
+        await im.muteMember({ roomID, userID, muteTime: Number(act.slice(5)) });
+      } else if (act === 'kick') {
+        await im.kickMember({ roomID, userID });
+      } else if (act === 'ban') {
+        await im.banMember({ roomID, userID });
+      }
+      this.app.toast(t('done'));
+    } catch (err) {
+      this.app.error(err);
+    }
+  }
+
+  /** t_message_deleted: the message leaves the view (and the frame queue). */
+  removeMessage(messageID) {
+    if (!messageID) return;
+    this.pending = this.pending.filter((m) => m.ID !== messageID);
+    for (const li of this.chat.querySelectorAll('li[data-id]')) {
+      if (li.dataset.id === messageID) {
+        li.remove();
+        this.count--;
+      }
+    }
+  }
+
+  /** t_muted: a banner when it is me; a line for everyone else. */
+  setMuted({ userID, until }) {
+    const me = this.app.me && this.app.me.userID;
+    const active = Number(until) > Date.now() / 1000;
+    if (userID === me) {
+      const banner = this.$('.muted-banner');
+      banner.hidden = !active;
+      banner.textContent = active ? `${t('mutedUntil')}${fmtTime(until)}` : '';
+      clearTimeout(this.muteTimer);
+      if (active) this.muteTimer = setTimeout(() => (banner.hidden = true), Math.min(2 ** 31 - 1, until * 1000 - Date.now()));
+    } else if (userID) {
+      this._pushLine(active ? `${userID}${t('userMuted')}${fmtTime(until)}` : `${userID}${t('userUnmuted')}`, 'tip');
+    }
+  }
+
+  /** t_room_settings_updated (or a command's reply): `{muteAll, slowMode}`. */
+  setSettings(s) {
+    if (typeof s.muteAll === 'boolean') this.$('.mute-all').checked = s.muteAll;
+    if (typeof s.slowMode === 'number') this.$('.slow-mode').value = String(s.slowMode);
+    this.settings = { ...(this.settings || {}), ...s };
+  }
+
+  _renderWords(data) {
+    const list = this.$('.blocked-list');
+    list.replaceChildren();
+    const words = (data && (data.words || data.room)) || [];
+    for (const w of words) {
+      const li = document.createElement('li');
+      const span = document.createElement('span');
+      span.textContent = w;
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'ghost';
+      b.textContent = t('remove');
+      b.addEventListener('click', async () => {
+        try {
+          const r = await this.app.im.blockedWords({ roomID: this.roomID, action: 'remove', word: w });
+          this._renderWords(r.data);
+        } catch (err) {
+          this.app.error(err);
+        }
+      });
+      li.append(span, ' ', b);
+      list.appendChild(li);
+    }
   }
 
   // ---------- sending ----------
@@ -425,6 +593,7 @@ export class RoomPane {
     const mine = m.flow === 'out' || (this.app.me && m.from === this.app.me.userID);
     li.className = mine ? 'msg me' : 'msg';
     if (m.ID) li.dataset.id = m.ID;
+    if (m.from) li.dataset.from = m.from;
     li.dataset.type = m.type;
     const av = document.createElement('img');
     av.className = 'avatar';
@@ -440,6 +609,14 @@ export class RoomPane {
       tag.className = 'host-tag';
       tag.textContent = t('owner');
       who.appendChild(tag);
+    }
+    if (!mine && this.isOwner && m.ID) {
+      const mb = document.createElement('button');
+      mb.type = 'button';
+      mb.className = 'ghost msg-menu-btn';
+      mb.title = t('msgMenu');
+      mb.textContent = '⋯';
+      who.appendChild(mb);
     }
     body.appendChild(who);
     fill(body);
@@ -465,6 +642,11 @@ function line(text, kind, icon) {
   }
   li.append(document.createTextNode(text));
   return li;
+}
+
+/** Unix seconds as a local date and time. */
+export function fmtTime(unix) {
+  return new Date(Number(unix) * 1000).toLocaleString();
 }
 
 function hasFiles(e) {

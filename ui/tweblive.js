@@ -22,6 +22,13 @@ export const EVENT = Object.freeze({
   IM_PUSH_STOPPED: 't_push_stopped',
   // Beyond the seed: the room's online count, pushed every 10 s.
   IM_ONLINE_COUNT: 't_online_count',
+  // Beyond the seed: moderation (README "Moderation").
+  IM_MESSAGE_DELETED: 't_message_deleted',
+  IM_MUTED: 't_muted',
+  IM_KICKED_FROM_ROOM: 't_kicked_from_room',
+  IM_ROOM_PROFILE_UPDATED: 't_room_profile_updated',
+  IM_ROOM_SETTINGS_UPDATED: 't_room_settings_updated',
+  IM_ROOM_DISMISSED: 't_room_dismissed',
 });
 
 /** Constant values, as the seed's TWebLive.TYPES. */
@@ -278,6 +285,84 @@ export class IM {
       options: { roomID: String(roomID), postscript: postscript || '' },
     });
     return ok({ message });
+  }
+
+  // Beyond the seed: moderation. Each resolves `{code: 0, data}`; members and guests get 10007.
+
+  /** `{roomID, messageID, reason?}`: the room gets t_message_deleted. */
+  async deleteMessage({ roomID, messageID, reason } = {}) {
+    const r = await this._call('delete_message', {
+      options: { roomID: String(roomID), messageID: String(messageID), reason: reason || '' },
+    });
+    return ok(r);
+  }
+
+  /** `{roomID, userID, muteTime, reason?}`: muteTime in seconds (1 s .. 14 days). */
+  async muteMember({ roomID, userID, muteTime, reason } = {}) {
+    const r = await this._call('mute_member', {
+      options: { roomID: String(roomID), userID: String(userID), seconds: Number(muteTime), reason: reason || '' },
+    });
+    return ok(r);
+  }
+
+  async unmuteMember({ roomID, userID } = {}) {
+    const r = await this._call('unmute_member', { options: { roomID: String(roomID), userID: String(userID) } });
+    return ok(r);
+  }
+
+  async kickMember({ roomID, userID, reason } = {}) {
+    const r = await this._call('kick_member', {
+      options: { roomID: String(roomID), userID: String(userID), reason: reason || '' },
+    });
+    return ok(r);
+  }
+
+  /** `{roomID, userID, banTime?, reason?}`: banTime in seconds; absent bans for good. */
+  async banMember({ roomID, userID, banTime, reason } = {}) {
+    const r = await this._call('ban_member', {
+      options: {
+        roomID: String(roomID),
+        userID: String(userID),
+        seconds: banTime === undefined || banTime === null ? null : Number(banTime),
+        reason: reason || '',
+      },
+    });
+    return ok(r);
+  }
+
+  async unbanMember({ roomID, userID } = {}) {
+    const r = await this._call('unban_member', { options: { roomID: String(roomID), userID: String(userID) } });
+    return ok(r);
+  }
+
+  /** `{roomID, on}`: resolves the room's settings `{muteAll, slowMode}`. */
+  async setMuteAll({ roomID, on } = {}) {
+    const r = await this._call('set_mute_all', { options: { roomID: String(roomID), on: !!on } });
+    return ok(r);
+  }
+
+  /** `{roomID, seconds}` (0: off): resolves the room's settings `{muteAll, slowMode}`. */
+  async setSlowMode({ roomID, seconds } = {}) {
+    const r = await this._call('set_slow_mode', {
+      options: { roomID: String(roomID), seconds: Number(seconds) || 0 },
+    });
+    return ok(r);
+  }
+
+  /** `{roomID, action: 'add'|'remove'|'list', word?}`: resolves the words after the change. */
+  async blockedWords({ roomID, action, word } = {}) {
+    const r = await this._call('blocked_words', {
+      options: { roomID: String(roomID), action: action || 'list', word: word ?? null },
+    });
+    return ok(r);
+  }
+
+  /** `{roomID, limit?}`: resolves the audit log, newest first. */
+  async getAuditLog({ roomID, limit } = {}) {
+    const r = await this._call('get_audit_log', {
+      options: { roomID: String(roomID), limit: limit ? Number(limit) : null },
+    });
+    return ok(r);
   }
 
   /** Beyond the seed: drops the singleton's listener (the app's "change server"). */

@@ -42,6 +42,16 @@ pub fn run() {
             commands::im::stage_image,
             commands::im::send_image_message,
             commands::im::stop_push,
+            commands::moderation::delete_message,
+            commands::moderation::mute_member,
+            commands::moderation::unmute_member,
+            commands::moderation::kick_member,
+            commands::moderation::ban_member,
+            commands::moderation::unban_member,
+            commands::moderation::set_mute_all,
+            commands::moderation::set_slow_mode,
+            commands::moderation::blocked_words,
+            commands::moderation::get_audit_log,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while building the Liveroom app");

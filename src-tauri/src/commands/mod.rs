@@ -4,3 +4,4 @@
 
 pub mod app;
 pub mod im;
+pub mod moderation;

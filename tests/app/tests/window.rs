@@ -508,3 +508,75 @@ async fn remote_server_login_with_address_sdkappid_and_usersig() -> Result<()> {
     .await;
     app.finish(r).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_deletes_and_mutes_through_the_message_menu() -> Result<()> {
+    if !enabled("moderation_menu") {
+        return Ok(());
+    }
+    let app = App::launch("moderation").await?;
+    let r: Result<()> = async {
+        app.login_local("host_mod", "Mod host").await?;
+        app.create_room("mod-1", "Moderated", "").await?;
+        let pane = ".pane[data-room='mod-1']";
+        app.cli(Some("cli_eve"), &["send", "mod-1", "delete me please"])?;
+        app.wait_js("the CLI's message", &shows_text_js("mod-1", "delete me please")).await?;
+
+        // The owner's menu on the CLI user's message.
+        let msg = format!(
+            "[...document.querySelectorAll(\"{pane} li.msg\")].find(li => li.querySelector('.text') && li.querySelector('.text').textContent === 'delete me please')"
+        );
+        app.js(&format!("{msg}.querySelector('.msg-menu-btn').click()"), vec![]).await?;
+        app.wait_css(&format!("{pane} .msg-menu button[data-act='delete']")).await?;
+        app.screenshot("moderation-menu").await?;
+        app.click(&format!("{pane} .msg-menu button[data-act='delete']")).await?;
+        let gone = app
+            .wait_js(
+                "the message gone (or an error)",
+                &format!(
+                    "const t = document.getElementById('toasts').textContent; const shown = (() => {{ {} }})(); return (!shown || /Error/.test(t)) && {{shown, t}}",
+                    shows_text_js("mod-1", "delete me please")
+                ),
+            )
+            .await?;
+        ensure!(gone["shown"] == json!(false), "the deleted message is still shown: {gone}");
+
+        // A later joiner does not get it from the history.
+        app.cli(Some("cli_eve"), &["send", "mod-1", "still here"])?;
+        app.wait_js("the second message", &shows_text_js("mod-1", "still here")).await?;
+        let tail = app.tail("mod-1", 1)?;
+        tail.wait_line("the kept message", |v| {
+            v["name"] == "t_text_message_received" && v["data"][0]["payload"]["text"] == "still here"
+        })?;
+        let rest = tail.finish(Duration::from_secs(10))?;
+        ensure!(!rest.contains("delete me please"), "a late joiner got the deleted message: {rest}");
+
+        // Mute through the menu: the CLI's next send gets 10017.
+        app.js(
+            &format!(
+                "[...document.querySelectorAll(\"{pane} li.msg\")].find(li => li.querySelector('.text') && li.querySelector('.text').textContent === 'still here').querySelector('.msg-menu-btn').click()"
+            ),
+            vec![],
+        )
+        .await?;
+        app.click(&format!("{pane} .msg-menu button[data-act='mute-600']")).await?;
+        app.wait_js(
+            "the mute line",
+            &format!("return [...document.querySelectorAll(\"{pane} li.line\")].some(l => l.textContent.includes('cli_eve'))"),
+        )
+        .await?;
+        let out = std::process::Command::new(liveroom_app_tests::cli_bin())
+            .args(["send", "mod-1", "am I muted?"])
+            .env_remove("LIVEROOM_USER")
+            .env_remove("LIVEROOM_SIG")
+            .envs(app.cli_env(Some("cli_eve"))?)
+            .output()
+            .context("liveroom send")?;
+        let err = String::from_utf8_lossy(&out.stderr);
+        ensure!(!out.status.success() && err.contains("error 10017:"), "muted send: {} {err}", out.status);
+        app.screenshot("moderation-muted").await?;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}

@@ -1,0 +1,200 @@
+//! Moderation commands (issue 6): one thin wrapper per engine method. Options keep the seed's
+//! key names (`roomID`, `userID`, `messageID`); errors reach JS as `{code, message}`.
+
+use liveroom_engine::proto::{
+    AuditEntry, BlockedWords, ModerationReply, RoomSettings, WordsAction,
+};
+use serde::Deserialize;
+
+use crate::bridge::Bridge;
+use crate::error::CmdResult;
+use tauri::State;
+
+/// `{roomID, userID, seconds?, reason?}`: the member an action is about.
+#[derive(Debug, Deserialize)]
+pub struct MemberArgs {
+    #[serde(rename = "roomID")]
+    room_id: String,
+    #[serde(rename = "userID")]
+    user_id: String,
+    #[serde(default)]
+    seconds: Option<u64>,
+    #[serde(default)]
+    reason: String,
+}
+
+/// `deleteMessage({roomID, messageID, reason?})`.
+#[derive(Debug, Deserialize)]
+pub struct DeleteArgs {
+    #[serde(rename = "roomID")]
+    room_id: String,
+    #[serde(rename = "messageID")]
+    message_id: String,
+    #[serde(default)]
+    reason: String,
+}
+
+/// Removes a message from the room's history; the room gets `t_message_deleted`.
+#[tauri::command]
+pub async fn delete_message(
+    bridge: State<'_, Bridge>,
+    options: DeleteArgs,
+) -> CmdResult<ModerationReply> {
+    Ok(bridge
+        .im()?
+        .delete_message(&options.room_id, &options.message_id, &options.reason)
+        .await?)
+}
+
+/// `muteMember({roomID, userID, muteTime, reason?})`: `seconds` is the mute's length.
+#[tauri::command]
+pub async fn mute_member(
+    bridge: State<'_, Bridge>,
+    options: MemberArgs,
+) -> CmdResult<ModerationReply> {
+    Ok(bridge
+        .im()?
+        .mute_member(
+            &options.room_id,
+            &options.user_id,
+            options.seconds.unwrap_or(0),
+            &options.reason,
+        )
+        .await?)
+}
+
+/// Lifts a member's mute.
+#[tauri::command]
+pub async fn unmute_member(
+    bridge: State<'_, Bridge>,
+    options: MemberArgs,
+) -> CmdResult<ModerationReply> {
+    Ok(bridge
+        .im()?
+        .unmute_member(&options.room_id, &options.user_id)
+        .await?)
+}
+
+/// Removes a member from the room (they may come back).
+#[tauri::command]
+pub async fn kick_member(
+    bridge: State<'_, Bridge>,
+    options: MemberArgs,
+) -> CmdResult<ModerationReply> {
+    Ok(bridge
+        .im()?
+        .kick_member(&options.room_id, &options.user_id, &options.reason)
+        .await?)
+}
+
+/// Kicks and bans a member for `seconds`, or for good when absent.
+#[tauri::command]
+pub async fn ban_member(
+    bridge: State<'_, Bridge>,
+    options: MemberArgs,
+) -> CmdResult<ModerationReply> {
+    Ok(bridge
+        .im()?
+        .ban_member(
+            &options.room_id,
+            &options.user_id,
+            options.seconds,
+            &options.reason,
+        )
+        .await?)
+}
+
+/// Lets a banned member enter again.
+#[tauri::command]
+pub async fn unban_member(
+    bridge: State<'_, Bridge>,
+    options: MemberArgs,
+) -> CmdResult<ModerationReply> {
+    Ok(bridge
+        .im()?
+        .unban_member(&options.room_id, &options.user_id)
+        .await?)
+}
+
+/// `setMuteAll({roomID, on})`.
+#[derive(Debug, Deserialize)]
+pub struct MuteAllArgs {
+    #[serde(rename = "roomID")]
+    room_id: String,
+    on: bool,
+}
+
+/// Only the owner and admins may speak while on; resolves the room's settings.
+#[tauri::command]
+pub async fn set_mute_all(
+    bridge: State<'_, Bridge>,
+    options: MuteAllArgs,
+) -> CmdResult<RoomSettings> {
+    Ok(bridge
+        .im()?
+        .set_mute_all(&options.room_id, options.on)
+        .await?)
+}
+
+/// `setSlowMode({roomID, seconds})`.
+#[derive(Debug, Deserialize)]
+pub struct SlowModeArgs {
+    #[serde(rename = "roomID")]
+    room_id: String,
+    seconds: u32,
+}
+
+/// Seconds between one member's messages (0: off); resolves the room's settings.
+#[tauri::command]
+pub async fn set_slow_mode(
+    bridge: State<'_, Bridge>,
+    options: SlowModeArgs,
+) -> CmdResult<RoomSettings> {
+    Ok(bridge
+        .im()?
+        .set_slow_mode(&options.room_id, options.seconds)
+        .await?)
+}
+
+/// `blockedWords({roomID, action: "add"|"remove"|"list", word?})`.
+#[derive(Debug, Deserialize)]
+pub struct WordsArgs {
+    #[serde(rename = "roomID")]
+    room_id: String,
+    action: WordsAction,
+    #[serde(default)]
+    word: Option<String>,
+}
+
+/// Resolves the room's words after the change, and the app-wide ones.
+#[tauri::command]
+pub async fn blocked_words(
+    bridge: State<'_, Bridge>,
+    options: WordsArgs,
+) -> CmdResult<BlockedWords> {
+    Ok(bridge
+        .im()?
+        .blocked_words(&options.room_id, options.action, options.word.as_deref())
+        .await?)
+}
+
+/// `getAuditLog({roomID, limit?})`.
+#[derive(Debug, Deserialize)]
+pub struct AuditArgs {
+    #[serde(rename = "roomID")]
+    room_id: String,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+/// Resolves the room's moderation actions, newest first.
+#[tauri::command]
+pub async fn get_audit_log(
+    bridge: State<'_, Bridge>,
+    options: AuditArgs,
+) -> CmdResult<Vec<AuditEntry>> {
+    Ok(bridge
+        .im()?
+        .get_audit_log(&options.room_id, options.limit)
+        .await?)
+}
