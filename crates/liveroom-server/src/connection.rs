@@ -131,15 +131,7 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
                     out.clear();
                     break End::Close(close::SLOW_CONSUMER, "too slow: reconnect and gap-fill");
                 }
-                let mut failed = false;
-                for frame in out.drain(..) {
-                    if ws.feed(WsMessage::Text(frame)).await.is_err() {
-                        failed = true;
-                        break;
-                    }
-                }
-                if failed || ws.flush().await.is_err() {
-                    out.clear();
+                if write_frames(&mut ws, &mut out).await.is_err() {
                     break End::Gone;
                 }
                 // Dismissed rooms: deliver what is left (the dismissal), then drop them.
@@ -147,14 +139,7 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
                     if conn.drop_dismissed(&mut out).await.is_err() {
                         break End::Gone;
                     }
-                    for frame in out.drain(..) {
-                        if ws.feed(WsMessage::Text(frame)).await.is_err() {
-                            failed = true;
-                            break;
-                        }
-                    }
-                    if failed || ws.flush().await.is_err() {
-                        out.clear();
+                    if write_frames(&mut ws, &mut out).await.is_err() {
                         break End::Gone;
                     }
                 }
@@ -208,6 +193,18 @@ async fn wait_expiry(expiry: &mut Option<Pin<Box<Sleep>>>) {
 
 /// Sends a close frame, then waits briefly for the client's close so the socket is not
 /// reset under the frame.
+/// Writes the drained frames and flushes once; `out` is empty afterwards, whatever happens.
+async fn write_frames(ws: &mut WebSocket, out: &mut Vec<Utf8Bytes>) -> Result<(), axum::Error> {
+    let mut result = Ok(());
+    for frame in out.drain(..) {
+        if result.is_ok() {
+            result = ws.feed(WsMessage::Text(frame)).await;
+        }
+    }
+    result?;
+    ws.flush().await
+}
+
 async fn close_with(ws: &mut WebSocket, code: u16, reason: &str) {
     let frame = CloseFrame {
         code,
