@@ -35,6 +35,9 @@ fn main() {
             "set_slow_mode",
             "blocked_words",
             "get_audit_log",
+            "set_admin",
+            "edit_room",
+            "dismiss_room",
         ]));
     tauri_build::try_build(attrs).expect("tauri-build failed");
     // The UI is embedded at compile time by `generate_context!`; with the config outside the

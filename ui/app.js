@@ -79,15 +79,17 @@ const app = {
     im.on(E.IM_ROOM_PROFILE_UPDATED, toRoom((pane, ev) => pane.update(ev.data || {})));
     im.on(E.IM_KICKED_FROM_ROOM, toRoom((pane, ev) => {
       const d = ev.data || {};
-      let why = d.banned ? (d.until ? `${t('bannedUntil')}${fmtTime(d.until)}` : t('bannedForGood')) : t('kickedFromRoom');
-      if (d.reason) why += ` (${d.reason})`;
+      const why = d.banned ? (d.until ? `${t('bannedUntil')}${fmtTime(d.until)}` : t('bannedForGood')) : t('kickedFromRoom');
       this.toast(`${pane.group.name || pane.roomID}: ${why}`, 'error');
-      this.dropRoom(pane.roomID);
+      pane.setRemoved(why, d.reason);
     }));
     im.on(E.IM_ROOM_DISMISSED, toRoom((pane) => {
+      if (pane.dismissing) return this.dropRoom(pane.roomID);
       this.toast(`${pane.group.name || pane.roomID}: ${t('roomDismissed')}`, 'error');
-      this.dropRoom(pane.roomID);
+      pane.setRemoved(t('ownerDismissed'));
     }));
+    im.on(E.IM_MEMBER_REMOVED, toRoom((pane, ev) => pane.memberRemoved(ev.data || {})));
+    im.on(E.IM_ADMIN_CHANGED, toRoom((pane, ev) => pane.adminChanged(ev.data || {})));
     im.on(E.IM_KICKED_OUT, (ev) => {
       this.toast(`${t('kicked')}${ev.data}`, 'error');
       this.reset();
@@ -188,6 +190,12 @@ const app = {
     // The pane exists before the join: the history the server sends with it arrives as
     // events, possibly before enterRoom resolves, and must find its room.
     let pane = this.panes.get(roomID);
+    if (pane && pane.removed) {
+      // Entering again after a kick: a clean pane, not the one that says why we left.
+      pane.destroy();
+      this.panes.delete(roomID);
+      pane = null;
+    }
     const fresh = !pane;
     if (fresh) {
       pane = new RoomPane(this, { groupID: roomID, name: roomID }, { guest: this.guest });
@@ -205,9 +213,14 @@ const app = {
       }
       throw e;
     }
-    const { group, online } = r.data;
+    const { group, online, role, settings, mutedUntil } = r.data;
+    pane.removed = false;
     if (group) pane.update(group);
+    pane.setRole(role);
+    if (settings) pane.setSettings(settings);
+    if (mutedUntil && this.me) pane.setMuted({ userID: this.me.userID, until: mutedUntil });
     if (online !== undefined) pane.setOnline(online);
+    pane.el.dataset.entered = '1';
     this.remember(pane.group);
     this.activate(roomID);
   },
@@ -215,7 +228,8 @@ const app = {
   async leaveRoom(roomID) {
     const pane = this.panes.get(roomID);
     try {
-      await this.im.exitRoom(roomID);
+      // A removed room (kicked, banned, dismissed) was already left by the engine.
+      if (!(pane && pane.removed)) await this.im.exitRoom(roomID);
     } catch (e) {
       this.error(e);
     }
@@ -282,6 +296,71 @@ const app = {
       recent.appendChild(roomItem(r.roomID, r.name, null, false, () => this.enterRoom(r.roomID).catch((e) => this.error(e))));
     }
     if (!list.length) recent.appendChild(emptyItem());
+  },
+
+  // ---------- moderation ----------
+
+  /**
+   * A member's card. Moderators get the actions; the server decides whether each is allowed
+   * (an admin cannot mute the owner, ...), and a refusal shows as an error toast.
+   */
+  openUser(pane, who) {
+    const me = this.me && this.me.userID;
+    this.userCard = { pane, userID: who.userID };
+    $('user-nick').textContent = who.nick || who.userID;
+    $('user-id').textContent = who.userID;
+    setAvatar($('user-avatar'), who.avatar, who.nick || who.userID);
+    $('user-reason').value = '';
+    $('user-actions').hidden = !pane.canModerate || who.userID === me;
+    $('user-admin-row').hidden = !(pane.isOwner || pane.role === 'app_admin');
+    $('dlg-user').showModal();
+  },
+
+  async userAction(act) {
+    const card = this.userCard;
+    if (!card) return;
+    const { pane, userID } = card;
+    const roomID = pane.roomID;
+    const reason = $('user-reason').value.trim();
+    const im = this.im;
+    try {
+      if (act.startsWith('mute-')) await im.muteMember({ roomID, userID, muteTime: Number(act.slice(5)), reason });
+      else if (act === 'unmute') await im.unmuteMember({ roomID, userID });
+      else if (act === 'kick') await im.kickMember({ roomID, userID, reason });
+      else if (act.startsWith('ban-')) await im.banMember({ roomID, userID, banTime: Number(act.slice(4)), reason });
+      else if (act === 'ban') await im.banMember({ roomID, userID, reason });
+      else if (act === 'unban') await im.unbanMember({ roomID, userID });
+      else if (act === 'admin-on' || act === 'admin-off') await im.setAdmin({ roomID, userID, admin: act === 'admin-on' });
+      $('dlg-user').close();
+      this.toast(t('done'));
+    } catch (e) {
+      this.error(e);
+    }
+  },
+
+  /** The room's audit log, newest first, in a dialog. */
+  async openAudit(pane) {
+    this.auditPane = pane;
+    $('audit-room').textContent = pane.group.name || pane.roomID;
+    if (!$('dlg-audit').open) $('dlg-audit').showModal();
+    try {
+      const rows = (await this.im.getAuditLog({ roomID: pane.roomID })).data || [];
+      const body = $('audit-rows');
+      body.replaceChildren();
+      for (const e of rows) {
+        const tr = document.createElement('tr');
+        tr.dataset.action = e.action;
+        for (const v of [fmtTime(e.time), e.actor, e.action.replace(/_/g, ' '), e.target, e.reason]) {
+          const td = document.createElement('td');
+          td.textContent = v || '';
+          tr.appendChild(td);
+        }
+        body.appendChild(tr);
+      }
+      $('audit-empty').hidden = rows.length > 0;
+    } catch (e) {
+      this.error(e);
+    }
   },
 
   // ---------- screens ----------
@@ -467,6 +546,12 @@ async function init() {
   });
   $('profile-avatar').addEventListener('input', () => setAvatar($('profile-preview'), $('profile-avatar').value.trim(), $('profile-nick').value || '?'));
   $('dlg-image').addEventListener('click', () => $('dlg-image').close());
+  for (const b of document.querySelectorAll('#user-actions button[data-act]')) {
+    b.addEventListener('click', () => app.userAction(b.dataset.act));
+  }
+  $('user-close').addEventListener('click', () => $('dlg-user').close());
+  $('audit-close').addEventListener('click', () => $('dlg-audit').close());
+  $('audit-refresh').addEventListener('click', () => app.auditPane && app.openAudit(app.auditPane));
   applyI18n(document);
   app.renderLists();
   app.ensureEmbedded().catch((e) => app.error(e));

@@ -24,16 +24,20 @@ export const RENDER_CAP = 150;
 export const LIKE_DATA = ['dianzan', 'like'];
 export const GIFT_DATA = 'gift';
 
+/** Roles that may moderate a room (the server checks every action anyway). */
+const MODERATOR_ROLES = ['admin', 'app_admin', 'owner'];
+
 export class RoomPane {
   /**
    * @param {object} app    the app controller (im, me, toast, leaveRoom)
    * @param {object} group  the room as enterRoom/createRoom resolved it (groupID, name, ...)
-   * @param {object} opts   {guest: bool, online: number}
+   * @param {object} opts   {guest: bool, online: number, role: string}
    */
   constructor(app, group, opts = {}) {
     this.app = app;
     this.roomID = group.groupID;
     this.guest = !!opts.guest;
+    this.role = opts.role || (this.guest ? 'guest' : 'member');
     this.pending = [];
     this.frame = 0;
     this.count = 0;
@@ -55,6 +59,21 @@ export class RoomPane {
     return !this.guest && !!this.app.me && this.group.ownerID === this.app.me.userID;
   }
 
+  /** Whether this user may moderate the room: owner, its admins, app administrators. */
+  get canModerate() {
+    return !this.guest && !this.removed && (this.isOwner || MODERATOR_ROLES.includes(this.role));
+  }
+
+  /** The role `enterRoom` reported (or a `t_admin_changed` about me): shows or hides tools. */
+  setRole(role) {
+    if (role) this.role = role;
+    this.el.dataset.role = this.role;
+    this.el.classList.toggle('can-moderate', this.canModerate);
+    this.el.classList.toggle('is-owner', this.isOwner);
+    this.$('.btn-host').hidden = !this.canModerate;
+    if (!this.canModerate) this.$('.host-panel').hidden = true;
+  }
+
   /** Updates the header from a room object. */
   update(group) {
     this.group = { ...(this.group || {}), ...group };
@@ -66,7 +85,7 @@ export class RoomPane {
     notice.textContent = g.notification || '';
     notice.hidden = !g.notification;
     this.$('.room-titles').title = g.introduction || '';
-    this.$('.btn-host').hidden = !this.isOwner;
+    this.setRole();
     if (g.pushStopped) this.setEnded(g.postscript || '');
     this._setGuestInput();
   }
@@ -84,8 +103,24 @@ export class RoomPane {
     badge.textContent = t('ended');
     this.$('.ended-notice').hidden = false;
     this.$('.ended-postscript').textContent = postscript || '';
-    this.$('.host-panel').hidden = true;
-    this.$('.btn-host').hidden = true;
+    this.el.classList.add('ended');
+    this.app.renderLists?.();
+  }
+
+  /**
+   * Kicked, banned or dismissed: the engine has left the room. The pane stays, saying why,
+   * until the user closes it with Leave.
+   */
+  setRemoved(text, reason) {
+    this.removed = true;
+    this.$('.removed-notice').hidden = false;
+    this.$('.removed-text').textContent = text;
+    this.$('.removed-reason').textContent = reason || '';
+    this.$('.removed-reason').hidden = !reason;
+    this.el.classList.add('removed');
+    for (const el of this.el.querySelectorAll('.composer input, .composer button')) el.disabled = true;
+    this.$('.gift-panel').hidden = true;
+    this.setRole();
     this.app.renderLists?.();
   }
 
@@ -127,7 +162,10 @@ export class RoomPane {
     this.$('.btn-host').addEventListener('click', () => {
       const p = this.$('.host-panel');
       p.hidden = !p.hidden;
-      if (!p.hidden) this.$('.postscript').focus();
+      if (p.hidden) return;
+      this.$('.edit-name').value = this.group.name || '';
+      this.$('.edit-notice').value = this.group.notification || '';
+      if (this.isOwner && !this.ended) this.$('.postscript').focus();
     });
     this.$('.host-panel').addEventListener('submit', async (e) => {
       e.preventDefault();
@@ -239,6 +277,35 @@ export class RoomPane {
         addWord();
       }
     });
+    this.$('.btn-edit-room').addEventListener('click', async () => {
+      const changes = { roomID: this.roomID };
+      const name = this.$('.edit-name').value.trim();
+      const notification = this.$('.edit-notice').value;
+      if (name && name !== this.group.name) changes.name = name;
+      if (notification !== (this.group.notification || '')) changes.notification = notification;
+      if (Object.keys(changes).length === 1) return;
+      const r = await run(() => im().editRoom(changes));
+      if (r) {
+        this.update(r.data.group);
+        this.app.toast(t('roomEdited'));
+      }
+    });
+    this.$('.btn-audit').addEventListener('click', () => this.app.openAudit(this));
+    // Dismissing is for good: the button asks first; the confirmation goes away by itself.
+    const confirm = this.$('.btn-dismiss-confirm');
+    this.$('.btn-dismiss').addEventListener('click', () => {
+      confirm.hidden = false;
+      clearTimeout(this.dismissTimer);
+      this.dismissTimer = setTimeout(() => (confirm.hidden = true), 8000);
+    });
+    confirm.addEventListener('click', async () => {
+      confirm.hidden = true;
+      // The room's own t_room_dismissed may arrive before the reply: it is ours, not news.
+      this.dismissing = true;
+      const r = await run(() => im().dismissRoom({ roomID: this.roomID }));
+      this.dismissing = false;
+      if (r) this.app.dropRoom(this.roomID);
+    });
     this.$('.btn-host').addEventListener('click', async () => {
       if (this.$('.host-panel').hidden) return;
       const r = await run(() => im().blockedWords({ roomID: this.roomID, action: 'list' }));
@@ -256,6 +323,13 @@ export class RoomPane {
       if (item) {
         e.stopPropagation();
         this._moderate(item.dataset.act, item.closest('li.msg'));
+        return;
+      }
+      const who = e.target.closest('.who-name, .msg > .avatar');
+      const li = who && who.closest('li.msg');
+      if (li && li.dataset.from) {
+        e.stopPropagation();
+        this.app.openUser(this, { userID: li.dataset.from, nick: li.dataset.nick, avatar: li.dataset.avatar });
       }
     });
     document.addEventListener('click', (e) => {
@@ -270,7 +344,7 @@ export class RoomPane {
     const menu = document.createElement('div');
     menu.className = 'msg-menu';
     menu.setAttribute('role', 'menu');
-    const items = [['delete', 'deleteMsg'], ['mute-60', 'mute1m'], ['mute-600', 'mute10m'], ['mute-3600', 'mute1h'], ['mute-86400', 'mute24h'], ['kick', 'kick'], ['ban', 'ban']];
+    const items = [['card', 'userCard'], ['delete', 'deleteMsg'], ['mute-60', 'mute1m'], ['mute-600', 'mute10m'], ['mute-3600', 'mute1h'], ['mute-86400', 'mute24h'], ['kick', 'kick'], ['ban', 'ban']];
     for (const [act, key] of items) {
       const b = document.createElement('button');
       b.type = 'button';
@@ -293,6 +367,10 @@ export class RoomPane {
     const roomID = this.roomID;
     const userID = li.dataset.from;
     const im = this.app.im;
+    if (act === 'card') {
+      this.app.openUser(this, { userID, nick: li.dataset.nick, avatar: li.dataset.avatar });
+      return;
+    }
     try {
       if (act === 'delete') {
         await im.deleteMessage({ roomID, messageID: li.dataset.id });
@@ -334,6 +412,24 @@ export class RoomPane {
       if (active) this.muteTimer = setTimeout(() => (banner.hidden = true), Math.min(2 ** 31 - 1, until * 1000 - Date.now()));
     } else if (userID) {
       this._pushLine(active ? `${userID}${t('userMuted')}${fmtTime(until)}` : `${userID}${t('userUnmuted')}`, 'tip');
+    }
+  }
+
+  /** t_member_removed: a line saying who was removed (the member is told why separately). */
+  memberRemoved({ userID, banned }) {
+    const me = this.app.me && this.app.me.userID;
+    if (!userID || userID === me) return;
+    this._pushLine(`${userID}${banned ? t('userBanned') : t('userRemoved')}`, 'tip');
+  }
+
+  /** t_admin_changed: my tools appear or go; others see a line. */
+  adminChanged({ userID, admin }) {
+    const me = this.app.me && this.app.me.userID;
+    if (userID && userID === me) {
+      if (this.role === 'admin' || this.role === 'member') this.setRole(admin ? 'admin' : 'member');
+      this.app.toast(t(admin ? 'youAreAdmin' : 'youAreNotAdmin'));
+    } else if (userID) {
+      this._pushLine(`${userID}${admin ? t('nowAdmin') : t('noLongerAdmin')}`, 'tip');
     }
   }
 
@@ -594,6 +690,8 @@ export class RoomPane {
     li.className = mine ? 'msg me' : 'msg';
     if (m.ID) li.dataset.id = m.ID;
     if (m.from) li.dataset.from = m.from;
+    if (m.nick) li.dataset.nick = m.nick;
+    if (m.avatar) li.dataset.avatar = m.avatar;
     li.dataset.type = m.type;
     const av = document.createElement('img');
     av.className = 'avatar';
@@ -603,14 +701,18 @@ export class RoomPane {
     body.className = 'body';
     const who = document.createElement('div');
     who.className = 'who';
-    who.textContent = m.nick || m.from || t('guest');
+    const name = document.createElement('span');
+    name.className = 'who-name';
+    name.textContent = m.nick || m.from || t('guest');
+    who.appendChild(name);
     if (m.from && m.from === this.group.ownerID) {
       const tag = document.createElement('span');
       tag.className = 'host-tag';
       tag.textContent = t('owner');
       who.appendChild(tag);
     }
-    if (!mine && this.isOwner && m.ID) {
+    // Shown by CSS only while this user moderates the room (roles can change).
+    if (!mine && m.ID && m.from) {
       const mb = document.createElement('button');
       mb.type = 'button';
       mb.className = 'ghost msg-menu-btn';

@@ -29,6 +29,8 @@ export const EVENT = Object.freeze({
   IM_ROOM_PROFILE_UPDATED: 't_room_profile_updated',
   IM_ROOM_SETTINGS_UPDATED: 't_room_settings_updated',
   IM_ROOM_DISMISSED: 't_room_dismissed',
+  IM_MEMBER_REMOVED: 't_member_removed',
+  IM_ADMIN_CHANGED: 't_admin_changed',
 });
 
 /** Constant values, as the seed's TWebLive.TYPES. */
@@ -363,6 +365,29 @@ export class IM {
       options: { roomID: String(roomID), limit: limit ? Number(limit) : null },
     });
     return ok(r);
+  }
+
+  /** `{roomID, userID, admin}`: owner or app administrator; the room gets t_admin_changed. */
+  async setAdmin({ roomID, userID, admin } = {}) {
+    const r = await this._call('set_admin', {
+      options: { roomID: String(roomID), userID: String(userID), admin: !!admin },
+    });
+    return ok(r);
+  }
+
+  /** `{roomID, name?, notification?, introduction?, avatar?}`: resolves the new profile. */
+  async editRoom({ roomID, name, notification, introduction, avatar } = {}) {
+    const opt = (v) => (v === undefined || v === null ? null : String(v));
+    const r = await this._call('edit_room', {
+      options: { roomID: String(roomID), name: opt(name), notification: opt(notification), introduction: opt(introduction), avatar: opt(avatar) },
+    });
+    return ok({ group: r });
+  }
+
+  /** `{roomID}`: owner only; everyone gets t_room_dismissed. */
+  async dismissRoom({ roomID } = {}) {
+    await this._call('dismiss_room', { options: { roomID: String(roomID) } });
+    return ok({ groupID: String(roomID) });
   }
 
   /** Beyond the seed: drops the singleton's listener (the app's "change server"). */

@@ -52,6 +52,9 @@ pub fn run() {
             commands::moderation::set_slow_mode,
             commands::moderation::blocked_words,
             commands::moderation::get_audit_log,
+            commands::moderation::set_admin,
+            commands::moderation::edit_room,
+            commands::moderation::dismiss_room,
         ])
         .build(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while building the Liveroom app");

@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use liveroom_engine::proto::{code, ApiError, CreateRoomOptions, Priority, WordsAction};
+use liveroom_engine::proto::{
+    code, ApiError, CreateRoomOptions, Priority, Role, RoomSettings, WordsAction,
+};
 use liveroom_engine::{EditRoomOptions, Im};
 use liveroom_tests::{json_out, Server, APP};
 use serde_json::{json, Value};
@@ -286,13 +288,21 @@ async fn kick_and_ban() {
     let room = "kb";
     let own = room_of(&server, "own", room).await;
     let mem = member(&server, "mem", room).await;
+    let bystander = member(&server, "bys", room).await;
     let mut rx = mem.events();
+    let mut seen = bystander.events();
 
     own.kick_member(room, "mem", "calm down").await.unwrap();
     let ev = wait_for(&mut rx, "t_kicked_from_room").await;
     assert_eq!(ev["roomID"], room);
     assert_eq!(ev["data"]["reason"], "calm down");
     assert_eq!(ev["data"]["banned"], false);
+    // The room is told who was removed (not why).
+    let ev = wait_for(&mut seen, "t_member_removed").await;
+    assert_eq!(
+        ev["data"],
+        json!({"roomID": room, "userID": "mem", "banned": false})
+    );
     assert!(mem.joined_rooms().is_empty());
     assert_eq!(
         code_of(&mem.send_text_message(room, "x", Priority::Normal).await),
@@ -313,6 +323,8 @@ async fn kick_and_ban() {
     own.ban_member(room, "mem", None, "spam").await.unwrap();
     let ev = wait_for(&mut rx, "t_kicked_from_room").await;
     assert_eq!(ev["data"]["banned"], true);
+    let ev = wait_for(&mut seen, "t_member_removed").await;
+    assert_eq!(ev["data"]["banned"], true, "{ev}");
     assert_eq!(ev["data"]["until"], Value::Null);
     let e = mem.enter_room(room).await.unwrap_err();
     assert_eq!(e.code, code::NO_PERMISSION);
@@ -587,4 +599,66 @@ async fn cli_moderation_commands() {
     assert_eq!(run(&["dismiss", room])["groupID"], room);
     let out = server.cli_as("own", &["audit", room]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("error 10010:"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entering_tells_role_settings_and_own_mute() {
+    let admin = format!("{APP}:boss");
+    let server = Server::start_with(&["--admin", &admin]);
+    let room = "er";
+    let own = server.login("own").await;
+    own.create_room(CreateRoomOptions {
+        name: room.into(),
+        room_id: Some(room.into()),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let r = own.enter_room(room).await.unwrap();
+    assert_eq!(r.role, Role::Owner);
+    assert_eq!(r.settings, RoomSettings::default());
+    own.set_slow_mode(room, 5).await.unwrap();
+    own.set_mute_all(room, true).await.unwrap();
+
+    let boss = server.login("boss").await;
+    assert_eq!(boss.enter_room(room).await.unwrap().role, Role::AppAdmin);
+    let guest = server.engine();
+    let r = guest.enter_room(room).await.unwrap();
+    assert_eq!(r.role, Role::Guest);
+    assert_eq!(
+        r.settings,
+        RoomSettings {
+            mute_all: true,
+            slow_mode: 5
+        },
+        "settings as they are now"
+    );
+
+    // A member learns its mute on entering, and an appointment as it happens.
+    let mem = server.login("mem").await;
+    let r = mem.enter_room(room).await.unwrap();
+    assert_eq!((r.role, r.muted_until), (Role::Member, None));
+    let mut rx = mem.events();
+    let mut seen = boss.events();
+    own.set_admin(room, "mem", true).await.unwrap();
+    let ev = wait_for(&mut rx, "t_admin_changed").await;
+    assert_eq!(
+        ev["data"],
+        json!({"roomID": room, "userID": "mem", "admin": true})
+    );
+    wait_for(&mut seen, "t_admin_changed").await;
+    let r = mem.enter_room(room).await.unwrap();
+    assert_eq!(r.role, Role::Admin, "re-entering reports the new role");
+    own.set_admin(room, "mem", false).await.unwrap();
+    let ev = wait_for(&mut rx, "t_admin_changed").await;
+    assert_eq!(ev["data"]["admin"], false);
+
+    let until = own.mute_member(room, "mem", 600, "").await.unwrap().until;
+    mem.exit_room(room).await.unwrap();
+    let r = mem.enter_room(room).await.unwrap();
+    assert_eq!(r.role, Role::Member);
+    assert!(
+        r.muted_until.is_some() && r.muted_until == until,
+        "{r:?} vs {until:?}"
+    );
 }

@@ -8,7 +8,7 @@ use liveroom_proto::message::Flow;
 use liveroom_proto::moderation as rules;
 use liveroom_proto::{
     limits, ApiError, AuditEntry, BlockedWords, CreateRoomOptions, CustomPayload, EnterStatus,
-    Message, ModerationReply, Priority, Profile, Request, RoomInfo, RoomSettings, SendReply,
+    Message, ModerationReply, Priority, Profile, Request, Role, RoomInfo, RoomSettings, SendReply,
     WordsAction,
 };
 use serde::de::DeserializeOwned;
@@ -41,6 +41,12 @@ pub struct EnterResult {
     pub group: RoomInfo,
     /// Connections in the room, this one included.
     pub online: u64,
+    /// This user's role in the room: which moderation tools to offer.
+    pub role: Role,
+    /// Mute-all and slow mode as they are now.
+    pub settings: RoomSettings,
+    /// When this user's mute ends (unix seconds), if muted now.
+    pub muted_until: Option<i64>,
 }
 
 /// Changes for [`Im::edit_room`]; `None` keeps the current value.
@@ -222,6 +228,9 @@ impl Im {
             status: reply.status,
             group: reply.group,
             online: reply.online,
+            role: reply.role,
+            settings: reply.settings,
+            muted_until: reply.muted_until,
         })
     }
 

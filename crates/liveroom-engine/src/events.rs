@@ -57,11 +57,15 @@ pub enum EventName {
     RoomDismissed,
     /// `t_room_settings_updated`: `{roomID, muteAll, slowMode}`.
     RoomSettingsUpdated,
+    /// `t_member_removed`: `{roomID, userID, banned}`; a moderator removed that member.
+    MemberRemoved,
+    /// `t_admin_changed`: `{roomID, userID, admin}`; that member was made admin or not.
+    AdminChanged,
 }
 
 impl EventName {
     /// Every event name.
-    pub const ALL: [EventName; 17] = [
+    pub const ALL: [EventName; 19] = [
         Self::ImReady,
         Self::ImNotReady,
         Self::TextMessageReceived,
@@ -79,6 +83,8 @@ impl EventName {
         Self::RoomProfileUpdated,
         Self::RoomDismissed,
         Self::RoomSettingsUpdated,
+        Self::MemberRemoved,
+        Self::AdminChanged,
     ];
 
     /// The wire name, as the seed's `TWebLive.EVENT` values.
@@ -98,6 +104,8 @@ impl EventName {
             Self::MessageDeleted => "t_message_deleted",
             Self::Muted => "t_muted",
             Self::KickedFromRoom => "t_kicked_from_room",
+            Self::MemberRemoved => "t_member_removed",
+            Self::AdminChanged => "t_admin_changed",
             Self::RoomProfileUpdated => "t_room_profile_updated",
             Self::RoomDismissed => "t_room_dismissed",
             Self::RoomSettingsUpdated => "t_room_settings_updated",
@@ -227,6 +235,16 @@ pub(crate) fn room_event(room: &str, event: RoomEvent) -> (Event, bool) {
                 "banned": banned, "until": until,
             })),
             true,
+        ),
+        RoomEvent::MemberRemoved { user_id, banned } => (
+            EventName::MemberRemoved,
+            EventData::Object(json!({"roomID": room, "userID": user_id, "banned": banned})),
+            false,
+        ),
+        RoomEvent::AdminChanged { user_id, admin } => (
+            EventName::AdminChanged,
+            EventData::Object(json!({"roomID": room, "userID": user_id, "admin": admin})),
+            false,
         ),
         RoomEvent::ProfileUpdated { info } => (
             EventName::RoomProfileUpdated,

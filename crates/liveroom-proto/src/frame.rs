@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::message::{Message, Priority};
-use crate::moderation::{RoomEvent, WordsAction};
+use crate::moderation::{Role, RoomEvent, RoomSettings, WordsAction};
 
 /// WebSocket close codes the server uses. 4000–4099 are terminal: the engine must not
 /// reconnect after them. Others (1001 going away, 1006 abnormal, 4100–4199) mean "reconnect".
@@ -482,6 +482,15 @@ pub struct EnterReply {
     /// client may still show them). Kept in memory for the room's recent deletions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deleted: Vec<String>,
+    /// The caller's role in the room (which tools the client offers).
+    #[serde(default)]
+    pub role: Role,
+    /// Mute-all and slow mode as they are now.
+    #[serde(default)]
+    pub settings: RoomSettings,
+    /// When the caller's mute ends (unix seconds), if muted now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<i64>,
 }
 
 /// Reply to the send operations: the message as stored and delivered.

@@ -27,5 +27,5 @@ pub use message::{
     Body, CustomPayload, GroupTipPayload, ImageInfo, ImagePayload, Message, Priority, TextPayload,
 };
 pub use moderation::{
-    AuditEntry, BlockedWords, ModerationReply, RoomEvent, RoomSettings, WordsAction,
+    AuditEntry, BlockedWords, ModerationReply, Role, RoomEvent, RoomSettings, WordsAction,
 };

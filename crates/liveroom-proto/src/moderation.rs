@@ -91,6 +91,33 @@ where
         .map(String::as_str)
 }
 
+/// A user's standing in a room, weakest first. Sent with `enter_room`'s reply so clients
+/// know which tools to offer; the server checks every action against it anyway.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Not logged in.
+    #[default]
+    Guest,
+    /// Logged in, nothing more.
+    Member,
+    /// Appointed by the owner.
+    Admin,
+    /// Named in the server's settings: moderates every room of the app.
+    AppAdmin,
+    /// Created the room.
+    Owner,
+}
+
+impl Role {
+    /// Whether this role may moderate the room (mute, kick, ban, delete, settings, audit).
+    pub fn moderates(self) -> bool {
+        self >= Self::Admin
+    }
+}
+
 /// A moderation event pushed to a room (`{"t":"room_event","room":...,"event":{...}}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -118,6 +145,21 @@ pub enum RoomEvent {
         /// End of the ban (unix seconds); `None` when not banned or banned for good.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         until: Option<i64>,
+    },
+    /// A member was removed by a moderator (sent to everyone in the room; the member also
+    /// gets [`RoomEvent::Kicked`] with the reason).
+    MemberRemoved {
+        /// The member.
+        user_id: String,
+        /// Whether a ban came with it.
+        banned: bool,
+    },
+    /// A member was appointed admin (`admin: true`) or removed as one.
+    AdminChanged {
+        /// The member.
+        user_id: String,
+        /// Admin now or not.
+        admin: bool,
     },
     /// The room's profile changed.
     ProfileUpdated {
@@ -245,5 +287,23 @@ mod tests {
         );
         let d: RoomEvent = serde_json::from_str(r#"{"kind":"dismissed"}"#).unwrap();
         assert_eq!(d, RoomEvent::Dismissed);
+        let a = RoomEvent::AdminChanged {
+            user_id: "u".into(),
+            admin: true,
+        };
+        assert_eq!(
+            serde_json::to_string(&a).unwrap(),
+            r#"{"kind":"admin_changed","user_id":"u","admin":true}"#
+        );
+    }
+
+    #[test]
+    fn roles_order_and_names() {
+        assert!(Role::Owner > Role::AppAdmin && Role::AppAdmin > Role::Admin);
+        assert!(Role::Admin.moderates() && !Role::Member.moderates() && !Role::Guest.moderates());
+        assert_eq!(
+            serde_json::to_string(&Role::AppAdmin).unwrap(),
+            r#""app_admin""#
+        );
     }
 }

@@ -23,20 +23,7 @@ use crate::session::Signal;
 use crate::store::{AuditRecord, StoredModeration};
 use crate::Shared;
 
-/// A user's standing in a room, weakest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    /// Not logged in.
-    Guest,
-    /// Logged in, nothing more.
-    Member,
-    /// Appointed by the owner.
-    Admin,
-    /// Named in the server's settings: moderates every room of the app.
-    AppAdmin,
-    /// Created the room.
-    Owner,
-}
+pub use liveroom_proto::Role;
 
 /// App-wide rules from the settings: administrators and blocked words (folded).
 #[derive(Debug, Default)]
@@ -398,8 +385,13 @@ impl Ctx<'_> {
         })
     }
 
-    /// Removes `user` from the room on their connection, telling them why first.
+    /// Removes `user` from the room on their connection, telling them why first; the room
+    /// is told who was removed.
     fn remove_member(&self, user: &str, reason: &str, banned: bool, until: Option<i64>) {
+        self.room.publish_event(RoomEvent::MemberRemoved {
+            user_id: user.to_owned(),
+            banned,
+        });
         let frame = ServerFrame::RoomEvent {
             room: self.room.id().to_owned(),
             event: RoomEvent::Kicked {
@@ -588,6 +580,10 @@ impl Ctx<'_> {
                         mods.admins.remove(&user_id);
                     }
                 }
+                self.room.publish_event(RoomEvent::AdminChanged {
+                    user_id: user_id.clone(),
+                    admin,
+                });
                 self.audit(&user_id, "", json!({"admin": admin})).await?;
                 self.reply(&user_id, None)
             }

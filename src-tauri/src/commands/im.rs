@@ -107,11 +107,18 @@ pub async fn create_room(
     Ok(bridge.im()?.create_room(opts).await?)
 }
 
-/// `enterRoom(roomID)`: resolves `{status, group, online}`.
+/// `enterRoom(roomID)`: resolves `{status, group, online, role, settings, mutedUntil}`.
 #[tauri::command]
 pub async fn enter_room(bridge: State<'_, Bridge>, room_id: String) -> CmdResult<Value> {
     let r = bridge.im()?.enter_room(&room_id).await?;
-    Ok(json!({ "status": r.status, "group": r.group, "online": r.online }))
+    Ok(json!({
+        "status": r.status,
+        "group": r.group,
+        "online": r.online,
+        "role": r.role,
+        "settings": r.settings,
+        "mutedUntil": r.muted_until,
+    }))
 }
 
 /// `exitRoom(roomID)`.

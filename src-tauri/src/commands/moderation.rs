@@ -2,8 +2,9 @@
 //! key names (`roomID`, `userID`, `messageID`); errors reach JS as `{code, message}`.
 
 use liveroom_engine::proto::{
-    AuditEntry, BlockedWords, ModerationReply, RoomSettings, WordsAction,
+    AuditEntry, BlockedWords, ModerationReply, RoomInfo, RoomSettings, WordsAction,
 };
+use liveroom_engine::EditRoomOptions;
 use serde::Deserialize;
 
 use crate::bridge::Bridge;
@@ -197,4 +198,58 @@ pub async fn get_audit_log(
         .im()?
         .get_audit_log(&options.room_id, options.limit)
         .await?)
+}
+
+/// `setAdmin({roomID, userID, admin})`.
+#[derive(Debug, Deserialize)]
+pub struct AdminArgs {
+    #[serde(rename = "roomID")]
+    room_id: String,
+    #[serde(rename = "userID")]
+    user_id: String,
+    admin: bool,
+}
+
+/// Room owner (or app administrator): appoints or removes an admin; the room gets
+/// `t_admin_changed`.
+#[tauri::command]
+pub async fn set_admin(
+    bridge: State<'_, Bridge>,
+    options: AdminArgs,
+) -> CmdResult<ModerationReply> {
+    Ok(bridge
+        .im()?
+        .set_admin(&options.room_id, &options.user_id, options.admin)
+        .await?)
+}
+
+/// `editRoom({roomID, name?, notification?, introduction?, avatar?})`.
+#[derive(Debug, Deserialize)]
+pub struct EditArgs {
+    #[serde(rename = "roomID")]
+    room_id: String,
+    #[serde(flatten)]
+    changes: EditRoomOptions,
+}
+
+/// Changes the room's profile; every member gets `t_room_profile_updated`.
+#[tauri::command]
+pub async fn edit_room(bridge: State<'_, Bridge>, options: EditArgs) -> CmdResult<RoomInfo> {
+    Ok(bridge
+        .im()?
+        .edit_room(&options.room_id, options.changes)
+        .await?)
+}
+
+/// `dismissRoom({roomID})`: owner only; everyone gets `t_room_dismissed` and is removed.
+#[derive(Debug, Deserialize)]
+pub struct RoomArgs {
+    #[serde(rename = "roomID")]
+    room_id: String,
+}
+
+/// Dismisses the room for good.
+#[tauri::command]
+pub async fn dismiss_room(bridge: State<'_, Bridge>, options: RoomArgs) -> CmdResult<()> {
+    Ok(bridge.im()?.dismiss_room(&options.room_id).await?)
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -330,6 +330,39 @@ impl App {
         Ok(())
     }
 
+    /// Enters an existing room by its ID and waits until the server's reply was applied (the
+    /// pane knows this user's role there); returns the role.
+    pub async fn enter_room(&self, room: &str) -> Result<Value> {
+        self.fill("#enter-id", room).await?;
+        self.click("#enter-submit").await?;
+        self.wait_js(
+            "the room entered",
+            &format!(
+                "const p = document.querySelector(\".pane[data-room='{room}']\"); return p && !p.hidden && p.dataset.entered && p.dataset.role"
+            ),
+        )
+        .await
+    }
+
+    /// Logs in on another app's server (address and keys) as `user`, with a UserSig signed
+    /// by the test: the "remote server" form.
+    pub async fn login_remote(&self, host: &App, user: &str) -> Result<()> {
+        let (app_id, key) = host.keys()?;
+        self.fill("#remote-server", &format!("ws://127.0.0.1:{}", host.port))
+            .await?;
+        self.fill("#remote-appid", &app_id.to_string()).await?;
+        self.fill("#remote-user", user).await?;
+        self.fill("#remote-sig", &user_sig(app_id, &key, user))
+            .await?;
+        self.click("#remote-connect").await?;
+        self.wait_js(
+            "main screen",
+            "return !document.getElementById('screen-main').hidden",
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Ends the test: a screenshot when it failed, then [`App::close`]; returns `r`.
     pub async fn finish(self, r: Result<()>) -> Result<()> {
         if let Err(e) = &r {
@@ -459,6 +492,25 @@ impl App {
     pub fn cli(&self, user: Option<&str>, args: &[&str]) -> Result<Value> {
         let out = Cli::spawn(args, &self.cli_env(user)?)?.finish(Duration::from_secs(30))?;
         Ok(serde_json::from_str(out.trim()).unwrap_or(Value::String(out)))
+    }
+
+    /// Runs a CLI command that the server must refuse, as `user`; returns its stderr, which
+    /// names the error (`error CODE: message`).
+    pub fn cli_refused(&self, user: &str, args: &[&str]) -> Result<String> {
+        let out = Command::new(cli_bin())
+            .args(args)
+            .env_remove("LIVEROOM_USER")
+            .env_remove("LIVEROOM_SIG")
+            .envs(self.cli_env(Some(user))?)
+            .stdin(Stdio::null())
+            .output()
+            .with_context(|| format!("liveroom {args:?}"))?;
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        ensure!(
+            !out.status.success(),
+            "liveroom {args:?} as {user} succeeded; expected a refusal"
+        );
+        Ok(err)
     }
 
     /// Starts `liveroom tail ROOM --count N` as a guest.

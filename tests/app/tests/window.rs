@@ -580,3 +580,236 @@ async fn host_deletes_and_mutes_through_the_message_menu() -> Result<()> {
     .await;
     app.finish(r).await
 }
+
+/// JS that finds the chat item of `room` whose text is `text`.
+fn msg_js(room: &str, text: &str) -> String {
+    format!(
+        "[...document.querySelectorAll(\".pane[data-room='{room}'] li.msg\")].find(li => li.querySelector('.text') && li.querySelector('.text').textContent === {})",
+        json!(text)
+    )
+}
+
+/// Opens the user card from the sender's name on the message `text`, clicks the action
+/// `act` (a `data-act` of the card) and waits until the card closed (done) or an error shows.
+async fn card_action(app: &App, room: &str, text: &str, act: &str) -> Result<()> {
+    app.js(
+        &format!("{}.querySelector('.who-name').click()", msg_js(room, text)),
+        vec![],
+    )
+    .await?;
+    app.wait_js(
+        "the user card",
+        "return document.getElementById('dlg-user').open",
+    )
+    .await?;
+    app.click(&format!("#user-actions button[data-act='{act}']"))
+        .await?;
+    let r = app
+        .wait_js(
+            "the card closed or an error",
+            "const t = [...document.querySelectorAll('.toast.error')].map(e => e.textContent).join(' | '); return !document.getElementById('dlg-user').open ? 'ok' : t",
+        )
+        .await?;
+    ensure!(r == json!("ok"), "{act} on the card failed: {r}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_moderates_with_the_user_card_audit_log_and_side_by_side_tools() -> Result<()> {
+    if !enabled("admin_tools") {
+        return Ok(());
+    }
+    let app = App::launch("admin-tools").await?;
+    let r: Result<()> = async {
+        app.login_local("adm_ann", "Ann (admin)").await?;
+        // Someone else's room, where the app's user is appointed admin.
+        app.cli(Some("cli_owner"), &["create-room", "--name", "Their show", "--room-id", "their-1"])?;
+        app.cli(Some("cli_owner"), &["set-admin", "their-1", "adm_ann", "on"])?;
+        let role = app.enter_room("their-1").await?;
+        ensure!(role == json!("admin"), "role in the room: {role}");
+        let pane = ".pane[data-room='their-1']";
+        let tools = app
+            .js(&format!("const p = document.querySelector(\"{pane}\"); return {{manage: p.querySelector('.btn-host').offsetWidth > 0, stop: p.querySelector('.btn-stop').offsetWidth > 0, dismiss: p.querySelector('.btn-dismiss').offsetWidth > 0}}"), vec![])
+            .await?;
+        ensure!(tools["manage"] == json!(true), "an admin gets the Manage button: {tools}");
+
+        app.cli(Some("cli_tom"), &["send", "their-1", "buy cheap followers"])?;
+        app.wait_js("the CLI's message", &shows_text_js("their-1", "buy cheap followers")).await?;
+        let menu = app.js(&format!("return {}.querySelector('.msg-menu-btn').offsetWidth > 0", msg_js("their-1", "buy cheap followers")), vec![]).await?;
+        ensure!(menu == json!(true), "an admin sees the message menu");
+
+        // The user card: mute with a reason; the member's next send is refused.
+        app.js(&format!("{}.querySelector('.who-name').click()", msg_js("their-1", "buy cheap followers")), vec![]).await?;
+        app.wait_js("the user card", "return document.getElementById('dlg-user').open").await?;
+        let card = app
+            .js("return {id: document.getElementById('user-id').textContent, actions: !document.getElementById('user-actions').hidden, admin: !document.getElementById('user-admin-row').hidden}", vec![])
+            .await?;
+        ensure!(card == json!({"id": "cli_tom", "actions": true, "admin": false}), "card: {card}");
+        app.fill("#user-reason", "selling followers").await?;
+        app.screenshot("user-card").await?;
+        app.click("#user-actions button[data-act='mute-60']").await?;
+        app.wait_js("the card closed", "return !document.getElementById('dlg-user').open").await?;
+        let err = app.cli_refused("cli_tom", &["send", "their-1", "am I muted?"])?;
+        ensure!(err.contains("error 10017:"), "muted send: {err}");
+
+        // Kick, then ban for a day through the card; the room is told.
+        card_action(&app, "their-1", "buy cheap followers", "kick").await?;
+        app.wait_js(
+            "the removal line",
+            &format!("return [...document.querySelectorAll(\"{pane} li.line\")].some(l => l.textContent.includes('cli_tom') && /removed/.test(l.textContent))"),
+        )
+        .await?;
+        card_action(&app, "their-1", "buy cheap followers", "ban-86400").await?;
+        let err = app.cli_refused("cli_tom", &["send", "their-1", "let me back"])?;
+        ensure!(err.contains("error 10007:") && err.contains("banned"), "banned send: {err}");
+
+        // The audit log lists what the admin did, with the reason.
+        app.click(&format!("{pane} .btn-host")).await?;
+        app.click(&format!("{pane} .btn-audit")).await?;
+        let rows = app
+            .wait_js(
+                "the audit rows",
+                "const r = [...document.querySelectorAll('#audit-rows tr')].map(tr => [...tr.children].map(td => td.textContent)); return r.length >= 4 && r",
+            )
+            .await?;
+        let text = rows.to_string();
+        for action in ["mute member", "kick member", "ban member", "set admin"] {
+            ensure!(text.contains(action), "audit lacks {action}: {rows}");
+        }
+        ensure!(
+            rows.as_array().is_some_and(|r| r.iter().any(|row| row[1] == "adm_ann" && row[2] == "mute member" && row[3] == "cli_tom" && row[4] == "selling followers")),
+            "the mute row names who, whom and why: {rows}"
+        );
+        app.screenshot("audit-log").await?;
+        app.click("#audit-close").await?;
+
+        // Side by side with a room of its own: each column has its tools.
+        app.create_room("own-1", "My show", "").await?;
+        app.click("#btn-moderator").await?;
+        let cols = app
+            .js("return [...document.querySelectorAll('#panes .pane')].filter(p => !p.hidden && p.offsetWidth > 0).map(p => [p.dataset.room, p.dataset.role, p.querySelector('.btn-host').offsetWidth > 0])", vec![])
+            .await?;
+        ensure!(cols == json!([["their-1", "admin", true], ["own-1", "owner", true]]), "columns: {cols}");
+        // The other room's panel is still open: mute everyone there from its column.
+        app.click(&format!("{pane} .mute-all")).await?;
+        app.wait_js("mute-all on", &format!("return document.querySelector(\"{pane} .mute-all\").checked")).await?;
+        let err = app.cli_refused("cli_sue", &["send", "their-1", "hello?"])?;
+        ensure!(err.contains("error 10017:"), "mute-all send: {err}");
+        app.screenshot("moderator-tools").await?;
+
+        // The owner takes the role back: the tools go away at once.
+        app.cli(Some("cli_owner"), &["set-admin", "their-1", "adm_ann", "off"])?;
+        app.wait_js("the tools gone", &format!("const p = document.querySelector(\"{pane}\"); return p.dataset.role === 'member' && p.querySelector('.btn-host').hidden && p.querySelector('.host-panel').hidden")).await?;
+        let menu = app.js(&format!("return {}.querySelector('.msg-menu-btn').offsetWidth", msg_js("their-1", "buy cheap followers")), vec![]).await?;
+        ensure!(menu == json!(0), "no menu after losing the role");
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_panel_rules_and_a_viewer_told_why_it_was_kicked_banned_or_dismissed() -> Result<()> {
+    if !enabled("removed_viewer") {
+        return Ok(());
+    }
+    let host = App::launch("removed-host").await?;
+    let r: Result<()> = async {
+        host.login_local("host_rm", "Host").await?;
+        host.create_room("rules-1", "House rules", "").await?;
+        let pane = ".pane[data-room='rules-1']";
+
+        // Host panel: slow mode and a blocked word, enforced by the server on a CLI member.
+        host.click(&format!("{pane} .btn-host")).await?;
+        host.fill(&format!("{pane} .slow-mode"), "30").await?;
+        host.click(&format!("{pane} .btn-slow")).await?;
+        host.fill(&format!("{pane} .blocked-word"), "spoiler").await?;
+        host.click(&format!("{pane} .btn-word-add")).await?;
+        host.wait_js("the word listed", &format!("return document.querySelector(\"{pane} .blocked-list\").textContent.includes('spoiler')")).await?;
+        host.screenshot("host-panel").await?;
+        let err = host.cli_refused("cli_ray", &["send", "rules-1", "the ending is a SPOILER"])?;
+        ensure!(err.contains("error 80001:"), "blocked word: {err}");
+        host.cli(Some("cli_ray"), &["send", "rules-1", "first"])?;
+        let err = host.cli_refused("cli_ray", &["send", "rules-1", "second, too soon"])?;
+        ensure!(err.contains("error 10023:"), "slow mode: {err}");
+        host.fill(&format!("{pane} .slow-mode"), "0").await?;
+        host.click(&format!("{pane} .btn-slow")).await?;
+        host.wait_js("slow mode off", &format!("return document.querySelector(\"{pane} .slow-mode\").value === '0'")).await?;
+        host.cli(Some("cli_ray"), &["send", "rules-1", "second, later"])?;
+
+        // A second app logs in on the host's server and joins.
+        let viewer = App::launch("removed-viewer").await?;
+        let r: Result<()> = async {
+            viewer.login_remote(&host, "viewer_vi").await?;
+            let role = viewer.enter_room("rules-1").await?;
+            ensure!(role == json!("member"), "viewer role {role}");
+            let vpane = ".pane[data-room='rules-1']";
+            let manage = viewer.js(&format!("return document.querySelector(\"{vpane} .btn-host\").hidden"), vec![]).await?;
+            ensure!(manage == json!(true), "a member gets no Manage button");
+            send_text(&viewer, "rules-1", "hi host").await?;
+            host.wait_js("the viewer's text", &shows_text_js("rules-1", "hi host")).await?;
+
+            // Kicked through the message menu: the viewer sees why, and may come back.
+            host.js(&format!("{}.querySelector('.msg-menu-btn').click()", msg_js("rules-1", "hi host")), vec![]).await?;
+            host.click(&format!("{pane} .msg-menu button[data-act='kick']")).await?;
+            let told = viewer
+                .wait_js("the removed notice", &format!("const n = document.querySelector(\"{vpane} .removed-notice\"); return n && !n.hidden && n.textContent"))
+                .await?;
+            ensure!(told.to_string().contains("removed from the room"), "kick notice: {told}");
+            let input = viewer.js(&format!("return document.querySelector(\"{vpane} .text-input\").disabled"), vec![]).await?;
+            ensure!(input == json!(true), "no sending after a kick");
+            viewer.screenshot("kicked-viewer").await?;
+            viewer.enter_room("rules-1").await?;
+            let notice = viewer.js(&format!("return document.querySelector(\"{vpane} .removed-notice\").hidden"), vec![]).await?;
+            ensure!(notice == json!(true), "entering again gives a clean pane");
+            send_text(&viewer, "rules-1", "back again").await?;
+            host.wait_js("the viewer's second text", &shows_text_js("rules-1", "back again")).await?;
+
+            // Banned for good with a reason from the user card.
+            host.js(&format!("{}.querySelector('.who-name').click()", msg_js("rules-1", "back again")), vec![]).await?;
+            host.wait_js("the user card", "return document.getElementById('dlg-user').open").await?;
+            let admin_row = host.js("return !document.getElementById('user-admin-row').hidden", vec![]).await?;
+            ensure!(admin_row == json!(true), "the owner may appoint admins from the card");
+            host.fill("#user-reason", "repeated spam").await?;
+            host.click("#user-actions button[data-act='ban']").await?;
+            let told = viewer
+                .wait_js("the ban notice", &format!("const n = document.querySelector(\"{vpane} .removed-notice\"); return n && !n.hidden && n.textContent"))
+                .await?;
+            ensure!(told.to_string().contains("banned for good") && told.to_string().contains("repeated spam"), "ban notice: {told}");
+            viewer.screenshot("banned-viewer").await?;
+            viewer.click(&format!("{vpane} .btn-leave")).await?;
+            viewer.fill("#enter-id", "rules-1").await?;
+            viewer.click("#enter-submit").await?;
+            viewer
+                .wait_js("the refusal", "const t = document.getElementById('toasts').textContent; return t.includes('10007') && t.includes('banned')")
+                .await?;
+
+            // Unbanned from the card; then the host dismisses the room and the viewer is told.
+            card_action(&host, "rules-1", "back again", "unban").await?;
+            viewer.enter_room("rules-1").await?;
+            // The room's notice edited in the panel reaches the viewer.
+            host.fill(&format!("{pane} .edit-notice"), "No spoilers, please · 请勿剧透").await?;
+            host.click(&format!("{pane} .btn-edit-room")).await?;
+            viewer
+                .wait_js("the new notice", &format!("return document.querySelector(\"{vpane} .notice\").textContent === 'No spoilers, please · 请勿剧透'"))
+                .await?;
+            host.click(&format!("{pane} .btn-dismiss")).await?;
+            host.wait_js("the confirmation", &format!("return !document.querySelector(\"{pane} .btn-dismiss-confirm\").hidden")).await?;
+            host.click(&format!("{pane} .btn-dismiss-confirm")).await?;
+            let gone = host
+                .wait_js("the host's pane gone (or an error)", &format!("const t = [...document.querySelectorAll('.toast.error')].map(e => e.textContent).join(' | '); return !document.querySelector(\"{pane}\") ? 'gone' : t"))
+                .await?;
+            ensure!(gone == json!("gone"), "dismiss failed: {gone}");
+            let told = viewer
+                .wait_js("the dismissed notice", &format!("const n = document.querySelector(\"{vpane} .removed-notice\"); return n && !n.hidden && n.textContent"))
+                .await?;
+            ensure!(told.to_string().contains("dismissed"), "dismiss notice: {told}");
+            viewer.screenshot("dismissed-viewer").await?;
+            Ok(())
+        }
+        .await;
+        viewer.finish(r).await
+    }
+    .await;
+    host.finish(r).await
+}
