@@ -608,6 +608,11 @@ export class RoomPane {
 
   /** Renders a message immediately (own messages), bypassing the frame queue. */
   _renderNow(m, cls) {
+    // What is queued came first (e.g. the history on entering): draw it before this.
+    if (this.frame) {
+      cancelAnimationFrame(this.frame);
+      this._flush();
+    }
     const li = this._render(m, () => floatHearts(this.$('.fx-hearts'), 1));
     if (!li) return document.createElement('li');
     if (cls) li.classList.add(cls);

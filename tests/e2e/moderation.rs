@@ -606,14 +606,7 @@ async fn entering_tells_role_settings_and_own_mute() {
     let admin = format!("{APP}:boss");
     let server = Server::start_with(&["--admin", &admin]);
     let room = "er";
-    let own = server.login("own").await;
-    own.create_room(CreateRoomOptions {
-        name: room.into(),
-        room_id: Some(room.into()),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let own = room_of(&server, "own", room).await;
     let r = own.enter_room(room).await.unwrap();
     assert_eq!(r.role, Role::Owner);
     assert_eq!(r.settings, RoomSettings::default());

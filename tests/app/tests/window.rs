@@ -523,9 +523,7 @@ async fn host_deletes_and_mutes_through_the_message_menu() -> Result<()> {
         app.wait_js("the CLI's message", &shows_text_js("mod-1", "delete me please")).await?;
 
         // The owner's menu on the CLI user's message.
-        let msg = format!(
-            "[...document.querySelectorAll(\"{pane} li.msg\")].find(li => li.querySelector('.text') && li.querySelector('.text').textContent === 'delete me please')"
-        );
+        let msg = msg_js("mod-1", "delete me please");
         app.js(&format!("{msg}.querySelector('.msg-menu-btn').click()"), vec![]).await?;
         app.wait_css(&format!("{pane} .msg-menu button[data-act='delete']")).await?;
         app.screenshot("moderation-menu").await?;
@@ -552,28 +550,15 @@ async fn host_deletes_and_mutes_through_the_message_menu() -> Result<()> {
         ensure!(!rest.contains("delete me please"), "a late joiner got the deleted message: {rest}");
 
         // Mute through the menu: the CLI's next send gets 10017.
-        app.js(
-            &format!(
-                "[...document.querySelectorAll(\"{pane} li.msg\")].find(li => li.querySelector('.text') && li.querySelector('.text').textContent === 'still here').querySelector('.msg-menu-btn').click()"
-            ),
-            vec![],
-        )
-        .await?;
+        app.js(&format!("{}.querySelector('.msg-menu-btn').click()", msg_js("mod-1", "still here")), vec![]).await?;
         app.click(&format!("{pane} .msg-menu button[data-act='mute-600']")).await?;
         app.wait_js(
             "the mute line",
             &format!("return [...document.querySelectorAll(\"{pane} li.line\")].some(l => l.textContent.includes('cli_eve'))"),
         )
         .await?;
-        let out = std::process::Command::new(liveroom_app_tests::cli_bin())
-            .args(["send", "mod-1", "am I muted?"])
-            .env_remove("LIVEROOM_USER")
-            .env_remove("LIVEROOM_SIG")
-            .envs(app.cli_env(Some("cli_eve"))?)
-            .output()
-            .context("liveroom send")?;
-        let err = String::from_utf8_lossy(&out.stderr);
-        ensure!(!out.status.success() && err.contains("error 10017:"), "muted send: {} {err}", out.status);
+        let err = app.cli_refused("cli_eve", &["send", "mod-1", "am I muted?"])?;
+        ensure!(err.contains("error 10017:"), "muted send: {err}");
         app.screenshot("moderation-muted").await?;
         Ok(())
     }
@@ -748,6 +733,19 @@ async fn host_panel_rules_and_a_viewer_told_why_it_was_kicked_banned_or_dismisse
             ensure!(manage == json!(true), "a member gets no Manage button");
             send_text(&viewer, "rules-1", "hi host").await?;
             host.wait_js("the viewer's text", &shows_text_js("rules-1", "hi host")).await?;
+
+            // Muted from the card: the viewer sees until when, and its send is refused.
+            card_action(&host, "rules-1", "hi host", "mute-600").await?;
+            let banner = viewer
+                .wait_js("the muted banner", &format!("const b = document.querySelector(\"{vpane} .muted-banner\"); return b && !b.hidden && b.textContent"))
+                .await?;
+            ensure!(banner.to_string().contains("You are muted until"), "banner: {banner}");
+            viewer.screenshot("muted-viewer").await?;
+            viewer.fill(&format!("{vpane} .text-input"), "can I talk?").await?;
+            viewer.click(&format!("{vpane} .btn-send")).await?;
+            viewer.wait_js("the refusal", "return document.getElementById('toasts').textContent.includes('10017')").await?;
+            card_action(&host, "rules-1", "hi host", "unmute").await?;
+            viewer.wait_js("the banner gone", &format!("return document.querySelector(\"{vpane} .muted-banner\").hidden")).await?;
 
             // Kicked through the message menu: the viewer sees why, and may come back.
             host.js(&format!("{}.querySelector('.msg-menu-btn').click()", msg_js("rules-1", "hi host")), vec![]).await?;
