@@ -172,6 +172,46 @@ async fn guest_receives_history_and_live_but_cannot_send() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_coming_back_sees_its_own_earlier_messages() {
+    let server = Server::start();
+    let host = server.login("host").await;
+    host.create_room(room("Back", "r-back")).await.unwrap();
+    host.enter_room("r-back").await.unwrap();
+    host.send_text_message("r-back", "mine, earlier", Priority::Normal)
+        .await
+        .unwrap();
+    let viewer = server.login("viewer").await;
+    viewer.enter_room("r-back").await.unwrap();
+    viewer
+        .send_text_message("r-back", "theirs", Priority::Normal)
+        .await
+        .unwrap();
+    // Own live messages are not echoed back to the sender.
+    let mut rx = host.events();
+    let live = messages(&mut rx, "t_text_message_received", 1).await;
+    assert_eq!(live[0]["payload"]["text"], "theirs");
+    host.shutdown().await;
+
+    // The app restarted: a new engine, a first enter. The history holds both, in order, the
+    // host's own marked as sent by it.
+    let again = server.login("host").await;
+    let mut rx = again.events();
+    again.enter_room("r-back").await.unwrap();
+    let history = messages(&mut rx, "t_text_message_received", 2).await;
+    let seen: Vec<_> = history
+        .iter()
+        .map(|m| (m["payload"]["text"].clone(), m["flow"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("mine, earlier".into(), "out".into()),
+            ("theirs".into(), "in".into())
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stop_push_is_for_the_owner_and_reaches_viewers() {
     let server = Server::start();
     let host = server.login("host").await;

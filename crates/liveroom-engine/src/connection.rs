@@ -32,7 +32,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::backoff::Backoff;
 use crate::error;
-use crate::events::{room_event, split_messages, Event, EventData, EventName};
+use crate::events::{room_event, split_messages, Event, EventData, EventName, OwnMessages};
 use crate::lock;
 use crate::shared::{elog, NetState, Session, Shared};
 use crate::upload::resolve_urls;
@@ -490,7 +490,7 @@ impl Connection {
                     let mut fresh = state.rooms.accept(&room, list);
                     resolve_urls(&mut fresh, &self.shared.endpoints.http);
                     let me = state.session.as_ref().map(|s| s.user_id.as_str());
-                    split_messages(&room, fresh, me)
+                    split_messages(&room, fresh, me, OwnMessages::Skip)
                 };
                 for event in events {
                     self.shared.emitter.emit(event);
@@ -579,12 +579,19 @@ impl Connection {
         }
         let events = {
             let mut state = lock(&self.shared.state);
+            // A re-enter after a reconnect gap-fills what this client may have sent itself;
+            // a first enter shows the user's earlier messages with everyone else's.
+            let own = if state.rooms.contains(room) {
+                OwnMessages::Skip
+            } else {
+                OwnMessages::Deliver
+            };
             let mut fresh = state
                 .rooms
                 .finish_enter(room, reply.messages, reply.last_sequence);
             resolve_urls(&mut fresh, &self.shared.endpoints.http);
             let me = state.session.as_ref().map(|s| s.user_id.as_str());
-            split_messages(room, fresh, me)
+            split_messages(room, fresh, me, own)
         };
         for event in events {
             self.shared.emitter.emit(event);

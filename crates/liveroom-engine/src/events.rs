@@ -342,16 +342,34 @@ impl Emitter {
     }
 }
 
+/// What [`split_messages`] does with the user's own messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OwnMessages {
+    /// Left out: this client sent them and already has them (live frames, gap fill).
+    Skip,
+    /// Delivered with `flow: out`: the history of a room this client had not entered, where
+    /// the user's earlier messages belong in the chat as much as anyone's.
+    Deliver,
+}
+
 /// Turns the new messages of one room (already de-duplicated, oldest first) into events:
 /// one event per message type per batch, in order of each type's first message, `flow` set,
-/// own messages left out, and one `t_push_stopped` per stop-push message.
-pub(crate) fn split_messages(room: &str, list: Vec<Message>, me: Option<&str>) -> Vec<Event> {
+/// own messages as `own` says, and one `t_push_stopped` per stop-push message.
+pub(crate) fn split_messages(
+    room: &str,
+    list: Vec<Message>,
+    me: Option<&str>,
+    own: OwnMessages,
+) -> Vec<Event> {
     let mut events: Vec<Event> = Vec::new();
     for mut message in list {
-        if me.is_some_and(|me| me == message.from) {
-            continue;
-        }
         message.flow = Flow::In;
+        if me.is_some_and(|me| me == message.from) {
+            if own == OwnMessages::Skip {
+                continue;
+            }
+            message.flow = Flow::Out;
+        }
         let name = match &message.body {
             Body::Text(_) => EventName::TextMessageReceived,
             Body::Custom(c) if c.data == PUSH_STOPPED => {
@@ -464,7 +482,7 @@ mod tests {
             tip(2, "erin"),
             custom(4, "gift", "rose"),
         ];
-        let events = split_messages("r", list, Some("alice"));
+        let events = split_messages("r", list, Some("alice"), OwnMessages::Skip);
         let names: Vec<_> = events.iter().map(|e| e.name).collect();
         assert_eq!(
             names,
@@ -485,12 +503,19 @@ mod tests {
     }
 
     #[test]
-    fn own_messages_are_left_out() {
-        let events = split_messages("r", vec![text(1, "alice"), text(2, "bob")], Some("alice"));
+    fn own_messages_are_left_out_unless_history() {
+        let list = || vec![text(1, "alice"), text(2, "bob")];
+        let events = split_messages("r", list(), Some("alice"), OwnMessages::Skip);
         assert_eq!(events.len(), 1);
+        assert_eq!(events[0].messages().len(), 1);
         assert_eq!(events[0].messages()[0].from, "bob");
+        // A first enter's history keeps them, marked as sent by this user.
+        let events = split_messages("r", list(), Some("alice"), OwnMessages::Deliver);
+        let flows: Vec<_> = events[0].messages().iter().map(|m| m.flow).collect();
+        assert_eq!(flows, [Flow::Out, Flow::In]);
         // A guest has no own messages.
-        assert_eq!(split_messages("r", vec![text(1, "alice")], None).len(), 1);
+        let events = split_messages("r", vec![text(1, "alice")], None, OwnMessages::Skip);
+        assert_eq!(events.len(), 1);
     }
 
     #[test]
@@ -499,6 +524,7 @@ mod tests {
             "r",
             vec![custom(1, "like", ""), custom(2, PUSH_STOPPED, "bye")],
             None,
+            OwnMessages::Skip,
         );
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].name, EventName::CustomMessageReceived);
