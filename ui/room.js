@@ -332,9 +332,11 @@ export class RoomPane {
         this.app.openUser(this, { userID: li.dataset.from, nick: li.dataset.nick, avatar: li.dataset.avatar });
       }
     });
-    document.addEventListener('click', (e) => {
+    // Removed again in destroy(): a left room must not keep listening to the page.
+    this._onPageClick = (e) => {
       if (!e.target.closest('.msg-menu')) this._closeMenu();
-    });
+    };
+    document.addEventListener('click', this._onPageClick);
   }
 
   _openMenu(li) {
@@ -733,6 +735,9 @@ export class RoomPane {
 
   destroy() {
     if (this.frame) cancelAnimationFrame(this.frame);
+    clearTimeout(this.muteTimer);
+    clearTimeout(this.dismissTimer);
+    document.removeEventListener('click', this._onPageClick);
     this.el.remove();
   }
 }
