@@ -56,7 +56,7 @@ impl Default for Config {
             user_rate: 10,
             online_interval: Duration::from_secs(10),
             room_ring: 1024,
-            coalesce_per_1000: Duration::from_millis(8),
+            coalesce_per_1000: Duration::from_millis(16),
             coalesce_max: Duration::from_millis(150),
             admins: BTreeMap::new(),
             blocked_words: BTreeMap::new(),
@@ -218,7 +218,7 @@ pub struct Cli {
     /// Seconds between online-count pushes to each room [default: 10].
     #[arg(long, env = "LIVEROOM_ONLINE_INTERVAL", value_name = "SECS")]
     pub online_interval: Option<u64>,
-    /// Coalescing window per 1,000 viewers of a room, in ms [default: 8; 0 = off].
+    /// Coalescing window per 1,000 viewers of a room, in ms [default: 16; 0 = off].
     #[arg(long, env = "LIVEROOM_COALESCE_MS_PER_1000", value_name = "MS")]
     pub coalesce_ms_per_1000: Option<u64>,
     /// Longest coalescing window, in ms [default: 150].

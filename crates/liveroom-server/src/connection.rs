@@ -97,10 +97,15 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
     );
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
+    // Made once: a fresh `cancelled()` per wake-up would lock the token's waiter list (shared
+    // by every connection) twice per frame written.
+    let shutdown = shared.shutdown.clone();
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     let end = loop {
         tokio::select! {
             biased;
-            _ = shared.shutdown.cancelled() => {
+            _ = &mut cancelled => {
                 break End::Close(close::GOING_AWAY, "server shutting down");
             }
             Some(signal) = next_signal(&mut conn.signals) => match signal {

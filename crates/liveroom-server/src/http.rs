@@ -13,7 +13,7 @@ use crate::{connection, images, Shared};
 
 /// Initial read buffer per connection: viewers rarely send, and a larger request grows it,
 /// so idle viewers keep only this.
-const WS_READ_BUFFER: usize = 512;
+const WS_READ_BUFFER: usize = 256;
 /// Frames fed before a flush are written together up to this (a threshold, not an allocation).
 const WS_WRITE_BUFFER: usize = 4 * 1024;
 

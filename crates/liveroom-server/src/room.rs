@@ -648,3 +648,91 @@ impl Registry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(coalesce: Duration) -> Arc<Room> {
+        let info = RoomInfo {
+            group_id: "r".into(),
+            kind: "AVChatRoom".into(),
+            name: "n".into(),
+            owner_id: "o".into(),
+            notification: String::new(),
+            introduction: String::new(),
+            avatar: String::new(),
+            create_time: 0,
+            push_stopped: false,
+            postscript: String::new(),
+        };
+        let settings = RoomSettings {
+            budget: 0,
+            history: 0,
+            join_leave_threshold: 0,
+            ring: 64,
+            coalesce_per_1000: coalesce,
+            coalesce_max: coalesce,
+        };
+        let stored = StoredRoom {
+            info,
+            last_seq: 0,
+            history: Vec::new(),
+            moderation: Default::default(),
+        };
+        Room::new(1, stored, settings)
+    }
+
+    fn json(seq: u64) -> String {
+        format!(
+            r#"{{"ID":"m{seq}","type":"TIMTextElem","payload":{{"text":"t"}},"to":"r","from":"u","time":1,"sequence":{seq}}}"#
+        )
+    }
+
+    /// (sequences, droppable) of a message item; None for a whole frame.
+    fn parse(item: &Item) -> Option<(Vec<u64>, bool)> {
+        match item {
+            Item::Messages { frame, droppable } => {
+                match serde_json::from_str(frame.as_str()).unwrap() {
+                    ServerFrame::Messages { list, .. } => {
+                        Some((list.iter().map(|m| m.sequence).collect(), *droppable))
+                    }
+                    f => panic!("{f:?}"),
+                }
+            }
+            Item::Frame(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_busy_room_publishes_one_frame_per_window_and_class_in_order() {
+        // 1,000 viewers at 20 ms per 1,000: a 20 ms window.
+        let r = room(Duration::from_millis(20));
+        r.online.store(1000, Ordering::Relaxed);
+        let mut rx = r.tx.subscribe();
+        r.emit_message(&json(1), Priority::Normal);
+        r.emit_message(&json(2), Priority::High);
+        r.emit_message(&json(3), Priority::Low);
+        r.emit_message(&json(4), Priority::Lowest);
+        r.publish_online();
+        r.emit_message(&json(5), Priority::Normal);
+        assert_eq!(parse(&rx.recv().await.unwrap()), Some((vec![1, 2], false)));
+        assert_eq!(parse(&rx.recv().await.unwrap()), Some((vec![3, 4], true)));
+        assert_eq!(parse(&rx.recv().await.unwrap()), None, "online after them");
+        // The last one goes out when its window ends.
+        assert!(rx.try_recv().is_err());
+        let last = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        assert_eq!(parse(&last.unwrap().unwrap()), Some((vec![5], false)));
+    }
+
+    #[tokio::test]
+    async fn a_small_room_publishes_each_message_at_once() {
+        let r = room(Duration::from_millis(20));
+        r.online.store(10, Ordering::Relaxed);
+        let mut rx = r.tx.subscribe();
+        r.emit_message(&json(1), Priority::Normal);
+        r.emit_message(&json(2), Priority::Low);
+        assert_eq!(parse(&rx.try_recv().unwrap()), Some((vec![1], false)));
+        assert_eq!(parse(&rx.try_recv().unwrap()), Some((vec![2], true)));
+    }
+}
