@@ -21,7 +21,9 @@ use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use crate::room::Room;
 
-/// Largest batch frame a viewer gets in one go; beyond it the batch is split.
+/// Most a viewer drains per wake-up (and the largest batch frame): the rest waits in the
+/// ring, where the lagging policy applies, so a stalled viewer holds at most this much in
+/// its write buffer.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// What a room publishes.
@@ -130,7 +132,7 @@ pub async fn next(subs: &mut [Subscription]) -> (usize, Result<Item, DrainError>
 /// items become one `messages` frame, whole frames keep their place in the order. A lone
 /// item goes out as its shared pre-built frame, so the common case allocates nothing per
 /// viewer. While more than the room's lag threshold is pending, droppable (Low, Lowest)
-/// items are skipped.
+/// items are skipped. Stops after [`MAX_BATCH_BYTES`]; the rest waits for the next wake-up.
 pub fn drain(
     sub: &mut Subscription,
     first: Item,
@@ -141,6 +143,7 @@ pub fn drain(
     // Items pending, `first` included: one look at the ring's tail per wake-up.
     let mut backlog = sub.rx.len() + 1;
     let mut skipped = 0usize;
+    let mut taken = 0usize;
     let mut pending = Pending::default();
     let mut item = Some(first);
     while let Some(it) = item.take() {
@@ -150,11 +153,18 @@ pub fn drain(
             Item::Messages {
                 droppable: true, ..
             } if lagging => skipped += 1,
-            Item::Messages { frame, .. } => pending.push(prefix, frame, out),
+            Item::Messages { frame, .. } => {
+                taken += frame.len();
+                pending.push(prefix, frame, out);
+            }
             Item::Frame(f) => {
+                taken += f.len();
                 pending.flush(out);
                 out.push(f);
             }
+        }
+        if taken >= MAX_BATCH_BYTES {
+            break;
         }
         item = match sub.rx.try_recv() {
             Ok(next) => Some(next),
