@@ -127,22 +127,33 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 return;
             }
             let mut lat = Vec::new();
+            // Counted per viewer and added to the shared totals once at the end: no atomic
+            // traffic between the worker's threads per message.
+            let mut delivered = 0u64;
+            let mut by_priority = [0u64; 4];
+            let flush = |delivered: u64, by_priority: [u64; 4]| {
+                shared.delivered.fetch_add(delivered, Ordering::Relaxed);
+                for (total, n) in shared.by_priority.iter().zip(by_priority) {
+                    total.fetch_add(n, Ordering::Relaxed);
+                }
+            };
             loop {
                 tokio::select! {
                     read = ws.next_frames(|frame| {
                         let now = now_micros();
                         let n = scan_frame(frame, |stamp, mark| {
-                            shared.by_priority[mark_index(mark)].fetch_add(1, Ordering::Relaxed);
+                            by_priority[mark_index(mark)] += 1;
                             if sampled {
                                 lat.push(now.saturating_sub(stamp).max(1));
                             }
                         });
-                        shared.delivered.fetch_add(n as u64, Ordering::Relaxed);
+                        delivered += n as u64;
                     }) => {
                         if !matches!(read, Ok(Read::Frames)) {
                             if !*stop.borrow() {
                                 shared.closed_early.fetch_add(1, Ordering::Relaxed);
                             }
+                            flush(delivered, by_priority);
                             return;
                         }
                         if !lat.is_empty() {
@@ -153,7 +164,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                             }
                         }
                     }
-                    _ = stop.changed() => return,
+                    _ = stop.changed() => {
+                        flush(delivered, by_priority);
+                        return;
+                    }
                 }
             }
         }));

@@ -54,7 +54,8 @@ struct Conn {
     /// Set by `enter_room`; attached after the reply is written.
     pending: Option<Subscription>,
     expiry: Option<Pin<Box<Sleep>>>,
-    signal_tx: mpsc::Sender<Signal>,
+    /// Session signals (kick, leave), created at login: guests (most viewers) never need one.
+    signals: Option<(mpsc::Sender<Signal>, mpsc::Receiver<Signal>)>,
 }
 
 /// How the loop ended.
@@ -70,10 +71,14 @@ enum End {
 /// Serves one upgraded WebSocket until it closes.
 pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
     if shared.shutdown.is_cancelled() {
-        close_with(&mut ws, close::GOING_AWAY, "server shutting down").await;
+        Box::pin(close_with(
+            &mut ws,
+            close::GOING_AWAY,
+            "server shutting down",
+        ))
+        .await;
         return;
     }
-    let (signal_tx, mut signal_rx) = mpsc::channel(16);
     let mut conn = Conn {
         id: shared.next_conn_id(),
         shared: shared.clone(),
@@ -82,7 +87,7 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
         subs: Vec::new(),
         pending: None,
         expiry: None,
-        signal_tx,
+        signals: None,
     };
     tracing::debug!(conn = conn.id, "connected");
     let mut out: Vec<Utf8Bytes> = Vec::new();
@@ -92,16 +97,21 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
     );
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
+    // Made once: a fresh `cancelled()` per wake-up would lock the token's waiter list (shared
+    // by every connection) twice per frame written.
+    let shutdown = shared.shutdown.clone();
+    let cancelled = shutdown.cancelled();
+    tokio::pin!(cancelled);
     let end = loop {
         tokio::select! {
             biased;
-            _ = shared.shutdown.cancelled() => {
+            _ = &mut cancelled => {
                 break End::Close(close::GOING_AWAY, "server shutting down");
             }
-            Some(signal) = signal_rx.recv() => match signal {
+            Some(signal) = next_signal(&mut conn.signals) => match signal {
                 Signal::Kick(reason) => break End::Kick(reason),
                 Signal::Leave { room, frame } => {
-                    if conn.leave_room(&room).await
+                    if Box::pin(conn.leave_room(&room)).await
                         && ws.send(WsMessage::Text(frame.into())).await.is_err()
                     {
                         break End::Gone;
@@ -136,7 +146,7 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
                 }
                 // Dismissed rooms: deliver what is left (the dismissal), then drop them.
                 if conn.subs.iter().any(|s| s.room.is_dismissed()) {
-                    if conn.drop_dismissed(&mut out).await.is_err() {
+                    if Box::pin(conn.drop_dismissed(&mut out)).await.is_err() {
                         break End::Gone;
                     }
                     if write_frames(&mut ws, &mut out).await.is_err() {
@@ -154,7 +164,9 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
                     break End::Close(close::PROTOCOL, "binary frames are not supported");
                 }
                 Some(Ok(WsMessage::Text(text))) => {
-                    let reply = conn.handle_text(text.as_str()).await;
+                    // Boxed: requests are rare next to the idle wait, and the request path's
+                    // state is large; inline it would make every idle connection pay for it.
+                    let reply = Box::pin(conn.handle_text(text.as_str())).await;
                     if ws.send(WsMessage::Text(reply.into())).await.is_err() {
                         break End::Gone;
                     }
@@ -167,20 +179,30 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
         }
     };
     // Leave rooms and release the login first, so others see it at once.
-    conn.cleanup().await;
+    Box::pin(conn.cleanup()).await;
     match end {
         End::Gone => {}
-        End::Close(code, reason) => close_with(&mut ws, code, reason).await,
+        End::Close(code, reason) => Box::pin(close_with(&mut ws, code, reason)).await,
         End::Kick(reason) => {
             tracing::info!(conn = conn.id, reason = reason.as_str(), "kicked");
             let frame = ServerFrame::Kicked { reason };
             if let Ok(s) = serde_json::to_string(&frame) {
                 let _ = ws.send(WsMessage::Text(s.into())).await;
             }
-            close_with(&mut ws, close::KICKED, reason.as_str()).await;
+            Box::pin(close_with(&mut ws, close::KICKED, reason.as_str())).await;
         }
     }
     tracing::debug!(conn = conn.id, "disconnected");
+}
+
+/// The next session signal; never resolves before login created the channel.
+async fn next_signal(
+    signals: &mut Option<(mpsc::Sender<Signal>, mpsc::Receiver<Signal>)>,
+) -> Option<Signal> {
+    match signals {
+        Some((_, rx)) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Resolves when the armed UserSig expiry passes; never when none is armed.
@@ -191,8 +213,6 @@ async fn wait_expiry(expiry: &mut Option<Pin<Box<Sleep>>>) {
     }
 }
 
-/// Sends a close frame, then waits briefly for the client's close so the socket is not
-/// reset under the frame.
 /// Writes the drained frames and flushes once; `out` is empty afterwards, whatever happens.
 async fn write_frames(ws: &mut WebSocket, out: &mut Vec<Utf8Bytes>) -> Result<(), axum::Error> {
     let mut result = Ok(());
@@ -205,6 +225,8 @@ async fn write_frames(ws: &mut WebSocket, out: &mut Vec<Utf8Bytes>) -> Result<()
     ws.flush().await
 }
 
+/// Sends a close frame, then waits briefly for the client's close so the socket is not
+/// reset under the frame.
 async fn close_with(ws: &mut WebSocket, code: u16, reason: &str) {
     let frame = CloseFrame {
         code,
@@ -492,13 +514,14 @@ impl Conn {
         }
         let profile = self.shared.store.profile(app, user_id.clone()).await?;
         let upload_token = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
-        self.shared.sessions.login(
-            app,
-            &user_id,
-            self.id,
-            self.signal_tx.clone(),
-            upload_token.clone(),
-        );
+        let signal_tx = self
+            .signals
+            .get_or_insert_with(|| mpsc::channel(16))
+            .0
+            .clone();
+        self.shared
+            .sessions
+            .login(app, &user_id, self.id, signal_tx, upload_token.clone());
         for sub in &self.subs {
             sub.room.set_member_user(self.id, Some(&user_id)).await;
         }

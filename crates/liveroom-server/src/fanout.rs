@@ -1,50 +1,67 @@
 //! Fan-out: messages are encoded once per room and shared by every viewer.
 //!
-//! A room publishes [`Item`]s into a `tokio::sync::broadcast` channel. Each connection, when
-//! woken, drains everything pending for a room and writes ONE `messages` frame built by
-//! concatenating the pre-encoded messages between the proto's prefix and suffix. No viewer
-//! ever serializes JSON. A viewer woken for a single message (the usual case at the room's
-//! budget) sends the room's shared pre-built frame: no per-viewer allocation or copy at all;
-//! only a batch of several messages costs one frame buffer for that wake-up.
+//! A room publishes [`Item`]s into a `tokio::sync::broadcast` ring. A message item is a
+//! complete `messages` frame built once per room: one message, or in a busy room every
+//! message of a short coalescing window (see [`Room`]). Each connection, when woken, drains
+//! everything pending for a room and writes it as ONE frame: a lone item goes out as the
+//! room's shared frame (no per-viewer allocation or copy); several items are concatenated
+//! between the room's prefix and suffix. No viewer ever serializes JSON.
+//!
+//! Lagging viewers: a viewer with more than half the ring pending skips the Low and Lowest
+//! items it drains until it is back under half (High, Normal and room events still go); a
+//! viewer a whole ring behind is closed with 4108 (slow consumer) and gap-fills on reconnect.
 
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::future::select_all;
 use liveroom_proto::frame::MESSAGES_FRAME_SUFFIX;
+use liveroom_proto::Priority;
 use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use crate::room::Room;
 
-/// Slots of a room's channel. A viewer that falls this far behind is closed as a slow
-/// consumer (it reconnects and gap-fills from history).
-pub const ROOM_CHANNEL_CAPACITY: usize = 1024;
-
-/// Largest batch frame a viewer gets in one go; beyond it the batch is split.
-const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// Most a viewer drains per wake-up (and the largest batch frame): the rest waits in the
+/// ring, where the lagging policy applies, so a stalled viewer holds at most this much in
+/// its write buffer.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// What a room publishes.
 #[derive(Debug, Clone)]
 pub enum Item {
-    /// One message, as a complete single-message `messages` frame built once per room. A
-    /// viewer woken for just this message sends it as is (no copy); batches reuse the message
-    /// JSON between the room's frame prefix and [`MESSAGES_FRAME_SUFFIX`].
-    Message(Utf8Bytes),
-    /// A complete frame (e.g. `online`), sent as is, in order with the messages.
+    /// A complete `messages` frame of one or more messages, built once per room. A viewer
+    /// woken for just this item sends it as is (no copy); batches reuse the list between the
+    /// room's frame prefix and [`MESSAGES_FRAME_SUFFIX`].
+    Messages {
+        /// The frame.
+        frame: Utf8Bytes,
+        /// Only Low and Lowest messages inside: a lagging viewer skips it.
+        droppable: bool,
+    },
+    /// A complete frame (e.g. `online`, `room_event`), sent as is, in order with the messages.
     Frame(Utf8Bytes),
 }
 
-/// Wraps one encoded message of the room with frame `prefix` into an [`Item::Message`].
-pub fn message_item(prefix: &str, json: &str) -> Item {
+/// Whether a lagging viewer skips messages of `priority`.
+pub fn droppable(priority: Priority) -> bool {
+    matches!(priority, Priority::Low | Priority::Lowest)
+}
+
+/// Wraps one encoded message of the room with frame `prefix` into an [`Item::Messages`].
+pub fn message_item(prefix: &str, json: &str, priority: Priority) -> Item {
     let mut s = String::with_capacity(prefix.len() + json.len() + MESSAGES_FRAME_SUFFIX.len());
     s.push_str(prefix);
     s.push_str(json);
     s.push_str(MESSAGES_FRAME_SUFFIX);
-    Item::Message(Utf8Bytes::from(s))
+    Item::Messages {
+        frame: Utf8Bytes::from(s),
+        droppable: droppable(priority),
+    }
 }
 
-/// The message JSON inside a single-message frame of a room whose prefix is `prefix_len` long.
-fn message_json(frame: &Utf8Bytes, prefix_len: usize) -> &str {
+/// The message list (JSON objects separated by commas) inside a `messages` frame of a room
+/// whose prefix is `prefix_len` long.
+fn message_list(frame: &Utf8Bytes, prefix_len: usize) -> &str {
     let s = frame.as_str();
     s.len()
         .checked_sub(MESSAGES_FRAME_SUFFIX.len())
@@ -69,7 +86,7 @@ impl Subscription {
 /// Why draining stopped a connection.
 #[derive(Debug, PartialEq, Eq)]
 pub enum DrainError {
-    /// The viewer fell more than [`ROOM_CHANNEL_CAPACITY`] items behind.
+    /// The viewer fell a whole ring behind.
     Lagged,
 }
 
@@ -111,24 +128,43 @@ pub async fn next(subs: &mut [Subscription]) -> (usize, Result<Item, DrainError>
     }
 }
 
-/// Drains `sub` starting with `first` into frames appended to `out`: consecutive messages
-/// become one `messages` frame, whole frames keep their place in the order. A lone message
-/// goes out as its shared pre-built frame, so the common case allocates nothing per viewer.
+/// Drains `sub` starting with `first` into frames appended to `out`: consecutive message
+/// items become one `messages` frame, whole frames keep their place in the order. A lone
+/// item goes out as its shared pre-built frame, so the common case allocates nothing per
+/// viewer. While more than the room's lag threshold is pending, droppable (Low, Lowest)
+/// items are skipped. Stops after [`MAX_BATCH_BYTES`]; the rest waits for the next wake-up.
 pub fn drain(
     sub: &mut Subscription,
     first: Item,
     out: &mut Vec<Utf8Bytes>,
 ) -> Result<(), DrainError> {
     let prefix = sub.room.frame_prefix();
+    let threshold = sub.room.lag_threshold();
+    // Items pending, `first` included: one look at the ring's tail per wake-up.
+    let mut backlog = sub.rx.len() + 1;
+    let mut skipped = 0usize;
+    let mut taken = 0usize;
     let mut pending = Pending::default();
     let mut item = Some(first);
     while let Some(it) = item.take() {
+        let lagging = backlog > threshold;
+        backlog = backlog.saturating_sub(1);
         match it {
-            Item::Message(frame) => pending.push(prefix, frame, out),
+            Item::Messages {
+                droppable: true, ..
+            } if lagging => skipped += 1,
+            Item::Messages { frame, .. } => {
+                taken += frame.len();
+                pending.push(prefix, frame, out);
+            }
             Item::Frame(f) => {
+                taken += f.len();
                 pending.flush(out);
                 out.push(f);
             }
+        }
+        if taken >= MAX_BATCH_BYTES {
+            break;
         }
         item = match sub.rx.try_recv() {
             Ok(next) => Some(next),
@@ -137,10 +173,13 @@ pub fn drain(
         };
     }
     pending.flush(out);
+    if skipped > 0 {
+        tracing::debug!(room = %sub.room.id(), skipped, "lagging viewer: Low/Lowest skipped");
+    }
     Ok(())
 }
 
-/// Messages gathered for one frame: a lone pre-built frame, or a batch being concatenated.
+/// Message items gathered for one frame: a lone pre-built frame, or a batch being concatenated.
 #[derive(Default)]
 struct Pending {
     single: Option<Utf8Bytes>,
@@ -149,12 +188,12 @@ struct Pending {
 
 impl Pending {
     fn push(&mut self, prefix: &str, frame: Utf8Bytes, out: &mut Vec<Utf8Bytes>) {
-        let json = message_json(&frame, prefix.len());
+        let json = message_list(&frame, prefix.len());
         if let Some(b) = self.batch.as_mut() {
             b.push(',');
             b.push_str(json);
         } else if let Some(first) = self.single.take() {
-            let first_json = message_json(&first, prefix.len());
+            let first_json = message_list(&first, prefix.len());
             let mut b = String::with_capacity(first.len() + json.len() + 1);
             b.push_str(prefix);
             b.push_str(first_json);
@@ -204,6 +243,10 @@ mod tests {
     use liveroom_proto::{RoomInfo, ServerFrame};
 
     fn room(id: &str) -> Arc<Room> {
+        room_with_ring(id, 1024)
+    }
+
+    fn room_with_ring(id: &str, ring: usize) -> Arc<Room> {
         let info = RoomInfo {
             group_id: id.into(),
             kind: "AVChatRoom".into(),
@@ -220,6 +263,9 @@ mod tests {
             budget: 0,
             history: 0,
             join_leave_threshold: 0,
+            ring,
+            coalesce_per_1000: std::time::Duration::ZERO,
+            coalesce_max: std::time::Duration::ZERO,
         };
         Room::new(
             1,
@@ -234,10 +280,14 @@ mod tests {
     }
 
     fn msg_in(room: &str, seq: u64) -> Item {
+        msg_prio(room, seq, Priority::Normal)
+    }
+
+    fn msg_prio(room: &str, seq: u64, priority: Priority) -> Item {
         let json = format!(
             r#"{{"ID":"m{seq}","type":"TIMTextElem","payload":{{"text":"t"}},"to":"r","from":"u","time":1,"sequence":{seq}}}"#
         );
-        message_item(&ServerFrame::messages_frame_prefix(room), &json)
+        message_item(&ServerFrame::messages_frame_prefix(room), &json, priority)
     }
 
     fn msg(seq: u64) -> Item {
@@ -282,7 +332,10 @@ mod tests {
         let (tx, rx) = broadcast::channel(4);
         let mut subs = [Subscription::new(room("r"), rx)];
         let item = msg(1);
-        let Item::Message(original) = &item else {
+        let Item::Messages {
+            frame: original, ..
+        } = &item
+        else {
             panic!("not a message")
         };
         let ptr = original.as_str().as_ptr();
@@ -310,6 +363,47 @@ mod tests {
         tx.send(msg(7)).unwrap();
         tx.send(msg(8)).unwrap();
         assert_eq!(drain_ready(&mut subs, &mut out), Err(DrainError::Lagged));
+    }
+
+    #[tokio::test]
+    async fn a_lagging_viewer_skips_low_and_lowest_until_back_under_half_the_ring() {
+        // Ring of 16: lagging while more than 8 items are pending.
+        let (tx, rx) = broadcast::channel(16);
+        let mut subs = [Subscription::new(room_with_ring("r", 16), rx)];
+        let cycle = [
+            Priority::Low,
+            Priority::High,
+            Priority::Lowest,
+            Priority::Normal,
+        ];
+        for seq in 1..=12u64 {
+            tx.send(msg_prio("r", seq, cycle[(seq as usize - 1) % 4]))
+                .unwrap();
+        }
+        tx.send(Item::Frame(Utf8Bytes::from(
+            r#"{"t":"online","room":"r","count":2}"#,
+        )))
+        .unwrap();
+        let (_, first) = next(&mut subs).await;
+        let mut out = Vec::new();
+        drain(&mut subs[0], first.unwrap(), &mut out).unwrap();
+        assert_eq!(
+            out.len(),
+            2,
+            "the messages in one frame, then the online frame"
+        );
+        let ServerFrame::Messages { list, .. } = serde_json::from_str(out[0].as_str()).unwrap()
+        else {
+            panic!("not a messages frame: {}", out[0]);
+        };
+        // 13 pending: items 1-5 are drained while more than 8 are pending, so Low 1 and
+        // Lowest 3 and Low 5 are skipped; High 2 and Normal 4 still go; from 6 on, everything.
+        let seqs: Vec<u64> = list.iter().map(|m| m.sequence).collect();
+        assert_eq!(seqs, [2, 4, 6, 7, 8, 9, 10, 11, 12]);
+        assert!(matches!(
+            serde_json::from_str(out[1].as_str()).unwrap(),
+            ServerFrame::Online { count: 2, .. }
+        ));
     }
 
     #[tokio::test]

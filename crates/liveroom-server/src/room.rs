@@ -5,10 +5,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
+use liveroom_proto::frame::MESSAGES_FRAME_SUFFIX;
 use liveroom_proto::{
     code, ApiError, Body, EnterStatus, GroupTipPayload, Message, Priority, Profile, RoomEvent,
     RoomInfo, ServerFrame,
@@ -18,7 +19,7 @@ use tokio::sync::broadcast;
 
 use crate::budget::RoomBudget;
 use crate::error::StoreError;
-use crate::fanout::{message_item, Item, Subscription, ROOM_CHANNEL_CAPACITY};
+use crate::fanout::{droppable, message_item, Item, Subscription, MAX_BATCH_BYTES};
 use crate::moderation::ModState;
 use crate::store::{Store, StoredRoom};
 
@@ -31,6 +32,26 @@ pub struct RoomSettings {
     pub history: usize,
     /// Join/leave tips while members <= this.
     pub join_leave_threshold: usize,
+    /// Slots of the broadcast ring (see `Config::room_ring`).
+    pub ring: usize,
+    /// Coalescing window per 1,000 viewers.
+    pub coalesce_per_1000: Duration,
+    /// Longest coalescing window.
+    pub coalesce_max: Duration,
+}
+
+/// Windows shorter than this are not worth a timer: the room publishes at once.
+const MIN_WINDOW: Duration = Duration::from_millis(2);
+
+/// A busy room's open batch: the messages of the current coalescing window in one frame.
+#[derive(Default)]
+struct Batch {
+    /// The room's frame prefix and the messages so far (no suffix yet); empty when closed.
+    frame: String,
+    /// Whether the messages inside are all Low/Lowest (batches never mix the two classes).
+    droppable: bool,
+    /// Bumped each time a batch is published, so a window's timer only flushes its own.
+    generation: u64,
 }
 
 /// Mutable state of a room, behind its lock.
@@ -66,6 +87,8 @@ pub struct Room {
     prefix: Box<str>,
     settings: RoomSettings,
     tx: broadcast::Sender<Item>,
+    /// The open batch; every publish into `tx` goes through it so order is kept.
+    batch: Mutex<Batch>,
     state: tokio::sync::Mutex<RoomState>,
     budget: Mutex<RoomBudget>,
     online: AtomicUsize,
@@ -92,7 +115,7 @@ pub struct Entered {
 
 impl Room {
     pub(crate) fn new(app: u64, stored: StoredRoom, settings: RoomSettings) -> Arc<Self> {
-        let (tx, _) = broadcast::channel(ROOM_CHANNEL_CAPACITY);
+        let (tx, _) = broadcast::channel(settings.ring);
         let id = stored.info.group_id.clone();
         Arc::new(Self {
             app,
@@ -100,6 +123,7 @@ impl Room {
             id,
             settings,
             tx,
+            batch: Mutex::new(Batch::default()),
             state: tokio::sync::Mutex::new(RoomState {
                 info: stored.info,
                 last_seq: stored.last_seq,
@@ -127,6 +151,13 @@ impl Room {
     /// `{"t":"messages","room":...,"list":[` for this room, computed once.
     pub fn frame_prefix(&self) -> &str {
         &self.prefix
+    }
+
+    /// Items a viewer may have pending before it is lagging (half the ring): past it, its
+    /// Low and Lowest messages are skipped.
+    pub fn lag_threshold(&self) -> usize {
+        // tokio rounds the ring up to a power of two.
+        self.settings.ring.next_power_of_two() / 2
     }
 
     /// Connections in the room.
@@ -198,7 +229,7 @@ impl Room {
     }
 
     /// Removes connection `conn`; logged-in users produce a leave tip in small rooms.
-    pub async fn leave(&self, conn: u64) {
+    pub async fn leave(self: &Arc<Self>, conn: u64) {
         let mut st = self.state.lock().await;
         let before = st.members.len();
         if let Some(user) = st.members.remove(&conn) {
@@ -230,7 +261,7 @@ impl Room {
     /// Assigns the next sequence, commits the message, then publishes it. The reply (the
     /// returned message) is only produced after the commit.
     pub async fn publish(
-        &self,
+        self: &Arc<Self>,
         store: &Store,
         from: &Profile,
         body: Body,
@@ -253,8 +284,7 @@ impl Room {
             }
             st.history.push_back((seq, json.clone()));
         }
-        // No receivers is fine: nobody is watching.
-        let _ = self.tx.send(message_item(&self.prefix, &json));
+        self.emit_message(&json, priority);
         Ok(msg)
     }
 
@@ -283,9 +313,7 @@ impl Room {
             event,
         };
         match serde_json::to_string(&frame) {
-            Ok(s) => {
-                let _ = self.tx.send(Item::Frame(Utf8Bytes::from(s)));
-            }
+            Ok(s) => self.emit_frame(Utf8Bytes::from(s)),
             Err(e) => tracing::error!(error = %e, "cannot encode a room event"),
         }
     }
@@ -389,12 +417,92 @@ impl Room {
             count: count as u64,
         };
         if let Ok(s) = serde_json::to_string(&frame) {
-            let _ = self.tx.send(Item::Frame(Utf8Bytes::from(s)));
+            self.emit_frame(Utf8Bytes::from(s));
         }
     }
 
+    /// The coalescing window for the room's current size: zero for small rooms, growing
+    /// with the viewers up to the cap. Per-frame costs (wake-ups, frames, syscalls) are what
+    /// limit fan-out, so a big room trades a few ms of latency for far fewer frames.
+    fn window(&self) -> Duration {
+        let viewers = u32::try_from(self.online()).unwrap_or(u32::MAX);
+        let w = (self.settings.coalesce_per_1000 * viewers / 1000).min(self.settings.coalesce_max);
+        if w < MIN_WINDOW {
+            Duration::ZERO
+        } else {
+            w
+        }
+    }
+
+    fn lock_batch(&self) -> MutexGuard<'_, Batch> {
+        self.batch.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Publishes one encoded message: at once in a small room, else into the open batch,
+    /// which goes out as one frame when its window ends.
+    fn emit_message(self: &Arc<Self>, json: &str, priority: Priority) {
+        let window = self.window();
+        let droppable = droppable(priority);
+        let mut b = self.lock_batch();
+        if window.is_zero() {
+            self.flush_locked(&mut b);
+            // No receivers is fine: nobody is watching.
+            let _ = self.tx.send(message_item(&self.prefix, json, priority));
+            return;
+        }
+        if !b.frame.is_empty() && b.droppable != droppable {
+            // One class per batch, so a lagging viewer can skip Low/Lowest batches whole.
+            self.flush_locked(&mut b);
+        }
+        if b.frame.is_empty() {
+            b.frame.push_str(&self.prefix);
+            b.droppable = droppable;
+            let generation = b.generation;
+            let room = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(window).await;
+                room.flush_batch(generation);
+            });
+        } else {
+            b.frame.push(',');
+        }
+        b.frame.push_str(json);
+        if b.frame.len() >= MAX_BATCH_BYTES {
+            self.flush_locked(&mut b);
+        }
+    }
+
+    /// Publishes a whole frame after the open batch, keeping the order.
+    fn emit_frame(&self, frame: Utf8Bytes) {
+        let mut b = self.lock_batch();
+        self.flush_locked(&mut b);
+        let _ = self.tx.send(Item::Frame(frame));
+    }
+
+    /// Ends the window of batch `generation` (if it is still open).
+    fn flush_batch(&self, generation: u64) {
+        let mut b = self.lock_batch();
+        if b.generation == generation {
+            self.flush_locked(&mut b);
+        }
+    }
+
+    fn flush_locked(&self, b: &mut Batch) {
+        if b.frame.is_empty() {
+            return;
+        }
+        let cap = b.frame.len();
+        let mut frame = std::mem::replace(&mut b.frame, String::with_capacity(cap));
+        frame.push_str(MESSAGES_FRAME_SUFFIX);
+        b.generation += 1;
+        let _ = self.tx.send(Item::Messages {
+            frame: Utf8Bytes::from(frame),
+            droppable: b.droppable,
+        });
+    }
+
     /// Join/leave tip: not stored, sequence 0.
-    fn publish_tip(&self, operation_type: u8, user: &str) {
+    fn publish_tip(self: &Arc<Self>, operation_type: u8, user: &str) {
         let from = Profile {
             user_id: user.to_owned(),
             ..Profile::default()
@@ -405,7 +513,7 @@ impl Room {
         });
         let msg = self.message(&from, body, Priority::Normal, 0);
         if let Ok(json) = encode(&msg) {
-            let _ = self.tx.send(message_item(&self.prefix, &json));
+            self.emit_message(&json, Priority::Normal);
         }
     }
 
@@ -538,5 +646,93 @@ impl Registry {
             Ok(rooms) => rooms.values().cloned().collect(),
             Err(_) => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room(coalesce: Duration) -> Arc<Room> {
+        let info = RoomInfo {
+            group_id: "r".into(),
+            kind: "AVChatRoom".into(),
+            name: "n".into(),
+            owner_id: "o".into(),
+            notification: String::new(),
+            introduction: String::new(),
+            avatar: String::new(),
+            create_time: 0,
+            push_stopped: false,
+            postscript: String::new(),
+        };
+        let settings = RoomSettings {
+            budget: 0,
+            history: 0,
+            join_leave_threshold: 0,
+            ring: 64,
+            coalesce_per_1000: coalesce,
+            coalesce_max: coalesce,
+        };
+        let stored = StoredRoom {
+            info,
+            last_seq: 0,
+            history: Vec::new(),
+            moderation: Default::default(),
+        };
+        Room::new(1, stored, settings)
+    }
+
+    fn json(seq: u64) -> String {
+        format!(
+            r#"{{"ID":"m{seq}","type":"TIMTextElem","payload":{{"text":"t"}},"to":"r","from":"u","time":1,"sequence":{seq}}}"#
+        )
+    }
+
+    /// (sequences, droppable) of a message item; None for a whole frame.
+    fn parse(item: &Item) -> Option<(Vec<u64>, bool)> {
+        match item {
+            Item::Messages { frame, droppable } => {
+                match serde_json::from_str(frame.as_str()).unwrap() {
+                    ServerFrame::Messages { list, .. } => {
+                        Some((list.iter().map(|m| m.sequence).collect(), *droppable))
+                    }
+                    f => panic!("{f:?}"),
+                }
+            }
+            Item::Frame(_) => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_busy_room_publishes_one_frame_per_window_and_class_in_order() {
+        // 1,000 viewers at 20 ms per 1,000: a 20 ms window.
+        let r = room(Duration::from_millis(20));
+        r.online.store(1000, Ordering::Relaxed);
+        let mut rx = r.tx.subscribe();
+        r.emit_message(&json(1), Priority::Normal);
+        r.emit_message(&json(2), Priority::High);
+        r.emit_message(&json(3), Priority::Low);
+        r.emit_message(&json(4), Priority::Lowest);
+        r.publish_online();
+        r.emit_message(&json(5), Priority::Normal);
+        assert_eq!(parse(&rx.recv().await.unwrap()), Some((vec![1, 2], false)));
+        assert_eq!(parse(&rx.recv().await.unwrap()), Some((vec![3, 4], true)));
+        assert_eq!(parse(&rx.recv().await.unwrap()), None, "online after them");
+        // The last one goes out when its window ends.
+        assert!(rx.try_recv().is_err());
+        let last = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        assert_eq!(parse(&last.unwrap().unwrap()), Some((vec![5], false)));
+    }
+
+    #[tokio::test]
+    async fn a_small_room_publishes_each_message_at_once() {
+        let r = room(Duration::from_millis(20));
+        r.online.store(10, Ordering::Relaxed);
+        let mut rx = r.tx.subscribe();
+        r.emit_message(&json(1), Priority::Normal);
+        r.emit_message(&json(2), Priority::Low);
+        assert_eq!(parse(&rx.try_recv().unwrap()), Some((vec![1], false)));
+        assert_eq!(parse(&rx.try_recv().unwrap()), Some((vec![2], true)));
     }
 }

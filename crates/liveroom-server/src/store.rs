@@ -184,12 +184,22 @@ impl Store {
             .map_err(|_| StoreError::Task("store mutex poisoned".into()))
     }
 
-    /// Runs `f` on the connection in a blocking thread.
+    /// Runs `f` on the connection: in place on a multi-thread runtime (`block_in_place`),
+    /// else in a blocking thread. In place because a task woken from the blocking pool
+    /// waits behind the runtime's whole global queue, which during a big room's fan-out
+    /// holds thousands of viewers: senders would get one commit per fan-out round.
     async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection, usize) -> Result<T, StoreError> + Send + 'static,
     {
+        use tokio::runtime::{Handle, RuntimeFlavor};
+        if Handle::current().runtime_flavor() == RuntimeFlavor::MultiThread {
+            return tokio::task::block_in_place(|| {
+                let mut conn = self.lock()?;
+                f(&mut conn, self.history)
+            });
+        }
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = this.lock()?;
