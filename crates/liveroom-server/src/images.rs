@@ -29,6 +29,44 @@ pub async fn upload(State(shared): State<Arc<Shared>>, request: Request) -> Resp
 
 type Refusal = (StatusCode, ApiError);
 
+/// Most of a refused upload's body the server still reads (and throws away), so that a client
+/// still sending sees the refusal instead of a broken pipe; a body declared larger is not
+/// read at all (its connection closes after the answer).
+const DISCARD_MAX: u64 = 2 * limits::IMAGE_MAX;
+
+/// How long the rest of a refused body may take to arrive.
+const DISCARD_FOR: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and drops what is left of a refused upload's body, up to [`DISCARD_MAX`] bytes and
+/// [`DISCARD_FOR`], in its own task: the refusal is answered at once while this runs.
+fn discard_rest(mut body: axum::body::BodyDataStream) {
+    tokio::spawn(async move {
+        let drain = async {
+            let mut read: u64 = 0;
+            while let Some(Ok(chunk)) = body.next().await {
+                read += chunk.len() as u64;
+                if read > DISCARD_MAX {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DISCARD_FOR, drain).await;
+    });
+}
+
+/// Whether the body's declared length is small enough to be read and discarded on refusal.
+fn discardable(request: &Request) -> bool {
+    declared_length(request).is_none_or(|n| n <= DISCARD_MAX)
+}
+
+fn declared_length(request: &Request) -> Option<u64> {
+    request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 async fn receive(
     shared: &Shared,
     request: Request,
@@ -40,6 +78,9 @@ async fn receive(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     let Some((app, user)) = shared.sessions.upload_identity(token) else {
+        if discardable(&request) {
+            discard_rest(request.into_body().into_data_stream());
+        }
         return Err((
             StatusCode::UNAUTHORIZED,
             ApiError::new(
@@ -54,12 +95,10 @@ async fn receive(
             ApiError::from(MediaError::TooLarge(n)),
         )
     };
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = declared.filter(|n| *n > limits::IMAGE_MAX) {
+    if let Some(n) = declared_length(&request).filter(|n| *n > limits::IMAGE_MAX) {
+        if discardable(&request) {
+            discard_rest(request.into_body().into_data_stream());
+        }
         return Err(too_large(n));
     }
     let internal = |e: std::io::Error| {
@@ -86,6 +125,7 @@ async fn receive(
         })?;
         received += chunk.len() as u64;
         if received > limits::IMAGE_MAX {
+            discard_rest(body);
             return Err(too_large(received));
         }
         file.write_all(&chunk).await.map_err(internal)?;
