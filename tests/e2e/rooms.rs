@@ -182,12 +182,12 @@ async fn a_host_coming_back_sees_its_own_earlier_messages() {
         .unwrap();
     let viewer = server.login("viewer").await;
     viewer.enter_room("r-back").await.unwrap();
+    let mut rx = host.events();
     viewer
         .send_text_message("r-back", "theirs", Priority::Normal)
         .await
         .unwrap();
     // Own live messages are not echoed back to the sender.
-    let mut rx = host.events();
     let live = messages(&mut rx, "t_text_message_received", 1).await;
     assert_eq!(live[0]["payload"]["text"], "theirs");
     host.shutdown().await;
