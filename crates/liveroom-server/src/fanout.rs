@@ -238,45 +238,15 @@ pub fn drain_ready(subs: &mut [Subscription], out: &mut Vec<Utf8Bytes>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::room::{Room, RoomSettings};
-    use crate::store::StoredRoom;
-    use liveroom_proto::{RoomInfo, ServerFrame};
+    use crate::room::Room;
+    use liveroom_proto::ServerFrame;
 
     fn room(id: &str) -> Arc<Room> {
         room_with_ring(id, 1024)
     }
 
     fn room_with_ring(id: &str, ring: usize) -> Arc<Room> {
-        let info = RoomInfo {
-            group_id: id.into(),
-            kind: "AVChatRoom".into(),
-            name: "n".into(),
-            owner_id: "o".into(),
-            notification: String::new(),
-            introduction: String::new(),
-            avatar: String::new(),
-            create_time: 0,
-            push_stopped: false,
-            postscript: String::new(),
-        };
-        let settings = RoomSettings {
-            budget: 0,
-            history: 0,
-            join_leave_threshold: 0,
-            ring,
-            coalesce_per_1000: std::time::Duration::ZERO,
-            coalesce_max: std::time::Duration::ZERO,
-        };
-        Room::new(
-            1,
-            StoredRoom {
-                info,
-                last_seq: 0,
-                history: Vec::new(),
-                moderation: Default::default(),
-            },
-            settings,
-        )
+        crate::test_support::room(id, ring, std::time::Duration::ZERO)
     }
 
     fn msg_in(room: &str, seq: u64) -> Item {

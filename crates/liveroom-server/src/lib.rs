@@ -27,6 +27,8 @@ pub mod moderation;
 pub mod room;
 pub mod session;
 pub mod store;
+#[cfg(test)]
+mod test_support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -654,33 +654,7 @@ mod tests {
     use super::*;
 
     fn room(coalesce: Duration) -> Arc<Room> {
-        let info = RoomInfo {
-            group_id: "r".into(),
-            kind: "AVChatRoom".into(),
-            name: "n".into(),
-            owner_id: "o".into(),
-            notification: String::new(),
-            introduction: String::new(),
-            avatar: String::new(),
-            create_time: 0,
-            push_stopped: false,
-            postscript: String::new(),
-        };
-        let settings = RoomSettings {
-            budget: 0,
-            history: 0,
-            join_leave_threshold: 0,
-            ring: 64,
-            coalesce_per_1000: coalesce,
-            coalesce_max: coalesce,
-        };
-        let stored = StoredRoom {
-            info,
-            last_seq: 0,
-            history: Vec::new(),
-            moderation: Default::default(),
-        };
-        Room::new(1, stored, settings)
+        crate::test_support::room("r", 64, coalesce)
     }
 
     fn json(seq: u64) -> String {

@@ -563,18 +563,7 @@ mod tests {
     use super::*;
 
     fn room(id: &str) -> RoomInfo {
-        RoomInfo {
-            group_id: id.into(),
-            kind: "AVChatRoom".into(),
-            name: "n".into(),
-            owner_id: "o".into(),
-            notification: String::new(),
-            introduction: String::new(),
-            avatar: String::new(),
-            create_time: 1,
-            push_stopped: false,
-            postscript: String::new(),
-        }
+        crate::test_support::room_info(id)
     }
 
     #[tokio::test]

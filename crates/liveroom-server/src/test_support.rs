@@ -1,0 +1,45 @@
+//! Fixtures shared by the server's unit tests.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use liveroom_proto::RoomInfo;
+
+use crate::room::{Room, RoomSettings};
+use crate::store::StoredRoom;
+
+/// A room profile with only its ID set to something that matters.
+pub fn room_info(id: &str) -> RoomInfo {
+    RoomInfo {
+        group_id: id.into(),
+        kind: "AVChatRoom".into(),
+        name: "n".into(),
+        owner_id: "o".into(),
+        notification: String::new(),
+        introduction: String::new(),
+        avatar: String::new(),
+        create_time: 1,
+        push_stopped: false,
+        postscript: String::new(),
+    }
+}
+
+/// An empty room of app 1 with a `ring`-slot channel and a coalescing window of `coalesce`
+/// per 1,000 viewers (capped at the same), no budget and no history.
+pub fn room(id: &str, ring: usize, coalesce: Duration) -> Arc<Room> {
+    let settings = RoomSettings {
+        budget: 0,
+        history: 0,
+        join_leave_threshold: 0,
+        ring,
+        coalesce_per_1000: coalesce,
+        coalesce_max: coalesce,
+    };
+    let stored = StoredRoom {
+        info: room_info(id),
+        last_seq: 0,
+        history: Vec::new(),
+        moderation: Default::default(),
+    };
+    Room::new(1, stored, settings)
+}
