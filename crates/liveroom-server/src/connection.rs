@@ -657,18 +657,15 @@ impl Conn {
             data.push_str(",\"deleted\":");
             data.push_str(&to_json(&entered.deleted)?);
         }
-        let role = moderation::role_of(&self.shared, app, &room, user).await;
-        let (settings, muted_until) = {
-            let mut mods = room.mods().await;
-            let now = liveroom_usersig::now_secs();
-            let muted = user.and_then(|u| mods.muted_until(u, now));
-            (mods.settings, muted)
-        };
+        let standing = &entered.standing;
+        let role = user.map_or(moderation::Role::Guest, |u| {
+            moderation::role_from(&self.shared, app, u, standing.owner, standing.admin)
+        });
         data.push_str(",\"role\":");
         data.push_str(&to_json(&role)?);
         data.push_str(",\"settings\":");
-        data.push_str(&to_json(&settings)?);
-        if let Some(until) = muted_until {
+        data.push_str(&to_json(&standing.settings)?);
+        if let Some(until) = standing.muted_until {
             data.push_str(&format!(",\"muted_until\":{until}"));
         }
         data.push('}');

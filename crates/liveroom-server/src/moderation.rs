@@ -220,6 +220,11 @@ pub(crate) async fn role_of(shared: &Shared, app: u64, room: &Room, user: Option
         return Role::Guest;
     };
     let (owner, admin) = room.is_owner_or_admin(user).await;
+    role_from(shared, app, user, owner, admin)
+}
+
+/// The role of logged-in `user`, given whether it owns the room and is one of its admins.
+pub(crate) fn role_from(shared: &Shared, app: u64, user: &str, owner: bool, admin: bool) -> Role {
     if owner {
         Role::Owner
     } else if shared.rules.is_app_admin(app, user) {

@@ -111,6 +111,20 @@ pub struct Entered {
     pub subscription: Option<Subscription>,
     /// IDs of messages up to `since` deleted meanwhile (re-enter only).
     pub deleted: Vec<String>,
+    /// The entering user's standing, read under the same lock as the snapshot.
+    pub standing: Standing,
+}
+
+/// What a client needs to know of its own place in a room on entering.
+pub struct Standing {
+    /// The user created the room.
+    pub owner: bool,
+    /// The user is one of the room's admins.
+    pub admin: bool,
+    /// Mute-all and slow mode.
+    pub settings: liveroom_proto::RoomSettings,
+    /// End of the user's mute, if muted now.
+    pub muted_until: Option<i64>,
 }
 
 impl Room {
@@ -205,6 +219,13 @@ impl Room {
             }
             Some(Subscription::new(self.clone(), rx))
         };
+        let now = liveroom_usersig::now_secs();
+        let standing = Standing {
+            owner: user.is_some_and(|u| st.info.owner_id == u),
+            admin: user.is_some_and(|u| st.mods.admins.contains(u)),
+            settings: st.mods.settings,
+            muted_until: user.and_then(|u| st.mods.muted_until(u, now)),
+        };
         Entered {
             status: if already {
                 EnterStatus::AlreadyInGroup
@@ -225,6 +246,7 @@ impl Room {
                     .collect(),
                 None => Vec::new(),
             },
+            standing,
         }
     }
 
