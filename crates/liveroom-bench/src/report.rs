@@ -26,7 +26,7 @@ pub fn print(reports: &[Report], json: bool) {
     }
     println!("{header}");
     type Row = (&'static str, fn(&Report) -> f64);
-    let rows: [Row; 13] = [
+    let rows: [Row; 15] = [
         ("connections", |r| r.connections as f64),
         ("messages accepted", |r| r.accepted as f64),
         ("messages rejected", |r| r.rejected as f64),
@@ -34,6 +34,12 @@ pub fn print(reports: &[Report], json: bool) {
         ("expected", |r| r.expected as f64),
         ("lost", |r| r.lost as f64),
         ("deliveries/s", |r| r.deliveries_per_sec),
+        ("frames/s", |r| {
+            r.frames as f64 * r.deliveries_per_sec / r.delivered.max(1) as f64
+        }),
+        ("messages per frame", |r| {
+            r.delivered as f64 / r.frames.max(1) as f64
+        }),
         ("latency p50 ms", |r| r.p50_ms),
         ("latency p99 ms", |r| r.p99_ms),
         ("latency max ms", |r| r.max_ms),

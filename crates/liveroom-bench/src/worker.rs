@@ -47,6 +47,9 @@ pub struct Args {
 pub struct WorkerReport {
     /// Messages received by all reading viewers.
     pub delivered: u64,
+    /// WebSocket frames those messages came in (a frame may carry several).
+    #[serde(default)]
+    pub frames: u64,
     /// Of those, by priority mark (H, N, L, W).
     pub by_priority: [u64; 4],
     /// Connections the server closed before the end.
@@ -75,6 +78,7 @@ pub fn mark_index(mark: u8) -> usize {
 
 struct Shared {
     delivered: AtomicU64,
+    frames: AtomicU64,
     by_priority: [AtomicU64; 4],
     closed_early: AtomicU64,
     hist: Mutex<Histogram<u64>>,
@@ -83,6 +87,7 @@ struct Shared {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let shared = Arc::new(Shared {
         delivered: AtomicU64::new(0),
+        frames: AtomicU64::new(0),
         by_priority: Default::default(),
         closed_early: AtomicU64::new(0),
         hist: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
@@ -130,9 +135,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             // Counted per viewer and added to the shared totals once at the end: no atomic
             // traffic between the worker's threads per message.
             let mut delivered = 0u64;
+            let mut frames = 0u64;
             let mut by_priority = [0u64; 4];
-            let flush = |delivered: u64, by_priority: [u64; 4]| {
+            let flush = |delivered: u64, frames: u64, by_priority: [u64; 4]| {
                 shared.delivered.fetch_add(delivered, Ordering::Relaxed);
+                shared.frames.fetch_add(frames, Ordering::Relaxed);
                 for (total, n) in shared.by_priority.iter().zip(by_priority) {
                     total.fetch_add(n, Ordering::Relaxed);
                 }
@@ -148,12 +155,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                             }
                         });
                         delivered += n as u64;
+                        frames += u64::from(n > 0);
                     }) => {
                         if !matches!(read, Ok(Read::Frames)) {
                             if !*stop.borrow() {
                                 shared.closed_early.fetch_add(1, Ordering::Relaxed);
                             }
-                            flush(delivered, by_priority);
+                            flush(delivered, frames, by_priority);
                             return;
                         }
                         if !lat.is_empty() {
@@ -165,7 +173,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                         }
                     }
                     _ = stop.changed() => {
-                        flush(delivered, by_priority);
+                        flush(delivered, frames, by_priority);
                         return;
                     }
                 }
@@ -201,6 +209,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let report = WorkerReport {
         delivered: shared.delivered.load(Ordering::Relaxed),
+        frames: shared.frames.load(Ordering::Relaxed),
         by_priority: std::array::from_fn(|i| shared.by_priority[i].load(Ordering::Relaxed)),
         closed_early: shared.closed_early.load(Ordering::Relaxed),
         histogram: base64::engine::general_purpose::STANDARD.encode(buf),

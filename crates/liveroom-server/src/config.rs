@@ -33,11 +33,6 @@ pub struct Config {
     /// lagging (its Low and Lowest messages are skipped); a whole ring behind, it is closed
     /// with 4108.
     pub room_ring: usize,
-    /// Coalescing window per 1,000 viewers of a room: a busy room gathers the messages of
-    /// this long (times viewers / 1,000) into one shared frame. Fewer, fuller frames per viewer.
-    pub coalesce_per_1000: Duration,
-    /// Longest coalescing window, whatever the room's size (bounds the added latency).
-    pub coalesce_max: Duration,
     /// App administrators: SDKAppID → userIDs who moderate every room of that app.
     pub admins: BTreeMap<u64, BTreeSet<String>>,
     /// App-wide blocked words: SDKAppID → words (as written; matching folds case and width).
@@ -56,8 +51,6 @@ impl Default for Config {
             user_rate: 10,
             online_interval: Duration::from_secs(10),
             room_ring: 1024,
-            coalesce_per_1000: Duration::from_millis(16),
-            coalesce_max: Duration::from_millis(150),
             admins: BTreeMap::new(),
             blocked_words: BTreeMap::new(),
         }
@@ -145,12 +138,6 @@ impl ConfigBuilder {
         self.0.room_ring = slots;
         self
     }
-    /// Coalescing window per 1,000 viewers and its cap (zero disables coalescing).
-    pub fn coalesce(mut self, per_1000: Duration, max: Duration) -> Self {
-        self.0.coalesce_per_1000 = per_1000;
-        self.0.coalesce_max = max;
-        self
-    }
     /// Names `user` an app administrator of `sdk_app_id` (moderates every room of the app).
     pub fn admin(mut self, sdk_app_id: u64, user: impl Into<String>) -> Self {
         self.0
@@ -184,8 +171,7 @@ impl ConfigBuilder {
 )]
 pub struct Cli {
     /// TOML config file (keys: listen, data, apps = ["ID:SECRET"], room_budget, history,
-    /// join_leave_threshold, user_rate, online_interval, coalesce_ms_per_1000,
-    /// coalesce_max_ms, admins = ["ID:USER"],
+    /// join_leave_threshold, user_rate, online_interval, admins = ["ID:USER"],
     /// blocked_words = ["ID:WORD"]). Flags and env override it.
     #[arg(long, env = "LIVEROOM_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -218,12 +204,6 @@ pub struct Cli {
     /// Seconds between online-count pushes to each room [default: 10].
     #[arg(long, env = "LIVEROOM_ONLINE_INTERVAL", value_name = "SECS")]
     pub online_interval: Option<u64>,
-    /// Coalescing window per 1,000 viewers of a room, in ms [default: 16; 0 = off].
-    #[arg(long, env = "LIVEROOM_COALESCE_MS_PER_1000", value_name = "MS")]
-    pub coalesce_ms_per_1000: Option<u64>,
-    /// Longest coalescing window, in ms [default: 150].
-    #[arg(long, env = "LIVEROOM_COALESCE_MAX_MS", value_name = "MS")]
-    pub coalesce_max_ms: Option<u64>,
     /// An app administrator as SDKAppID:USER, who moderates every room of the app; repeat
     /// for several (env: comma-separated).
     #[arg(
@@ -256,8 +236,6 @@ struct FileConfig {
     join_leave_threshold: Option<usize>,
     user_rate: Option<u32>,
     online_interval: Option<u64>,
-    coalesce_ms_per_1000: Option<u64>,
-    coalesce_max_ms: Option<u64>,
     admins: Option<Vec<String>>,
     blocked_words: Option<Vec<String>>,
 }
@@ -366,16 +344,6 @@ impl Cli {
                 .map(Duration::from_secs)
                 .unwrap_or(d.online_interval),
             room_ring: d.room_ring,
-            coalesce_per_1000: self
-                .coalesce_ms_per_1000
-                .or(file.coalesce_ms_per_1000)
-                .map(Duration::from_millis)
-                .unwrap_or(d.coalesce_per_1000),
-            coalesce_max: self
-                .coalesce_max_ms
-                .or(file.coalesce_max_ms)
-                .map(Duration::from_millis)
-                .unwrap_or(d.coalesce_max),
             admins: parse_app_pairs(
                 "admin",
                 if self.admins.is_empty() {

@@ -1,11 +1,12 @@
 //! Fan-out: messages are encoded once per room and shared by every viewer.
 //!
 //! A room publishes [`Item`]s into a `tokio::sync::broadcast` ring. A message item is a
-//! complete `messages` frame built once per room: one message, or in a busy room every
-//! message of a short coalescing window (see [`Room`]). Each connection, when woken, drains
-//! everything pending for a room and writes it as ONE frame: a lone item goes out as the
-//! room's shared frame (no per-viewer allocation or copy); several items are concatenated
-//! between the room's prefix and suffix. No viewer ever serializes JSON.
+//! complete one-message `messages` frame built once per room, published at once (no timer).
+//! Each connection, when woken, drains everything pending for a room and writes it as ONE
+//! frame: a lone item goes out as the room's shared frame (no per-viewer allocation or
+//! copy); several items are concatenated between the room's prefix and suffix. No viewer
+//! ever serializes JSON. The batching is self-clocked: the busier the server, the more a
+//! viewer has pending when its turn comes, the fuller (and fewer) its frames.
 //!
 //! Lagging viewers: a viewer with more than half the ring pending skips the Low and Lowest
 //! items it drains until it is back under half (High, Normal and room events still go); a
@@ -246,7 +247,7 @@ mod tests {
     }
 
     fn room_with_ring(id: &str, ring: usize) -> Arc<Room> {
-        crate::test_support::room(id, ring, std::time::Duration::ZERO)
+        crate::test_support::room(id, ring)
     }
 
     fn msg_in(room: &str, seq: u64) -> Item {

@@ -96,8 +96,6 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         history: config.history,
         join_leave_threshold: config.join_leave_threshold,
         ring: config.room_ring,
-        coalesce_per_1000: config.coalesce_per_1000,
-        coalesce_max: config.coalesce_max,
     };
     let media =
         liveroom_media::MediaStore::open(config.data_dir.join("images")).map_err(|source| {

@@ -5,11 +5,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
-use liveroom_proto::frame::MESSAGES_FRAME_SUFFIX;
 use liveroom_proto::{
     code, ApiError, Body, EnterStatus, GroupTipPayload, Message, Priority, Profile, RoomEvent,
     RoomInfo, ServerFrame,
@@ -19,7 +18,7 @@ use tokio::sync::broadcast;
 
 use crate::budget::RoomBudget;
 use crate::error::StoreError;
-use crate::fanout::{droppable, message_item, Item, Subscription, MAX_BATCH_BYTES};
+use crate::fanout::{message_item, Item, Subscription};
 use crate::moderation::ModState;
 use crate::store::{Store, StoredRoom};
 
@@ -34,24 +33,6 @@ pub struct RoomSettings {
     pub join_leave_threshold: usize,
     /// Slots of the broadcast ring (see `Config::room_ring`).
     pub ring: usize,
-    /// Coalescing window per 1,000 viewers.
-    pub coalesce_per_1000: Duration,
-    /// Longest coalescing window.
-    pub coalesce_max: Duration,
-}
-
-/// Windows shorter than this are not worth a timer: the room publishes at once.
-const MIN_WINDOW: Duration = Duration::from_millis(2);
-
-/// A busy room's open batch: the messages of the current coalescing window in one frame.
-#[derive(Default)]
-struct Batch {
-    /// The room's frame prefix and the messages so far (no suffix yet); empty when closed.
-    frame: String,
-    /// Whether the messages inside are all Low/Lowest (batches never mix the two classes).
-    droppable: bool,
-    /// Bumped each time a batch is published, so a window's timer only flushes its own.
-    generation: u64,
 }
 
 /// Mutable state of a room, behind its lock.
@@ -87,8 +68,6 @@ pub struct Room {
     prefix: Box<str>,
     settings: RoomSettings,
     tx: broadcast::Sender<Item>,
-    /// The open batch; every publish into `tx` goes through it so order is kept.
-    batch: Mutex<Batch>,
     state: tokio::sync::Mutex<RoomState>,
     budget: Mutex<RoomBudget>,
     online: AtomicUsize,
@@ -137,7 +116,6 @@ impl Room {
             id,
             settings,
             tx,
-            batch: Mutex::new(Batch::default()),
             state: tokio::sync::Mutex::new(RoomState {
                 info: stored.info,
                 last_seq: stored.last_seq,
@@ -443,84 +421,18 @@ impl Room {
         }
     }
 
-    /// The coalescing window for the room's current size: zero for small rooms, growing
-    /// with the viewers up to the cap. Per-frame costs (wake-ups, frames, syscalls) are what
-    /// limit fan-out, so a big room trades a few ms of latency for far fewer frames.
-    fn window(&self) -> Duration {
-        let viewers = u32::try_from(self.online()).unwrap_or(u32::MAX);
-        let w = (self.settings.coalesce_per_1000 * viewers / 1000).min(self.settings.coalesce_max);
-        if w < MIN_WINDOW {
-            Duration::ZERO
-        } else {
-            w
-        }
+    /// Publishes one encoded message at once, as the room's shared frame. There is no
+    /// timer: a viewer busy writing gathers what arrives meanwhile into its next frame, so
+    /// frames get fuller exactly when the server is loaded (measured better than fixed
+    /// coalescing windows at every room size; see BENCHMARKS.md).
+    fn emit_message(&self, json: &str, priority: Priority) {
+        // No receivers is fine: nobody is watching.
+        let _ = self.tx.send(message_item(&self.prefix, json, priority));
     }
 
-    fn lock_batch(&self) -> MutexGuard<'_, Batch> {
-        self.batch.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Publishes one encoded message: at once in a small room, else into the open batch,
-    /// which goes out as one frame when its window ends.
-    fn emit_message(self: &Arc<Self>, json: &str, priority: Priority) {
-        let window = self.window();
-        let droppable = droppable(priority);
-        let mut b = self.lock_batch();
-        if window.is_zero() {
-            self.flush_locked(&mut b);
-            // No receivers is fine: nobody is watching.
-            let _ = self.tx.send(message_item(&self.prefix, json, priority));
-            return;
-        }
-        if !b.frame.is_empty() && b.droppable != droppable {
-            // One class per batch, so a lagging viewer can skip Low/Lowest batches whole.
-            self.flush_locked(&mut b);
-        }
-        if b.frame.is_empty() {
-            b.frame.push_str(&self.prefix);
-            b.droppable = droppable;
-            let generation = b.generation;
-            let room = self.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(window).await;
-                room.flush_batch(generation);
-            });
-        } else {
-            b.frame.push(',');
-        }
-        b.frame.push_str(json);
-        if b.frame.len() >= MAX_BATCH_BYTES {
-            self.flush_locked(&mut b);
-        }
-    }
-
-    /// Publishes a whole frame after the open batch, keeping the order.
+    /// Publishes a whole frame, in order with the messages.
     fn emit_frame(&self, frame: Utf8Bytes) {
-        let mut b = self.lock_batch();
-        self.flush_locked(&mut b);
         let _ = self.tx.send(Item::Frame(frame));
-    }
-
-    /// Ends the window of batch `generation` (if it is still open).
-    fn flush_batch(&self, generation: u64) {
-        let mut b = self.lock_batch();
-        if b.generation == generation {
-            self.flush_locked(&mut b);
-        }
-    }
-
-    fn flush_locked(&self, b: &mut Batch) {
-        if b.frame.is_empty() {
-            return;
-        }
-        let cap = b.frame.len();
-        let mut frame = std::mem::replace(&mut b.frame, String::with_capacity(cap));
-        frame.push_str(MESSAGES_FRAME_SUFFIX);
-        b.generation += 1;
-        let _ = self.tx.send(Item::Messages {
-            frame: Utf8Bytes::from(frame),
-            droppable: b.droppable,
-        });
     }
 
     /// Join/leave tip: not stored, sequence 0.
@@ -675,8 +587,8 @@ impl Registry {
 mod tests {
     use super::*;
 
-    fn room(coalesce: Duration) -> Arc<Room> {
-        crate::test_support::room("r", 64, coalesce)
+    fn room() -> Arc<Room> {
+        crate::test_support::room("r", 64)
     }
 
     fn json(seq: u64) -> String {
@@ -701,34 +613,18 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_busy_room_publishes_one_frame_per_window_and_class_in_order() {
-        // 1,000 viewers at 20 ms per 1,000: a 20 ms window.
-        let r = room(Duration::from_millis(20));
-        r.online.store(1000, Ordering::Relaxed);
-        let mut rx = r.tx.subscribe();
-        r.emit_message(&json(1), Priority::Normal);
-        r.emit_message(&json(2), Priority::High);
-        r.emit_message(&json(3), Priority::Low);
-        r.emit_message(&json(4), Priority::Lowest);
-        r.publish_online();
-        r.emit_message(&json(5), Priority::Normal);
-        assert_eq!(parse(&rx.recv().await.unwrap()), Some((vec![1, 2], false)));
-        assert_eq!(parse(&rx.recv().await.unwrap()), Some((vec![3, 4], true)));
-        assert_eq!(parse(&rx.recv().await.unwrap()), None, "online after them");
-        // The last one goes out when its window ends.
-        assert!(rx.try_recv().is_err());
-        let last = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
-        assert_eq!(parse(&last.unwrap().unwrap()), Some((vec![5], false)));
-    }
-
-    #[tokio::test]
-    async fn a_small_room_publishes_each_message_at_once() {
-        let r = room(Duration::from_millis(20));
-        r.online.store(10, Ordering::Relaxed);
+    async fn each_message_is_published_at_once_in_order_with_its_class() {
+        let r = room();
+        r.online.store(19_000, Ordering::Relaxed);
         let mut rx = r.tx.subscribe();
         r.emit_message(&json(1), Priority::Normal);
         r.emit_message(&json(2), Priority::Low);
+        r.publish_online();
+        r.emit_message(&json(3), Priority::Lowest);
         assert_eq!(parse(&rx.try_recv().unwrap()), Some((vec![1], false)));
         assert_eq!(parse(&rx.try_recv().unwrap()), Some((vec![2], true)));
+        assert_eq!(parse(&rx.try_recv().unwrap()), None, "online in its place");
+        assert_eq!(parse(&rx.try_recv().unwrap()), Some((vec![3], true)));
+        assert!(rx.try_recv().is_err(), "nothing held back for a timer");
     }
 }

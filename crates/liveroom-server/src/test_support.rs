@@ -1,7 +1,6 @@
 //! Fixtures shared by the server's unit tests.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use liveroom_proto::RoomInfo;
 
@@ -24,16 +23,13 @@ pub fn room_info(id: &str) -> RoomInfo {
     }
 }
 
-/// An empty room of app 1 with a `ring`-slot channel and a coalescing window of `coalesce`
-/// per 1,000 viewers (capped at the same), no budget and no history.
-pub fn room(id: &str, ring: usize, coalesce: Duration) -> Arc<Room> {
+/// An empty room of app 1 with a `ring`-slot channel, no budget and no history.
+pub fn room(id: &str, ring: usize) -> Arc<Room> {
     let settings = RoomSettings {
         budget: 0,
         history: 0,
         join_leave_threshold: 0,
         ring,
-        coalesce_per_1000: coalesce,
-        coalesce_max: coalesce,
     };
     let stored = StoredRoom {
         info: room_info(id),
