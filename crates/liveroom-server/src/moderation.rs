@@ -236,19 +236,21 @@ pub(crate) fn role_from(shared: &Shared, app: u64, user: &str, owner: bool, admi
     }
 }
 
-/// Checks that a logged-in, non-banned `user` may enter `room`.
-pub async fn check_enter(room: &Room, user: Option<&str>) -> Result<(), ApiError> {
+/// Refuses (10007) a `user` banned from room `room_id`; call under the room's lock.
+pub fn check_enter(
+    mods: &mut ModState,
+    room_id: &str,
+    user: Option<&str>,
+    now: i64,
+) -> Result<(), ApiError> {
     let Some(user) = user else { return Ok(()) };
-    let now = liveroom_usersig::now_secs();
-    match room.mods().await.banned(user, now) {
+    match mods.banned(user, now) {
         None => Ok(()),
         Some(None) => Err(denied(&format!(
-            "you are banned from room '{}' for good",
-            room.id()
+            "you are banned from room '{room_id}' for good"
         ))),
         Some(Some(until)) => Err(denied(&format!(
-            "you are banned from room '{}' until {} ({until})",
-            room.id(),
+            "you are banned from room '{room_id}' until {} ({until})",
             iso_time(until)
         ))),
     }

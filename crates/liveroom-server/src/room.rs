@@ -19,7 +19,7 @@ use tokio::sync::broadcast;
 use crate::budget::RoomBudget;
 use crate::error::StoreError;
 use crate::fanout::{message_item, Item, Subscription};
-use crate::moderation::ModState;
+use crate::moderation::{self, ModState};
 use crate::store::{Store, StoredRoom};
 
 /// Room rules from the config.
@@ -169,8 +169,12 @@ impl Room {
         conn: u64,
         user: Option<&str>,
         since: Option<u64>,
-    ) -> Entered {
+    ) -> Result<Entered, ApiError> {
         let mut st = self.state.lock().await;
+        let now = liveroom_usersig::now_secs();
+        // Under the lock that membership takes: a ban lands either before (refused here) or
+        // after (the member is found and removed), never in between.
+        moderation::check_enter(&mut st.mods, &self.id, user, now)?;
         let already = st.members.contains_key(&conn);
         let history: Vec<Arc<str>> = match (already, since) {
             (_, Some(since)) => st
@@ -197,14 +201,13 @@ impl Room {
             }
             Some(Subscription::new(self.clone(), rx))
         };
-        let now = liveroom_usersig::now_secs();
         let standing = Standing {
             owner: user.is_some_and(|u| st.info.owner_id == u),
             admin: user.is_some_and(|u| st.mods.admins.contains(u)),
             settings: st.mods.settings,
             muted_until: user.and_then(|u| st.mods.muted_until(u, now)),
         };
-        Entered {
+        Ok(Entered {
             status: if already {
                 EnterStatus::AlreadyInGroup
             } else {
@@ -225,7 +228,7 @@ impl Room {
                 None => Vec::new(),
             },
             standing,
-        }
+        })
     }
 
     /// Removes connection `conn`; logged-in users produce a leave tip in small rooms.

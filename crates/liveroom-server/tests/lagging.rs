@@ -15,7 +15,8 @@ use tokio_tungstenite::tungstenite::Message;
 const RING: usize = 8192;
 const LAG: usize = RING / 2;
 /// Large messages that fill the stalled viewer's socket buffers, so what follows waits in
-/// the ring (about 7 MB: more than loopback socket buffers hold).
+/// the ring (about 7 MB: more than the server's send buffer, at most 4 MiB here, and the
+/// viewer's fixed 64 KiB receive buffer hold).
 const STUFFING: usize = 1000;
 const BIG: usize = 7000;
 const PRIORITIES: [&str; 4] = ["High", "Normal", "Low", "Lowest"];
@@ -96,7 +97,9 @@ async fn a_stalled_viewer_loses_low_and_lowest_first_and_is_closed_with_4108_onl
     let mut owner = s.user("owner").await;
     owner.create("r").await;
     owner.enter("r").await;
-    let mut stalled = s.user("stalled").await;
+    // A fixed 64 KiB receive buffer: autotuned, it may grow large enough (up to 32 MiB here)
+    // to hold all the stuffing, and the viewer would never fall behind.
+    let mut stalled = s.user_with_recv_buffer("stalled", 64 * 1024).await;
     stalled.enter("r").await;
     let mut reader = s.user("reader").await;
     reader.enter("r").await;

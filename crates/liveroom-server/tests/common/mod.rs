@@ -66,6 +66,15 @@ impl TestServer {
         c
     }
 
+    /// Like [`TestServer::user`], with the client's socket receive buffer fixed at `bytes`
+    /// (no autotuning: here it may grow to 32 MiB and swallow what a test means to back up).
+    pub async fn user_with_recv_buffer(&self, user: &str, bytes: u32) -> Client {
+        let mut c = Client::connect_with_recv_buffer(&self.url(), bytes).await;
+        c.hello(APP).await;
+        c.login(user).await;
+        c
+    }
+
     pub async fn shutdown(&mut self) {
         if let Some(s) = self.server.take() {
             s.shutdown().await.unwrap();
@@ -122,6 +131,28 @@ impl Client {
         let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .unwrap();
+        Self {
+            ws,
+            next_id: 1,
+            pushes: VecDeque::new(),
+        }
+    }
+
+    pub async fn connect_with_recv_buffer(url: &str, bytes: u32) -> Self {
+        let addr = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(bytes).unwrap();
+        let stream = socket.connect(addr).await.unwrap();
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(stream), None)
+                .await
+                .unwrap();
         Self {
             ws,
             next_id: 1,
