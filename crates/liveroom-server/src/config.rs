@@ -27,8 +27,11 @@ pub struct Config {
     pub join_leave_threshold: usize,
     /// Messages per second per user, burst twice that (0 = unlimited).
     pub user_rate: u32,
-    /// How often each room gets its online count.
+    /// How often each room gets its online count (and idle rooms are looked for).
     pub online_interval: Duration,
+    /// A room with no member and no request in flight for this long is dropped from memory;
+    /// it reloads from the store on its next use.
+    pub room_unload_after: Duration,
     /// Slots of each room's broadcast ring. A viewer with more than half of it pending is
     /// lagging (its Low and Lowest messages are skipped); a whole ring behind, it is closed
     /// with 4108.
@@ -50,6 +53,7 @@ impl Default for Config {
             join_leave_threshold: 500,
             user_rate: 10,
             online_interval: Duration::from_secs(10),
+            room_unload_after: Duration::from_secs(600),
             room_ring: 1024,
             admins: BTreeMap::new(),
             blocked_words: BTreeMap::new(),
@@ -133,6 +137,11 @@ impl ConfigBuilder {
         self.0.online_interval = every;
         self
     }
+    /// How long an unused room stays in memory (see [`Config::room_unload_after`]).
+    pub fn room_unload_after(mut self, after: Duration) -> Self {
+        self.0.room_unload_after = after;
+        self
+    }
     /// Slots of each room's broadcast ring (see [`Config::room_ring`]).
     pub fn room_ring(mut self, slots: usize) -> Self {
         self.0.room_ring = slots;
@@ -171,7 +180,7 @@ impl ConfigBuilder {
 )]
 pub struct Cli {
     /// TOML config file (keys: listen, data, apps = ["ID:SECRET"], room_budget, history,
-    /// join_leave_threshold, user_rate, online_interval, admins = ["ID:USER"],
+    /// join_leave_threshold, user_rate, online_interval, room_unload_after, admins = ["ID:USER"],
     /// blocked_words = ["ID:WORD"]). Flags and env override it.
     #[arg(long, env = "LIVEROOM_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -204,6 +213,10 @@ pub struct Cli {
     /// Seconds between online-count pushes to each room [default: 10].
     #[arg(long, env = "LIVEROOM_ONLINE_INTERVAL", value_name = "SECS")]
     pub online_interval: Option<u64>,
+    /// Seconds a room with no member stays in memory before it is unloaded (it reloads from
+    /// the store when used again) [default: 600].
+    #[arg(long, env = "LIVEROOM_ROOM_UNLOAD_AFTER", value_name = "SECS")]
+    pub room_unload_after: Option<u64>,
     /// An app administrator as SDKAppID:USER, who moderates every room of the app; repeat
     /// for several (env: comma-separated).
     #[arg(
@@ -236,6 +249,7 @@ struct FileConfig {
     join_leave_threshold: Option<usize>,
     user_rate: Option<u32>,
     online_interval: Option<u64>,
+    room_unload_after: Option<u64>,
     admins: Option<Vec<String>>,
     blocked_words: Option<Vec<String>>,
 }
@@ -343,6 +357,11 @@ impl Cli {
                 .or(file.online_interval)
                 .map(Duration::from_secs)
                 .unwrap_or(d.online_interval),
+            room_unload_after: self
+                .room_unload_after
+                .or(file.room_unload_after)
+                .map(Duration::from_secs)
+                .unwrap_or(d.room_unload_after),
             room_ring: d.room_ring,
             admins: parse_app_pairs(
                 "admin",

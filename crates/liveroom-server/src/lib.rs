@@ -137,10 +137,12 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         tracker,
         serve,
         store,
+        shared,
     })
 }
 
-/// Pushes each non-empty room's online count every `online_interval`.
+/// Pushes each room's online count every `online_interval`, and unloads rooms unused for
+/// `room_unload_after`.
 async fn online_ticker(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.config.online_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -151,6 +153,12 @@ async fn online_ticker(shared: Arc<Shared>) {
             _ = tick.tick() => {
                 for room in shared.rooms.all() {
                     room.publish_online();
+                }
+                let unloaded = shared
+                    .rooms
+                    .unload_idle(std::time::Instant::now(), shared.config.room_unload_after);
+                if unloaded > 0 {
+                    tracing::debug!(unloaded, loaded = shared.rooms.loaded(), "idle rooms unloaded");
                 }
             }
         }
@@ -176,6 +184,7 @@ pub struct RunningServer {
     tracker: TaskTracker,
     serve: JoinHandle<std::io::Result<()>>,
     store: Store,
+    shared: Arc<Shared>,
 }
 
 impl Drop for RunningServer {
@@ -188,6 +197,11 @@ impl RunningServer {
     /// The bound address (the real port when listening on port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// How many rooms are loaded in memory (rooms unused for `room_unload_after` are not).
+    pub fn loaded_rooms(&self) -> usize {
+        self.shared.rooms.loaded()
     }
 
     /// A handle that starts the shutdown.

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use liveroom_proto::{
@@ -72,6 +72,8 @@ pub struct Room {
     budget: Mutex<RoomBudget>,
     online: AtomicUsize,
     dismissed: AtomicBool,
+    /// When the registry's sweep first found the room unused (see [`Registry::unload_idle`]).
+    unused_since: Mutex<Option<Instant>>,
 }
 
 /// What entering a room gives the connection.
@@ -132,6 +134,7 @@ impl Room {
             budget: Mutex::new(RoomBudget::new(settings.budget, Instant::now())),
             online: AtomicUsize::new(0),
             dismissed: AtomicBool::new(false),
+            unused_since: Mutex::new(None),
         })
     }
 
@@ -575,6 +578,42 @@ impl Registry {
                 moderation: Default::default(),
             },
         ))
+    }
+
+    /// Unloads rooms nobody has used for `after`, as seen by successive calls (the online
+    /// ticker's): no member, no request holding the room. Everything that matters is in the
+    /// store (profile, messages, moderation); the next use reloads it. What is lost is what a
+    /// restart loses too: the send budget's window and the recent-deletions list. Returns
+    /// how many were unloaded.
+    pub fn unload_idle(&self, now: Instant, after: Duration) -> usize {
+        let Ok(mut rooms) = self.rooms.lock() else {
+            return 0;
+        };
+        let before = rooms.len();
+        rooms.retain(|_, room| {
+            // Members hold the room through their subscriptions and requests through their
+            // handle; under the registry's lock nobody can take a new one, so a count of one
+            // (the registry's) means unused.
+            let unused = Arc::strong_count(room) == 1;
+            let mut since = room.unused_since.lock().unwrap_or_else(|e| e.into_inner());
+            match (unused, *since) {
+                (false, _) => {
+                    *since = None;
+                    true
+                }
+                (true, None) => {
+                    *since = Some(now);
+                    true
+                }
+                (true, Some(t)) => now.saturating_duration_since(t) < after,
+            }
+        });
+        before - rooms.len()
+    }
+
+    /// How many rooms are in memory.
+    pub fn loaded(&self) -> usize {
+        self.rooms.lock().map_or(0, |rooms| rooms.len())
     }
 
     /// Every loaded room.
