@@ -339,9 +339,13 @@ pub enum WordsCmd {
 /// Where the server is and who we are.
 #[derive(Debug, Clone, Args)]
 pub struct Connect {
-    /// Server address: ws://HOST:PORT or http://HOST:PORT.
+    /// Server address: ws://HOST:PORT or http://HOST:PORT (wss:// or https:// behind TLS).
     #[arg(long, env = "LIVEROOM_SERVER")]
     pub server: String,
+    /// PEM file of extra trusted root certificates for a wss:// or https:// server (a
+    /// private CA or a self-signed certificate); the system's roots are always trusted.
+    #[arg(long, env = "LIVEROOM_CA_FILE", value_name = "FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
     /// SDKAppID.
     #[arg(long, env = "LIVEROOM_APP")]
     pub app: u64,

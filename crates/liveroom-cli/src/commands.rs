@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use liveroom_engine::proto::WordsAction;
 use liveroom_engine::proto::{code, ApiError, CreateRoomOptions, CustomPayload, Priority};
-use liveroom_engine::{EditRoomOptions, Event, EventName, Im, ImageSource};
+use liveroom_engine::{EditRoomOptions, Event, EventName, Im, ImageSource, TlsConfig};
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -302,9 +302,22 @@ async fn finish<T: Serialize>(im: &Im, result: Result<T, ApiError>) -> Result<()
     print_json(&result?)
 }
 
+/// An engine for `conn` (not connected yet), trusting `--ca-file`'s roots if given.
+fn engine(conn: &Connect) -> Result<Im, Failure> {
+    let tls = match &conn.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path)
+                .map_err(|e| ApiError::invalid(format!("--ca-file {}: {e}", path.display())))?;
+            TlsConfig::with_root_certificates_pem(&pem)?
+        }
+        None => TlsConfig::default(),
+    };
+    Ok(Im::with_tls(conn.app, &conn.server, tls)?)
+}
+
 /// An engine for `conn`, logged in if `--user` is given.
 async fn connect(conn: &Connect) -> Result<Im, Failure> {
-    let im = Im::new(conn.app, &conn.server)?;
+    let im = engine(conn)?;
     im.set_log_level(2);
     if let Some(user) = &conn.user {
         let Some(sig) = &conn.sig else {
@@ -386,7 +399,7 @@ async fn tail(
         Some(_) => return Err(ApiError::invalid("--timeout must be a number of seconds").into()),
         None => None,
     };
-    let im = Im::new(conn.app, &conn.server)?;
+    let im = engine(conn)?;
     im.set_log_level(2);
     // Subscribe first: the login, the enter and the history are events too.
     let mut events = im.events();

@@ -22,6 +22,7 @@ use crate::error;
 use crate::events::{Event, EventName, HandlerId};
 use crate::lock;
 use crate::shared::{NetState, Shared};
+use crate::tls::TlsConfig;
 use crate::upload::{self, ImageSource, ProgressFn, UploadTarget};
 
 /// Result of [`Im::login`], as the seed's `imResponse.data`.
@@ -88,16 +89,27 @@ impl std::fmt::Debug for Im {
 }
 
 impl Im {
-    /// An engine for `sdk_app_id` on `server` (`ws://HOST:PORT`, `http://HOST:PORT`, with or
-    /// without `/ws`). Nothing connects until a call needs it. SDKAppID 0 is refused (10004).
+    /// An engine for `sdk_app_id` on `server` (`ws://HOST:PORT`, `http://HOST:PORT`, or
+    /// `wss://` / `https://` for a server behind TLS, with or without `/ws`). Nothing
+    /// connects until a call needs it. SDKAppID 0 is refused (10004).
     pub fn new(sdk_app_id: u64, server: impl AsRef<str>) -> Result<Self, ApiError> {
+        Self::with_tls(sdk_app_id, server, TlsConfig::default())
+    }
+
+    /// Like [`Im::new`], trusting `tls`'s roots for `wss://` and `https://` (e.g. a
+    /// self-hosted server's own CA) besides the system's.
+    pub fn with_tls(
+        sdk_app_id: u64,
+        server: impl AsRef<str>,
+        tls: TlsConfig,
+    ) -> Result<Self, ApiError> {
         if sdk_app_id == 0 {
             return Err(ApiError::invalid("SDKAppID is required (not 0)"));
         }
         let endpoints = Endpoints::parse(server.as_ref())?;
         Ok(Self {
             inner: Arc::new(Inner {
-                shared: Arc::new(Shared::new(sdk_app_id, endpoints)),
+                shared: Arc::new(Shared::new(sdk_app_id, endpoints, tls)),
                 conn: Mutex::new(None),
                 session_lock: tokio::sync::Mutex::new(()),
             }),
@@ -344,6 +356,7 @@ impl Im {
         };
         let target = UploadTarget {
             http: &self.inner.shared.endpoints.http,
+            tls: &self.inner.shared.tls,
             path: &path,
             token: &token,
         };

@@ -216,7 +216,12 @@ impl Connection {
         elog!(self.shared, DEBUG, "connecting to {url}");
         match timeout(
             CONNECT_TIMEOUT,
-            tokio_tungstenite::connect_async(url.as_str()),
+            tokio_tungstenite::connect_async_tls_with_config(
+                url.as_str(),
+                None,
+                false,
+                self.shared.tls.ws_connector(),
+            ),
         )
         .await
         {

@@ -23,7 +23,7 @@ impl Endpoints {
                 "wss" | "https" => (true, rest),
                 other => {
                     return Err(ApiError::invalid(format!(
-                        "server address: unsupported scheme '{other}' (use ws:// or http://)"
+                        "server address: unsupported scheme '{other}' (use ws://, wss://, http:// or https://)"
                     )))
                 }
             },

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod rooms;
 mod shared;
+mod tls;
 mod upload;
 
 /// The wire protocol (messages, payloads, errors, limits), re-exported.
@@ -18,6 +19,7 @@ pub use client::{EditRoomOptions, EnterResult, Im, LoginResult};
 pub use events::{Event, EventData, EventName, HandlerId};
 pub use liveroom_proto::{ApiError, EnterStatus, Priority};
 pub use shared::NetState;
+pub use tls::TlsConfig;
 pub use upload::{ImageSource, ProgressFn};
 
 /// Locks a mutex, recovering from poisoning: engine state stays usable even if a thread

@@ -9,6 +9,7 @@ use crate::endpoint::Endpoints;
 use crate::events::{Emitter, Event, EventData, EventName};
 use crate::lock;
 use crate::rooms::Rooms;
+use crate::tls::TlsConfig;
 
 /// The connection's state, as the seed's `NET_STATE_*` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -55,6 +56,8 @@ pub(crate) struct State {
 pub(crate) struct Shared {
     pub(crate) sdk_app_id: u64,
     pub(crate) endpoints: Endpoints,
+    /// Roots trusted for `wss://` and `https://`.
+    pub(crate) tls: TlsConfig,
     pub(crate) emitter: Emitter,
     pub(crate) state: Mutex<State>,
     log_level: AtomicU8,
@@ -65,10 +68,11 @@ pub(crate) struct Shared {
 const DEFAULT_LOG_LEVEL: u8 = 1;
 
 impl Shared {
-    pub(crate) fn new(sdk_app_id: u64, endpoints: Endpoints) -> Self {
+    pub(crate) fn new(sdk_app_id: u64, endpoints: Endpoints, tls: TlsConfig) -> Self {
         Self {
             sdk_app_id,
             endpoints,
+            tls,
             emitter: Emitter::new(),
             state: Mutex::new(State {
                 session: None,

@@ -15,6 +15,8 @@ use liveroom_proto::limits::IMAGE_MAX;
 use liveroom_proto::{code, ApiError};
 use serde_json::Value;
 
+use crate::tls::TlsConfig;
+
 /// A picture to send.
 #[derive(Debug, Clone)]
 pub enum ImageSource {
@@ -81,6 +83,8 @@ pub(crate) fn sniff_format(bytes: &[u8]) -> Result<u8, ApiError> {
 pub(crate) struct UploadTarget<'a> {
     /// `http://HOST:PORT` of the room server.
     pub(crate) http: &'a str,
+    /// Roots trusted over `https://`.
+    pub(crate) tls: &'a TlsConfig,
     /// The upload route the server announced in `hello`.
     pub(crate) path: &'a str,
     /// The session's upload token (from `login`).
@@ -120,7 +124,9 @@ pub(crate) async fn upload(
         }
         Ok::<_, std::io::Error>(chunk)
     });
-    let client = reqwest::Client::builder()
+    let client = target
+        .tls
+        .http(reqwest::Client::builder())
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(TOTAL_TIMEOUT)
         .build()

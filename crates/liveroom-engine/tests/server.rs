@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{drain, messages, next_event, sig, Server, APP};
+use common::{drain, messages, next_event, sig, Server, TlsProxy, APP};
 use liveroom_engine::proto::message::Flow;
 use liveroom_engine::proto::{code, Body, CreateRoomOptions, CustomPayload, Priority};
-use liveroom_engine::{EnterStatus, EventName, Im, NetState};
+use liveroom_engine::{EnterStatus, EventName, Im, NetState, TlsConfig};
 
 fn room(name: &str, id: &str) -> CreateRoomOptions {
     CreateRoomOptions {
@@ -587,20 +587,61 @@ async fn images_are_checked_locally_then_uploaded_and_sent() {
             Some(Box::new(move |f: f64| p.lock().unwrap().push(f))),
         )
         .await;
-    match result {
-        Ok(sent) => {
-            let Body::Image(image) = &sent.body else {
-                panic!("not an image: {sent:?}");
-            };
-            assert_eq!(image.image_format, 3);
-            assert_eq!(image.image_info_array.len(), 3);
-            assert_eq!(progress.lock().unwrap().last(), Some(&1.0));
-            let got = messages(&mut rx, EventName::ImageMessageReceived, 1, 3).await;
-            assert_eq!(got[0].id, sent.id);
-        }
-        // Until the server has its upload route, the engine reports the server's refusal.
-        Err(e) => assert_ne!(e.code, 0, "{e}"),
-    }
+    let sent = result.expect("the picture is uploaded and sent");
+    let Body::Image(image) = &sent.body else {
+        panic!("not an image: {sent:?}");
+    };
+    assert_eq!(image.image_format, 3);
+    assert_eq!(image.image_info_array.len(), 3);
+    assert_eq!(progress.lock().unwrap().last(), Some(&1.0));
+    let got = messages(&mut rx, EventName::ImageMessageReceived, 1, 3).await;
+    assert_eq!(got[0].id, sent.id);
+    host.shutdown().await;
+    viewer.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_server_behind_tls_is_reached_over_wss_and_https_once_its_root_is_trusted() {
+    use liveroom_engine::ImageSource;
+    let server = Server::start();
+    let proxy = TlsProxy::start(server.addr).await;
+    let url = format!("https://localhost:{}", proxy.addr.port());
+
+    // A self-signed certificate is not trusted by default: a clear network error, fast.
+    let untrusted = Im::new(APP, &url).unwrap();
+    let started = std::time::Instant::now();
+    let e = untrusted.login("alice", &sig("alice")).await.unwrap_err();
+    assert_eq!(e.code, code::NETWORK, "{e}");
+    assert!(e.message.contains("certificate"), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    assert!(TlsConfig::with_root_certificates_pem(b"not a certificate").is_err());
+    let tls = TlsConfig::with_root_certificates_pem(&proxy.cert_pem).unwrap();
+    let host = Im::with_tls(APP, &url, tls).unwrap();
+    host.login("host", &sig("host")).await.unwrap();
+    host.create_room(room("Over TLS", "tls")).await.unwrap();
+    host.enter_room("tls").await.unwrap();
+    // A viewer on the plain address sees what goes through the TLS proxy.
+    let viewer = server.login("viewer").await;
+    let mut rx = viewer.events();
+    viewer.enter_room("tls").await.unwrap();
+    host.send_text_message("tls", "over wss", Priority::Normal)
+        .await
+        .unwrap();
+    let got = messages(&mut rx, EventName::TextMessageReceived, 1, 3).await;
+    assert_eq!(texts(&got), ["over wss"]);
+    // The picture is uploaded over https.
+    let sent = host
+        .send_image_message(
+            "tls",
+            ImageSource::Bytes(PNG.to_vec()),
+            Priority::Normal,
+            None,
+        )
+        .await
+        .expect("uploaded over https and sent");
+    let got = messages(&mut rx, EventName::ImageMessageReceived, 1, 3).await;
+    assert_eq!(got[0].id, sent.id);
     host.shutdown().await;
     viewer.shutdown().await;
 }
