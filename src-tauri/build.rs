@@ -35,6 +35,7 @@ fn main() {
             "set_slow_mode",
             "blocked_words",
             "get_audit_log",
+            "get_member",
             "set_admin",
             "edit_room",
             "dismiss_room",

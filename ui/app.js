@@ -311,9 +311,49 @@ const app = {
     $('user-id').textContent = who.userID;
     setAvatar($('user-avatar'), who.avatar, who.nick || who.userID);
     $('user-reason').value = '';
-    $('user-actions').hidden = !pane.canModerate || who.userID === me;
+    const moderating = pane.canModerate && who.userID !== me;
+    $('user-actions').hidden = !moderating;
     $('user-admin-row').hidden = !(pane.isOwner || pane.role === 'app_admin');
+    this.showStanding(null);
     $('dlg-user').showModal();
+    if (moderating) this.loadStanding(pane, who.userID);
+  },
+
+  /** Asks the server where the member stands; the card then offers only what applies. */
+  async loadStanding(pane, userID) {
+    try {
+      const s = (await this.im.getMember({ roomID: pane.roomID, userID })).data;
+      const card = this.userCard;
+      if (card && card.pane === pane && card.userID === userID) this.showStanding(s);
+    } catch (e) {
+      // An older server or a lost right: every action stays offered, the server decides.
+      console.warn('getMember failed', e);
+    }
+  },
+
+  /** The card's standing line and its buttons for `s` (null: unknown, offer everything). */
+  showStanding(s) {
+    const line = $('user-standing');
+    line.hidden = !s;
+    const show = (act, on) => {
+      const b = document.querySelector(`#form-user [data-act="${act}"]`);
+      if (b) b.hidden = !on;
+    };
+    const muted = !!(s && s.mutedUntil);
+    const banned = !!(s && s.banned);
+    const admin = !!(s && s.role === 'admin');
+    const staff = !!(s && ['owner', 'app_admin'].includes(s.role));
+    for (const act of ['mute-60', 'mute-600', 'mute-3600', 'mute-86400']) show(act, !s || !staff);
+    show('unmute', !s || muted);
+    for (const act of ['ban-86400', 'ban']) show(act, !s || (!banned && !staff));
+    show('unban', !s || banned);
+    show('admin-on', !s || (!admin && !staff));
+    show('admin-off', !s || admin);
+    if (!s) return;
+    const parts = [t(`role_${s.role}`) || s.role, t(s.inRoom ? 'inRoom' : 'notInRoom')];
+    if (muted) parts.push(`${t('cardMutedUntil')}${fmtTime(s.mutedUntil)}`);
+    if (banned) parts.push(s.bannedUntil ? `${t('cardBannedUntil')}${fmtTime(s.bannedUntil)}` : t('cardBannedForGood'));
+    line.textContent = parts.join(' · ');
   },
 
   async userAction(act) {

@@ -367,6 +367,17 @@ export class IM {
     return ok(r);
   }
 
+  /**
+   * `{roomID, userID}`: moderators; resolves `{userID, role, inRoom, mutedUntil?, banned,
+   * bannedUntil?}` (times in unix seconds; a ban without `bannedUntil` is for good).
+   */
+  async getMember({ roomID, userID } = {}) {
+    const r = await this._call('get_member', {
+      options: { roomID: String(roomID), userID: String(userID) },
+    });
+    return ok(r);
+  }
+
   /** `{roomID, userID, admin}`: owner or app administrator; the room gets t_admin_changed. */
   async setAdmin({ roomID, userID, admin } = {}) {
     const r = await this._call('set_admin', {

@@ -52,6 +52,7 @@ pub fn run() {
             commands::moderation::set_slow_mode,
             commands::moderation::blocked_words,
             commands::moderation::get_audit_log,
+            commands::moderation::get_member,
             commands::moderation::set_admin,
             commands::moderation::edit_room,
             commands::moderation::dismiss_room,

@@ -80,6 +80,7 @@ async fn every_action(im: &Im, room: &str, tag: &str, message_id: &str) -> Vec<(
     };
     note("edit_room", code_of(&im.edit_room(room, edit).await));
     note("audit", code_of(&im.get_audit_log(room, None).await));
+    note("get_member", code_of(&im.get_member(room, "vic").await));
     out
 }
 
@@ -585,6 +586,13 @@ async fn cli_moderation_commands() {
     assert_eq!(run(&["delete", room, &id])["target"], id.as_str());
     run(&["kick", room, "mem"]);
     assert!(run(&["ban", room, "mem", "--seconds", "60"])["until"].is_i64());
+    let m = run(&["member", room, "mem"]);
+    assert_eq!(
+        (&m["role"], &m["banned"]),
+        (&json!("member"), &json!(true)),
+        "{m}"
+    );
+    assert!(m["bannedUntil"].is_i64(), "{m}");
     run(&["unban", room, "mem"]);
     let out = server.cli_as("mem", &["kick", room, "own"]);
     assert_eq!(out.status.code(), Some(1));
@@ -654,4 +662,60 @@ async fn entering_tells_role_settings_and_own_mute() {
         r.muted_until.is_some() && r.muted_until == until,
         "{r:?} vs {until:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moderator_sees_where_a_member_stands() {
+    let boss = format!("{APP}:boss");
+    let server = Server::start_with(&["--admin", &boss]);
+    let room = "standing";
+    let own = room_of(&server, "own", room).await;
+    let vic = member(&server, "vic", room).await;
+    own.set_admin(room, "adm", true).await.unwrap();
+
+    let s = own.get_member(room, "vic").await.unwrap();
+    assert_eq!(
+        (s.user_id.as_str(), s.role, s.in_room),
+        ("vic", Role::Member, true)
+    );
+    assert_eq!(
+        (s.muted_until, s.banned, s.banned_until),
+        (None, false, None)
+    );
+    assert_eq!(own.get_member(room, "own").await.unwrap().role, Role::Owner);
+    assert_eq!(
+        own.get_member(room, "boss").await.unwrap().role,
+        Role::AppAdmin
+    );
+    let adm = own.get_member(room, "adm").await.unwrap();
+    assert_eq!((adm.role, adm.in_room), (Role::Admin, false));
+
+    let muted = own.mute_member(room, "vic", 600, "spam").await.unwrap();
+    let s = own.get_member(room, "vic").await.unwrap();
+    assert_eq!(s.muted_until, muted.until);
+    assert!(s.muted_until.is_some());
+    own.unmute_member(room, "vic").await.unwrap();
+    assert_eq!(own.get_member(room, "vic").await.unwrap().muted_until, None);
+
+    let banned = own.ban_member(room, "vic", Some(3600), "").await.unwrap();
+    let s = own.get_member(room, "vic").await.unwrap();
+    assert_eq!(
+        (s.banned, s.banned_until, s.in_room),
+        (true, banned.until, false)
+    );
+    own.ban_member(room, "vic", None, "").await.unwrap();
+    let s = own.get_member(room, "vic").await.unwrap();
+    assert_eq!((s.banned, s.banned_until), (true, None), "for good");
+
+    // Members may not look; bad input is refused.
+    let mem = member(&server, "mem", room).await;
+    assert_eq!(
+        code_of(&mem.get_member(room, "own").await),
+        code::NO_PERMISSION
+    );
+    assert_eq!(
+        code_of(&own.get_member(room, "").await),
+        code::INVALID_PARAMETER
+    );
+    drop(vic);
 }

@@ -290,6 +290,17 @@ pub enum Command {
         #[arg(long)]
         limit: Option<u32>,
     },
+    /// Moderators: print where USER stands in ROOM (role, in the room, mute, ban) as JSON.
+    Member {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+        /// The member to look up.
+        #[arg(value_name = "USER")]
+        member: String,
+    },
     /// Enter ROOM (as a guest without --user) and print every event as a JSON line.
     ///
     /// Exits 0 after --count messages (text, custom, image and stop-push; join/leave tips
@@ -355,4 +366,16 @@ pub struct Connect {
     /// The user's UserSig.
     #[arg(long, env = "LIVEROOM_SIG", hide_env_values = true)]
     pub sig: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Clap checks a command's arguments only when it is used: check every one here (a
+    /// positional named like a flag of `Connect` once broke `liveroom member` at runtime).
+    #[test]
+    fn every_command_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

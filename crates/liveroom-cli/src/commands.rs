@@ -292,6 +292,11 @@ async fn moderate(command: Command) -> Result<(), Failure> {
             let r = im.get_audit_log(&room, limit).await;
             finish(&im, r).await
         }
+        Command::Member { conn, room, member } => {
+            let im = logged_in(&conn).await?;
+            let r = im.get_member(&room, &member).await;
+            finish(&im, r).await
+        }
         _ => Err(Failure::Other("not a moderation command".into())),
     }
 }

@@ -8,8 +8,8 @@ use liveroom_proto::message::Flow;
 use liveroom_proto::moderation as rules;
 use liveroom_proto::{
     limits, ApiError, AuditEntry, BlockedWords, CreateRoomOptions, CustomPayload, EnterStatus,
-    Message, ModerationReply, Priority, Profile, Request, Role, RoomInfo, RoomSettings, SendReply,
-    WordsAction,
+    MemberStanding, Message, ModerationReply, Priority, Profile, Request, Role, RoomInfo,
+    RoomSettings, SendReply, WordsAction,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -623,6 +623,22 @@ impl Im {
         .await
     }
 
+    /// Moderators: where `user_id` stands in the room (role, in the room, mute, ban), for a
+    /// user card.
+    pub async fn get_member(
+        &self,
+        room_id: &str,
+        user_id: &str,
+    ) -> Result<MemberStanding, ApiError> {
+        limits::check_room_id(room_id)?;
+        limits::check_user_id(user_id)?;
+        self.moderate(Request::GetMember {
+            room_id: room_id.to_owned(),
+            user_id: user_id.to_owned(),
+        })
+        .await
+    }
+
     async fn moderate<T: DeserializeOwned>(&self, request: Request) -> Result<T, ApiError> {
         self.require_login()?;
         let what = match &request {
@@ -638,6 +654,7 @@ impl Im {
             Request::BlockedWords { .. } => "blocked_words",
             Request::EditRoom { .. } => "edit_room",
             Request::GetAuditLog { .. } => "get_audit_log",
+            Request::GetMember { .. } => "get_member",
             _ => "moderation",
         };
         self.call_as(what, request, Effect::None).await

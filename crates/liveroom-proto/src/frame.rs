@@ -251,6 +251,14 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limit: Option<u32>,
     },
+    /// Moderators: where a user stands in the room (role, mute, ban, present), for a user
+    /// card. Reply: `MemberStanding`.
+    GetMember {
+        /// The room.
+        room_id: String,
+        /// The user.
+        user_id: String,
+    },
 }
 
 impl Request {
@@ -271,6 +279,7 @@ impl Request {
                 | Self::EditRoom { .. }
                 | Self::DismissRoom { .. }
                 | Self::GetAuditLog { .. }
+                | Self::GetMember { .. }
         )
     }
 

@@ -229,6 +229,27 @@ pub struct AuditEntry {
     pub details: String,
 }
 
+/// Reply to `get_member`: where a user stands in a room, for a moderator's user card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberStanding {
+    /// The user.
+    #[serde(rename = "userID")]
+    pub user_id: String,
+    /// The user's role in the room.
+    pub role: Role,
+    /// In the room now, on some connection.
+    pub in_room: bool,
+    /// End of the user's mute (unix seconds), if muted now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<i64>,
+    /// Banned from the room now.
+    pub banned: bool,
+    /// End of the ban (unix seconds) if it is timed; absent for a ban for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banned_until: Option<i64>,
+}
+
 /// Reply to the moderation requests that change something: what was done.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModerationReply {

@@ -390,6 +390,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_flag_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
     fn flags_override_file_and_defaults_fill_in() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");

@@ -11,8 +11,8 @@ use std::time::Instant;
 
 use liveroom_proto::moderation::{self as rules, find_blocked, normalize};
 use liveroom_proto::{
-    code, limits, ApiError, BlockedWords, Body, ModerationReply, Request, RoomEvent, RoomSettings,
-    ServerFrame, WordsAction,
+    code, limits, ApiError, BlockedWords, Body, MemberStanding, ModerationReply, Request,
+    RoomEvent, RoomSettings, ServerFrame, WordsAction,
 };
 use rusqlite::types::Value as SqlValue;
 use serde_json::json;
@@ -271,7 +271,8 @@ fn room_of(req: &Request) -> Option<&str> {
         | Request::BlockedWords { room_id, .. }
         | Request::EditRoom { room_id, .. }
         | Request::DismissRoom { room_id }
-        | Request::GetAuditLog { room_id, .. } => Some(room_id),
+        | Request::GetAuditLog { room_id, .. }
+        | Request::GetMember { room_id, .. } => Some(room_id),
         _ => None,
     }
 }
@@ -652,6 +653,19 @@ impl Ctx<'_> {
                     .audit_log(self.app, self.room.id().to_owned(), limit)
                     .await?;
                 to_json(&log)
+            }
+            Request::GetMember { user_id, .. } => {
+                limits::check_user_id(&user_id)?;
+                let now = liveroom_usersig::now_secs();
+                let st = self.room.standing_of(&user_id, now).await;
+                to_json(&MemberStanding {
+                    role: role_from(self.shared, self.app, &user_id, st.owner, st.admin),
+                    in_room: st.in_room,
+                    muted_until: st.muted_until,
+                    banned: st.banned.is_some(),
+                    banned_until: st.banned.flatten(),
+                    user_id,
+                })
             }
             _ => Err(ApiError::invalid(format!(
                 "'{}' is not a moderation request",

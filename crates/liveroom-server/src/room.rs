@@ -108,6 +108,20 @@ pub struct Standing {
     pub muted_until: Option<i64>,
 }
 
+/// A user's place in a room, as [`Room::standing_of`] reads it.
+pub struct MemberState {
+    /// Created the room.
+    pub owner: bool,
+    /// One of its admins.
+    pub admin: bool,
+    /// In the room on some connection.
+    pub in_room: bool,
+    /// End of a mute in force.
+    pub muted_until: Option<i64>,
+    /// A ban in force: `Some(None)` for good, `Some(Some(t))` until t.
+    pub banned: Option<Option<i64>>,
+}
+
 impl Room {
     pub(crate) fn new(app: u64, stored: StoredRoom, settings: RoomSettings) -> Arc<Self> {
         let (tx, _) = broadcast::channel(settings.ring);
@@ -399,6 +413,19 @@ impl Room {
     pub async fn is_owner_or_admin(&self, user: &str) -> (bool, bool) {
         let st = self.state.lock().await;
         (st.info.owner_id == user, st.mods.admins.contains(user))
+    }
+
+    /// Where `user` stands in the room now, for a moderator's user card: (owner, admin,
+    /// in the room, muted until, banned: `Some(None)` for good, `Some(Some(t))` until t).
+    pub async fn standing_of(&self, user: &str, now: i64) -> MemberState {
+        let mut st = self.state.lock().await;
+        MemberState {
+            owner: st.info.owner_id == user,
+            admin: st.mods.admins.contains(user),
+            in_room: st.members.values().any(|u| u.as_deref() == Some(user)),
+            muted_until: st.mods.muted_until(user, now),
+            banned: st.mods.banned(user, now),
+        }
     }
 
     /// Marks the stream stopped (after its stop-push message went out).

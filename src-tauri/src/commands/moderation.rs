@@ -2,7 +2,7 @@
 //! key names (`roomID`, `userID`, `messageID`); errors reach JS as `{code, message}`.
 
 use liveroom_engine::proto::{
-    AuditEntry, BlockedWords, ModerationReply, RoomInfo, RoomSettings, WordsAction,
+    AuditEntry, BlockedWords, MemberStanding, ModerationReply, RoomInfo, RoomSettings, WordsAction,
 };
 use liveroom_engine::EditRoomOptions;
 use serde::Deserialize;
@@ -197,6 +197,19 @@ pub async fn get_audit_log(
     Ok(bridge
         .im()?
         .get_audit_log(&options.room_id, options.limit)
+        .await?)
+}
+
+/// `getMember({roomID, userID})`: resolves where the user stands (role, in the room, mute,
+/// ban), for the user card.
+#[tauri::command]
+pub async fn get_member(
+    bridge: State<'_, Bridge>,
+    options: MemberArgs,
+) -> CmdResult<MemberStanding> {
+    Ok(bridge
+        .im()?
+        .get_member(&options.room_id, &options.user_id)
         .await?)
 }
 

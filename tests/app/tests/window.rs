@@ -637,6 +637,21 @@ async fn an_admin_moderates_with_the_user_card_audit_log_and_side_by_side_tools(
         let err = app.cli_refused("cli_tom", &["send", "their-1", "am I muted?"])?;
         ensure!(err.contains("error 10017:"), "muted send: {err}");
 
+        // Reopened, the card tells where the member stands and offers what applies.
+        app.js(&format!("{}.querySelector('.who-name').click()", msg_js("their-1", "buy cheap followers")), vec![]).await?;
+        let standing = app
+            .wait_js("the member's standing", "const l = document.getElementById('user-standing'); return !l.hidden && l.textContent")
+            .await?;
+        let line = standing.as_str().unwrap_or_default();
+        ensure!(line.contains("Member") && line.contains("muted until"), "standing: {standing}");
+        let offered = app
+            .js("const v = a => !document.querySelector(`#form-user [data-act='${a}']`).hidden; return {unmute: v('unmute'), unban: v('unban'), ban: v('ban'), kick: v('kick')}", vec![])
+            .await?;
+        ensure!(offered == json!({"unmute": true, "unban": false, "ban": true, "kick": true}), "offered: {offered}");
+        app.screenshot("user-card-standing").await?;
+        app.click("#user-close").await?;
+        app.wait_js("the card closed", "return !document.getElementById('dlg-user').open").await?;
+
         // Kick, then ban for a day through the card; the room is told.
         card_action(&app, "their-1", "buy cheap followers", "kick").await?;
         app.wait_js(
