@@ -3,7 +3,17 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
+
+/// The texts of an `enter_room` reply's history.
+fn texts(entered: &Value) -> Vec<&str> {
+    entered["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["payload"]["text"].as_str().unwrap())
+        .collect()
+}
 
 #[tokio::test]
 async fn sequences_and_history_survive_a_restart() {
@@ -34,12 +44,7 @@ async fn sequences_and_history_survive_a_restart() {
     assert_eq!(login["profile"]["nick"], "Alice");
     let e = a.enter("r").await;
     assert_eq!(e["last_sequence"], 4);
-    let texts: Vec<&str> = e["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["payload"]["text"].as_str().unwrap())
-        .collect();
+    let texts = texts(&e);
     assert_eq!(texts, vec!["m2", "m3", "m4"]);
     let m = a.text("r", "m5").await.ok();
     assert_eq!(m["message"]["sequence"], 5);
@@ -127,12 +132,7 @@ async fn an_unused_room_leaves_memory_and_comes_back_whole() {
     let e = alice.enter("quiet").await;
     assert_eq!(server.loaded_rooms(), 2);
     assert_eq!(e["last_sequence"], 2);
-    let texts: Vec<&str> = e["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["payload"]["text"].as_str().unwrap())
-        .collect();
+    let texts = texts(&e);
     assert_eq!(texts, ["m1", "m2"]);
     let m = alice.text("quiet", "m3").await.ok();
     assert_eq!(m["message"]["sequence"], 3);

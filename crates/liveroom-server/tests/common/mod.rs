@@ -131,6 +131,10 @@ impl Client {
         let (ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
             .await
             .unwrap();
+        Self::over(ws)
+    }
+
+    fn over(ws: Ws) -> Self {
         Self {
             ws,
             next_id: 1,
@@ -153,11 +157,7 @@ impl Client {
             tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(stream), None)
                 .await
                 .unwrap();
-        Self {
-            ws,
-            next_id: 1,
-            pushes: VecDeque::new(),
-        }
+        Self::over(ws)
     }
 
     pub async fn send_raw(&mut self, text: &str) {
