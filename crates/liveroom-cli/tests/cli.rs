@@ -1,77 +1,23 @@
 //! The `liveroom` binary against the real `liveroom-server` binary (both built next to this
 //! test by `cargo build --workspace --bins`).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+
+use liveroom_testkit::{bin, ServerProcess};
 
 const APP: &str = "1400000777";
 const KEY: &str = "cli-test-secret";
 
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile> folder");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
+/// The real server for the test app.
+fn server() -> ServerProcess {
+    ServerProcess::start(APP.parse().expect("app id"), KEY, &[])
 }
 
-struct Server {
-    child: Child,
-    url: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn server() -> Server {
-    let data = tempfile::tempdir().expect("temp dir");
-    let mut child = Command::new(bin("liveroom-server"))
-        .args(["--listen", "127.0.0.1:0", "--data"])
-        .arg(data.path())
-        .args(["--app", &format!("{APP}:{KEY}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("server starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        for _ in lines {}
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("server address");
-    let addr = line.rsplit("http://").next().expect("address").trim();
-    Server {
-        child,
-        url: format!("http://{addr}"),
-        _data: data,
-    }
-}
-
-fn liveroom(server: &Server, args: &[&str]) -> Command {
+fn liveroom(server: &ServerProcess, args: &[&str]) -> Command {
     let mut cmd = Command::new(bin("liveroom"));
     cmd.args(args)
-        .env("LIVEROOM_SERVER", &server.url)
+        .env("LIVEROOM_SERVER", format!("http://{}", server.addr()))
         .env("LIVEROOM_APP", APP)
         .env_remove("LIVEROOM_USER")
         .env_remove("LIVEROOM_SIG")
@@ -79,7 +25,7 @@ fn liveroom(server: &Server, args: &[&str]) -> Command {
     cmd
 }
 
-fn run(server: &Server, args: &[&str]) -> Output {
+fn run(server: &ServerProcess, args: &[&str]) -> Output {
     liveroom(server, args).output().expect("liveroom runs")
 }
 

@@ -1,19 +1,15 @@
-//! Runs the real `liveroom-server` binary for the engine's integration tests.
-//!
-//! The binary is found next to the test executable (`target/<profile>/liveroom-server`); the
-//! test command builds every binary first (`cargo build --workspace --bins`).
+//! Runs the real `liveroom-server` binary for the engine's integration tests (the process is
+//! `liveroom_testkit::ServerProcess`).
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use liveroom_engine::proto::Message;
 use liveroom_engine::{Event, EventName, Im};
+use liveroom_testkit::ServerProcess;
 use tokio::sync::broadcast;
 
 /// The SDKAppID the test servers know.
@@ -26,39 +22,20 @@ pub fn sig(user: &str) -> String {
     liveroom_usersig::gen_usersig(APP, KEY, user, 86_400)
 }
 
-fn server_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test>-HASH -> target/<profile>/liveroom-server
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile> folder");
-    let path = dir.join("liveroom-server");
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace --bins` first",
-        path.display()
-    );
-    path
-}
-
 /// A `liveroom-server` process with its own data folder; killed on drop.
 pub struct Server {
-    child: Option<Child>,
+    process: ServerProcess,
     /// Where it listens.
     pub addr: SocketAddr,
-    data: tempfile::TempDir,
 }
 
 impl Server {
     /// Starts a server on a free loopback port.
     pub fn start() -> Self {
-        let data = tempfile::tempdir().expect("temp dir");
-        let (child, addr) = spawn("127.0.0.1:0", data.path()).expect("server starts");
+        let process = ServerProcess::start(APP, KEY, &[]);
         Self {
-            child: Some(child),
-            addr,
-            data,
+            addr: process.addr(),
+            process,
         }
     }
 
@@ -81,68 +58,13 @@ impl Server {
 
     /// Kills the process (as a crash would).
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.kill();
     }
 
     /// Starts it again on the same port and data folder.
     pub fn restart(&mut self) {
-        self.kill();
-        let listen = self.addr.to_string();
-        for _ in 0..50 {
-            if let Ok((child, _)) = spawn(&listen, self.data.path()) {
-                self.child = Some(child);
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("the server did not restart on {listen}");
+        self.process.restart();
     }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn spawn(listen: &str, data: &Path) -> Result<(Child, SocketAddr), String> {
-    let mut child = Command::new(server_bin())
-        .args(["--listen", listen, "--data"])
-        .arg(data)
-        .args(["--app", &format!("{APP}:{KEY}")])
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| e.to_string())?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(stdout).lines();
-        if let Some(Ok(line)) = lines.next() {
-            let _ = tx.send(line);
-        }
-        // Keep draining so the server never writes to a closed pipe.
-        for _ in lines {}
-    });
-    let line = match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(line) => line,
-        Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err("the server printed no address".into());
-        }
-    };
-    let addr = line
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.trim().parse().ok())
-        .ok_or_else(|| format!("unexpected first line: {line}"))?;
-    Ok((child, addr))
 }
 
 /// Waits (at most `secs`) for the next event called `name`, skipping others.
