@@ -57,11 +57,11 @@ const app = {
   // ---------- sessions ----------
 
   /** Makes the IM singleton for this server and app, with every event routed to the panes. */
-  async connect(server, sdkAppID) {
+  async connect(server, sdkAppID, caPem) {
     await TWebLive.destroyIM();
     this.server = server;
     this.sdkAppID = Number(sdkAppID);
-    const im = TWebLive.createIM({ SDKAppID: this.sdkAppID, server });
+    const im = TWebLive.createIM({ SDKAppID: this.sdkAppID, server, caPem });
     const toRoom = (handler) => (ev) => {
       const roomID = ev.roomID || (Array.isArray(ev.data) && ev.data[0] && ev.data[0].to);
       const pane = this.panes.get(roomID);
@@ -112,8 +112,8 @@ const app = {
     await this.afterLogin();
   },
 
-  async loginRemote(server, sdkAppID, userID, userSig) {
-    const im = await this.connect(server, sdkAppID);
+  async loginRemote(server, sdkAppID, userID, userSig, caPem) {
+    const im = await this.connect(server, sdkAppID, caPem);
     await im.login({ userID, userSig });
     await this.afterLogin();
   },
@@ -543,7 +543,7 @@ async function init() {
     localStorage.setItem('liveroom.user', user);
     await app.loginLocal(user, $('local-nick').value.trim());
   });
-  busy($('form-remote'), () => app.loginRemote($('remote-server').value.trim(), $('remote-appid').value.trim(), $('remote-user').value.trim(), $('remote-sig').value.trim()));
+  busy($('form-remote'), () => app.loginRemote($('remote-server').value.trim(), $('remote-appid').value.trim(), $('remote-user').value.trim(), $('remote-sig').value.trim(), $('remote-ca').value.trim()));
   busy($('form-guest'), () => app.watchAsGuest($('guest-server').value.trim(), $('guest-appid').value.trim(), $('guest-room').value.trim()));
   busy($('form-create'), async () => {
     await app.createRoom({

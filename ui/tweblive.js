@@ -83,6 +83,8 @@ export class IM {
     if (!options || !options.SDKAppID) throw new Error('请传入 IM 配置！');
     this.SDKAppID = Number(options.SDKAppID);
     this._server = options.server || null;
+    // Beyond the seed: extra trusted root certificates (PEM) for a wss:// / https:// server.
+    this._caPem = options.caPem || null;
     this._handlers = new Map();
     this._logLevel = 1;
     this._unlisten = null;
@@ -104,7 +106,7 @@ export class IM {
           const info = await invoke('start_embedded');
           server = info.address;
         }
-        await invoke('connect', { options: { SDKAppID: this.SDKAppID, server } });
+        await invoke('connect', { options: { SDKAppID: this.SDKAppID, server, caPem: this._caPem } });
       })().catch((e) => {
         this._connected = null;
         throw e;

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use liveroom_engine::{Event, Im};
+use liveroom_engine::{Event, Im, TlsConfig};
 use serde_json::Value;
 use tauri::async_runtime::JoinHandle;
 use tauri::{AppHandle, Emitter, Runtime};
@@ -52,8 +52,13 @@ impl Bridge {
         app: AppHandle<R>,
         sdk_app_id: u64,
         server: &str,
+        ca_pem: Option<&str>,
     ) -> CmdResult<()> {
-        let im = Im::new(sdk_app_id, server)?;
+        let tls = match ca_pem {
+            Some(pem) => TlsConfig::with_root_certificates_pem(pem.as_bytes())?,
+            None => TlsConfig::default(),
+        };
+        let im = Im::with_tls(sdk_app_id, server, tls)?;
         let forwarder = tauri::async_runtime::spawn(forward_events(app, im.events()));
         let old = self
             .current

@@ -1,6 +1,7 @@
-//! Test support shared by the workspace's integration tests (the engine's, the CLI's and the
-//! end-to-end suite): the workspace's binaries found next to the running test, and the real
-//! `liveroom-server` run as a process on a loopback port with its own data folder.
+//! Test support shared by the workspace's integration tests (the engine's, the CLI's, the
+//! end-to-end suite and the app's window tests): the workspace's binaries found next to the
+//! running test, the real `liveroom-server` run as a process on a loopback port with its own
+//! data folder, and a TLS-terminating proxy with a self-signed certificate.
 //!
 //! The test command builds every binary first (`cargo build --workspace --all-targets`).
 
@@ -152,4 +153,73 @@ fn spawn(data: &Path, listen: &str, args: &[String]) -> Result<(Child, SocketAdd
         .parse()
         .map_err(|_| format!("liveroom-server printed a bad address: {addr}"))?;
     Ok((child, addr))
+}
+
+/// A TLS-terminating proxy in front of a server, as a self-hosted deployment puts one, with a
+/// self-signed certificate for `localhost` and 127.0.0.1 made by the `openssl` command.
+pub struct TlsProxy {
+    /// Where engines connect (`https://localhost:PORT`).
+    pub addr: SocketAddr,
+    /// The proxy's certificate (PEM): the root a client must trust.
+    pub cert_pem: Vec<u8>,
+    accept: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl TlsProxy {
+    /// Starts terminating TLS and forwarding to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
+        let status = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("the openssl command runs (Debian package openssl)");
+        assert!(status.success(), "openssl made no certificate");
+        let cert_pem = std::fs::read(&cert).expect("certificate");
+        let key_pem = std::fs::read(&key).expect("key");
+        let identity = native_tls::Identity::from_pkcs8(&cert_pem, &key_pem).expect("identity");
+        let acceptor = tokio_native_tls::TlsAcceptor::from(
+            native_tls::TlsAcceptor::new(identity).expect("TLS acceptor"),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("proxy binds");
+        let addr = listener.local_addr().expect("proxy address");
+        let accept = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(client).await else {
+                        return; // the client refused our certificate
+                    };
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            cert_pem,
+            accept,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
 }

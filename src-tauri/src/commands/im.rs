@@ -19,6 +19,10 @@ pub struct ConnectOptions {
     #[serde(rename = "SDKAppID")]
     sdk_app_id: u64,
     server: String,
+    /// Extra trusted root certificates (PEM) for a `wss://`/`https://` server with a private
+    /// CA or a self-signed certificate.
+    #[serde(default, rename = "caPem")]
+    ca_pem: Option<String>,
 }
 
 /// Binds the UI to an engine for this SDKAppID and server (replacing any previous one).
@@ -29,7 +33,12 @@ pub async fn connect(
     options: ConnectOptions,
 ) -> CmdResult<()> {
     bridge
-        .connect(app, options.sdk_app_id, &options.server)
+        .connect(
+            app,
+            options.sdk_app_id,
+            &options.server,
+            options.ca_pem.as_deref().filter(|p| !p.trim().is_empty()),
+        )
         .await
 }
 

@@ -503,6 +503,23 @@ async fn remote_server_login_with_address_sdkappid_and_usersig() -> Result<()> {
         app.click("#remote-connect").await?;
         app.wait_js("the error toast", "const t = document.querySelector('.toast.error'); return t && t.textContent.includes('70003')").await?;
         app.screenshot("remote-bad-sig").await?;
+
+        // A server behind TLS with a self-signed certificate: refused until it is trusted.
+        let proxy = liveroom_testkit::TlsProxy::start(([127, 0, 0, 1], app.port).into()).await;
+        app.fill("#remote-server", &format!("https://localhost:{}", proxy.addr.port())).await?;
+        app.fill("#remote-sig", &liveroom_app_tests::user_sig(app_id, &key, "remote_1")).await?;
+        app.js("document.querySelectorAll('.toast').forEach(t => t.remove())", vec![]).await?;
+        app.click("#remote-connect").await?;
+        app.wait_js("the certificate error", "const t = document.querySelector('.toast.error'); return t && /certificate/i.test(t.textContent)").await?;
+        app.js("document.querySelector('#form-remote details.advanced').open = true", vec![]).await?;
+        let pem = String::from_utf8(proxy.cert_pem.clone())?;
+        app.js("document.getElementById('remote-ca').value = arguments[0]", vec![json!(pem)]).await?;
+        app.screenshot("remote-tls-form").await?;
+        app.click("#remote-connect").await?;
+        app.wait_js("main screen over TLS", "return !document.getElementById('screen-main').hidden").await?;
+        app.enter_room("remote-room").await?;
+        app.wait_js("the history over wss", &shows_text_js("remote-room", "over a remote login")).await?;
+        send_text(&app, "remote-room", "over wss with a trusted root").await?;
         Ok(())
     }
     .await;

@@ -4,12 +4,12 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use liveroom_engine::proto::Message;
 use liveroom_engine::{Event, EventName, Im};
 use liveroom_testkit::ServerProcess;
+pub use liveroom_testkit::TlsProxy;
 use tokio::sync::broadcast;
 
 /// The SDKAppID the test servers know.
@@ -181,74 +181,5 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.accept.abort();
         self.cut();
-    }
-}
-
-/// A TLS-terminating proxy in front of a server, as a self-hosted deployment puts one, with a
-/// self-signed certificate for `localhost` and 127.0.0.1 made by the `openssl` command.
-pub struct TlsProxy {
-    /// Where engines connect (`https://localhost:PORT`).
-    pub addr: SocketAddr,
-    /// The proxy's certificate (PEM): the root a client must trust.
-    pub cert_pem: Vec<u8>,
-    accept: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl TlsProxy {
-    /// Starts terminating TLS and forwarding to `upstream`.
-    pub async fn start(upstream: SocketAddr) -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let (key, cert) = (dir.path().join("key.pem"), dir.path().join("cert.pem"));
-        let status = Command::new("openssl")
-            .args([
-                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            ])
-            .args(["-subj", "/CN=localhost"])
-            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("the openssl command runs (Debian package openssl)");
-        assert!(status.success(), "openssl made no certificate");
-        let cert_pem = std::fs::read(&cert).expect("certificate");
-        let key_pem = std::fs::read(&key).expect("key");
-        let identity = native_tls::Identity::from_pkcs8(&cert_pem, &key_pem).expect("identity");
-        let acceptor = tokio_native_tls::TlsAcceptor::from(
-            native_tls::TlsAcceptor::new(identity).expect("TLS acceptor"),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("proxy binds");
-        let addr = listener.local_addr().expect("proxy address");
-        let accept = tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(client).await else {
-                        return; // the client refused our certificate
-                    };
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
-                    }
-                });
-            }
-        });
-        Self {
-            addr,
-            cert_pem,
-            accept,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for TlsProxy {
-    fn drop(&mut self) {
-        self.accept.abort();
     }
 }
