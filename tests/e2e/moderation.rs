@@ -430,6 +430,12 @@ async fn deleted_messages_are_never_served_again() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(texts(&served), ["a", "c"], "{r}");
+    // The deletion itself is remembered across the crash: a client that saw the message
+    // before it and comes back now is still told to drop it.
+    let r = raw
+        .request(json!({"id": 3, "op": "enter_room", "room_id": room, "since": 3}))
+        .await;
+    assert_eq!(r["data"]["deleted"], json!([ids[1]]), "{r}");
 
     // A reconnecting client that missed a message deleted meanwhile never gets it.
     server.kill();

@@ -20,7 +20,7 @@ use crate::budget::RoomBudget;
 use crate::error::StoreError;
 use crate::fanout::{message_item, Item, Subscription};
 use crate::moderation::{self, ModState};
-use crate::store::{Store, StoredRoom};
+use crate::store::{Store, StoredRoom, DELETIONS_KEPT};
 
 /// Room rules from the config.
 #[derive(Debug, Clone, Copy)]
@@ -143,7 +143,7 @@ impl Room {
                 members: HashMap::new(),
                 mods: ModState::from_stored(stored.moderation),
                 dismissed: false,
-                deleted: VecDeque::new(),
+                deleted: stored.deleted.into_iter().collect(),
             }),
             budget: Mutex::new(RoomBudget::new(settings.budget, Instant::now())),
             online: AtomicUsize::new(0),
@@ -350,7 +350,9 @@ impl Room {
         }) else {
             return Ok(false);
         };
-        store.delete_message(self.app, self.id.clone(), seq).await?;
+        store
+            .delete_message(self.app, self.id.clone(), seq, message_id.to_owned())
+            .await?;
         st.history.remove(pos);
         if st.deleted.len() >= DELETIONS_KEPT {
             st.deleted.pop_front();
@@ -503,9 +505,6 @@ impl Room {
     }
 }
 
-/// Deletions a room remembers for re-entering clients.
-const DELETIONS_KEPT: usize = 256;
-
 /// The sequence inside a message ID of room `room` (`GROUP{room}-{seq}-{nonce}`).
 fn message_seq(room: &str, message_id: &str) -> Option<u64> {
     let rest = message_id.strip_prefix("GROUP")?.strip_prefix(room)?;
@@ -603,15 +602,16 @@ impl Registry {
                 last_seq: 0,
                 history: Vec::new(),
                 moderation: Default::default(),
+                deleted: Vec::new(),
             },
         ))
     }
 
     /// Unloads rooms nobody has used for `after`, as seen by successive calls (the online
     /// ticker's): no member, no request holding the room. Everything that matters is in the
-    /// store (profile, messages, moderation); the next use reloads it. What is lost is what a
-    /// restart loses too: the send budget's window and the recent-deletions list. Returns
-    /// how many were unloaded.
+    /// store (profile, messages, moderation, recent deletions); the next use reloads it.
+    /// What is lost is what a restart loses too: the send budget's window. Returns how many
+    /// were unloaded.
     pub fn unload_idle(&self, now: Instant, after: Duration) -> usize {
         let Ok(mut rooms) = self.rooms.lock() else {
             return 0;

@@ -86,7 +86,19 @@ const MIGRATIONS: &[&str] = &[
         details TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX audit_log_room ON audit_log (app, room_id, id);",
+    // 3: recent deletions, told to clients re-entering after them (kept across restarts and
+    // room unloads; trimmed to the newest DELETIONS_KEPT per room)
+    "CREATE TABLE room_deletions (
+        app INTEGER NOT NULL,
+        room_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        message_id TEXT NOT NULL,
+        PRIMARY KEY (app, room_id, seq)
+    );",
 ];
+
+/// Deletions a room remembers for re-entering clients.
+pub const DELETIONS_KEPT: usize = 256;
 
 /// Tables keyed by (app, room_id) that go with the room when it is dismissed.
 const ROOM_TABLES: &[&str] = &[
@@ -96,6 +108,7 @@ const ROOM_TABLES: &[&str] = &[
     "room_mutes",
     "room_bans",
     "room_blocked_words",
+    "room_deletions",
 ];
 
 /// A room as loaded from the store: its profile, last sequence and recent messages.
@@ -109,6 +122,8 @@ pub struct StoredRoom {
     pub history: Vec<(u64, String)>,
     /// Admins, mutes, bans, blocked words and settings.
     pub moderation: StoredModeration,
+    /// Recent deletions (sequence, message ID), oldest first.
+    pub deleted: Vec<(u64, String)>,
 }
 
 /// A room's stored moderation state.
@@ -312,11 +327,22 @@ impl Store {
             rows.reverse();
             let max_stored = rows.last().map(|(s, _)| *s).unwrap_or(0);
             let moderation = load_moderation(c, app, &room_id)?;
+            let mut stmt = c.prepare(
+                "SELECT seq, message_id FROM room_deletions WHERE app = ?1 AND room_id = ?2
+                 ORDER BY seq DESC LIMIT ?3",
+            )?;
+            let mut deleted: Vec<(u64, String)> = stmt
+                .query_map(params![app as i64, room_id, DELETIONS_KEPT as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?))
+                })?
+                .collect::<Result<_, _>>()?;
+            deleted.reverse();
             Ok(Some(StoredRoom {
                 info,
                 last_seq: (last_seq.max(0) as u64).max(max_stored),
                 history: rows,
                 moderation,
+                deleted,
             }))
         })
         .await
@@ -393,11 +419,29 @@ impl Store {
         app: u64,
         room_id: String,
         seq: u64,
+        message_id: String,
     ) -> Result<(), StoreError> {
-        self.execute(
-            "DELETE FROM messages WHERE app = ?1 AND room_id = ?2 AND seq = ?3",
-            vec![(app as i64).into(), room_id.into(), (seq as i64).into()],
-        )
+        self.call(move |c, _| {
+            let tx = c.transaction()?;
+            let key = params![app as i64, room_id, seq as i64];
+            tx.execute(
+                "DELETE FROM messages WHERE app = ?1 AND room_id = ?2 AND seq = ?3",
+                key,
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO room_deletions (app, room_id, seq, message_id)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![app as i64, room_id, seq as i64, message_id],
+            )?;
+            tx.execute(
+                "DELETE FROM room_deletions WHERE app = ?1 AND room_id = ?2 AND seq <= (
+                     SELECT seq FROM room_deletions WHERE app = ?1 AND room_id = ?2
+                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
+                params![app as i64, room_id, DELETIONS_KEPT as i64],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
         .await
     }
 
@@ -564,6 +608,24 @@ mod tests {
 
     fn room(id: &str) -> RoomInfo {
         crate::test_support::room_info(id)
+    }
+
+    #[tokio::test]
+    async fn deletions_are_kept_newest_first_up_to_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 3).unwrap();
+        assert!(store.create_room(1, room("r")).await.unwrap());
+        let n = DELETIONS_KEPT as u64 + 4;
+        for seq in 1..=n {
+            store
+                .delete_message(1, "r".into(), seq, format!("m{seq}"))
+                .await
+                .unwrap();
+        }
+        let loaded = store.load_room(1, "r".into()).await.unwrap().unwrap();
+        assert_eq!(loaded.deleted.len(), DELETIONS_KEPT);
+        assert_eq!(loaded.deleted.first(), Some(&(5, "m5".to_owned())));
+        assert_eq!(loaded.deleted.last(), Some(&(n, format!("m{n}"))));
     }
 
     #[tokio::test]

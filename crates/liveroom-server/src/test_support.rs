@@ -36,6 +36,7 @@ pub fn room(id: &str, ring: usize) -> Arc<Room> {
         last_seq: 0,
         history: Vec::new(),
         moderation: Default::default(),
+        deleted: Vec::new(),
     };
     Room::new(1, stored, settings)
 }
