@@ -74,7 +74,17 @@ const app = {
     im.on(E.IM_PUSH_STOPPED, toRoom((pane, ev) => pane.setEnded(ev.data)));
     im.on(E.IM_ONLINE_COUNT, toRoom((pane, ev) => pane.setOnline(ev.data)));
     im.on(E.IM_MESSAGE_DELETED, toRoom((pane, ev) => pane.removeMessage(ev.data && ev.data.messageID)));
-    im.on(E.IM_MUTED, toRoom((pane, ev) => pane.setMuted(ev.data || {})));
+    // Moderation news about a member whose card is open refreshes the card's standing.
+    const touched = (pane, d) => {
+      const card = this.userCard;
+      if (card && card.pane === pane && d && card.userID === d.userID && $('dlg-user').open) {
+        this.loadStanding(pane, d.userID);
+      }
+    };
+    im.on(E.IM_MUTED, toRoom((pane, ev) => {
+      pane.setMuted(ev.data || {});
+      touched(pane, ev.data);
+    }));
     im.on(E.IM_ROOM_SETTINGS_UPDATED, toRoom((pane, ev) => pane.setSettings(ev.data || {})));
     im.on(E.IM_ROOM_PROFILE_UPDATED, toRoom((pane, ev) => pane.update(ev.data || {})));
     im.on(E.IM_KICKED_FROM_ROOM, toRoom((pane, ev) => {
@@ -88,8 +98,14 @@ const app = {
       this.toast(`${pane.group.name || pane.roomID}: ${t('roomDismissed')}`, 'error');
       pane.setRemoved(t('ownerDismissed'));
     }));
-    im.on(E.IM_MEMBER_REMOVED, toRoom((pane, ev) => pane.memberRemoved(ev.data || {})));
-    im.on(E.IM_ADMIN_CHANGED, toRoom((pane, ev) => pane.adminChanged(ev.data || {})));
+    im.on(E.IM_MEMBER_REMOVED, toRoom((pane, ev) => {
+      pane.memberRemoved(ev.data || {});
+      touched(pane, ev.data);
+    }));
+    im.on(E.IM_ADMIN_CHANGED, toRoom((pane, ev) => {
+      pane.adminChanged(ev.data || {});
+      touched(pane, ev.data);
+    }));
     im.on(E.IM_KICKED_OUT, (ev) => {
       this.toast(`${t('kicked')}${ev.data}`, 'error');
       this.reset();

@@ -666,6 +666,13 @@ async fn an_admin_moderates_with_the_user_card_audit_log_and_side_by_side_tools(
             .await?;
         ensure!(offered == json!({"unmute": true, "unban": false, "ban": true, "kick": true}), "offered: {offered}");
         app.screenshot("user-card-standing").await?;
+        // Someone else unmutes the member while the card is open: the card follows.
+        app.cli(Some("cli_owner"), &["unmute", "their-1", "cli_tom"])?;
+        app.wait_js(
+            "the card's standing after the unmute",
+            "const l = document.getElementById('user-standing').textContent; return !l.includes('muted until') && document.querySelector(`#form-user [data-act='unmute']`).hidden",
+        )
+        .await?;
         app.click("#user-close").await?;
         app.wait_js("the card closed", "return !document.getElementById('dlg-user').open").await?;
 
