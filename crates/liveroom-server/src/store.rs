@@ -315,28 +315,17 @@ impl Store {
             let Some((info, last_seq)) = row else {
                 return Ok(None);
             };
-            let mut stmt = c.prepare(
-                "SELECT seq, json FROM messages WHERE app = ?1 AND room_id = ?2
-                 ORDER BY seq DESC LIMIT ?3",
-            )?;
-            let mut rows: Vec<(u64, String)> = stmt
-                .query_map(params![app as i64, room_id, history as i64], |r| {
-                    Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?))
-                })?
-                .collect::<Result<_, _>>()?;
-            rows.reverse();
+            let rows = newest(c, "messages", "json", app, &room_id, history)?;
             let max_stored = rows.last().map(|(s, _)| *s).unwrap_or(0);
             let moderation = load_moderation(c, app, &room_id)?;
-            let mut stmt = c.prepare(
-                "SELECT seq, message_id FROM room_deletions WHERE app = ?1 AND room_id = ?2
-                 ORDER BY seq DESC LIMIT ?3",
+            let deleted = newest(
+                c,
+                "room_deletions",
+                "message_id",
+                app,
+                &room_id,
+                DELETIONS_KEPT,
             )?;
-            let mut deleted: Vec<(u64, String)> = stmt
-                .query_map(params![app as i64, room_id, DELETIONS_KEPT as i64], |r| {
-                    Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?))
-                })?
-                .collect::<Result<_, _>>()?;
-            deleted.reverse();
             Ok(Some(StoredRoom {
                 info,
                 last_seq: (last_seq.max(0) as u64).max(max_stored),
@@ -600,6 +589,29 @@ fn load_moderation(
         words,
         settings,
     })
+}
+
+/// The newest `limit` rows (sequence, `column`) of a room's `table`, oldest first.
+fn newest(
+    c: &Connection,
+    table: &str,
+    column: &str,
+    app: u64,
+    room_id: &str,
+    limit: usize,
+) -> Result<Vec<(u64, String)>, StoreError> {
+    // `table` and `column` are this module's constants, never input.
+    let mut stmt = c.prepare(&format!(
+        "SELECT seq, {column} FROM {table} WHERE app = ?1 AND room_id = ?2
+         ORDER BY seq DESC LIMIT ?3"
+    ))?;
+    let mut rows: Vec<(u64, String)> = stmt
+        .query_map(params![app as i64, room_id, limit as i64], |r| {
+            Ok((r.get::<_, i64>(0)?.max(0) as u64, r.get(1)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    rows.reverse();
+    Ok(rows)
 }
 
 #[cfg(test)]
