@@ -36,6 +36,7 @@ fn main() {
             "blocked_words",
             "get_audit_log",
             "get_member",
+            "get_restrictions",
             "set_admin",
             "edit_room",
             "dismiss_room",

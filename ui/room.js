@@ -310,6 +310,7 @@ export class RoomPane {
       if (this.$('.host-panel').hidden) return;
       const r = await run(() => im().blockedWords({ roomID: this.roomID, action: 'list' }));
       if (r) this._renderWords(r.data);
+      this._refreshRestrictions();
     });
     // The message menu: one open at a time; a click elsewhere closes it.
     this.chat.addEventListener('click', (e) => {
@@ -415,6 +416,7 @@ export class RoomPane {
     } else if (userID) {
       this._pushLine(active ? `${userID}${t('userMuted')}${fmtTime(until)}` : `${userID}${t('userUnmuted')}`, 'tip');
     }
+    this._refreshRestrictions();
   }
 
   /** t_member_removed: a line saying who was removed (the member is told why separately). */
@@ -422,6 +424,7 @@ export class RoomPane {
     const me = this.app.me && this.app.me.userID;
     if (!userID || userID === me) return;
     this._pushLine(`${userID}${banned ? t('userBanned') : t('userRemoved')}`, 'tip');
+    this._refreshRestrictions();
   }
 
   /** t_admin_changed: my tools appear or go; others see a line. */
@@ -433,6 +436,7 @@ export class RoomPane {
     } else if (userID) {
       this._pushLine(`${userID}${admin ? t('nowAdmin') : t('noLongerAdmin')}`, 'tip');
     }
+    this._refreshRestrictions();
   }
 
   /** t_room_settings_updated (or a command's reply): `{muteAll, slowMode}`. */
@@ -440,6 +444,67 @@ export class RoomPane {
     if (typeof s.muteAll === 'boolean') this.$('.mute-all').checked = s.muteAll;
     if (typeof s.slowMode === 'number') this.$('.slow-mode').value = String(s.slowMode);
     this.settings = { ...(this.settings || {}), ...s };
+  }
+
+  /** Reloads the Manage panel's list of admins, mutes and bans, when the panel is open. */
+  async _refreshRestrictions() {
+    if (!this.canModerate || this.$('.host-panel').hidden) return;
+    try {
+      this._renderRestrictions((await this.app.im.getRestrictions({ roomID: this.roomID })).data);
+    } catch (e) {
+      console.warn('getRestrictions failed', e);
+    }
+  }
+
+  /** One row per admin, muted and banned member, each with the action that lifts it. */
+  _renderRestrictions(r) {
+    const list = this.$('.restricted-list');
+    list.replaceChildren();
+    const appoints = this.isOwner || this.role === 'app_admin';
+    const lift = (label, call) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'ghost';
+      b.textContent = t(label);
+      b.addEventListener('click', async () => {
+        try {
+          await call();
+          await this._refreshRestrictions();
+        } catch (err) {
+          this.app.error(err);
+        }
+      });
+      return b;
+    };
+    const row = (userID, what, button) => {
+      const li = document.createElement('li');
+      li.dataset.user = userID;
+      const who = document.createElement('strong');
+      who.textContent = userID;
+      const span = document.createElement('span');
+      span.textContent = ` · ${what} `;
+      li.append(who, span);
+      if (button) li.appendChild(button);
+      list.appendChild(li);
+    };
+    const roomID = this.roomID;
+    const im = this.app.im;
+    for (const userID of r.admins || []) {
+      row(userID, t('role_admin'), appoints && lift('removeAdmin', () => im.setAdmin({ roomID, userID, admin: false })));
+    }
+    for (const m of r.muted || []) {
+      row(m.userID, `${t('cardMutedUntil')}${fmtTime(m.until)}`, lift('unmute', () => im.unmuteMember({ roomID, userID: m.userID })));
+    }
+    for (const b of r.banned || []) {
+      const what = b.until ? `${t('cardBannedUntil')}${fmtTime(b.until)}` : t('cardBannedForGood');
+      row(b.userID, what, lift('unban', () => im.unbanMember({ roomID, userID: b.userID })));
+    }
+    if (!list.children.length) {
+      const li = document.createElement('li');
+      li.className = 'muted';
+      li.textContent = t('noRestrictions');
+      list.appendChild(li);
+    }
   }
 
   _renderWords(data) {

@@ -380,6 +380,15 @@ export class IM {
     return ok(r);
   }
 
+  /**
+   * `{roomID}`: moderators; resolves `{admins: [userID], muted: [{userID, until}], banned:
+   * [{userID, until?}]}` (a ban without `until` is for good).
+   */
+  async getRestrictions({ roomID } = {}) {
+    const r = await this._call('get_restrictions', { options: { roomID: String(roomID) } });
+    return ok(r);
+  }
+
   /** `{roomID, userID, admin}`: owner or app administrator; the room gets t_admin_changed. */
   async setAdmin({ roomID, userID, admin } = {}) {
     const r = await this._call('set_admin', {

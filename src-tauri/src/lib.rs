@@ -53,6 +53,7 @@ pub fn run() {
             commands::moderation::blocked_words,
             commands::moderation::get_audit_log,
             commands::moderation::get_member,
+            commands::moderation::get_restrictions,
             commands::moderation::set_admin,
             commands::moderation::edit_room,
             commands::moderation::dismiss_room,

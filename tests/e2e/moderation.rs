@@ -81,6 +81,7 @@ async fn every_action(im: &Im, room: &str, tag: &str, message_id: &str) -> Vec<(
     note("edit_room", code_of(&im.edit_room(room, edit).await));
     note("audit", code_of(&im.get_audit_log(room, None).await));
     note("get_member", code_of(&im.get_member(room, "vic").await));
+    note("restrictions", code_of(&im.get_restrictions(room).await));
     out
 }
 
@@ -592,6 +593,9 @@ async fn cli_moderation_commands() {
     assert_eq!(run(&["delete", room, &id])["target"], id.as_str());
     run(&["kick", room, "mem"]);
     assert!(run(&["ban", room, "mem", "--seconds", "60"])["until"].is_i64());
+    let r = run(&["restrictions", room]);
+    assert_eq!(r["banned"][0]["userID"], "mem", "{r}");
+    assert_eq!(r["admins"], json!(["adm"]), "{r}");
     let m = run(&["member", room, "mem"]);
     assert_eq!(
         (&m["role"], &m["banned"]),
@@ -700,6 +704,14 @@ async fn a_moderator_sees_where_a_member_stands() {
     let s = own.get_member(room, "vic").await.unwrap();
     assert_eq!(s.muted_until, muted.until);
     assert!(s.muted_until.is_some());
+    let r = own.get_restrictions(room).await.unwrap();
+    assert_eq!(r.admins, ["adm"]);
+    assert_eq!(r.muted.len(), 1);
+    assert_eq!(
+        (r.muted[0].user_id.as_str(), r.muted[0].until),
+        ("vic", muted.until)
+    );
+    assert!(r.banned.is_empty());
     own.unmute_member(room, "vic").await.unwrap();
     assert_eq!(own.get_member(room, "vic").await.unwrap().muted_until, None);
 
@@ -712,6 +724,18 @@ async fn a_moderator_sees_where_a_member_stands() {
     own.ban_member(room, "vic", None, "").await.unwrap();
     let s = own.get_member(room, "vic").await.unwrap();
     assert_eq!((s.banned, s.banned_until), (true, None), "for good");
+    own.ban_member(room, "zed", Some(60), "").await.unwrap();
+    let r = own.get_restrictions(room).await.unwrap();
+    let banned: Vec<(&str, bool)> = r
+        .banned
+        .iter()
+        .map(|b| (b.user_id.as_str(), b.until.is_some()))
+        .collect();
+    assert_eq!(
+        banned,
+        [("vic", false), ("zed", true)],
+        "sorted; vic for good"
+    );
 
     // Members may not look; bad input is refused.
     let mem = member(&server, "mem", room).await;

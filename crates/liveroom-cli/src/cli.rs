@@ -301,6 +301,14 @@ pub enum Command {
         #[arg(value_name = "USER")]
         member: String,
     },
+    /// Moderators: print ROOM's admins and the members muted or banned now, as JSON.
+    Restrictions {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+    },
     /// Enter ROOM (as a guest without --user) and print every event as a JSON line.
     ///
     /// Exits 0 after --count messages (text, custom, image and stop-push; join/leave tips

@@ -8,8 +8,8 @@ use liveroom_proto::message::Flow;
 use liveroom_proto::moderation as rules;
 use liveroom_proto::{
     limits, ApiError, AuditEntry, BlockedWords, CreateRoomOptions, CustomPayload, EnterStatus,
-    MemberStanding, Message, ModerationReply, Priority, Profile, Request, Role, RoomInfo,
-    RoomSettings, SendReply, WordsAction,
+    MemberStanding, Message, ModerationReply, Priority, Profile, Request, Restrictions, Role,
+    RoomInfo, RoomSettings, SendReply, WordsAction,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -639,6 +639,15 @@ impl Im {
         .await
     }
 
+    /// Moderators: the room's admins and the members muted or banned now.
+    pub async fn get_restrictions(&self, room_id: &str) -> Result<Restrictions, ApiError> {
+        limits::check_room_id(room_id)?;
+        self.moderate(Request::GetRestrictions {
+            room_id: room_id.to_owned(),
+        })
+        .await
+    }
+
     async fn moderate<T: DeserializeOwned>(&self, request: Request) -> Result<T, ApiError> {
         self.require_login()?;
         let what = match &request {
@@ -655,6 +664,7 @@ impl Im {
             Request::EditRoom { .. } => "edit_room",
             Request::GetAuditLog { .. } => "get_audit_log",
             Request::GetMember { .. } => "get_member",
+            Request::GetRestrictions { .. } => "get_restrictions",
             _ => "moderation",
         };
         self.call_as(what, request, Effect::None).await

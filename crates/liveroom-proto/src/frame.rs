@@ -259,6 +259,12 @@ pub enum Request {
         /// The user.
         user_id: String,
     },
+    /// Moderators: the room's admins and the members muted or banned now, for the room's
+    /// Manage panel. Reply: `Restrictions`.
+    GetRestrictions {
+        /// The room.
+        room_id: String,
+    },
 }
 
 impl Request {
@@ -280,6 +286,7 @@ impl Request {
                 | Self::DismissRoom { .. }
                 | Self::GetAuditLog { .. }
                 | Self::GetMember { .. }
+                | Self::GetRestrictions { .. }
         )
     }
 

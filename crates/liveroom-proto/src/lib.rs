@@ -27,6 +27,6 @@ pub use message::{
     Body, CustomPayload, GroupTipPayload, ImageInfo, ImagePayload, Message, Priority, TextPayload,
 };
 pub use moderation::{
-    AuditEntry, BlockedWords, MemberStanding, ModerationReply, Role, RoomEvent, RoomSettings,
-    WordsAction,
+    AuditEntry, BlockedWords, MemberStanding, ModerationReply, Restricted, Restrictions, Role,
+    RoomEvent, RoomSettings, WordsAction,
 };

@@ -250,6 +250,28 @@ pub struct MemberStanding {
     pub banned_until: Option<i64>,
 }
 
+/// A muted or banned member and until when (absent: a ban for good).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restricted {
+    /// The member.
+    #[serde(rename = "userID")]
+    pub user_id: String,
+    /// End of the mute or ban (unix seconds); absent for a ban for good.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
+}
+
+/// Reply to `get_restrictions`: who is an admin, muted or banned in a room now, sorted by user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Restrictions {
+    /// Appointed admins.
+    pub admins: Vec<String>,
+    /// Members muted now.
+    pub muted: Vec<Restricted>,
+    /// Members banned now.
+    pub banned: Vec<Restricted>,
+}
+
 /// Reply to the moderation requests that change something: what was done.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModerationReply {

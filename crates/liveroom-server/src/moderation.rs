@@ -12,7 +12,7 @@ use std::time::Instant;
 use liveroom_proto::moderation::{self as rules, find_blocked, normalize};
 use liveroom_proto::{
     code, limits, ApiError, BlockedWords, Body, MemberStanding, ModerationReply, Request,
-    RoomEvent, RoomSettings, ServerFrame, WordsAction,
+    Restricted, Restrictions, RoomEvent, RoomSettings, ServerFrame, WordsAction,
 };
 use rusqlite::types::Value as SqlValue;
 use serde_json::json;
@@ -95,6 +95,29 @@ impl ModState {
     }
 
     /// The end of `user`'s mute, if muted now.
+    /// Admins, and the mutes and bans in force at `now` (expired ones are dropped).
+    pub fn restrictions(&mut self, now: i64) -> Restrictions {
+        self.mutes.retain(|_, until| *until > now);
+        self.bans.retain(|_, until| until.is_none_or(|t| t > now));
+        let mut admins: Vec<String> = self.admins.iter().cloned().collect();
+        admins.sort();
+        let list = |it: &mut dyn Iterator<Item = (&String, Option<i64>)>| {
+            let mut v: Vec<Restricted> = it
+                .map(|(user, until)| Restricted {
+                    user_id: user.clone(),
+                    until,
+                })
+                .collect();
+            v.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+            v
+        };
+        Restrictions {
+            admins,
+            muted: list(&mut self.mutes.iter().map(|(u, t)| (u, Some(*t)))),
+            banned: list(&mut self.bans.iter().map(|(u, t)| (u, *t))),
+        }
+    }
+
     pub fn muted_until(&mut self, user: &str, now: i64) -> Option<i64> {
         match self.mutes.get(user).copied() {
             Some(until) if until > now => Some(until),
@@ -272,7 +295,8 @@ fn room_of(req: &Request) -> Option<&str> {
         | Request::EditRoom { room_id, .. }
         | Request::DismissRoom { room_id }
         | Request::GetAuditLog { room_id, .. }
-        | Request::GetMember { room_id, .. } => Some(room_id),
+        | Request::GetMember { room_id, .. }
+        | Request::GetRestrictions { room_id } => Some(room_id),
         _ => None,
     }
 }
@@ -666,6 +690,11 @@ impl Ctx<'_> {
                     banned_until: st.banned.flatten(),
                     user_id,
                 })
+            }
+            Request::GetRestrictions { .. } => {
+                let now = liveroom_usersig::now_secs();
+                let list = self.room.mods().await.restrictions(now);
+                to_json(&list)
             }
             _ => Err(ApiError::invalid(format!(
                 "'{}' is not a moderation request",

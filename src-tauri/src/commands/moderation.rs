@@ -2,7 +2,8 @@
 //! key names (`roomID`, `userID`, `messageID`); errors reach JS as `{code, message}`.
 
 use liveroom_engine::proto::{
-    AuditEntry, BlockedWords, MemberStanding, ModerationReply, RoomInfo, RoomSettings, WordsAction,
+    AuditEntry, BlockedWords, MemberStanding, ModerationReply, Restrictions, RoomInfo,
+    RoomSettings, WordsAction,
 };
 use liveroom_engine::EditRoomOptions;
 use serde::Deserialize;
@@ -211,6 +212,16 @@ pub async fn get_member(
         .im()?
         .get_member(&options.room_id, &options.user_id)
         .await?)
+}
+
+/// `getRestrictions({roomID})`: resolves the room's admins and the members muted or banned
+/// now, for the Manage panel.
+#[tauri::command]
+pub async fn get_restrictions(
+    bridge: State<'_, Bridge>,
+    options: RoomArgs,
+) -> CmdResult<Restrictions> {
+    Ok(bridge.im()?.get_restrictions(&options.room_id).await?)
 }
 
 /// `setAdmin({roomID, userID, admin})`.

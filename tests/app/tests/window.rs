@@ -783,6 +783,19 @@ async fn host_panel_rules_and_a_viewer_told_why_it_was_kicked_banned_or_dismisse
             viewer.fill(&format!("{vpane} .text-input"), "can I talk?").await?;
             viewer.click(&format!("{vpane} .btn-send")).await?;
             viewer.wait_js("the refusal", "return document.getElementById('toasts').textContent.includes('10017')").await?;
+            // The host's open Manage panel lists the mute, and lifts it from there.
+            let row = format!("{pane} .restricted-list li[data-user='viewer_vi']");
+            let listed = host
+                .wait_js("the mute in the panel", &format!("const r = document.querySelector(\"{row}\"); return r && r.textContent"))
+                .await?;
+            ensure!(listed.to_string().contains("muted until"), "panel row: {listed}");
+            host.screenshot("host-panel-restrictions").await?;
+            host.click(&format!("{row} button")).await?;
+            viewer.wait_js("the banner gone", &format!("return document.querySelector(\"{vpane} .muted-banner\").hidden")).await?;
+            host.wait_js("the row gone", &format!("return !document.querySelector(\"{row}\")")).await?;
+            // And from the card.
+            card_action(&host, "rules-1", "hi host", "mute-60").await?;
+            viewer.wait_js("muted again", &format!("return !document.querySelector(\"{vpane} .muted-banner\").hidden")).await?;
             card_action(&host, "rules-1", "hi host", "unmute").await?;
             viewer.wait_js("the banner gone", &format!("return document.querySelector(\"{vpane} .muted-banner\").hidden")).await?;
 
