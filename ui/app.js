@@ -14,6 +14,8 @@ const $ = (id) => document.getElementById(id);
 const E = TWebLive.EVENT;
 const RECENT_KEY = 'liveroom.recent';
 const MAX_RECENT = 12;
+/** How long the embedded server's start may take before the request is sent again. */
+const EMBEDDED_ANSWER_MS = 6000;
 
 const app = {
   im: null,
@@ -177,8 +179,20 @@ const app = {
 
   // ---------- embedded server ----------
 
+  /**
+   * Starts (or finds) the embedded server. An unanswered request is asked again: under load
+   * WebKitGTK has dropped an IPC request made while the page was still starting, which left
+   * "starting…" on screen for good. `start_embedded` is idempotent, so asking twice is safe.
+   */
   async ensureEmbedded() {
-    if (!this.embedded) this.embedded = await invoke('start_embedded');
+    for (let attempt = 1; !this.embedded; attempt++) {
+      const answer = invoke('start_embedded');
+      answer.catch(() => {}); // an abandoned attempt's failure is not news; the race reports ours
+      const late = new Promise((resolve) => setTimeout(() => resolve(null), EMBEDDED_ANSWER_MS));
+      const info = await Promise.race([answer, late]);
+      if (info) this.embedded = info;
+      else if (attempt >= 3) this.embedded = await answer;
+    }
     this.showEmbedded(this.embedded);
     return this.embedded;
   },
