@@ -656,15 +656,15 @@ impl Conn {
             data.push_str(",\"deleted\":");
             data.push_str(&to_json(&entered.deleted)?);
         }
-        let standing = &entered.standing;
-        let role = user.map_or(moderation::Role::Guest, |u| {
-            moderation::role_from(&self.shared, app, u, standing.owner, standing.admin)
+        let member = user.zip(entered.member.as_ref());
+        let role = member.map_or(moderation::Role::Guest, |(u, m)| {
+            moderation::role_from(&self.shared, app, u, m.owner, m.admin)
         });
         data.push_str(",\"role\":");
         data.push_str(&to_json(&role)?);
         data.push_str(",\"settings\":");
-        data.push_str(&to_json(&standing.settings)?);
-        if let Some(until) = standing.muted_until {
+        data.push_str(&to_json(&entered.settings)?);
+        if let Some(until) = member.and_then(|(_, m)| m.muted_until) {
             data.push_str(&format!(",\"muted_until\":{until}"));
         }
         data.push('}');

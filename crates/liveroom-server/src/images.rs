@@ -54,9 +54,12 @@ fn discard_rest(mut body: axum::body::BodyDataStream) {
     });
 }
 
-/// Whether the body's declared length is small enough to be read and discarded on refusal.
-fn discardable(request: &Request) -> bool {
-    declared_length(request).is_none_or(|n| n <= DISCARD_MAX)
+/// On a refusal before the body was read: discards it, unless its declared length is too
+/// large to be worth reading.
+fn refuse_body(request: Request, declared: Option<u64>) {
+    if declared.is_none_or(|n| n <= DISCARD_MAX) {
+        discard_rest(request.into_body().into_data_stream());
+    }
 }
 
 fn declared_length(request: &Request) -> Option<u64> {
@@ -71,6 +74,7 @@ async fn receive(
     shared: &Shared,
     request: Request,
 ) -> Result<liveroom_media::StoredImage, Refusal> {
+    let declared = declared_length(&request);
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -78,9 +82,7 @@ async fn receive(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
     let Some((app, user)) = shared.sessions.upload_identity(token) else {
-        if discardable(&request) {
-            discard_rest(request.into_body().into_data_stream());
-        }
+        refuse_body(request, declared);
         return Err((
             StatusCode::UNAUTHORIZED,
             ApiError::new(
@@ -95,10 +97,8 @@ async fn receive(
             ApiError::from(MediaError::TooLarge(n)),
         )
     };
-    if let Some(n) = declared_length(&request).filter(|n| *n > limits::IMAGE_MAX) {
-        if discardable(&request) {
-            discard_rest(request.into_body().into_data_stream());
-        }
+    if let Some(n) = declared.filter(|n| *n > limits::IMAGE_MAX) {
+        refuse_body(request, declared);
         return Err(too_large(n));
     }
     let internal = |e: std::io::Error| {

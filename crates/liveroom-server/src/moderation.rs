@@ -94,30 +94,33 @@ impl ModState {
         self.folded = self.words.iter().map(|w| normalize(w)).collect();
     }
 
-    /// The end of `user`'s mute, if muted now.
-    /// Admins, and the mutes and bans in force at `now` (expired ones are dropped).
+    /// Admins, and the mutes and bans in force at `now` (expired ones are dropped), sorted.
     pub fn restrictions(&mut self, now: i64) -> Restrictions {
         self.mutes.retain(|_, until| *until > now);
         self.bans.retain(|_, until| until.is_none_or(|t| t > now));
-        let mut admins: Vec<String> = self.admins.iter().cloned().collect();
-        admins.sort();
-        let list = |it: &mut dyn Iterator<Item = (&String, Option<i64>)>| {
-            let mut v: Vec<Restricted> = it
-                .map(|(user, until)| Restricted {
-                    user_id: user.clone(),
-                    until,
-                })
-                .collect();
+        let sorted = |mut v: Vec<Restricted>| {
             v.sort_by(|a, b| a.user_id.cmp(&b.user_id));
             v
         };
+        let restricted = |user: &String, until| Restricted {
+            user_id: user.clone(),
+            until,
+        };
+        let mut admins: Vec<String> = self.admins.iter().cloned().collect();
+        admins.sort();
         Restrictions {
             admins,
-            muted: list(&mut self.mutes.iter().map(|(u, t)| (u, Some(*t)))),
-            banned: list(&mut self.bans.iter().map(|(u, t)| (u, *t))),
+            muted: sorted(
+                self.mutes
+                    .iter()
+                    .map(|(u, t)| restricted(u, Some(*t)))
+                    .collect(),
+            ),
+            banned: sorted(self.bans.iter().map(|(u, t)| restricted(u, *t)).collect()),
         }
     }
 
+    /// The end of `user`'s mute, if muted now.
     pub fn muted_until(&mut self, user: &str, now: i64) -> Option<i64> {
         match self.mutes.get(user).copied() {
             Some(until) if until > now => Some(until),
@@ -259,23 +262,14 @@ pub(crate) fn role_from(shared: &Shared, app: u64, user: &str, owner: bool, admi
     }
 }
 
-/// Refuses (10007) a `user` banned from room `room_id`; call under the room's lock.
-pub fn check_enter(
-    mods: &mut ModState,
-    room_id: &str,
-    user: Option<&str>,
-    now: i64,
-) -> Result<(), ApiError> {
-    let Some(user) = user else { return Ok(()) };
-    match mods.banned(user, now) {
-        None => Ok(()),
-        Some(None) => Err(denied(&format!(
-            "you are banned from room '{room_id}' for good"
-        ))),
-        Some(Some(until)) => Err(denied(&format!(
+/// The refusal (10007) of a user banned from room `room_id` until `until` (`None`: for good).
+pub fn banned_from(room_id: &str, until: Option<i64>) -> ApiError {
+    match until {
+        None => denied(&format!("you are banned from room '{room_id}' for good")),
+        Some(until) => denied(&format!(
             "you are banned from room '{room_id}' until {} ({until})",
             iso_time(until)
-        ))),
+        )),
     }
 }
 
@@ -681,10 +675,10 @@ impl Ctx<'_> {
             Request::GetMember { user_id, .. } => {
                 limits::check_user_id(&user_id)?;
                 let now = liveroom_usersig::now_secs();
-                let st = self.room.standing_of(&user_id, now).await;
+                let (st, in_room) = self.room.standing_of(&user_id, now).await;
                 to_json(&MemberStanding {
                     role: role_from(self.shared, self.app, &user_id, st.owner, st.admin),
-                    in_room: st.in_room,
+                    in_room,
                     muted_until: st.muted_until,
                     banned: st.banned.is_some(),
                     banned_until: st.banned.flatten(),

@@ -52,6 +52,16 @@ struct RoomState {
 }
 
 impl RoomState {
+    /// `user`'s place in the room at `now` (expired mutes and bans are dropped).
+    fn member_state(&mut self, user: &str, now: i64) -> MemberState {
+        MemberState {
+            owner: self.info.owner_id == user,
+            admin: self.mods.admins.contains(user),
+            muted_until: self.mods.muted_until(user, now),
+            banned: self.mods.banned(user, now),
+        }
+    }
+
     /// Whether `user` is in the room on another connection (a re-login racing the kicked
     /// session): then joining or leaving changes nothing others should see.
     fn has_other(&self, conn: u64, user: &str) -> bool {
@@ -92,30 +102,19 @@ pub struct Entered {
     pub subscription: Option<Subscription>,
     /// IDs of messages up to `since` deleted meanwhile (re-enter only).
     pub deleted: Vec<String>,
-    /// The entering user's standing, read under the same lock as the snapshot.
-    pub standing: Standing,
-}
-
-/// What a client needs to know of its own place in a room on entering.
-pub struct Standing {
-    /// The user created the room.
-    pub owner: bool,
-    /// The user is one of the room's admins.
-    pub admin: bool,
-    /// Mute-all and slow mode.
+    /// Mute-all and slow mode, read under the same lock as the snapshot.
     pub settings: liveroom_proto::RoomSettings,
-    /// End of the user's mute, if muted now.
-    pub muted_until: Option<i64>,
+    /// The entering user's place in the room (`None` for a guest), read under the same lock.
+    pub member: Option<MemberState>,
 }
 
-/// A user's place in a room, as [`Room::standing_of`] reads it.
+/// A logged-in user's place in a room: what entering tells the user about itself and what a
+/// moderator's user card shows.
 pub struct MemberState {
     /// Created the room.
     pub owner: bool,
     /// One of its admins.
     pub admin: bool,
-    /// In the room on some connection.
-    pub in_room: bool,
     /// End of a mute in force.
     pub muted_until: Option<i64>,
     /// A ban in force: `Some(None)` for good, `Some(Some(t))` until t.
@@ -188,10 +187,12 @@ impl Room {
         since: Option<u64>,
     ) -> Result<Entered, ApiError> {
         let mut st = self.state.lock().await;
-        let now = liveroom_usersig::now_secs();
+        let member = user.map(|u| st.member_state(u, liveroom_usersig::now_secs()));
         // Under the lock that membership takes: a ban lands either before (refused here) or
         // after (the member is found and removed), never in between.
-        moderation::check_enter(&mut st.mods, &self.id, user, now)?;
+        if let Some(banned) = member.as_ref().and_then(|m| m.banned) {
+            return Err(moderation::banned_from(&self.id, banned));
+        }
         let already = st.members.contains_key(&conn);
         let history: Vec<Arc<str>> = match (already, since) {
             (_, Some(since)) => st
@@ -218,12 +219,6 @@ impl Room {
             }
             Some(Subscription::new(self.clone(), rx))
         };
-        let standing = Standing {
-            owner: user.is_some_and(|u| st.info.owner_id == u),
-            admin: user.is_some_and(|u| st.mods.admins.contains(u)),
-            settings: st.mods.settings,
-            muted_until: user.and_then(|u| st.mods.muted_until(u, now)),
-        };
         Ok(Entered {
             status: if already {
                 EnterStatus::AlreadyInGroup
@@ -244,7 +239,8 @@ impl Room {
                     .collect(),
                 None => Vec::new(),
             },
-            standing,
+            settings: st.mods.settings,
+            member,
         })
     }
 
@@ -417,17 +413,12 @@ impl Room {
         (st.info.owner_id == user, st.mods.admins.contains(user))
     }
 
-    /// Where `user` stands in the room now, for a moderator's user card: (owner, admin,
-    /// in the room, muted until, banned: `Some(None)` for good, `Some(Some(t))` until t).
-    pub async fn standing_of(&self, user: &str, now: i64) -> MemberState {
+    /// Where `user` stands in the room now, and whether it is in the room on some
+    /// connection: for a moderator's user card.
+    pub async fn standing_of(&self, user: &str, now: i64) -> (MemberState, bool) {
         let mut st = self.state.lock().await;
-        MemberState {
-            owner: st.info.owner_id == user,
-            admin: st.mods.admins.contains(user),
-            in_room: st.members.values().any(|u| u.as_deref() == Some(user)),
-            muted_until: st.mods.muted_until(user, now),
-            banned: st.mods.banned(user, now),
-        }
+        let in_room = st.members.values().any(|u| u.as_deref() == Some(user));
+        (st.member_state(user, now), in_room)
     }
 
     /// Marks the stream stopped (after its stop-push message went out).
