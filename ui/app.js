@@ -76,17 +76,7 @@ const app = {
     im.on(E.IM_PUSH_STOPPED, toRoom((pane, ev) => pane.setEnded(ev.data)));
     im.on(E.IM_ONLINE_COUNT, toRoom((pane, ev) => pane.setOnline(ev.data)));
     im.on(E.IM_MESSAGE_DELETED, toRoom((pane, ev) => pane.removeMessage(ev.data && ev.data.messageID)));
-    // Moderation news about a member whose card is open refreshes the card's standing.
-    const touched = (pane, d) => {
-      const card = this.userCard;
-      if (card && card.pane === pane && d && card.userID === d.userID && $('dlg-user').open) {
-        this.loadStanding(pane, d.userID);
-      }
-    };
-    im.on(E.IM_MUTED, toRoom((pane, ev) => {
-      pane.setMuted(ev.data || {});
-      touched(pane, ev.data);
-    }));
+    im.on(E.IM_MUTED, toRoom((pane, ev) => pane.setMuted(ev.data || {})));
     im.on(E.IM_ROOM_SETTINGS_UPDATED, toRoom((pane, ev) => pane.setSettings(ev.data || {})));
     im.on(E.IM_ROOM_PROFILE_UPDATED, toRoom((pane, ev) => pane.update(ev.data || {})));
     im.on(E.IM_KICKED_FROM_ROOM, toRoom((pane, ev) => {
@@ -100,14 +90,8 @@ const app = {
       this.toast(`${pane.group.name || pane.roomID}: ${t('roomDismissed')}`, 'error');
       pane.setRemoved(t('ownerDismissed'));
     }));
-    im.on(E.IM_MEMBER_REMOVED, toRoom((pane, ev) => {
-      pane.memberRemoved(ev.data || {});
-      touched(pane, ev.data);
-    }));
-    im.on(E.IM_ADMIN_CHANGED, toRoom((pane, ev) => {
-      pane.adminChanged(ev.data || {});
-      touched(pane, ev.data);
-    }));
+    im.on(E.IM_MEMBER_REMOVED, toRoom((pane, ev) => pane.memberRemoved(ev.data || {})));
+    im.on(E.IM_ADMIN_CHANGED, toRoom((pane, ev) => pane.adminChanged(ev.data || {})));
     im.on(E.IM_KICKED_OUT, (ev) => {
       this.toast(`${t('kicked')}${ev.data}`, 'error');
       this.reset();
@@ -349,6 +333,14 @@ const app = {
     if (moderating) this.loadStanding(pane, who.userID);
   },
 
+  /** Moderation news about `userID` in `pane`: an open card of that member is read again. */
+  memberNews(pane, userID) {
+    const card = this.userCard;
+    if (card && card.pane === pane && card.userID === userID && $('dlg-user').open) {
+      this.loadStanding(pane, userID);
+    }
+  },
+
   /** Asks the server where the member stands; the card then offers only what applies. */
   async loadStanding(pane, userID) {
     try {
@@ -380,7 +372,7 @@ const app = {
     show('admin-on', !s || (!admin && !staff));
     show('admin-off', !s || admin);
     if (!s) return;
-    const parts = [t(`role_${s.role}`) || s.role, t(s.inRoom ? 'inRoom' : 'notInRoom')];
+    const parts = [t(`role_${s.role}`), t(s.inRoom ? 'inRoom' : 'notInRoom')];
     if (muted) parts.push(`${t('cardMutedUntil')}${fmtTime(s.mutedUntil)}`);
     if (banned) parts.push(s.bannedUntil ? `${t('cardBannedUntil')}${fmtTime(s.bannedUntil)}` : t('cardBannedForGood'));
     line.textContent = parts.join(' · ');

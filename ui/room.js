@@ -416,7 +416,7 @@ export class RoomPane {
     } else if (userID) {
       this._pushLine(active ? `${userID}${t('userMuted')}${fmtTime(until)}` : `${userID}${t('userUnmuted')}`, 'tip');
     }
-    this._refreshRestrictions();
+    this._memberNews(userID);
   }
 
   /** t_member_removed: a line saying who was removed (the member is told why separately). */
@@ -424,7 +424,7 @@ export class RoomPane {
     const me = this.app.me && this.app.me.userID;
     if (!userID || userID === me) return;
     this._pushLine(`${userID}${banned ? t('userBanned') : t('userRemoved')}`, 'tip');
-    this._refreshRestrictions();
+    this._memberNews(userID);
   }
 
   /** t_admin_changed: my tools appear or go; others see a line. */
@@ -436,7 +436,7 @@ export class RoomPane {
     } else if (userID) {
       this._pushLine(`${userID}${admin ? t('nowAdmin') : t('noLongerAdmin')}`, 'tip');
     }
-    this._refreshRestrictions();
+    this._memberNews(userID);
   }
 
   /** t_room_settings_updated (or a command's reply): `{muteAll, slowMode}`. */
@@ -444,6 +444,12 @@ export class RoomPane {
     if (typeof s.muteAll === 'boolean') this.$('.mute-all').checked = s.muteAll;
     if (typeof s.slowMode === 'number') this.$('.slow-mode').value = String(s.slowMode);
     this.settings = { ...(this.settings || {}), ...s };
+  }
+
+  /** A member was muted, removed or (un)appointed: what shows its standing is read again. */
+  _memberNews(userID) {
+    this._refreshRestrictions();
+    if (userID) this.app.memberNews(this, userID);
   }
 
   /** Reloads the Manage panel's list of admins, mutes and bans, when the panel is open. */

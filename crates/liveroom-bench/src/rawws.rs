@@ -1,7 +1,8 @@
 //! A minimal WebSocket client for viewer load: the handshake, masked text frames out, and
 //! unmasked frames in, parsed straight from a 16 KiB read buffer (grown for larger frames).
 //! Many frames arrive per read, with no per-frame allocation or UTF-8 check, so the load
-//! generator stays cheaper than the servers it measures on the same two cores. (The senders and the app use tokio-tungstenite.)
+//! generator stays cheaper than the servers it measures on the same two cores. (The senders
+//! and the app use tokio-tungstenite.)
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 

@@ -133,7 +133,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
             let mut lat = Vec::new();
             // Counted per viewer and added to the shared totals once at the end: no atomic
-            // traffic between the worker's threads per message.
+            // operation per message.
             let mut delivered = 0u64;
             let mut frames = 0u64;
             let mut by_priority = [0u64; 4];

@@ -265,14 +265,15 @@ pub async fn edit_room(bridge: State<'_, Bridge>, options: EditArgs) -> CmdResul
         .await?)
 }
 
-/// `dismissRoom({roomID})`: owner only; everyone gets `t_room_dismissed` and is removed.
+/// `{roomID}`: the room a command is about.
 #[derive(Debug, Deserialize)]
 pub struct RoomArgs {
     #[serde(rename = "roomID")]
     room_id: String,
 }
 
-/// Dismisses the room for good.
+/// `dismissRoom({roomID})`: owner only; dismisses the room for good, everyone gets
+/// `t_room_dismissed` and is removed.
 #[tauri::command]
 pub async fn dismiss_room(bridge: State<'_, Bridge>, options: RoomArgs) -> CmdResult<()> {
     Ok(bridge.im()?.dismiss_room(&options.room_id).await?)
