@@ -650,24 +650,7 @@ impl Im {
 
     async fn moderate<T: DeserializeOwned>(&self, request: Request) -> Result<T, ApiError> {
         self.require_login()?;
-        let what = match &request {
-            Request::MuteMember { .. } => "mute_member",
-            Request::UnmuteMember { .. } => "unmute_member",
-            Request::MuteAll { .. } => "mute_all",
-            Request::KickMember { .. } => "kick_member",
-            Request::BanMember { .. } => "ban_member",
-            Request::UnbanMember { .. } => "unban_member",
-            Request::DeleteMessage { .. } => "delete_message",
-            Request::SetSlowMode { .. } => "set_slow_mode",
-            Request::SetAdmin { .. } => "set_admin",
-            Request::BlockedWords { .. } => "blocked_words",
-            Request::EditRoom { .. } => "edit_room",
-            Request::GetAuditLog { .. } => "get_audit_log",
-            Request::GetMember { .. } => "get_member",
-            Request::GetRestrictions { .. } => "get_restrictions",
-            _ => "moderation",
-        };
-        self.call_as(what, request, Effect::None).await
+        self.call_as(request.op(), request, Effect::None).await
     }
 
     /// The connection's state.

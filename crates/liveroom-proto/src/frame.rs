@@ -291,11 +291,37 @@ impl Request {
     }
 
     /// The snake_case op name, as on the wire.
-    pub fn op(&self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.get("op").and_then(|o| o.as_str().map(str::to_owned)))
-            .unwrap_or_default()
+    pub fn op(&self) -> &'static str {
+        match self {
+            Self::Hello { .. } => "hello",
+            Self::Login { .. } => "login",
+            Self::Logout => "logout",
+            Self::CreateRoom(_) => "create_room",
+            Self::EnterRoom { .. } => "enter_room",
+            Self::ExitRoom { .. } => "exit_room",
+            Self::SetProfile { .. } => "set_profile",
+            Self::GetProfile => "get_profile",
+            Self::SendText { .. } => "send_text",
+            Self::SendCustom { .. } => "send_custom",
+            Self::SendImage { .. } => "send_image",
+            Self::StopPush { .. } => "stop_push",
+            Self::Ping => "ping",
+            Self::MuteMember { .. } => "mute_member",
+            Self::UnmuteMember { .. } => "unmute_member",
+            Self::MuteAll { .. } => "mute_all",
+            Self::KickMember { .. } => "kick_member",
+            Self::BanMember { .. } => "ban_member",
+            Self::UnbanMember { .. } => "unban_member",
+            Self::DeleteMessage { .. } => "delete_message",
+            Self::SetSlowMode { .. } => "set_slow_mode",
+            Self::SetAdmin { .. } => "set_admin",
+            Self::BlockedWords { .. } => "blocked_words",
+            Self::EditRoom { .. } => "edit_room",
+            Self::DismissRoom { .. } => "dismiss_room",
+            Self::GetAuditLog { .. } => "get_audit_log",
+            Self::GetMember { .. } => "get_member",
+            Self::GetRestrictions { .. } => "get_restrictions",
+        }
     }
 }
 
@@ -537,6 +563,44 @@ mod tests {
         let f: ClientFrame = serde_json::from_str(r#"{"id":4,"op":"logout"}"#).unwrap();
         assert_eq!(f.request, Request::Logout);
         assert!(serde_json::from_str::<ClientFrame>(r#"{"id":5,"op":"explode"}"#).is_err());
+    }
+
+    #[test]
+    fn op_names_match_the_wire() {
+        let room = || "r".to_owned();
+        let user = || "u".to_owned();
+        for request in [
+            Request::Logout,
+            Request::GetProfile,
+            Request::Ping,
+            Request::CreateRoom(CreateRoomOptions::default()),
+            Request::SendText {
+                room_id: room(),
+                text: "t".into(),
+                priority: Priority::Normal,
+            },
+            Request::MuteAll {
+                room_id: room(),
+                on: true,
+            },
+            Request::SetAdmin {
+                room_id: room(),
+                user_id: user(),
+                admin: true,
+            },
+            Request::GetAuditLog {
+                room_id: room(),
+                limit: None,
+            },
+            Request::GetMember {
+                room_id: room(),
+                user_id: user(),
+            },
+            Request::GetRestrictions { room_id: room() },
+        ] {
+            let wire = serde_json::to_value(&request).unwrap();
+            assert_eq!(wire["op"], request.op(), "{request:?}");
+        }
     }
 
     #[test]

@@ -334,7 +334,7 @@ pub(crate) async fn handle(
         room: &room,
         me,
         role,
-        op: &op,
+        op,
     };
     ctx.run(req).await
 }
