@@ -167,6 +167,7 @@ const app = {
    * Starts (or finds) the embedded server. An unanswered request is asked again: under load
    * WebKitGTK has dropped an IPC request made while the page was still starting, which left
    * "starting…" on screen for good. `start_embedded` is idempotent, so asking twice is safe.
+   * Three unanswered requests end in an error the user sees, not an endless "starting…".
    */
   async ensureEmbedded() {
     for (let attempt = 1; !this.embedded; attempt++) {
@@ -175,7 +176,7 @@ const app = {
       const late = new Promise((resolve) => setTimeout(() => resolve(null), EMBEDDED_ANSWER_MS));
       const info = await Promise.race([answer, late]);
       if (info) this.embedded = info;
-      else if (attempt >= 3) this.embedded = await answer;
+      else if (attempt >= 3) throw new Error(t('embeddedNoAnswer'));
     }
     this.showEmbedded(this.embedded);
     return this.embedded;
