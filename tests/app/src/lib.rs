@@ -302,6 +302,11 @@ impl App {
         self.fill("#local-user", user).await?;
         self.fill("#local-nick", nick).await?;
         self.click("#local-start").await?;
+        self.wait_main().await
+    }
+
+    /// Waits for the main screen (after a login).
+    pub async fn wait_main(&self) -> Result<()> {
         self.wait_js(
             "main screen",
             "return !document.getElementById('screen-main').hidden",
@@ -355,12 +360,7 @@ impl App {
         self.fill("#remote-sig", &user_sig(app_id, &key, user))
             .await?;
         self.click("#remote-connect").await?;
-        self.wait_js(
-            "main screen",
-            "return !document.getElementById('screen-main').hidden",
-        )
-        .await?;
-        Ok(())
+        self.wait_main().await
     }
 
     /// Ends the test: a screenshot when it failed, then [`App::close`]; returns `r`.

@@ -486,13 +486,8 @@ async fn remote_server_login_with_address_sdkappid_and_usersig() -> Result<()> {
         // The app's own embedded server stands in for a remote one: the form takes the
         // address, the SDKAppID and a UserSig signed elsewhere (here by the test).
         app.wait_js("embedded server", "return /^http/.test(document.getElementById('embedded-address').textContent)").await?;
+        app.login_remote(&app, "remote_1").await?;
         let (app_id, key) = app.keys()?;
-        app.fill("#remote-server", &format!("ws://127.0.0.1:{}", app.port)).await?;
-        app.fill("#remote-appid", &app_id.to_string()).await?;
-        app.fill("#remote-user", "remote_1").await?;
-        app.fill("#remote-sig", &liveroom_app_tests::user_sig(app_id, &key, "remote_1")).await?;
-        app.click("#remote-connect").await?;
-        app.wait_js("main screen", "return !document.getElementById('screen-main').hidden").await?;
         app.create_room("remote-room", "Remote room", "").await?;
         send_text(&app, "remote-room", "over a remote login").await?;
         app.click("#btn-logout").await?;
@@ -516,7 +511,7 @@ async fn remote_server_login_with_address_sdkappid_and_usersig() -> Result<()> {
         app.js("document.getElementById('remote-ca').value = arguments[0]", vec![json!(pem)]).await?;
         app.screenshot("remote-tls-form").await?;
         app.click("#remote-connect").await?;
-        app.wait_js("main screen over TLS", "return !document.getElementById('screen-main').hidden").await?;
+        app.wait_main().await?;
         app.enter_room("remote-room").await?;
         app.wait_js("the history over wss", &shows_text_js("remote-room", "over a remote login")).await?;
         send_text(&app, "remote-room", "over wss with a trusted root").await?;
