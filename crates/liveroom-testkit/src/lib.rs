@@ -68,6 +68,29 @@ impl ServerProcess {
         self.data.path()
     }
 
+    /// The process ID, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The process's resident memory in bytes (`VmRSS` of `/proc/PID/status`): what hostile
+    /// tests watch grow.
+    pub fn rss_bytes(&self) -> u64 {
+        let pid = self.pid().expect("the server is running");
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
+    }
+
+    /// How many file descriptors the process holds (`/proc/PID/fd`).
+    pub fn open_fds(&self) -> usize {
+        let pid = self.pid().expect("the server is running");
+        std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+    }
+
     /// Kills the process at once (SIGKILL): a crash.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
