@@ -17,20 +17,8 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-/// Set to 1 to run the window tests (scripts/test-app does).
-pub const ENABLE_ENV: &str = "LIVEROOM_APP_TESTS";
-
 /// How long to wait for something on screen.
 pub const WAIT: Duration = Duration::from_secs(20);
-
-/// Whether the window tests should run; prints why not otherwise.
-pub fn enabled(test: &str) -> bool {
-    let on = std::env::var(ENABLE_ENV).is_ok_and(|v| v == "1");
-    if !on {
-        eprintln!("{test}: skipped (window tests run with {ENABLE_ENV}=1: scripts/test-app)");
-    }
-    on
-}
 
 /// The workspace root.
 pub fn root() -> PathBuf {
