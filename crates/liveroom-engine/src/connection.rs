@@ -13,6 +13,12 @@
 //! first successful connection, reconnects with [`Backoff`]; requests made meanwhile wait in
 //! `queued` (a request whose caller already timed out is never sent late). A kick or a close
 //! code in 4000–4099 is terminal.
+//!
+//! Against a misbehaving server (see [`crate::inbound`]): frames over
+//! [`crate::inbound::MAX_SERVER_FRAME`] and writes the server does not take within
+//! [`WRITE_TIMEOUT`] drop the socket (reconnect, gap fill); oversized messages and pushes are
+//! dropped with a logged count; `pending` holds at most [`MAX_PENDING`] requests, and those
+//! whose caller gave up are forgotten at each keep-alive tick.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -33,6 +39,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use crate::backoff::Backoff;
 use crate::error;
 use crate::events::{room_event, split_messages, Event, EventData, EventName, OwnMessages};
+use crate::inbound::{self, Throttle, MAX_SERVER_FRAME, PUSH_FRAME_MAX};
 use crate::lock;
 use crate::shared::{elog, NetState, Session, Shared};
 use crate::upload::resolve_urls;
@@ -47,6 +54,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// With no frame at all for this long, the socket is considered dead.
 const DEAD_AFTER: Duration = Duration::from_secs(45);
+/// Longest a frame may wait for the server to take it; past it the socket is lost.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most requests in flight on one socket; a call beyond it fails at once with 2800.
+pub(crate) const MAX_PENDING: usize = 1024;
 
 /// What the handle asks of the task.
 pub(crate) enum Command {
@@ -89,6 +100,7 @@ pub(crate) fn spawn(shared: Arc<Shared>, first: Command) -> mpsc::UnboundedSende
         commands: rx,
         queued: VecDeque::new(),
         pending: HashMap::new(),
+        trouble: Trouble::default(),
     };
     tokio::spawn(conn.run());
     tx
@@ -118,6 +130,37 @@ struct Pending {
     effect: Effect,
     /// `None` for the task's own requests (keep-alive).
     reply: Option<oneshot::Sender<Result<Value, ApiError>>>,
+    /// When it was written.
+    sent: Instant,
+}
+
+impl Pending {
+    /// Nobody waits for its reply any more: the caller gave up (its timeout is
+    /// [`REQUEST_TIMEOUT`]), or it is an old keep-alive.
+    fn abandoned(&self, now: Instant) -> bool {
+        now.duration_since(self.sent) > REQUEST_TIMEOUT
+            && self.reply.as_ref().is_none_or(|r| r.is_closed())
+    }
+}
+
+/// What a misbehaving server sent that was dropped, each logged at most once a second.
+#[derive(Debug)]
+struct Trouble {
+    unreadable: Throttle,
+    server_errors: Throttle,
+    oversized_messages: Throttle,
+    oversized_pushes: Throttle,
+}
+
+impl Default for Trouble {
+    fn default() -> Self {
+        Self {
+            unreadable: Throttle::new(),
+            server_errors: Throttle::new(),
+            oversized_messages: Throttle::new(),
+            oversized_pushes: Throttle::new(),
+        }
+    }
 }
 
 struct Connection {
@@ -127,6 +170,7 @@ struct Connection {
     queued: VecDeque<Call>,
     /// Calls written to the current socket, by request id.
     pending: HashMap<u64, Pending>,
+    trouble: Trouble,
 }
 
 impl Connection {
@@ -218,7 +262,7 @@ impl Connection {
             CONNECT_TIMEOUT,
             tokio_tungstenite::connect_async_tls_with_config(
                 url.as_str(),
-                None,
+                Some(inbound::ws_config()),
                 false,
                 self.shared.tls.ws_connector(),
             ),
@@ -317,9 +361,7 @@ impl Connection {
     async fn call(&mut self, ws: &mut Ws, request: Request) -> Result<Value, CallError> {
         let id = self.shared.next_id();
         let text = encode(id, request).map_err(CallError::Api)?;
-        ws.send(WsMessage::text(text))
-            .await
-            .map_err(|e| CallError::Stop(Stop::Lost(e.to_string())))?;
+        send(ws, text).await.map_err(CallError::Stop)?;
         let deadline = Instant::now() + REQUEST_TIMEOUT;
         loop {
             let next = tokio::time::timeout_at(deadline, ws.next()).await;
@@ -379,11 +421,13 @@ impl Connection {
                     if last_rx.elapsed() > DEAD_AFTER {
                         return Stop::Lost(format!("no frame from the server for {} s", DEAD_AFTER.as_secs()));
                     }
+                    self.forget_abandoned();
                     let id = self.shared.next_id();
                     if let Ok(text) = encode(id, Request::Ping) {
-                        self.pending.insert(id, Pending { effect: Effect::None, reply: None });
-                        if let Err(e) = ws.send(WsMessage::text(text)).await {
-                            return Stop::Lost(e.to_string());
+                        let sent = Instant::now();
+                        self.pending.insert(id, Pending { effect: Effect::None, reply: None, sent });
+                        if let Err(stop) = send(&mut ws, text).await {
+                            return stop;
                         }
                     }
                 }
@@ -395,6 +439,15 @@ impl Connection {
     async fn write(&mut self, ws: &mut Ws, call: Call) -> Result<(), Stop> {
         if call.reply.is_closed() {
             // The caller timed out while this waited for a socket: never send it late.
+            return Ok(());
+        }
+        if self.pending.len() >= MAX_PENDING {
+            self.forget_abandoned();
+        }
+        if self.pending.len() >= MAX_PENDING {
+            let _ = call.reply.send(Err(error::network(format!(
+                "{MAX_PENDING} requests are already waiting for the server's answer"
+            ))));
             return Ok(());
         }
         let id = self.shared.next_id();
@@ -417,30 +470,71 @@ impl Connection {
             Pending {
                 effect: call.effect,
                 reply: Some(call.reply),
+                sent: Instant::now(),
             },
         );
-        ws.send(WsMessage::text(text))
-            .await
-            .map_err(|e| Stop::Lost(e.to_string()))
+        send(ws, text).await
+    }
+
+    /// Forgets the requests nobody waits for any more (their reply, should it come, is then
+    /// ignored); an abandoned enter is aborted.
+    fn forget_abandoned(&mut self) {
+        let now = Instant::now();
+        let abandoned: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.abandoned(now))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in abandoned {
+            if let Some(Pending {
+                effect: Effect::Enter { room },
+                ..
+            }) = self.pending.remove(&id)
+            {
+                lock(&self.shared.state).rooms.abort_enter(&room);
+            }
+        }
     }
 
     /// Reads one WebSocket message: a server frame, nothing of interest, or the end.
     fn read(
-        &self,
+        &mut self,
         next: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
     ) -> Result<Option<ServerFrame>, Stop> {
         match next {
             None => Err(Stop::Lost("the server closed the connection".into())),
+            Some(Err(tokio_tungstenite::tungstenite::Error::Capacity(e))) => {
+                Err(Stop::Lost(format!(
+                    "protocol error: the server sent more than the engine accepts ({e}; at most {MAX_SERVER_FRAME} bytes per frame)"
+                )))
+            }
             Some(Err(e)) => Err(Stop::Lost(e.to_string())),
             Some(Ok(WsMessage::Text(text))) => {
                 match serde_json::from_str::<ServerFrame>(text.as_str()) {
-                    Ok(frame) => Ok(Some(frame)),
+                    Ok(frame) if is_small_push(&frame) || text.len() <= PUSH_FRAME_MAX => {
+                        Ok(Some(frame))
+                    }
+                    Ok(_) => {
+                        if let Some(n) = self.trouble.oversized_pushes.hit(1) {
+                            elog!(
+                                self.shared,
+                                WARN,
+                                dropped = n,
+                                "ignoring server pushes over {PUSH_FRAME_MAX} bytes"
+                            );
+                        }
+                        Ok(None)
+                    }
                     Err(e) => {
-                        elog!(
-                            self.shared,
-                            WARN,
-                            "ignoring an unreadable server frame: {e}"
-                        );
+                        if let Some(n) = self.trouble.unreadable.hit(1) {
+                            elog!(
+                                self.shared,
+                                WARN,
+                                dropped = n,
+                                "ignoring unreadable server frames: {e}"
+                            );
+                        }
                         Ok(None)
                     }
                 }
@@ -487,12 +581,30 @@ impl Connection {
                 code,
                 message,
             } => {
-                elog!(self.shared, WARN, code, "server error: {message}");
+                if let Some(n) = self.trouble.server_errors.hit(1) {
+                    elog!(
+                        self.shared,
+                        WARN,
+                        code,
+                        count = n,
+                        "server error: {message}"
+                    );
+                }
             }
             ServerFrame::Messages { room, list } => {
+                let list = self.sane(list);
                 let events = {
                     let mut state = lock(&self.shared.state);
-                    let mut fresh = state.rooms.accept(&room, list);
+                    let mut fresh = match state.rooms.accept(&room, list) {
+                        Ok(fresh) => fresh,
+                        Err(full) => {
+                            return Err(Stop::Lost(format!(
+                                "protocol error: more than {} messages for room {} before its enter reply",
+                                crate::rooms::ENTER_BUFFER_MAX,
+                                full.room
+                            )))
+                        }
+                    };
                     resolve_urls(&mut fresh, &self.shared.endpoints.http);
                     let me = state.session.as_ref().map(|s| s.user_id.as_str());
                     split_messages(&room, fresh, me, OwnMessages::Skip)
@@ -570,8 +682,25 @@ impl Connection {
         }
     }
 
+    /// Drops the messages over the size limits a conforming server keeps, with a logged count.
+    fn sane(&mut self, list: Vec<liveroom_proto::Message>) -> Vec<liveroom_proto::Message> {
+        let (list, dropped) = inbound::keep_sane(list);
+        if dropped > 0 {
+            if let Some(n) = self.trouble.oversized_messages.hit(dropped as u64) {
+                elog!(
+                    self.shared,
+                    WARN,
+                    dropped = n,
+                    "ignoring server messages over {} bytes",
+                    inbound::MESSAGE_WEIGHT_MAX
+                );
+            }
+        }
+        list
+    }
+
     /// An enter succeeded: deliver the history and what overtook the reply.
-    fn entered(&self, room: &str, reply: EnterReply) {
+    fn entered(&mut self, room: &str, reply: EnterReply) {
         // Messages deleted while this client was away: it may still show them.
         for message_id in &reply.deleted {
             let (event, _) = room_event(
@@ -582,6 +711,7 @@ impl Connection {
             );
             self.shared.emitter.emit(event);
         }
+        let history = self.sane(reply.messages);
         let events = {
             let mut state = lock(&self.shared.state);
             // A re-enter after a reconnect gap-fills what this client may have sent itself;
@@ -591,9 +721,7 @@ impl Connection {
             } else {
                 OwnMessages::Deliver
             };
-            let mut fresh = state
-                .rooms
-                .finish_enter(room, reply.messages, reply.last_sequence);
+            let mut fresh = state.rooms.finish_enter(room, history, reply.last_sequence);
             resolve_urls(&mut fresh, &self.shared.endpoints.http);
             let me = state.session.as_ref().map(|s| s.user_id.as_str());
             split_messages(room, fresh, me, own)
@@ -647,6 +775,32 @@ impl Connection {
                 },
             }
         }
+    }
+}
+
+/// Writes one frame, within [`WRITE_TIMEOUT`].
+async fn send(ws: &mut Ws, text: String) -> Result<(), Stop> {
+    match timeout(WRITE_TIMEOUT, ws.send(WsMessage::text(text))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Stop::Lost(e.to_string())),
+        Err(_) => Err(Stop::Lost(format!(
+            "the server took no frame for {} s",
+            WRITE_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+/// Frames exempt from [`PUSH_FRAME_MAX`]: replies (one caller takes them), message batches
+/// (checked message by message) and kicks (they end the session).
+fn is_small_push(frame: &ServerFrame) -> bool {
+    match frame {
+        ServerFrame::Reply { .. }
+        | ServerFrame::Error { id: Some(_), .. }
+        | ServerFrame::Messages { .. }
+        | ServerFrame::Kicked { .. } => true,
+        ServerFrame::Error { id: None, .. }
+        | ServerFrame::Online { .. }
+        | ServerFrame::RoomEvent { .. } => false,
     }
 }
 

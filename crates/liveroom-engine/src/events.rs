@@ -18,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 use tokio::sync::broadcast;
 
+use crate::inbound::{weight, EVENT_WEIGHT_MAX};
 use crate::lock;
 
 /// An event's name; on the wire, the seed's string (`t_text_message_received`, ...).
@@ -354,7 +355,8 @@ pub(crate) enum OwnMessages {
 
 /// Turns the new messages of one room (already de-duplicated, oldest first) into events:
 /// one event per message type per batch, in order of each type's first message, `flow` set,
-/// own messages as `own` says, and one `t_push_stopped` per stop-push message.
+/// own messages as `own` says, and one `t_push_stopped` per stop-push message. A type's batch
+/// heavier than [`EVENT_WEIGHT_MAX`] goes on in a new event, so no event holds much memory.
 pub(crate) fn split_messages(
     room: &str,
     list: Vec<Message>,
@@ -362,6 +364,8 @@ pub(crate) fn split_messages(
     own: OwnMessages,
 ) -> Vec<Event> {
     let mut events: Vec<Event> = Vec::new();
+    // Per message event name: the index of its open batch in `events` and that batch's weight.
+    let mut open: HashMap<EventName, (usize, usize)> = HashMap::new();
     for mut message in list {
         message.flow = Flow::In;
         if me.is_some_and(|me| me == message.from) {
@@ -391,19 +395,22 @@ pub(crate) fn split_messages(
             // Other tips (kick, admin, profile) have no TWebLive event.
             Body::GroupTip(_) => continue,
         };
-        let batch = events
-            .iter_mut()
-            .find(|e| e.name == name && matches!(e.data, EventData::Messages(_)));
-        match batch {
-            Some(Event {
-                data: EventData::Messages(batch),
-                ..
-            }) => batch.push(message),
-            _ => events.push(Event {
-                name,
-                room_id: Some(room.to_owned()),
-                data: EventData::Messages(vec![message]),
-            }),
+        let w = weight(&message);
+        match open.get_mut(&name) {
+            Some((index, total)) if *total + w <= EVENT_WEIGHT_MAX => {
+                if let EventData::Messages(batch) = &mut events[*index].data {
+                    batch.push(message);
+                    *total += w;
+                }
+            }
+            _ => {
+                open.insert(name, (events.len(), w));
+                events.push(Event {
+                    name,
+                    room_id: Some(room.to_owned()),
+                    data: EventData::Messages(vec![message]),
+                });
+            }
         }
     }
     events
@@ -516,6 +523,39 @@ mod tests {
         // A guest has no own messages.
         let events = split_messages("r", vec![text(1, "alice")], None, OwnMessages::Skip);
         assert_eq!(events.len(), 1);
+    }
+
+    #[test]
+    fn heavy_batches_are_split_into_light_events_in_order() {
+        let list: Vec<Message> = (1..=500)
+            .map(|seq| {
+                msg(
+                    seq,
+                    "bob",
+                    Body::Text(TextPayload {
+                        text: "x".repeat(200),
+                    }),
+                )
+            })
+            .chain([custom(501, "like", "")])
+            .collect();
+        let events = split_messages("r", list, None, OwnMessages::Skip);
+        assert!(events.len() > 5, "{} events", events.len());
+        let texts: Vec<u64> = events
+            .iter()
+            .filter(|e| e.name == EventName::TextMessageReceived)
+            .flat_map(|e| e.messages().iter().map(|m| m.sequence))
+            .collect();
+        assert_eq!(texts, (1..=500).collect::<Vec<_>>());
+        for e in &events {
+            let w: usize = e.messages().iter().map(weight).sum();
+            assert!(w <= EVENT_WEIGHT_MAX, "{w}");
+        }
+        // The custom message, last, comes after every text batch.
+        assert_eq!(
+            events.last().map(|e| e.name),
+            Some(EventName::CustomMessageReceived)
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod connection;
 mod endpoint;
 mod error;
 mod events;
+mod inbound;
 mod rooms;
 mod shared;
 mod tls;
@@ -17,6 +18,7 @@ pub use liveroom_proto as proto;
 
 pub use client::{EditRoomOptions, EnterResult, Im, LoginResult};
 pub use events::{Event, EventData, EventName, HandlerId};
+pub use inbound::MAX_SERVER_FRAME;
 pub use liveroom_proto::{ApiError, EnterStatus, Priority};
 pub use shared::NetState;
 pub use tls::TlsConfig;

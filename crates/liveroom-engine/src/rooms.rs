@@ -6,10 +6,26 @@
 //! everything goes through one de-duplication by sequence: a message is new when its sequence
 //! is above the room's last one. Group tips are not stored and carry sequence 0: they always
 //! pass.
+//!
+//! The buffer is bounded ([`ENTER_BUFFER_MAX`]): the real server never lets live messages
+//! overtake an enter reply, so a server that sends more before answering is misbehaving, and
+//! the connection is dropped and re-established (gap fill by sequence) rather than buffering
+//! without end. The rest of the state is one sequence per room the application entered;
+//! frames for other rooms are ignored.
 
 use std::collections::BTreeMap;
 
 use liveroom_proto::Message;
+
+/// Most live messages buffered for one room while its `enter_room` is in flight.
+pub(crate) const ENTER_BUFFER_MAX: usize = 1024;
+
+/// More than [`ENTER_BUFFER_MAX`] live messages overtook an enter reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BufferFull {
+    /// The room being entered.
+    pub(crate) room: String,
+}
 
 /// One room this engine is in (or entering).
 #[derive(Debug, Default)]
@@ -123,15 +139,26 @@ impl Rooms {
     }
 
     /// Live messages of `room`: returns those to deliver now (empty when buffered, unknown
-    /// room, or all duplicates).
-    pub(crate) fn accept(&mut self, room: &str, list: Vec<Message>) -> Vec<Message> {
+    /// room, or all duplicates). Refuses (dropping the buffer) when the enter buffer would
+    /// exceed [`ENTER_BUFFER_MAX`].
+    pub(crate) fn accept(
+        &mut self,
+        room: &str,
+        list: Vec<Message>,
+    ) -> Result<Vec<Message>, BufferFull> {
         match self.map.get_mut(room) {
-            None => Vec::new(),
+            None => Ok(Vec::new()),
             Some(state) if state.entering => {
+                if state.buffer.len() + list.len() > ENTER_BUFFER_MAX {
+                    state.buffer = Vec::new();
+                    return Err(BufferFull {
+                        room: room.to_owned(),
+                    });
+                }
                 state.buffer.extend(list);
-                Vec::new()
+                Ok(Vec::new())
             }
-            Some(state) => dedup(&mut state.last_seq, list),
+            Some(state) => Ok(dedup(&mut state.last_seq, list)),
         }
     }
 }
@@ -194,7 +221,7 @@ mod tests {
     #[test]
     fn unknown_rooms_get_nothing() {
         let mut rooms = Rooms::default();
-        assert!(rooms.accept("r", vec![m(1)]).is_empty());
+        assert!(rooms.accept("r", vec![m(1)]).unwrap().is_empty());
     }
 
     #[test]
@@ -202,11 +229,11 @@ mod tests {
         let mut rooms = Rooms::default();
         rooms.begin_enter("r");
         assert!(!rooms.contains("r"));
-        assert!(rooms.accept("r", vec![m(4), m(5)]).is_empty());
+        assert!(rooms.accept("r", vec![m(4), m(5)]).unwrap().is_empty());
         let out = rooms.finish_enter("r", vec![m(1), m(2), m(3), m(4)], 4);
         assert_eq!(seqs(&out), [1, 2, 3, 4, 5]);
         assert!(rooms.contains("r"));
-        assert_eq!(seqs(&rooms.accept("r", vec![m(5), m(6)])), [6]);
+        assert_eq!(seqs(&rooms.accept("r", vec![m(5), m(6)]).unwrap()), [6]);
         assert_eq!(rooms.positions(), [("r".to_owned(), 6)]);
     }
 
@@ -217,7 +244,7 @@ mod tests {
         rooms.finish_enter("r", vec![m(1), m(2)], 2);
         rooms.begin_reenter_all();
         // The server answers `since 2` with 3..5; a live 5 and 6 overtook the reply.
-        rooms.accept("r", vec![m(5), m(6)]);
+        rooms.accept("r", vec![m(5), m(6)]).unwrap();
         let out = rooms.finish_enter("r", vec![m(3), m(4), m(5)], 5);
         assert_eq!(seqs(&out), [3, 4, 5, 6]);
     }
@@ -228,6 +255,21 @@ mod tests {
         rooms.begin_enter("r");
         rooms.finish_enter("r", vec![], 40);
         assert_eq!(rooms.positions(), [("r".to_owned(), 40)]);
+    }
+
+    #[test]
+    fn the_enter_buffer_is_bounded() {
+        let mut rooms = Rooms::default();
+        rooms.begin_enter("r");
+        let batch = |from: u64| (from..from + 512).map(m).collect::<Vec<_>>();
+        assert!(rooms.accept("r", batch(1)).is_ok());
+        assert!(rooms.accept("r", batch(513)).is_ok());
+        let full = rooms.accept("r", batch(1025)).unwrap_err();
+        assert_eq!(full.room, "r");
+        assert_eq!(rooms.map["r"].buffer.capacity(), 0, "the buffer is freed");
+        // Once entered, live messages are delivered, never buffered.
+        rooms.finish_enter("r", vec![], 0);
+        assert_eq!(rooms.accept("r", batch(1)).unwrap().len(), 512);
     }
 
     #[test]

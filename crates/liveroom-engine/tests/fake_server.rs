@@ -10,14 +10,26 @@ use liveroom_engine::proto::{ClientFrame, Request};
 use liveroom_engine::{EventName, Im, NetState};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
+/// What a connection does after the login (and the junk).
+#[derive(Debug, Clone, Copy)]
+enum Then {
+    /// Keep serving.
+    Serve,
+    /// Close with this code.
+    Close(u16),
+    /// Send one text message this many bytes long, in fragments of at most 6 MiB (each under
+    /// tungstenite's default 16 MiB frame limit), then keep serving.
+    Oversized(usize),
+}
+
 /// Serves every connection: answers hello and login, then, on connection number `n`
-/// (1-based), after the login, plays `script(n)`: optional junk, then a close code (or none:
-/// keep serving).
-async fn fake_server(script: fn(usize) -> Option<u16>) -> (String, Arc<AtomicUsize>) {
+/// (1-based), after the login, sends junk and plays `script(n)`.
+async fn fake_server(script: fn(usize) -> Then) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
     let count = Arc::new(AtomicUsize::new(0));
@@ -53,14 +65,38 @@ async fn fake_server(script: fn(usize) -> Option<u16>) -> (String, Arc<AtomicUsi
                         let _ = ws.send(Message::text("this is not a frame")).await;
                         let _ = ws.send(Message::text(r#"{"t":"unknown"}"#)).await;
                         let _ = ws.send(Message::binary(vec![1, 2, 3])).await;
-                        if let Some(code) = script(n) {
-                            let _ = ws
-                                .send(Message::Close(Some(CloseFrame {
-                                    code: CloseCode::from(code),
-                                    reason: "scripted".into(),
-                                })))
-                                .await;
-                            return;
+                        match script(n) {
+                            Then::Serve => {}
+                            Then::Close(code) => {
+                                let _ = ws
+                                    .send(Message::Close(Some(CloseFrame {
+                                        code: CloseCode::from(code),
+                                        reason: "scripted".into(),
+                                    })))
+                                    .await;
+                                return;
+                            }
+                            Then::Oversized(len) => {
+                                let chunk = 6 << 20;
+                                let mut sent = 0;
+                                while sent < len {
+                                    let n = chunk.min(len - sent);
+                                    let opcode = if sent == 0 {
+                                        Data::Text
+                                    } else {
+                                        Data::Continue
+                                    };
+                                    let frame = Frame::message(
+                                        vec![b'x'; n],
+                                        OpCode::Data(opcode),
+                                        sent + n == len,
+                                    );
+                                    if ws.send(Message::Frame(frame)).await.is_err() {
+                                        return;
+                                    }
+                                    sent += n;
+                                }
+                            }
                         }
                     }
                 }
@@ -72,7 +108,7 @@ async fn fake_server(script: fn(usize) -> Option<u16>) -> (String, Arc<AtomicUsi
 
 #[tokio::test]
 async fn junk_is_ignored_and_a_terminal_close_code_stops_for_good() {
-    let (url, connections) = fake_server(|_| Some(4002)).await;
+    let (url, connections) = fake_server(|_| Then::Close(4002)).await;
     let im = Im::new(1, &url).unwrap();
     let mut rx = im.events();
     im.login("alice", "sig").await.unwrap();
@@ -99,7 +135,11 @@ async fn junk_is_ignored_and_a_terminal_close_code_stops_for_good() {
 
 #[tokio::test]
 async fn a_slow_consumer_close_reconnects_and_logs_in_again() {
-    let (url, connections) = fake_server(|n| (n == 1).then_some(4108)).await;
+    let (url, connections) = fake_server(|n| match n {
+        1 => Then::Close(4108),
+        _ => Then::Serve,
+    })
+    .await;
     let im = Im::new(1, &url).unwrap();
     let mut rx = im.events();
     im.login("alice", "sig").await.unwrap();
@@ -124,5 +164,45 @@ async fn a_slow_consumer_close_reconnects_and_logs_in_again() {
     );
     assert_eq!(connections.load(Ordering::SeqCst), 2);
     assert_eq!(im.user_id().as_deref(), Some("alice"));
+    im.shutdown().await;
+}
+
+/// The next `n` net states.
+async fn states(
+    rx: &mut tokio::sync::broadcast::Receiver<liveroom_engine::Event>,
+    n: usize,
+) -> Vec<String> {
+    let mut states = Vec::new();
+    while states.len() < n {
+        let ev = rx.recv().await.unwrap();
+        if ev.name == EventName::NetStateChange {
+            states.push(ev.text().unwrap_or_default().to_owned());
+        }
+    }
+    states
+}
+
+#[tokio::test]
+async fn a_frame_over_the_limit_is_a_protocol_error_and_the_engine_reconnects() {
+    // Old engines took messages up to tungstenite's default 64 MiB; a server never sends
+    // 16 MiB (inbound.rs works out its largest frame).
+    let (url, connections) = fake_server(|n| match n {
+        1 => Then::Oversized(liveroom_engine::MAX_SERVER_FRAME + 1),
+        _ => Then::Serve,
+    })
+    .await;
+    let im = Im::new(1, &url).unwrap();
+    let mut rx = im.events();
+    im.login("alice", "sig").await.unwrap();
+    let seen = tokio::time::timeout(Duration::from_secs(6), states(&mut rx, 4))
+        .await
+        .expect("the engine dropped the socket and reconnected");
+    assert_eq!(seen, ["connecting", "connected", "connecting", "connected"]);
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        im.user_id().as_deref(),
+        Some("alice"),
+        "the login was replayed"
+    );
     im.shutdown().await;
 }
