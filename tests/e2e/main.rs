@@ -3,6 +3,7 @@
 
 mod budget;
 mod cli;
+mod hygiene;
 mod images;
 mod moderation;
 mod protocol;

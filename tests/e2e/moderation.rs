@@ -749,3 +749,39 @@ async fn a_moderator_sees_where_a_member_stands() {
     );
     drop(vic);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invisible_characters_do_not_get_past_blocked_words() {
+    let server = Server::start();
+    let room = "zw";
+    let own = room_of(&server, "own", room).await;
+    let mem = member(&server, "mem", room).await;
+    own.blocked_words(room, WordsAction::Add, Some("spam"))
+        .await
+        .unwrap();
+    for text in [
+        "sp\u{200B}am",                 // zero-width space
+        "buy sp\u{00AD}am",             // soft hyphen
+        "s\u{200C}p\u{200D}a\u{2060}m", // zero-width non-joiner, joiner, word joiner
+        "\u{FEFF}SP\u{FE0F}AM",         // zero-width no-break space, variation selector
+        "ｓｐ\u{200B}ａｍ",             // with full-width forms
+    ] {
+        let e = mem
+            .send_text_message(room, text, Priority::Normal)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code, code::BLOCKED_WORD, "{text:?}");
+    }
+    // A word written with an invisible character inside blocks the plain word too.
+    own.blocked_words(room, WordsAction::Add, Some("ha\u{200B}m"))
+        .await
+        .unwrap();
+    let e = mem
+        .send_text_message(room, "ham", Priority::Normal)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, code::BLOCKED_WORD);
+    mem.send_text_message(room, "s p a m is fine", Priority::Normal)
+        .await
+        .expect("visible spaces still separate");
+}

@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::cli::{Command, Connect, WordsCmd};
+use crate::output::{escape_text, json_line};
 
 /// Why a command failed.
 #[derive(Debug)]
@@ -23,12 +24,14 @@ pub enum Failure {
     Other(String),
 }
 
+/// One line for stderr; the message (often the server's, quoting what users wrote) has its
+/// control characters escaped.
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Api(e) => write!(f, "error {}: {}", e.code, e.message),
+            Self::Api(e) => write!(f, "error {}: {}", e.code, escape_text(&e.message)),
             Self::BrokenPipe => f.write_str("broken pipe"),
-            Self::Other(message) => write!(f, "error: {message}"),
+            Self::Other(message) => write!(f, "error: {}", escape_text(message)),
         }
     }
 }
@@ -49,10 +52,11 @@ impl From<io::Error> for Failure {
     }
 }
 
-/// Prints one JSON value as a line and flushes (tail readers see each line at once).
+/// Prints one JSON value as a line (terminal-safe: see [`crate::output`]) and flushes (tail
+/// readers see each line at once).
 fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
-    let line = serde_json::to_string(value)
-        .map_err(|e| Failure::Other(format!("cannot encode the output: {e}")))?;
+    let line =
+        json_line(value).map_err(|e| Failure::Other(format!("cannot encode the output: {e}")))?;
     let mut out = io::stdout().lock();
     writeln!(out, "{line}")?;
     out.flush()?;
@@ -495,5 +499,12 @@ mod tests {
             f.to_string(),
             "error 70009: UserSig signature does not match"
         );
+        let f = Failure::from(ApiError::new(80001, "word 'a\u{1b}[2J\nerror 0: ok'"));
+        assert_eq!(
+            f.to_string(),
+            "error 80001: word 'a\\u{001b}[2J\\nerror 0: ok'"
+        );
+        let f = Failure::Other("kicked out: \u{9b}31m".into());
+        assert_eq!(f.to_string(), "error: kicked out: \\u{009b}31m");
     }
 }

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod output;
 
 use std::io::{self, Write};
 use std::process::ExitCode;

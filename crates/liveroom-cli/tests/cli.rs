@@ -195,3 +195,80 @@ fn network_errors_are_reported() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error 2800: "));
 }
+
+/// The first character of `text` a terminal would act on or reorder by, besides line ends:
+/// C0, DEL, C1, bidi controls, line and paragraph separators.
+fn raw_control(text: &str) -> Option<char> {
+    text.chars().find(|&c| {
+        (c.is_control() && c != '\n')
+            || matches!(
+                c,
+                '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+            )
+    })
+}
+
+#[test]
+fn text_from_the_server_reaches_the_terminal_with_control_characters_escaped() {
+    let server = server();
+    let alice = sig("alice");
+    let bob = sig("bob");
+    let as_user = |user: &str, sig: &str, args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--user", user, "--sig", sig]);
+        run(&server, &all)
+    };
+    json(&as_user(
+        "alice",
+        &alice,
+        &["create-room", "--name", "Esc", "--room-id", "esc"],
+    ));
+    // A moderator's blocked word that would clear the screen (ESC and C1 CSI) and forge a
+    // line; the server quotes it back in its 80001 refusal.
+    let word = "x\u{1b}[2J\u{9b}31m\nerror 0: all good";
+    let out = as_user("alice", &alice, &["blocked-words", "esc", "add", word]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(raw_control(stdout.trim_end()), None, "{stdout:?}");
+    assert_eq!(json(&out)["room"], serde_json::json!([word]));
+
+    let sent = format!("buy {word}");
+    let out = as_user("bob", &bob, &["send", "esc", &sent]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(raw_control(&stderr), None, "{stderr:?}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one line, none forged: {stderr:?}"
+    );
+    assert!(
+        stderr.starts_with("error 80001: ")
+            && stderr.contains("x\\u{001b}[2j\\u{009b}31m\\nerror 0"),
+        "{stderr:?}"
+    );
+
+    // Another user's text, with a window-title escape, a bell, a bidi override and a C1
+    // next line, printed by `tail` from the history.
+    let text = "hi \u{1b}]0;pwned\u{7}\u{202e}olleh\u{85}!";
+    json(&as_user("bob", &bob, &["send", "esc", text]));
+    let out = run(&server, &["tail", "esc", "--count", "1", "--timeout", "10"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(raw_control(&stdout), None, "{stdout:?}");
+    let texts: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON lines"))
+        .filter(|e| e["name"] == "t_text_message_received")
+        .flat_map(|e| e["data"].as_array().cloned().unwrap_or_default())
+        .map(|m| m["payload"]["text"].clone())
+        .collect();
+    assert_eq!(
+        texts,
+        [serde_json::json!(text)],
+        "the same text to a JSON reader"
+    );
+}

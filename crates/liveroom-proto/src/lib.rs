@@ -7,6 +7,7 @@
 //! - [`frame`]: client requests ([`ClientFrame`]) and server frames ([`ServerFrame`]).
 //! - [`error`]: numeric error codes (SPEC §5) and [`ApiError`].
 //! - [`limits`]: field limits and the validators both sides use.
+//! - [`lenient`]: the `id` of a frame that does not parse, so its error frame can name it.
 //!
 //! Frames are JSON text. A client sends `{"id": N, "op": "...", ...}`; the server answers with
 //! `{"t": "reply", "id": N, "data": ...}` or `{"t": "error", "id": N, "code": C, "message": M}`
@@ -14,6 +15,7 @@
 
 pub mod error;
 pub mod frame;
+pub mod lenient;
 pub mod limits;
 pub mod message;
 pub mod moderation;

@@ -5,7 +5,8 @@ use crate::error::{code, ApiError};
 
 /// userID: at most 32 bytes of `[A-Za-z0-9_-]`.
 pub const USER_ID_MAX: usize = 32;
-/// Custom room ID: printable ASCII, at most 48 bytes, not starting with [`AUTO_ROOM_PREFIX`].
+/// Custom room ID: printable ASCII, at most 48 bytes, no space at either end, not starting
+/// with [`AUTO_ROOM_PREFIX`].
 pub const ROOM_ID_MAX: usize = 48;
 /// Prefix of server-chosen room IDs.
 pub const AUTO_ROOM_PREFIX: &str = "@TGS#";
@@ -48,10 +49,24 @@ pub fn check_user_id(user_id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Checks a room ID used to address an existing room (auto IDs allowed).
+/// Checks a room ID used to address an existing room (auto IDs allowed). Spaces are allowed
+/// inside it but not at either end (an ID of only spaces included), so `"r"` and `"r "` can
+/// never be two rooms that look the same.
 pub fn check_room_id(room_id: &str) -> Result<(), ApiError> {
     if room_id.is_empty() {
         return Err(ApiError::new(code::ROOM_ID_INVALID, "roomID is empty"));
+    }
+    if room_id.trim_matches(' ').is_empty() {
+        return Err(ApiError::new(
+            code::ROOM_ID_INVALID,
+            "roomID is only spaces",
+        ));
+    }
+    if room_id.starts_with(' ') || room_id.ends_with(' ') {
+        return Err(ApiError::new(
+            code::ROOM_ID_INVALID,
+            "roomID must not start or end with a space",
+        ));
     }
     if room_id.len() > ROOM_ID_MAX {
         return Err(ApiError::new(
@@ -146,6 +161,16 @@ mod tests {
         assert!(check_room_id(&"r".repeat(49)).is_err());
         assert!(check_room_id("tab\there").is_err());
         assert!(check_room_id("中文").is_err());
+        assert!(check_room_id("a b").is_ok(), "inner spaces are fine");
+        for id in [" ", "   ", " r", "r ", " r "] {
+            let e = check_room_id(id).unwrap_err();
+            assert_eq!(e.code, code::ROOM_ID_INVALID, "{id:?}");
+            assert!(e.message.contains("space"), "{id:?}: {}", e.message);
+            assert_eq!(
+                check_custom_room_id(id).unwrap_err().code,
+                code::ROOM_ID_INVALID
+            );
+        }
     }
 
     #[test]

@@ -66,10 +66,14 @@ pub fn check_blocked_word(word: &str) -> Result<(), ApiError> {
     crate::limits::check_len("word", word, BLOCKED_WORD_MAX)
 }
 
-/// Folds a text for blocked-word matching: full-width forms U+FF01..U+FF5E become their ASCII
-/// counterparts, the ideographic space U+3000 a space, then everything is lowercased.
+/// Folds a text for blocked-word matching: default-ignorable code points (zero-width spaces
+/// and joiners, soft hyphens, bidi controls, variation selectors, ...: see
+/// [`is_default_ignorable`]) are removed, since they are invisible and would split a word
+/// (`sp\u{200B}am`); full-width forms U+FF01..U+FF5E become their ASCII counterparts, the
+/// ideographic space U+3000 a space; then everything is lowercased.
 pub fn normalize(text: &str) -> String {
     text.chars()
+        .filter(|c| !is_default_ignorable(*c))
         .map(|c| match c {
             '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFF01 + 0x21).unwrap_or(c),
             '\u{3000}' => ' ',
@@ -77,6 +81,31 @@ pub fn normalize(text: &str) -> String {
         })
         .flat_map(char::to_lowercase)
         .collect()
+}
+
+/// Whether `c` has Unicode's Default_Ignorable_Code_Point property (DerivedCoreProperties.txt,
+/// as of Unicode 14): code points shown as nothing when not supported, reserved ones included.
+pub fn is_default_ignorable(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
 }
 
 /// The first of `words` (already [`normalize`]d) that `text` contains, if any.
@@ -304,6 +333,38 @@ mod tests {
             find_blocked("a BAD\u{3000}WORD here", &words),
             Some("bad word")
         );
+    }
+
+    #[test]
+    fn invisible_characters_do_not_split_a_word() {
+        let words = vec![normalize("spam")];
+        for text in [
+            "sp\u{200B}am",         // zero-width space
+            "sp\u{00AD}am",         // soft hyphen
+            "s\u{200C}p\u{200D}am", // zero-width non-joiner and joiner
+            "\u{2060}spam\u{FEFF}", // word joiner, zero-width no-break space
+            "sp\u{202E}am\u{202C}", // bidi override
+            "s\u{FE0F}pam",         // variation selector
+            "sp\u{E0020}am",        // tag space
+            "ＳＰ\u{200B}ＡＭ",     // and full-width
+        ] {
+            assert_eq!(find_blocked(text, &words), Some("spam"), "{text:?}");
+        }
+        assert_eq!(normalize("a\u{200B}\u{00AD}b"), "ab");
+        // A word that is nothing but invisible characters is refused as empty.
+        assert!(check_blocked_word("\u{200B}\u{00AD}").is_err());
+        // Visible neighbours are not ignorable.
+        for c in [
+            '\u{00AC}',
+            '\u{00AE}',
+            '\u{2010}',
+            '\u{2070}',
+            '\u{E1000}',
+            ' ',
+            'a',
+        ] {
+            assert!(!is_default_ignorable(c), "{c:?}");
+        }
     }
 
     #[test]

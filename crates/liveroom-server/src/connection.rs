@@ -277,11 +277,12 @@ fn field_kind(name: &str) -> Option<&'static str> {
     }
 }
 
-/// Explains why a frame did not parse, naming the field when possible, and finds its `id`.
+/// Explains why a frame did not parse, naming the field when possible, and finds its `id`
+/// (read leniently when the frame is not JSON at all, so the caller waiting on it hears back).
 fn explain_bad_frame(text: &str, err: &serde_json::Error) -> (Option<u64>, ApiError) {
     let Ok(v) = serde_json::from_str::<Value>(text) else {
         return (
-            None,
+            liveroom_proto::lenient::frame_id(text),
             ApiError::invalid(format!("frame is not valid JSON: {err}")),
         );
     };
