@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use liveroom_engine::proto::{
-    code, ApiError, CreateRoomOptions, Priority, Role, RoomSettings, WordsAction,
+    code, ApiError, AuditEntry, CreateRoomOptions, Priority, Role, RoomSettings, WordsAction,
 };
 use liveroom_engine::{EditRoomOptions, Im};
 use liveroom_tests::{json_out, Server, APP};
@@ -784,4 +784,103 @@ async fn invisible_characters_do_not_get_past_blocked_words() {
     mem.send_text_message(room, "s p a m is fine", Priority::Normal)
         .await
         .expect("visible spaces still separate");
+}
+
+/// A raw, logged-in connection for `user`.
+async fn raw_login(server: &Server, user: &str) -> RawClient {
+    let mut raw = RawClient::connect(server).await;
+    let r = raw
+        .request(json!({"id": 1, "op": "hello", "sdk_app_id": APP}))
+        .await;
+    assert_eq!(r["t"], "reply", "{r}");
+    let r = raw
+        .request(
+            json!({"id": 2, "op": "login", "user_id": user, "user_sig": liveroom_tests::sig(user)}),
+        )
+        .await;
+    assert_eq!(r["t"], "reply", "{r}");
+    raw
+}
+
+/// The room's settings as a (guest) entering client is told them.
+async fn entered_settings(server: &Server, room: &str) -> Value {
+    let mut raw = RawClient::connect(server).await;
+    raw.request(json!({"id": 1, "op": "hello", "sdk_app_id": APP}))
+        .await;
+    let r = raw
+        .request(json!({"id": 2, "op": "enter_room", "room_id": room}))
+        .await;
+    assert_eq!(r["t"], "reply", "{r}");
+    r["data"]["settings"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_moderators_at_once_never_lose_each_others_change() {
+    const ROUNDS: u64 = 200;
+    let boss = format!("{APP}:boss");
+    let mut server = Server::start_with(&["--admin", &boss]);
+    let room = "race";
+    let mut a = raw_login(&server, "own").await;
+    let r = a
+        .request(json!({"id": 3, "op": "create_room", "name": "race", "room_id": room}))
+        .await;
+    assert_eq!(r["t"], "reply", "{r}");
+    let mut b = raw_login(&server, "boss").await;
+    let mut watcher = RawClient::connect(&server).await;
+    watcher
+        .request(json!({"id": 1, "op": "hello", "sdk_app_id": APP}))
+        .await;
+
+    // Each round the owner sets mute-all and the app administrator slow mode, at the same
+    // time; the room must then hold both changes.
+    let mut acked = (0, 0);
+    let mut lost = Vec::new();
+    for round in 1..=ROUNDS {
+        let on = round % 2 == 1;
+        let (ra, rb) = tokio::join!(
+            a.request(json!({"id": 10 + round, "op": "mute_all", "room_id": room, "on": on})),
+            b.request(
+                json!({"id": 10 + round, "op": "set_slow_mode", "room_id": room, "seconds": round})
+            ),
+        );
+        assert_eq!(ra["t"], "reply", "{ra}");
+        assert_eq!(rb["t"], "reply", "{rb}");
+        acked.0 += 1;
+        acked.1 += 1;
+        let r = watcher
+            .request(json!({"id": 10 + round, "op": "enter_room", "room_id": room}))
+            .await;
+        let now = &r["data"]["settings"];
+        if *now != json!({"muteAll": on, "slowMode": round}) {
+            lost.push(format!("round {round}: {now}"));
+        }
+    }
+    assert!(lost.is_empty(), "updates lost: {lost:?}");
+    let last = json!({"muteAll": ROUNDS % 2 == 1, "slowMode": ROUNDS});
+    assert_eq!(entered_settings(&server, room).await, last, "in memory");
+
+    // One audit row per acknowledged action, the newest matching what is in force.
+    let r = a
+        .request(json!({"id": 1000, "op": "get_audit_log", "room_id": room}))
+        .await;
+    let log: Vec<AuditEntry> = serde_json::from_value(r["data"].clone()).expect("audit log");
+    let count = |action: &str| log.iter().filter(|e| e.action == action).count();
+    assert_eq!(
+        (count("mute_all"), count("set_slow_mode")),
+        acked,
+        "audit rows"
+    );
+    assert_eq!(log.len(), acked.0 + acked.1, "nothing else was audited");
+    let newest: Value = serde_json::from_str(&log[0].details).unwrap();
+    assert_eq!(newest, last, "the newest audit row: {}", log[0].details);
+
+    // The store holds the same after a crash.
+    drop((a, b, watcher));
+    server.kill();
+    server.restart();
+    assert_eq!(
+        entered_settings(&server, room).await,
+        last,
+        "after a restart"
+    );
 }

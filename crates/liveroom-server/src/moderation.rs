@@ -2,8 +2,9 @@
 //! slow mode, admins, blocked words, room profile, dismiss, audit log).
 //!
 //! Every action is checked here against the caller's role in the room; members and guests
-//! get 10007. Each action that changes something is stored, written to the audit log and
-//! announced to the room (or, for a kick or a ban, to the member removed).
+//! get 10007. Each action that changes something is one atomic step, taken holding the room:
+//! its change and its audit row are committed in one transaction, then the change is made in
+//! memory and announced to the room (or, for a kick or a ban, to the member removed).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -14,13 +15,12 @@ use liveroom_proto::{
     code, limits, ApiError, BlockedWords, Body, MemberStanding, ModerationReply, Request,
     Restricted, Restrictions, RoomEvent, RoomSettings, ServerFrame, WordsAction,
 };
-use rusqlite::types::Value as SqlValue;
 use serde_json::json;
 
 use crate::config::Config;
-use crate::room::Room;
+use crate::room::{Moderating, Room};
 use crate::session::Signal;
-use crate::store::{AuditRecord, StoredModeration};
+use crate::store::{AuditRecord, ModChange, StoredModeration};
 use crate::Shared;
 
 pub use liveroom_proto::Role;
@@ -240,13 +240,12 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
     })
 }
 
-/// The role of `user` in `room`.
-pub(crate) async fn role_of(shared: &Shared, app: u64, room: &Room, user: Option<&str>) -> Role {
-    let Some(user) = user else {
-        return Role::Guest;
-    };
-    let (owner, admin) = room.is_owner_or_admin(user).await;
-    role_from(shared, app, user, owner, admin)
+/// The role of `user` in the room held by `held`.
+fn role_in(shared: &Shared, app: u64, held: &Moderating<'_>, user: Option<&str>) -> Role {
+    match user {
+        None => Role::Guest,
+        Some(user) => role_from(shared, app, user, held.is_owner(user), held.is_admin(user)),
+    }
 }
 
 /// The role of logged-in `user`, given whether it owns the room and is one of its admins.
@@ -296,6 +295,11 @@ fn room_of(req: &Request) -> Option<&str> {
 }
 
 /// One moderation request: checks the caller's role, acts, audits. Returns the reply JSON.
+///
+/// The whole request runs holding the room (see [`Moderating`]): the roles are read, the
+/// action is committed with its audit row in one transaction, and only then is the change
+/// made in memory and announced. A failure before the commit changes nothing; nothing after
+/// it can fail.
 pub(crate) async fn handle(
     shared: &Arc<Shared>,
     actor: Actor<'_>,
@@ -313,7 +317,8 @@ pub(crate) async fn handle(
             format!("room '{room_id}' does not exist"),
         )
     })?;
-    let role = role_of(shared, app, &room, actor.user).await;
+    let held = room.moderate().await?;
+    let role = role_in(shared, app, &held, actor.user);
     let needed = match req {
         Request::DismissRoom { .. } => Role::Owner,
         Request::SetAdmin { .. } => Role::AppAdmin,
@@ -328,10 +333,11 @@ pub(crate) async fn handle(
         tracing::info!(app, room = %room_id, op = %op, user = ?actor.user, "moderation denied");
         return Err(denied(&format!("only {who} may {}", op.replace('_', " "))));
     };
-    let ctx = Ctx {
+    let mut ctx = Ctx {
         shared,
         app,
         room: &room,
+        held,
         me,
         role,
         op,
@@ -343,28 +349,34 @@ struct Ctx<'a> {
     shared: &'a Arc<Shared>,
     app: u64,
     room: &'a Arc<Room>,
+    /// The room, held for the whole request.
+    held: Moderating<'a>,
     me: &'a str,
     role: Role,
     op: &'a str,
 }
 
 impl Ctx<'_> {
-    fn key(&self) -> Vec<SqlValue> {
-        vec![(self.app as i64).into(), self.room.id().to_owned().into()]
-    }
-
-    fn key_user(&self, user: &str) -> Vec<SqlValue> {
-        let mut k = self.key();
-        k.push(user.to_owned().into());
-        k
-    }
-
-    async fn audit(
+    /// Commits the action: `change` and its audit row, in one transaction. The caller makes
+    /// the change in memory and tells the room only after this succeeded.
+    async fn commit(
         &self,
+        change: ModChange,
         target: &str,
         reason: &str,
         details: serde_json::Value,
     ) -> Result<(), ApiError> {
+        let record = AuditRecord {
+            actor: self.me.to_owned(),
+            target: target.to_owned(),
+            action: self.op.to_owned(),
+            reason: reason.to_owned(),
+            details: details.to_string(),
+        };
+        self.shared
+            .store
+            .moderate(self.app, self.room.id().to_owned(), change, record)
+            .await?;
         tracing::info!(
             app = self.app,
             room = %self.room.id(),
@@ -373,24 +385,13 @@ impl Ctx<'_> {
             action = %self.op,
             "moderation"
         );
-        let record = AuditRecord {
-            actor: self.me.to_owned(),
-            target: target.to_owned(),
-            action: self.op.to_owned(),
-            reason: reason.to_owned(),
-            details: details.to_string(),
-        };
-        Ok(self
-            .shared
-            .store
-            .audit(self.app, self.room.id().to_owned(), record)
-            .await?)
+        Ok(())
     }
 
     /// Refuses acting on the owner, or on someone of equal or higher standing.
-    async fn check_target(&self, user: &str) -> Result<(), ApiError> {
+    fn check_target(&self, user: &str) -> Result<(), ApiError> {
         limits::check_user_id(user)?;
-        let target = role_of(self.shared, self.app, self.room, Some(user)).await;
+        let target = role_in(self.shared, self.app, &self.held, Some(user));
         if target == Role::Owner {
             return Err(denied("the room owner cannot be muted, kicked or banned"));
         }
@@ -414,7 +415,7 @@ impl Ctx<'_> {
     /// Removes `user` from the room on their connection, telling them why first; the room
     /// is told who was removed.
     fn remove_member(&self, user: &str, reason: &str, banned: bool, until: Option<i64>) {
-        self.room.publish_event(RoomEvent::MemberRemoved {
+        self.held.publish_event(RoomEvent::MemberRemoved {
             user_id: user.to_owned(),
             banned,
         });
@@ -439,27 +440,25 @@ impl Ctx<'_> {
         }
     }
 
-    async fn save_settings(&self, settings: RoomSettings) -> Result<String, ApiError> {
-        let mut params = self.key();
-        params.push(i64::from(settings.mute_all).into());
-        params.push(i64::from(settings.slow_mode).into());
-        self.shared
-            .store
-            .execute(
-                "UPDATE rooms SET mute_all = ?3, slow_mode = ?4 WHERE app = ?1 AND room_id = ?2",
-                params,
-            )
+    /// Mute-all and slow mode: read, changed by `edit` and written back without letting go
+    /// of the room, so a concurrent change of the other setting is never lost.
+    async fn change_settings(
+        &mut self,
+        edit: impl FnOnce(&mut RoomSettings),
+    ) -> Result<String, ApiError> {
+        let mut settings = self.held.mods().settings;
+        edit(&mut settings);
+        let reply = to_json(&settings)?;
+        self.commit(ModChange::Settings(settings), "", "", json!(settings))
             .await?;
-        self.room.mods().await.settings = settings;
-        self.room
+        self.held.mods().settings = settings;
+        self.held
             .publish_event(RoomEvent::SettingsUpdated { settings });
-        self.audit("", "", json!(settings)).await?;
-        to_json(&settings)
+        Ok(reply)
     }
 
-    async fn run(&self, req: Request) -> Result<String, ApiError> {
+    async fn run(&mut self, req: Request) -> Result<String, ApiError> {
         let now = liveroom_usersig::now_secs();
-        let store = &self.shared.store;
         match req {
             Request::MuteMember {
                 user_id,
@@ -469,65 +468,46 @@ impl Ctx<'_> {
             } => {
                 rules::check_mute_secs(seconds)?;
                 rules::check_reason(&reason)?;
-                self.check_target(&user_id).await?;
+                self.check_target(&user_id)?;
                 let until = now.saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX));
-                let mut params = self.key_user(&user_id);
-                params.push(until.into());
-                store
-                    .execute(
-                        "INSERT OR REPLACE INTO room_mutes (app, room_id, user_id, until)
-                         VALUES (?1, ?2, ?3, ?4)",
-                        params,
-                    )
-                    .await?;
-                self.room.mods().await.mutes.insert(user_id.clone(), until);
-                self.room.publish_event(RoomEvent::Muted {
-                    user_id: user_id.clone(),
+                let reply = self.reply(&user_id, Some(until))?;
+                let change = ModChange::Mute {
+                    user: user_id.clone(),
                     until,
-                });
-                self.audit(
-                    &user_id,
-                    &reason,
-                    json!({"seconds": seconds, "until": until}),
-                )
-                .await?;
-                self.reply(&user_id, Some(until))
+                };
+                let details = json!({"seconds": seconds, "until": until});
+                self.commit(change, &user_id, &reason, details).await?;
+                self.held.mods().mutes.insert(user_id.clone(), until);
+                self.held.publish_event(RoomEvent::Muted { user_id, until });
+                Ok(reply)
             }
             Request::UnmuteMember { user_id, .. } => {
                 limits::check_user_id(&user_id)?;
-                store
-                    .execute(
-                        "DELETE FROM room_mutes WHERE app = ?1 AND room_id = ?2 AND user_id = ?3",
-                        self.key_user(&user_id),
-                    )
-                    .await?;
-                self.room.mods().await.mutes.remove(&user_id);
-                self.room.publish_event(RoomEvent::Muted {
-                    user_id: user_id.clone(),
-                    until: 0,
-                });
-                self.audit(&user_id, "", json!({})).await?;
-                self.reply(&user_id, None)
+                let reply = self.reply(&user_id, None)?;
+                let change = ModChange::Unmute {
+                    user: user_id.clone(),
+                };
+                self.commit(change, &user_id, "", json!({})).await?;
+                self.held.mods().mutes.remove(&user_id);
+                self.held
+                    .publish_event(RoomEvent::Muted { user_id, until: 0 });
+                Ok(reply)
             }
-            Request::MuteAll { on, .. } => {
-                let mut settings = self.room.mods().await.settings;
-                settings.mute_all = on;
-                self.save_settings(settings).await
-            }
+            Request::MuteAll { on, .. } => self.change_settings(|s| s.mute_all = on).await,
             Request::SetSlowMode { seconds, .. } => {
                 rules::check_slow_mode(seconds)?;
-                let mut settings = self.room.mods().await.settings;
-                settings.slow_mode = seconds;
-                self.save_settings(settings).await
+                self.change_settings(|s| s.slow_mode = seconds).await
             }
             Request::KickMember {
                 user_id, reason, ..
             } => {
                 rules::check_reason(&reason)?;
-                self.check_target(&user_id).await?;
+                self.check_target(&user_id)?;
+                let reply = self.reply(&user_id, None)?;
+                self.commit(ModChange::Kick, &user_id, &reason, json!({}))
+                    .await?;
                 self.remove_member(&user_id, &reason, false, None);
-                self.audit(&user_id, &reason, json!({})).await?;
-                self.reply(&user_id, None)
+                Ok(reply)
             }
             Request::BanMember {
                 user_id,
@@ -537,39 +517,29 @@ impl Ctx<'_> {
             } => {
                 rules::check_ban_secs(seconds)?;
                 rules::check_reason(&reason)?;
-                self.check_target(&user_id).await?;
+                self.check_target(&user_id)?;
                 let until =
                     seconds.map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX)));
-                let mut params = self.key_user(&user_id);
-                params.push(until.map_or(SqlValue::Null, SqlValue::from));
-                store
-                    .execute(
-                        "INSERT OR REPLACE INTO room_bans (app, room_id, user_id, until)
-                         VALUES (?1, ?2, ?3, ?4)",
-                        params,
-                    )
-                    .await?;
-                self.room.mods().await.bans.insert(user_id.clone(), until);
+                let reply = self.reply(&user_id, until)?;
+                let change = ModChange::Ban {
+                    user: user_id.clone(),
+                    until,
+                };
+                let details = json!({"seconds": seconds, "until": until});
+                self.commit(change, &user_id, &reason, details).await?;
+                self.held.mods().bans.insert(user_id.clone(), until);
                 self.remove_member(&user_id, &reason, true, until);
-                self.audit(
-                    &user_id,
-                    &reason,
-                    json!({"seconds": seconds, "until": until}),
-                )
-                .await?;
-                self.reply(&user_id, until)
+                Ok(reply)
             }
             Request::UnbanMember { user_id, .. } => {
                 limits::check_user_id(&user_id)?;
-                store
-                    .execute(
-                        "DELETE FROM room_bans WHERE app = ?1 AND room_id = ?2 AND user_id = ?3",
-                        self.key_user(&user_id),
-                    )
-                    .await?;
-                self.room.mods().await.bans.remove(&user_id);
-                self.audit(&user_id, "", json!({})).await?;
-                self.reply(&user_id, None)
+                let reply = self.reply(&user_id, None)?;
+                let change = ModChange::Unban {
+                    user: user_id.clone(),
+                };
+                self.commit(change, &user_id, "", json!({})).await?;
+                self.held.mods().bans.remove(&user_id);
+                Ok(reply)
             }
             Request::DeleteMessage {
                 message_id, reason, ..
@@ -578,40 +548,42 @@ impl Ctx<'_> {
                 if message_id.is_empty() || message_id.len() > 200 {
                     return Err(ApiError::invalid("message_id: not a message ID"));
                 }
-                if !self.room.delete_message(store, &message_id).await? {
+                let Some(seq) = self.held.message_in_history(&message_id) else {
                     return Err(ApiError::invalid(format!(
                         "message_id: room '{}' has no message '{message_id}' in its history",
                         self.room.id()
                     )));
-                }
-                self.audit(&message_id, &reason, json!({})).await?;
-                self.reply(&message_id, None)
+                };
+                let reply = self.reply(&message_id, None)?;
+                let change = ModChange::DeleteMessage {
+                    seq,
+                    message_id: message_id.clone(),
+                };
+                self.commit(change, &message_id, &reason, json!({})).await?;
+                self.held.forget_message(seq, &message_id);
+                Ok(reply)
             }
             Request::SetAdmin { user_id, admin, .. } => {
                 limits::check_user_id(&user_id)?;
-                if self.room.info().await.owner_id == user_id {
+                if self.held.is_owner(&user_id) {
                     return Err(ApiError::invalid("user_id: the owner is not made an admin"));
                 }
-                let sql = if admin {
-                    "INSERT OR IGNORE INTO room_admins (app, room_id, user_id) VALUES (?1, ?2, ?3)"
-                } else {
-                    "DELETE FROM room_admins WHERE app = ?1 AND room_id = ?2 AND user_id = ?3"
-                };
-                store.execute(sql, self.key_user(&user_id)).await?;
-                {
-                    let mut mods = self.room.mods().await;
-                    if admin {
-                        mods.admins.insert(user_id.clone());
-                    } else {
-                        mods.admins.remove(&user_id);
-                    }
-                }
-                self.room.publish_event(RoomEvent::AdminChanged {
-                    user_id: user_id.clone(),
+                let reply = self.reply(&user_id, None)?;
+                let change = ModChange::Admin {
+                    user: user_id.clone(),
                     admin,
-                });
-                self.audit(&user_id, "", json!({"admin": admin})).await?;
-                self.reply(&user_id, None)
+                };
+                self.commit(change, &user_id, "", json!({"admin": admin}))
+                    .await?;
+                let admins = &mut self.held.mods().admins;
+                if admin {
+                    admins.insert(user_id.clone());
+                } else {
+                    admins.remove(&user_id);
+                }
+                self.held
+                    .publish_event(RoomEvent::AdminChanged { user_id, admin });
+                Ok(reply)
             }
             Request::BlockedWords { action, word, .. } => self.blocked_words(action, word).await,
             Request::EditRoom {
@@ -637,45 +609,46 @@ impl Ctx<'_> {
                     "name": name, "notification": notification,
                     "introduction": introduction, "avatar": avatar,
                 });
-                let info = self
-                    .room
-                    .edit_info(store, move |info| {
-                        if let Some(n) = name {
-                            info.name = n;
-                        }
-                        if let Some(n) = notification {
-                            info.notification = n;
-                        }
-                        if let Some(i) = introduction {
-                            info.introduction = i;
-                        }
-                        if let Some(a) = avatar {
-                            info.avatar = a;
-                        }
-                    })
+                let mut info = self.held.info().clone();
+                if let Some(n) = name {
+                    info.name = n;
+                }
+                if let Some(n) = notification {
+                    info.notification = n;
+                }
+                if let Some(i) = introduction {
+                    info.introduction = i;
+                }
+                if let Some(a) = avatar {
+                    info.avatar = a;
+                }
+                let reply = to_json(&info)?;
+                self.commit(ModChange::Profile(info.clone()), "", "", details)
                     .await?;
-                self.audit("", "", details).await?;
-                to_json(&info)
+                self.held.set_info(info);
+                Ok(reply)
             }
             Request::DismissRoom { .. } => {
-                self.room.dismiss(store).await?;
+                let reply = to_json(&json!({ "groupID": self.room.id() }))?;
+                self.commit(ModChange::Dismiss, "", "", json!({})).await?;
+                self.held.set_dismissed();
                 self.shared.rooms.remove(self.app, self.room.id());
-                self.audit("", "", json!({})).await?;
-                to_json(&json!({ "groupID": self.room.id() }))
+                Ok(reply)
             }
             Request::GetAuditLog { limit, .. } => {
                 let limit = limit
                     .unwrap_or(rules::AUDIT_PAGE_MAX)
                     .clamp(1, rules::AUDIT_PAGE_MAX);
-                let log = store
+                let log = self
+                    .shared
+                    .store
                     .audit_log(self.app, self.room.id().to_owned(), limit)
                     .await?;
                 to_json(&log)
             }
             Request::GetMember { user_id, .. } => {
                 limits::check_user_id(&user_id)?;
-                let now = liveroom_usersig::now_secs();
-                let (st, in_room) = self.room.standing_of(&user_id, now).await;
+                let (st, in_room) = self.held.standing_of(&user_id, now);
                 to_json(&MemberStanding {
                     role: role_from(self.shared, self.app, &user_id, st.owner, st.admin),
                     in_room,
@@ -686,8 +659,7 @@ impl Ctx<'_> {
                 })
             }
             Request::GetRestrictions { .. } => {
-                let now = liveroom_usersig::now_secs();
-                let list = self.room.mods().await.restrictions(now);
+                let list = self.held.mods().restrictions(now);
                 to_json(&list)
             }
             _ => Err(ApiError::invalid(format!(
@@ -698,46 +670,42 @@ impl Ctx<'_> {
     }
 
     async fn blocked_words(
-        &self,
+        &mut self,
         action: WordsAction,
         word: Option<String>,
     ) -> Result<String, ApiError> {
-        let word = match action {
+        let add = match action {
             WordsAction::List => None,
-            WordsAction::Add | WordsAction::Remove => {
-                let w = word
-                    .map(|w| w.trim().to_owned())
-                    .ok_or_else(|| ApiError::invalid("word is required to add or remove"))?;
-                rules::check_blocked_word(&w)?;
-                Some(w)
-            }
+            WordsAction::Add => Some(true),
+            WordsAction::Remove => Some(false),
         };
-        if let Some(w) = &word {
-            let add = action == WordsAction::Add;
-            if add && self.room.mods().await.words.len() >= rules::BLOCKED_WORDS_PER_ROOM {
+        if let Some(add) = add {
+            let w = word
+                .map(|w| w.trim().to_owned())
+                .ok_or_else(|| ApiError::invalid("word is required to add or remove"))?;
+            rules::check_blocked_word(&w)?;
+            let mods = self.held.mods();
+            if add && !mods.words.contains(&w) && mods.words.len() >= rules::BLOCKED_WORDS_PER_ROOM
+            {
                 return Err(ApiError::invalid(format!(
                     "word: a room has at most {} blocked words",
                     rules::BLOCKED_WORDS_PER_ROOM
                 )));
             }
-            let sql = if add {
-                "INSERT OR IGNORE INTO room_blocked_words (app, room_id, word) VALUES (?1, ?2, ?3)"
-            } else {
-                "DELETE FROM room_blocked_words WHERE app = ?1 AND room_id = ?2 AND word = ?3"
+            let change = ModChange::BlockedWord {
+                word: w.clone(),
+                add,
             };
-            self.shared.store.execute(sql, self.key_user(w)).await?;
-            {
-                let mut mods = self.room.mods().await;
-                if add {
-                    mods.words.insert(w.clone());
-                } else {
-                    mods.words.remove(w);
-                }
-                mods.refold();
+            self.commit(change, &w, "", json!({})).await?;
+            let mods = self.held.mods();
+            if add {
+                mods.words.insert(w);
+            } else {
+                mods.words.remove(&w);
             }
-            self.audit(w, "", json!({})).await?;
+            mods.refold();
         }
-        let room = self.room.mods().await.words.iter().cloned().collect();
+        let room = self.held.mods().words.iter().cloned().collect();
         let app = self
             .shared
             .config

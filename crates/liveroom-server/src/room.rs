@@ -304,9 +304,14 @@ impl Room {
         Ok(msg)
     }
 
-    /// The room's moderation state, under the room's lock.
-    pub async fn mods(&self) -> tokio::sync::MappedMutexGuard<'_, ModState> {
-        tokio::sync::MutexGuard::map(self.state.lock().await, |st| &mut st.mods)
+    /// Holds the room for one moderation action (see [`Moderating`]); 10010 when the room
+    /// has been dismissed.
+    pub async fn moderate(&self) -> Result<Moderating<'_>, ApiError> {
+        let st = self.state.lock().await;
+        if st.dismissed {
+            return Err(self.gone());
+        }
+        Ok(Moderating { room: self, st })
     }
 
     /// Whether the room has been dismissed.
@@ -334,61 +339,6 @@ impl Room {
         }
     }
 
-    /// Deletes message `message_id` from the kept history (memory and store) and tells every
-    /// member. `Ok(false)` when the history holds no such message.
-    pub async fn delete_message(&self, store: &Store, message_id: &str) -> Result<bool, ApiError> {
-        let mut st = self.state.lock().await;
-        let Some(seq) = message_seq(&self.id, message_id) else {
-            return Ok(false);
-        };
-        let Some(pos) = st.history.iter().position(|(s, json)| {
-            *s == seq && serde_json::from_str::<Message>(json).is_ok_and(|m| m.id == message_id)
-        }) else {
-            return Ok(false);
-        };
-        store
-            .delete_message(self.app, self.id.clone(), seq, message_id.to_owned())
-            .await?;
-        st.history.remove(pos);
-        if st.deleted.len() >= DELETIONS_KEPT {
-            st.deleted.pop_front();
-        }
-        st.deleted.push_back((seq, message_id.to_owned()));
-        self.publish_event(RoomEvent::MessageDeleted {
-            message_id: message_id.to_owned(),
-        });
-        Ok(true)
-    }
-
-    /// Changes the room's profile with `edit`, saves it and tells every member.
-    pub async fn edit_info(
-        &self,
-        store: &Store,
-        edit: impl FnOnce(&mut RoomInfo),
-    ) -> Result<RoomInfo, ApiError> {
-        let mut st = self.state.lock().await;
-        let mut info = st.info.clone();
-        edit(&mut info);
-        store.update_room_profile(self.app, info.clone()).await?;
-        st.info = info.clone();
-        self.publish_event(RoomEvent::ProfileUpdated { info: info.clone() });
-        Ok(info)
-    }
-
-    /// Dismisses the room: deletes it from the store, tells every member; their connections
-    /// drop the room after delivering that event.
-    pub async fn dismiss(&self, store: &Store) -> Result<(), ApiError> {
-        let mut st = self.state.lock().await;
-        if st.dismissed {
-            return Err(self.gone());
-        }
-        store.dismiss_room(self.app, self.id.clone()).await?;
-        st.dismissed = true;
-        self.publish_event(RoomEvent::Dismissed);
-        self.dismissed.store(true, Ordering::Release);
-        Ok(())
-    }
-
     /// Checks that `user` may send `body` now (mute, mute-all, blocked words, slow mode);
     /// `exempt` (owner, admins, app admins) skips mute-all and slow mode. On success the send
     /// is counted for slow mode.
@@ -405,20 +355,6 @@ impl Room {
         }
         let exempt = app_admin || st.info.owner_id == user || st.mods.admins.contains(user);
         st.mods.check_send(&self.id, user, exempt, body, app_words)
-    }
-
-    /// Whether `user` is the owner or an appointed admin.
-    pub async fn is_owner_or_admin(&self, user: &str) -> (bool, bool) {
-        let st = self.state.lock().await;
-        (st.info.owner_id == user, st.mods.admins.contains(user))
-    }
-
-    /// Where `user` stands in the room now, and whether it is in the room on some
-    /// connection: for a moderator's user card.
-    pub async fn standing_of(&self, user: &str, now: i64) -> (MemberState, bool) {
-        let mut st = self.state.lock().await;
-        let in_room = st.members.values().any(|u| u.as_deref() == Some(user));
-        (st.member_state(user, now), in_room)
     }
 
     /// Marks the stream stopped (after its stop-push message went out).
@@ -493,6 +429,88 @@ impl Room {
             conversation_type: "GROUP".into(),
             conversation_id: format!("GROUP{}", self.id),
         }
+    }
+}
+
+/// A room held for one moderation action: its state lock, taken before the action's checks
+/// and kept through its commit, its in-memory change and its room event. So two moderators
+/// never interleave (no lost update), a send is checked either before the action or after it,
+/// and what members are told matches what is stored.
+pub struct Moderating<'a> {
+    room: &'a Room,
+    st: tokio::sync::MutexGuard<'a, RoomState>,
+}
+
+impl Moderating<'_> {
+    /// The room's moderation state.
+    pub fn mods(&mut self) -> &mut ModState {
+        &mut self.st.mods
+    }
+
+    /// The room's profile.
+    pub fn info(&self) -> &RoomInfo {
+        &self.st.info
+    }
+
+    /// Whether `user` created the room.
+    pub fn is_owner(&self, user: &str) -> bool {
+        self.st.info.owner_id == user
+    }
+
+    /// Whether `user` is one of the room's appointed admins.
+    pub fn is_admin(&self, user: &str) -> bool {
+        self.st.mods.admins.contains(user)
+    }
+
+    /// Where `user` stands in the room now, and whether it is in the room on some
+    /// connection: for a moderator's user card.
+    pub fn standing_of(&mut self, user: &str, now: i64) -> (MemberState, bool) {
+        let in_room = self.st.members.values().any(|u| u.as_deref() == Some(user));
+        (self.st.member_state(user, now), in_room)
+    }
+
+    /// The sequence of message `message_id` if the kept history holds it.
+    pub fn message_in_history(&self, message_id: &str) -> Option<u64> {
+        let seq = message_seq(&self.room.id, message_id)?;
+        self.st
+            .history
+            .iter()
+            .any(|(s, json)| {
+                *s == seq && serde_json::from_str::<Message>(json).is_ok_and(|m| m.id == message_id)
+            })
+            .then_some(seq)
+    }
+
+    /// Drops message `seq` (stored deletion committed) from the history, remembers the
+    /// deletion for re-entering clients and tells every member.
+    pub fn forget_message(&mut self, seq: u64, message_id: &str) {
+        self.st.history.retain(|(s, _)| *s != seq);
+        if self.st.deleted.len() >= DELETIONS_KEPT {
+            self.st.deleted.pop_front();
+        }
+        self.st.deleted.push_back((seq, message_id.to_owned()));
+        self.publish_event(RoomEvent::MessageDeleted {
+            message_id: message_id.to_owned(),
+        });
+    }
+
+    /// Sets the room's profile (committed) and tells every member.
+    pub fn set_info(&mut self, info: RoomInfo) {
+        self.st.info = info.clone();
+        self.publish_event(RoomEvent::ProfileUpdated { info });
+    }
+
+    /// Marks the room dismissed (its deletion committed) and tells every member; their
+    /// connections drop the room after delivering that event.
+    pub fn set_dismissed(&mut self) {
+        self.st.dismissed = true;
+        self.publish_event(RoomEvent::Dismissed);
+        self.room.dismissed.store(true, Ordering::Release);
+    }
+
+    /// Pushes a moderation event to every member, in order with the messages.
+    pub fn publish_event(&self, event: RoomEvent) {
+        self.room.publish_event(event);
     }
 }
 

@@ -8,8 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use liveroom_proto::{AuditEntry, Profile, RoomInfo, RoomSettings};
-use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::error::StoreError;
 
@@ -139,6 +138,65 @@ pub struct StoredModeration {
     pub words: Vec<String>,
     /// Mute-all and slow mode.
     pub settings: RoomSettings,
+}
+
+/// What a moderation action stores, besides its audit row.
+#[derive(Debug, Clone)]
+pub enum ModChange {
+    /// `user` is muted until `until` (unix seconds).
+    Mute {
+        /// The member.
+        user: String,
+        /// End of the mute.
+        until: i64,
+    },
+    /// `user`'s mute is lifted.
+    Unmute {
+        /// The member.
+        user: String,
+    },
+    /// `user` is banned until `until` (`None`: for good).
+    Ban {
+        /// The member.
+        user: String,
+        /// End of the ban.
+        until: Option<i64>,
+    },
+    /// `user`'s ban is lifted.
+    Unban {
+        /// The member.
+        user: String,
+    },
+    /// Nothing is stored for a kick: only its audit row.
+    Kick,
+    /// The room's mute-all and slow mode.
+    Settings(RoomSettings),
+    /// `user` is appointed admin (`admin`) or removed as one.
+    Admin {
+        /// The member.
+        user: String,
+        /// Admin or not.
+        admin: bool,
+    },
+    /// `word` is added to the room's blocked words (`add`) or removed from them.
+    BlockedWord {
+        /// The word, as written.
+        word: String,
+        /// Added or removed.
+        add: bool,
+    },
+    /// Message `seq` leaves the kept history; its deletion is remembered for re-entering
+    /// clients (the newest [`DELETIONS_KEPT`]).
+    DeleteMessage {
+        /// The message's sequence.
+        seq: u64,
+        /// The message's ID.
+        message_id: String,
+    },
+    /// The room's editable profile fields (name, notification, introduction, avatar).
+    Profile(RoomInfo),
+    /// The room goes with its messages and moderation state (the audit log stays).
+    Dismiss,
 }
 
 /// An audit row to write.
@@ -388,95 +446,20 @@ impl Store {
         .await
     }
 
-    /// Runs one statement with `params` (moderation writes: admins, mutes, bans, words,
-    /// settings, profile).
-    pub async fn execute(
-        &self,
-        sql: &'static str,
-        params: Vec<SqlValue>,
-    ) -> Result<(), StoreError> {
-        self.call(move |c, _| {
-            c.execute(sql, params_from_iter(params))?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Removes one message from the kept history.
-    pub async fn delete_message(
+    /// Commits one moderation action: its change and its audit row, in one transaction, so
+    /// both are stored or neither is.
+    pub async fn moderate(
         &self,
         app: u64,
         room_id: String,
-        seq: u64,
-        message_id: String,
-    ) -> Result<(), StoreError> {
-        self.call(move |c, _| {
-            let tx = c.transaction()?;
-            let key = params![app as i64, room_id, seq as i64];
-            tx.execute(
-                "DELETE FROM messages WHERE app = ?1 AND room_id = ?2 AND seq = ?3",
-                key,
-            )?;
-            tx.execute(
-                "INSERT OR REPLACE INTO room_deletions (app, room_id, seq, message_id)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![app as i64, room_id, seq as i64, message_id],
-            )?;
-            tx.execute(
-                "DELETE FROM room_deletions WHERE app = ?1 AND room_id = ?2 AND seq <= (
-                     SELECT seq FROM room_deletions WHERE app = ?1 AND room_id = ?2
-                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
-                params![app as i64, room_id, DELETIONS_KEPT as i64],
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Saves a room's editable profile fields.
-    pub async fn update_room_profile(&self, app: u64, info: RoomInfo) -> Result<(), StoreError> {
-        self.execute(
-            "UPDATE rooms SET name = ?3, notification = ?4, introduction = ?5, avatar = ?6
-             WHERE app = ?1 AND room_id = ?2",
-            vec![
-                (app as i64).into(),
-                info.group_id.into(),
-                info.name.into(),
-                info.notification.into(),
-                info.introduction.into(),
-                info.avatar.into(),
-            ],
-        )
-        .await
-    }
-
-    /// Deletes a room with its messages and moderation state (the audit log stays).
-    pub async fn dismiss_room(&self, app: u64, room_id: String) -> Result<(), StoreError> {
-        self.call(move |c, _| {
-            let tx = c.transaction()?;
-            for table in ROOM_TABLES {
-                tx.execute(
-                    &format!("DELETE FROM {table} WHERE app = ?1 AND room_id = ?2"),
-                    params![app as i64, room_id],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
-        .await
-    }
-
-    /// Appends an audit row.
-    pub async fn audit(
-        &self,
-        app: u64,
-        room_id: String,
+        change: ModChange,
         record: AuditRecord,
     ) -> Result<(), StoreError> {
         let now = liveroom_usersig::now_secs();
         self.call(move |c, _| {
-            c.execute(
+            let tx = c.transaction()?;
+            write_change(&tx, app, &room_id, change)?;
+            tx.execute(
                 "INSERT INTO audit_log (app, room_id, time, actor, target, action, reason, details)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
@@ -490,6 +473,7 @@ impl Store {
                     record.details
                 ],
             )?;
+            tx.commit()?;
             Ok(())
         })
         .await
@@ -533,6 +517,117 @@ impl Store {
         })
         .await
     }
+}
+
+/// Writes a moderation change inside the caller's transaction.
+fn write_change(
+    tx: &Transaction<'_>,
+    app: u64,
+    room_id: &str,
+    change: ModChange,
+) -> Result<(), StoreError> {
+    let app = app as i64;
+    match change {
+        ModChange::Mute { user, until } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO room_mutes (app, room_id, user_id, until)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![app, room_id, user, until],
+            )?;
+        }
+        ModChange::Unmute { user } => {
+            tx.execute(
+                "DELETE FROM room_mutes WHERE app = ?1 AND room_id = ?2 AND user_id = ?3",
+                params![app, room_id, user],
+            )?;
+        }
+        ModChange::Ban { user, until } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO room_bans (app, room_id, user_id, until)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![app, room_id, user, until],
+            )?;
+        }
+        ModChange::Unban { user } => {
+            tx.execute(
+                "DELETE FROM room_bans WHERE app = ?1 AND room_id = ?2 AND user_id = ?3",
+                params![app, room_id, user],
+            )?;
+        }
+        ModChange::Kick => {}
+        ModChange::Settings(s) => {
+            tx.execute(
+                "UPDATE rooms SET mute_all = ?3, slow_mode = ?4 WHERE app = ?1 AND room_id = ?2",
+                params![app, room_id, i64::from(s.mute_all), i64::from(s.slow_mode)],
+            )?;
+        }
+        ModChange::Admin { user, admin: true } => {
+            tx.execute(
+                "INSERT OR IGNORE INTO room_admins (app, room_id, user_id) VALUES (?1, ?2, ?3)",
+                params![app, room_id, user],
+            )?;
+        }
+        ModChange::Admin { user, admin: false } => {
+            tx.execute(
+                "DELETE FROM room_admins WHERE app = ?1 AND room_id = ?2 AND user_id = ?3",
+                params![app, room_id, user],
+            )?;
+        }
+        ModChange::BlockedWord { word, add: true } => {
+            tx.execute(
+                "INSERT OR IGNORE INTO room_blocked_words (app, room_id, word) VALUES (?1, ?2, ?3)",
+                params![app, room_id, word],
+            )?;
+        }
+        ModChange::BlockedWord { word, add: false } => {
+            tx.execute(
+                "DELETE FROM room_blocked_words WHERE app = ?1 AND room_id = ?2 AND word = ?3",
+                params![app, room_id, word],
+            )?;
+        }
+        ModChange::DeleteMessage { seq, message_id } => {
+            let seq = seq as i64;
+            tx.execute(
+                "DELETE FROM messages WHERE app = ?1 AND room_id = ?2 AND seq = ?3",
+                params![app, room_id, seq],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO room_deletions (app, room_id, seq, message_id)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![app, room_id, seq, message_id],
+            )?;
+            tx.execute(
+                "DELETE FROM room_deletions WHERE app = ?1 AND room_id = ?2 AND seq <= (
+                     SELECT seq FROM room_deletions WHERE app = ?1 AND room_id = ?2
+                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
+                params![app, room_id, DELETIONS_KEPT as i64],
+            )?;
+        }
+        ModChange::Profile(info) => {
+            tx.execute(
+                "UPDATE rooms SET name = ?3, notification = ?4, introduction = ?5, avatar = ?6
+                 WHERE app = ?1 AND room_id = ?2",
+                params![
+                    app,
+                    room_id,
+                    info.name,
+                    info.notification,
+                    info.introduction,
+                    info.avatar
+                ],
+            )?;
+        }
+        ModChange::Dismiss => {
+            for table in ROOM_TABLES {
+                // `table` is one of this module's constants, never input.
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE app = ?1 AND room_id = ?2"),
+                    params![app, room_id],
+                )?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Loads a room's moderation state (expired mutes and bans are left out).
@@ -622,6 +717,16 @@ mod tests {
         crate::test_support::room_info(id)
     }
 
+    fn record(action: &str, reason: &str) -> AuditRecord {
+        AuditRecord {
+            actor: "o".into(),
+            target: "m".into(),
+            action: action.into(),
+            reason: reason.into(),
+            details: "{}".into(),
+        }
+    }
+
     #[tokio::test]
     async fn deletions_are_kept_newest_first_up_to_the_cap() {
         let dir = tempfile::tempdir().unwrap();
@@ -629,8 +734,12 @@ mod tests {
         assert!(store.create_room(1, room("r")).await.unwrap());
         let n = DELETIONS_KEPT as u64 + 4;
         for seq in 1..=n {
+            let change = ModChange::DeleteMessage {
+                seq,
+                message_id: format!("m{seq}"),
+            };
             store
-                .delete_message(1, "r".into(), seq, format!("m{seq}"))
+                .moderate(1, "r".into(), change, record("delete_message", ""))
                 .await
                 .unwrap();
         }
@@ -677,36 +786,32 @@ mod tests {
         let store = Store::open(dir.path(), 3).unwrap();
         assert!(store.create_room(1, room("r")).await.unwrap());
         let far = liveroom_usersig::now_secs() + 3600;
+        let mute = ModChange::Mute {
+            user: "m".into(),
+            until: far,
+        };
         store
-            .execute(
-                "INSERT INTO room_mutes (app, room_id, user_id, until) VALUES (?1, ?2, ?3, ?4)",
-                vec![
-                    1i64.into(),
-                    "r".to_owned().into(),
-                    "m".to_owned().into(),
-                    far.into(),
-                ],
-            )
+            .moderate(1, "r".into(), mute, record("mute_member", "spam"))
             .await
             .unwrap();
+        let ban = ModChange::Ban {
+            user: "b".into(),
+            until: None,
+        };
         store
-            .execute(
-                "INSERT INTO room_bans (app, room_id, user_id, until) VALUES (?1, ?2, ?3, NULL)",
-                vec![1i64.into(), "r".to_owned().into(), "b".to_owned().into()],
-            )
+            .moderate(1, "r".into(), ban, record("ban_member", ""))
             .await
             .unwrap();
+        let settings = RoomSettings {
+            mute_all: true,
+            slow_mode: 7,
+        };
         store
-            .audit(
+            .moderate(
                 1,
                 "r".into(),
-                AuditRecord {
-                    actor: "o".into(),
-                    target: "m".into(),
-                    action: "mute_member".into(),
-                    reason: "spam".into(),
-                    details: "{}".into(),
-                },
+                ModChange::Settings(settings),
+                record("mute_all", ""),
             )
             .await
             .unwrap();
@@ -715,14 +820,50 @@ mod tests {
         let r = store.load_room(1, "r".into()).await.unwrap().unwrap();
         assert_eq!(r.moderation.mutes, vec![("m".to_owned(), far)]);
         assert_eq!(r.moderation.bans, vec![("b".to_owned(), None)]);
+        assert_eq!(r.moderation.settings, settings);
         let log = store.audit_log(1, "r".into(), 10).await.unwrap();
-        assert_eq!(log.len(), 1);
-        assert_eq!(log[0].reason, "spam");
-        store.dismiss_room(1, "r".into()).await.unwrap();
+        assert_eq!(log.len(), 3, "one audit row per action");
+        assert_eq!(log[2].reason, "spam");
+        store
+            .moderate(
+                1,
+                "r".into(),
+                ModChange::Dismiss,
+                record("dismiss_room", ""),
+            )
+            .await
+            .unwrap();
         assert!(store.load_room(1, "r".into()).await.unwrap().is_none());
         assert!(store.create_room(1, room("r")).await.unwrap());
         let r = store.load_room(1, "r".into()).await.unwrap().unwrap();
         assert!(r.moderation.bans.is_empty());
+        assert_eq!(
+            store.audit_log(1, "r".into(), 10).await.unwrap().len(),
+            4,
+            "the audit log outlives the room"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_action_stores_neither_its_change_nor_its_audit_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 3).unwrap();
+        assert!(store.create_room(1, room("r")).await.unwrap());
+        // The change fails inside the transaction (its table is gone): the audit row, written
+        // in the same transaction, must not be committed either.
+        store
+            .call(|c, _| Ok(c.execute_batch("DROP TABLE room_mutes;")?))
+            .await
+            .unwrap();
+        let mute = ModChange::Mute {
+            user: "m".into(),
+            until: 1,
+        };
+        assert!(store
+            .moderate(1, "r".into(), mute, record("mute_member", ""))
+            .await
+            .is_err());
+        assert!(store.audit_log(1, "r".into(), 10).await.unwrap().is_empty());
     }
 
     #[tokio::test]
