@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use serde_json::Value;
+use serde_json::{Number, Value};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
@@ -160,12 +160,13 @@ pub fn decode(usersig: &str) -> Result<SigDoc, SigError> {
         .and_then(Value::as_str)
         .ok_or(SigError::Malformed("no TLS.identifier"))?
         .to_owned();
-    let sdk_app_id = number(&doc, "TLS.sdkappid")?;
-    let time = number(&doc, "TLS.time")?;
-    let expire = number(&doc, "TLS.expire")?;
+    let sdk_app_id = number(&doc, "TLS.sdkappid", Number::as_u64)?;
+    let time = number(&doc, "TLS.time", Number::as_i64)?;
+    let expire = number(&doc, "TLS.expire", Number::as_i64)?;
+    // Present means signed, even when empty: the official libraries sign the userbuf line
+    // exactly when they write the field.
     let userbuf = match doc.get("TLS.userbuf") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.is_empty() => None,
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => return Err(SigError::Malformed("TLS.userbuf is not a string")),
     };
@@ -176,7 +177,7 @@ pub fn decode(usersig: &str) -> Result<SigDoc, SigError> {
         .to_owned();
     Ok(SigDoc {
         identifier,
-        sdk_app_id: u64::try_from(sdk_app_id).map_err(|_| SigError::Malformed("bad sdkappid"))?,
+        sdk_app_id,
         time,
         expire,
         userbuf,
@@ -261,10 +262,15 @@ fn hmac_base64(
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// Official libraries write numbers; some tools write numeric strings. Accept both.
-fn number(doc: &Value, field: &'static str) -> Result<i64, SigError> {
+/// Official libraries write numbers; some tools write numeric strings. Accept both. The
+/// SDKAppID is read as a `u64` (what [`gen_usersig_at`] signs), times as `i64`.
+fn number<T: std::str::FromStr>(
+    doc: &Value,
+    field: &'static str,
+    from_json: fn(&Number) -> Option<T>,
+) -> Result<T, SigError> {
     match doc.get(field) {
-        Some(Value::Number(n)) => n.as_i64().ok_or(SigError::Malformed("number out of range")),
+        Some(Value::Number(n)) => from_json(n).ok_or(SigError::Malformed("number out of range")),
         Some(Value::String(s)) => s
             .parse()
             .map_err(|_| SigError::Malformed("field is not a number")),
@@ -329,6 +335,24 @@ mod tests {
         let sig = gen_usersig_at(APP, KEY, "u1", now_secs(), 60, Some(b"abc"));
         let doc = verify(&sig, APP, KEY, "u1", now_secs()).unwrap();
         assert_eq!(doc.userbuf.as_deref(), Some("YWJj"));
+    }
+
+    /// Found by fuzzing (tests/fuzz, target usersig): an empty userbuf was signed but read
+    /// back as absent, so the sig never verified.
+    #[test]
+    fn empty_userbuf_is_signed_too() {
+        let sig = gen_usersig_at(APP, KEY, "u1", now_secs(), 60, Some(b""));
+        let doc = verify(&sig, APP, KEY, "u1", now_secs()).unwrap();
+        assert_eq!(doc.userbuf.as_deref(), Some(""));
+    }
+
+    /// Found by fuzzing (tests/fuzz, target usersig): SDKAppIDs above `i64::MAX` were signed
+    /// but refused as "number out of range" when read back.
+    #[test]
+    fn any_u64_sdk_app_id_round_trips() {
+        let sig = gen_usersig_at(u64::MAX, KEY, "u1", now_secs(), 60, None);
+        let doc = verify(&sig, u64::MAX, KEY, "u1", now_secs()).unwrap();
+        assert_eq!(doc.sdk_app_id, u64::MAX);
     }
 
     #[test]
