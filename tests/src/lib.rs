@@ -61,6 +61,11 @@ impl Server {
         self.process.data_dir()
     }
 
+    /// The server process (its pid, memory and open files).
+    pub fn process(&self) -> &ServerProcess {
+        &self.process
+    }
+
     /// A new engine for this server's test app.
     pub fn engine(&self) -> Im {
         Im::new(APP, self.url()).expect("engine")

@@ -20,6 +20,8 @@ pub mod code {
     pub const NOT_LOGGED_IN: u32 = 2999;
     /// A parameter is invalid; the message says which.
     pub const INVALID_PARAMETER: u32 = 10004;
+    /// Too many operations of a kind in a short time (room creations).
+    pub const FREQUENCY_LIMIT: u32 = 10006;
     /// The caller may not do this.
     pub const NO_PERMISSION: u32 = 10007;
     /// The room does not exist (or was dismissed).
@@ -34,6 +36,8 @@ pub mod code {
     pub const RATE_LIMITED: u32 = 10023;
     /// The room ID is taken, by the caller.
     pub const ROOM_ID_TAKEN_BY_YOU: u32 = 10025;
+    /// The caller owns as many rooms as it may.
+    pub const ROOM_QUOTA: u32 = 10036;
     /// A text contains a blocked word.
     pub const BLOCKED_WORD: u32 = 80001;
     /// A message is over 8 KB.

@@ -3,8 +3,14 @@
 //! The room bucket holds up to `budget` tokens, refilled at `budget` per second. Each priority
 //! needs a different reserve before it may take a token, so under load the lower priorities
 //! run dry first: Lowest needs more than budget/2, Low more than budget/4, Normal at least
-//! one, and High always passes (taking a token when there is one).
+//! one. High always passes and always takes its token, into debt if need be (down to one
+//! budget's worth), so High traffic shuts the lower priorities out instead of riding over them.
+//!
+//! The user rate belongs to the user (per SDKAppID), not to a login or a connection: logging
+//! in again or reconnecting does not refill it.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use liveroom_proto::Priority;
@@ -46,10 +52,21 @@ impl TokenBucket {
         }
     }
 
+    /// Takes one token whatever is left, down to a debt of one full bucket.
+    pub fn take_into_debt(&mut self, now: Instant) {
+        self.refill(now);
+        self.tokens = (self.tokens - 1.0).max(-self.capacity);
+    }
+
     /// Tokens now (after refill).
     pub fn tokens(&mut self, now: Instant) -> f64 {
         self.refill(now);
         self.tokens
+    }
+
+    /// Whether the bucket is full at `now`: it then holds no memory of past sends.
+    fn is_full(&mut self, now: Instant) -> bool {
+        self.tokens(now) >= self.capacity
     }
 }
 
@@ -77,8 +94,8 @@ impl RoomBudget {
         };
         match priority {
             Priority::High => {
-                // Always delivered; still drains the bucket so lower priorities yield.
-                bucket.take_above(0.0, now);
+                // Always delivered, and counted: lower priorities yield until it is paid back.
+                bucket.take_into_debt(now);
                 true
             }
             Priority::Normal => bucket.take_above(0.0, now),
@@ -88,23 +105,51 @@ impl RoomBudget {
     }
 }
 
-/// A user's own rate limit: `per_sec` with a burst of twice that (0 = unlimited).
-#[derive(Debug, Clone)]
-pub struct UserRate(Option<TokenBucket>);
+/// Per-user rate limits of one kind (messages, room creations), keyed by (SDKAppID, userID):
+/// `rate` per second with a burst of `burst` (rate 0 = unlimited). Shared by every connection
+/// of the server, so a user's logins and reconnects all draw on one bucket.
+#[derive(Debug)]
+pub struct UserRates {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<(u64, String), TokenBucket>>,
+}
 
-impl UserRate {
-    /// A limit of `per_sec` messages per second.
-    pub fn new(per_sec: u32, now: Instant) -> Self {
-        let rate = f64::from(per_sec);
-        Self((per_sec > 0).then(|| TokenBucket::new(rate * 2.0, rate, now)))
+impl UserRates {
+    /// `rate` per second, bursts of `burst`.
+    pub fn new(rate: f64, burst: f64) -> Self {
+        Self {
+            rate,
+            burst,
+            buckets: Mutex::new(HashMap::new()),
+        }
     }
 
-    /// Whether the user may send now; takes a token when so.
-    pub fn admit(&mut self, now: Instant) -> bool {
-        match self.0.as_mut() {
-            Some(b) => b.take_above(0.0, now),
-            None => true,
+    /// Whether `user` of `app` may act now; takes a token when so.
+    pub fn admit(&self, app: u64, user: &str, now: Instant) -> bool {
+        if self.rate <= 0.0 {
+            return true;
         }
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = match buckets.get_mut(&(app, user.to_owned())) {
+            Some(b) => b,
+            None => buckets
+                .entry((app, user.to_owned()))
+                .or_insert_with(|| TokenBucket::new(self.burst, self.rate, now)),
+        };
+        bucket.take_above(0.0, now)
+    }
+
+    /// Forgets users whose bucket has refilled: they are as good as new. Keeps the table as
+    /// small as the set of users who acted within the last burst's refill time.
+    pub fn sweep(&self, now: Instant) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets.retain(|_, b| !b.is_full(now));
+    }
+
+    /// Users with a partly drained bucket.
+    pub fn tracked(&self) -> usize {
+        self.buckets.lock().map_or(0, |b| b.len())
     }
 }
 
@@ -185,16 +230,48 @@ mod tests {
         let t0 = Instant::now();
         let mut b = RoomBudget::new(0, t0);
         assert!((0..1000).all(|_| b.admit(Priority::Lowest, t0)));
-        let mut u = UserRate::new(0, t0);
-        assert!((0..1000).all(|_| u.admit(t0)));
+        let u = UserRates::new(0.0, 0.0);
+        assert!((0..1000).all(|_| u.admit(1, "u", t0)));
     }
 
     #[test]
-    fn user_rate_bursts_twice() {
+    fn user_rate_bursts_twice_per_user() {
         let t0 = Instant::now();
-        let mut u = UserRate::new(10, t0);
-        assert_eq!((0..100).filter(|_| u.admit(t0)).count(), 20);
-        assert!(u.admit(t0 + Duration::from_millis(100)));
-        assert!(!u.admit(t0 + Duration::from_millis(100)));
+        let u = UserRates::new(10.0, 20.0);
+        assert_eq!((0..100).filter(|_| u.admit(1, "u", t0)).count(), 20);
+        assert!(u.admit(1, "u", t0 + Duration::from_millis(100)));
+        assert!(!u.admit(1, "u", t0 + Duration::from_millis(100)));
+        // Another user, or the same userID in another app, has its own bucket.
+        assert!(u.admit(1, "v", t0));
+        assert!(u.admit(2, "u", t0));
+    }
+
+    #[test]
+    fn swept_users_are_only_those_back_to_a_full_bucket() {
+        let t0 = Instant::now();
+        let u = UserRates::new(10.0, 20.0);
+        assert!(u.admit(1, "a", t0));
+        for _ in 0..20 {
+            u.admit(1, "b", t0);
+        }
+        // 0.2 s later "a" (one token short) has refilled, "b" (20 short) has not.
+        u.sweep(t0 + Duration::from_millis(200));
+        assert_eq!(u.tracked(), 1);
+    }
+
+    #[test]
+    fn high_always_passes_but_counts_against_the_room() {
+        let t0 = Instant::now();
+        let mut b = RoomBudget::new(40, t0);
+        assert!((0..80).all(|_| b.admit(Priority::High, t0)));
+        // 80 High took the 40 tokens and 40 more of debt: a second refills only 40.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(!b.admit(Priority::Normal, t1), "the debt is paid back first");
+        let t2 = t0 + Duration::from_millis(1100);
+        assert!(b.admit(Priority::Normal, t2));
+        // The debt is bounded: a High flood cannot shut the room out for longer than a second.
+        assert!((0..10_000).all(|_| b.admit(Priority::High, t2)));
+        let t3 = t2 + Duration::from_millis(2100);
+        assert!(b.admit(Priority::Normal, t3));
     }
 }

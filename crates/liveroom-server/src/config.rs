@@ -1,7 +1,7 @@
 //! Settings: flags > environment > TOML file > defaults, and a builder for embedding.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -36,10 +36,59 @@ pub struct Config {
     /// lagging (its Low and Lowest messages are skipped); a whole ring behind, it is closed
     /// with 4108.
     pub room_ring: usize,
+    /// Pictures decoded at once (each holds up to 100 MB while it decodes); more uploads wait
+    /// up to `decode_wait` for a turn.
+    pub max_decodes: usize,
+    /// Longest an upload waits for a decode turn before it is refused (10023).
+    pub decode_wait: Duration,
+    /// An upload whose body sends nothing for this long is abandoned (408, 2801) and its
+    /// connection closed.
+    pub upload_idle_timeout: Duration,
+    /// Longest an upload's body may take to arrive in full, however it trickles (408, 2801).
+    pub upload_timeout: Duration,
     /// App administrators: SDKAppID → userIDs who moderate every room of that app.
     pub admins: BTreeMap<u64, BTreeSet<String>>,
     /// App-wide blocked words: SDKAppID → words (as written; matching folds case and width).
     pub blocked_words: BTreeMap<u64, BTreeSet<String>>,
+    /// Longest a write to one client may take; a client past it is closed (4108) and freed.
+    pub write_timeout: Duration,
+    /// Most bytes queued for one WebSocket client (frames and pongs not yet taken by its
+    /// socket); past it the client is closed.
+    pub max_write_buffer: usize,
+    /// Longest a new TCP connection may take to send its first byte and then its whole HTTP
+    /// request head (including a WebSocket upgrade's).
+    pub handshake_timeout: Duration,
+    /// Most open connections from one client address (0 = unlimited). Behind a trusted proxy
+    /// the client's address is the one `X-Forwarded-For` names.
+    pub max_connections_per_ip: usize,
+    /// Proxies (such as nginx) whose `X-Forwarded-For` is believed, and whose own address is
+    /// not capped.
+    pub trusted_proxies: BTreeSet<IpAddr>,
+    /// Rooms one user may create per minute (0 = unlimited); a burst of as many.
+    pub room_create_rate: u32,
+    /// Rooms one user may own at once (0 = unlimited).
+    pub max_rooms_per_user: u32,
+    /// How long a graceful shutdown waits for clients before it drops them.
+    pub shutdown_grace: Duration,
+    /// External pictures (avatar URLs) fetched at once for `GET /external-image`; each is
+    /// then decoded one at a time (0: the proxy is off).
+    pub external_image_fetches: usize,
+    /// Largest external picture fetched, bytes (at most the 20 MB picture limit).
+    pub external_image_max_bytes: u64,
+    /// Longest one external picture's fetch may take: connecting, redirects and the body.
+    pub external_image_timeout: Duration,
+    /// Redirects followed for one external picture.
+    pub external_image_max_redirects: usize,
+    /// How long a fetched external picture is served from the cache before it is fetched again.
+    pub external_image_cache_ttl: Duration,
+    /// How long a failed external picture answers its failure from the cache before it is
+    /// tried again.
+    pub external_image_retry_after: Duration,
+    /// Most external pictures (and failures) kept in the cache; the oldest go first.
+    pub external_image_cache_entries: usize,
+    /// Whether external pictures may come from loopback, private, link-local and other
+    /// internal addresses (tests, LAN deployments). Off by default: any user picks the URL.
+    pub external_image_allow_internal: bool,
 }
 
 impl Default for Config {
@@ -55,8 +104,28 @@ impl Default for Config {
             online_interval: Duration::from_secs(10),
             room_unload_after: Duration::from_secs(600),
             room_ring: 1024,
+            max_decodes: 2,
+            decode_wait: Duration::from_secs(10),
+            upload_idle_timeout: Duration::from_secs(10),
+            upload_timeout: Duration::from_secs(120),
             admins: BTreeMap::new(),
             blocked_words: BTreeMap::new(),
+            write_timeout: Duration::from_secs(5),
+            max_write_buffer: 1024 * 1024,
+            handshake_timeout: Duration::from_secs(5),
+            max_connections_per_ip: 256,
+            trusted_proxies: BTreeSet::new(),
+            room_create_rate: 10,
+            max_rooms_per_user: 100,
+            shutdown_grace: Duration::from_secs(10),
+            external_image_fetches: 4,
+            external_image_max_bytes: 5 * 1024 * 1024,
+            external_image_timeout: Duration::from_secs(10),
+            external_image_max_redirects: 3,
+            external_image_cache_ttl: Duration::from_secs(86_400),
+            external_image_retry_after: Duration::from_secs(300),
+            external_image_cache_entries: 10_000,
+            external_image_allow_internal: false,
         }
     }
 }
@@ -69,6 +138,7 @@ impl Config {
 
     /// Checks that the settings can run a server.
     pub fn validate(&self) -> Result<(), ServerError> {
+        self.validate_external_images()?;
         if self.apps.is_empty() {
             return Err(ServerError::Config(
                 "no app configured: pass --app ID:SECRET (or LIVEROOM_APPS)".into(),
@@ -86,6 +156,49 @@ impl Config {
         if self.room_ring < 16 {
             return Err(ServerError::Config(
                 "room ring must hold at least 16".into(),
+            ));
+        }
+        if self.max_decodes == 0 {
+            return Err(ServerError::Config("max decodes must be > 0".into()));
+        }
+        if self.upload_idle_timeout.is_zero() || self.upload_timeout.is_zero() {
+            return Err(ServerError::Config("upload timeouts must be > 0".into()));
+        }
+        for (what, d) in [
+            ("write timeout", self.write_timeout),
+            ("handshake timeout", self.handshake_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ServerError::Config(format!("{what} must be > 0")));
+            }
+        }
+        // A batch frame (256 KiB) plus a reply must fit.
+        if self.max_write_buffer < 512 * 1024 {
+            return Err(ServerError::Config(
+                "max write buffer must be at least 524288 bytes (a batch frame and a reply)".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The image proxy's settings (`external_image_*`).
+    fn validate_external_images(&self) -> Result<(), ServerError> {
+        let max = liveroom_proto::limits::IMAGE_MAX;
+        if self.external_image_max_bytes == 0 || self.external_image_max_bytes > max {
+            return Err(ServerError::Config(format!(
+                "external image max bytes must be 1..={max}"
+            )));
+        }
+        if self.external_image_timeout.is_zero() {
+            return Err(ServerError::Config(
+                "external image timeout must be > 0".into(),
+            ));
+        }
+        if self.external_image_cache_entries == 0 {
+            return Err(ServerError::Config(
+                "external image cache entries must be > 0".into(),
             ));
         }
         Ok(())
@@ -147,6 +260,26 @@ impl ConfigBuilder {
         self.0.room_ring = slots;
         self
     }
+    /// Pictures decoded at once (see [`Config::max_decodes`]).
+    pub fn max_decodes(mut self, n: usize) -> Self {
+        self.0.max_decodes = n;
+        self
+    }
+    /// Longest wait for a decode turn (see [`Config::decode_wait`]).
+    pub fn decode_wait(mut self, wait: Duration) -> Self {
+        self.0.decode_wait = wait;
+        self
+    }
+    /// Idle-body timeout of uploads (see [`Config::upload_idle_timeout`]).
+    pub fn upload_idle_timeout(mut self, idle: Duration) -> Self {
+        self.0.upload_idle_timeout = idle;
+        self
+    }
+    /// Longest an upload's body may take (see [`Config::upload_timeout`]).
+    pub fn upload_timeout(mut self, whole: Duration) -> Self {
+        self.0.upload_timeout = whole;
+        self
+    }
     /// Names `user` an app administrator of `sdk_app_id` (moderates every room of the app).
     pub fn admin(mut self, sdk_app_id: u64, user: impl Into<String>) -> Self {
         self.0
@@ -163,6 +296,86 @@ impl ConfigBuilder {
             .entry(sdk_app_id)
             .or_default()
             .insert(word.into());
+        self
+    }
+    /// Write deadline per client (see [`Config::write_timeout`]).
+    pub fn write_timeout(mut self, d: Duration) -> Self {
+        self.0.write_timeout = d;
+        self
+    }
+    /// Most bytes queued per client (see [`Config::max_write_buffer`]).
+    pub fn max_write_buffer(mut self, bytes: usize) -> Self {
+        self.0.max_write_buffer = bytes;
+        self
+    }
+    /// Request-head deadline (see [`Config::handshake_timeout`]).
+    pub fn handshake_timeout(mut self, d: Duration) -> Self {
+        self.0.handshake_timeout = d;
+        self
+    }
+    /// Connections per client address (0 = unlimited).
+    pub fn max_connections_per_ip(mut self, n: usize) -> Self {
+        self.0.max_connections_per_ip = n;
+        self
+    }
+    /// Believes `X-Forwarded-For` from `proxy`.
+    pub fn trusted_proxy(mut self, proxy: IpAddr) -> Self {
+        self.0.trusted_proxies.insert(proxy);
+        self
+    }
+    /// Rooms per user per minute (0 = unlimited).
+    pub fn room_create_rate(mut self, per_minute: u32) -> Self {
+        self.0.room_create_rate = per_minute;
+        self
+    }
+    /// Rooms one user may own (0 = unlimited).
+    pub fn max_rooms_per_user(mut self, n: u32) -> Self {
+        self.0.max_rooms_per_user = n;
+        self
+    }
+    /// Graceful shutdown's wait for clients.
+    pub fn shutdown_grace(mut self, d: Duration) -> Self {
+        self.0.shutdown_grace = d;
+        self
+    }
+    /// External pictures fetched at once (0: no proxy).
+    pub fn external_image_fetches(mut self, n: usize) -> Self {
+        self.0.external_image_fetches = n;
+        self
+    }
+    /// Largest external picture, bytes.
+    pub fn external_image_max_bytes(mut self, bytes: u64) -> Self {
+        self.0.external_image_max_bytes = bytes;
+        self
+    }
+    /// Deadline of one external picture's fetch.
+    pub fn external_image_timeout(mut self, d: Duration) -> Self {
+        self.0.external_image_timeout = d;
+        self
+    }
+    /// Redirects followed per external picture.
+    pub fn external_image_max_redirects(mut self, n: usize) -> Self {
+        self.0.external_image_max_redirects = n;
+        self
+    }
+    /// How long a fetched external picture is cached.
+    pub fn external_image_cache_ttl(mut self, d: Duration) -> Self {
+        self.0.external_image_cache_ttl = d;
+        self
+    }
+    /// How long an external picture's failure is cached.
+    pub fn external_image_retry_after(mut self, d: Duration) -> Self {
+        self.0.external_image_retry_after = d;
+        self
+    }
+    /// Most external pictures cached.
+    pub fn external_image_cache_entries(mut self, n: usize) -> Self {
+        self.0.external_image_cache_entries = n;
+        self
+    }
+    /// Lets external pictures come from internal addresses (loopback, private, link-local).
+    pub fn external_image_allow_internal(mut self, allow: bool) -> Self {
+        self.0.external_image_allow_internal = allow;
         self
     }
     /// The config.
@@ -217,6 +430,18 @@ pub struct Cli {
     /// the store when used again) [default: 600].
     #[arg(long, env = "LIVEROOM_ROOM_UNLOAD_AFTER", value_name = "SECS")]
     pub room_unload_after: Option<u64>,
+    /// Pictures decoded at once; more uploads wait for a turn [default: 2].
+    #[arg(long, env = "LIVEROOM_MAX_DECODES", value_name = "N")]
+    pub max_decodes: Option<usize>,
+    /// Seconds an upload waits for a decode turn before it is refused (10023) [default: 10].
+    #[arg(long, env = "LIVEROOM_DECODE_WAIT", value_name = "SECS")]
+    pub decode_wait: Option<u64>,
+    /// Seconds an upload's body may send nothing before it is abandoned (408) [default: 10].
+    #[arg(long, env = "LIVEROOM_UPLOAD_IDLE_TIMEOUT", value_name = "SECS")]
+    pub upload_idle_timeout: Option<u64>,
+    /// Seconds an upload's whole body may take (408) [default: 120].
+    #[arg(long, env = "LIVEROOM_UPLOAD_TIMEOUT", value_name = "SECS")]
+    pub upload_timeout: Option<u64>,
     /// An app administrator as SDKAppID:USER, who moderates every room of the app; repeat
     /// for several (env: comma-separated).
     #[arg(
@@ -235,6 +460,69 @@ pub struct Cli {
         value_delimiter = ','
     )]
     pub blocked_words: Vec<String>,
+    /// Seconds a write to one client may take before it is closed (4108) [default: 5].
+    #[arg(long, env = "LIVEROOM_WRITE_TIMEOUT", value_name = "SECS")]
+    pub write_timeout: Option<u64>,
+    /// Bytes queued for one client before it is closed [default: 1048576].
+    #[arg(long, env = "LIVEROOM_MAX_WRITE_BUFFER", value_name = "BYTES")]
+    pub max_write_buffer: Option<usize>,
+    /// Seconds a new connection has to send its HTTP request head [default: 5].
+    #[arg(long, env = "LIVEROOM_HANDSHAKE_TIMEOUT", value_name = "SECS")]
+    pub handshake_timeout: Option<u64>,
+    /// Open connections per client address [default: 256; 0 = unlimited].
+    #[arg(long, env = "LIVEROOM_MAX_CONNECTIONS_PER_IP", value_name = "N")]
+    pub max_connections_per_ip: Option<usize>,
+    /// A proxy whose X-Forwarded-For is believed (its own address is not capped); repeat for
+    /// several (env: comma-separated).
+    #[arg(
+        long = "trusted-proxy",
+        env = "LIVEROOM_TRUSTED_PROXIES",
+        value_name = "IP",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Rooms one user may create per minute [default: 10; 0 = unlimited].
+    #[arg(long, env = "LIVEROOM_ROOM_CREATE_RATE", value_name = "N")]
+    pub room_create_rate: Option<u32>,
+    /// Rooms one user may own [default: 100; 0 = unlimited].
+    #[arg(long, env = "LIVEROOM_MAX_ROOMS_PER_USER", value_name = "N")]
+    pub max_rooms_per_user: Option<u32>,
+    /// Seconds a graceful shutdown waits for clients before dropping them [default: 10].
+    #[arg(long, env = "LIVEROOM_SHUTDOWN_GRACE", value_name = "SECS")]
+    pub shutdown_grace: Option<u64>,
+    /// External pictures (avatar URLs) fetched at once by GET /external-image [default: 4;
+    /// 0 = the proxy is off].
+    #[arg(long, env = "LIVEROOM_EXTERNAL_IMAGE_FETCHES", value_name = "N")]
+    pub external_image_fetches: Option<usize>,
+    /// Largest external picture fetched, bytes [default: 5242880; at most 20971520].
+    #[arg(long, env = "LIVEROOM_EXTERNAL_IMAGE_MAX_BYTES", value_name = "BYTES")]
+    pub external_image_max_bytes: Option<u64>,
+    /// Seconds one external picture's fetch may take, redirects and body included [default: 10].
+    #[arg(long, env = "LIVEROOM_EXTERNAL_IMAGE_TIMEOUT", value_name = "SECS")]
+    pub external_image_timeout: Option<u64>,
+    /// Redirects followed for one external picture [default: 3].
+    #[arg(long, env = "LIVEROOM_EXTERNAL_IMAGE_MAX_REDIRECTS", value_name = "N")]
+    pub external_image_max_redirects: Option<usize>,
+    /// Seconds a fetched external picture is served from the cache [default: 86400].
+    #[arg(long, env = "LIVEROOM_EXTERNAL_IMAGE_CACHE_TTL", value_name = "SECS")]
+    pub external_image_cache_ttl: Option<u64>,
+    /// Seconds an external picture that failed answers its failure before it is tried again
+    /// [default: 300].
+    #[arg(long, env = "LIVEROOM_EXTERNAL_IMAGE_RETRY_AFTER", value_name = "SECS")]
+    pub external_image_retry_after: Option<u64>,
+    /// External pictures (and failures) kept in the cache [default: 10000].
+    #[arg(long, env = "LIVEROOM_EXTERNAL_IMAGE_CACHE_ENTRIES", value_name = "N")]
+    pub external_image_cache_entries: Option<usize>,
+    /// Fetch external pictures from loopback, private and link-local addresses too (tests,
+    /// LAN deployments) [default: false].
+    #[arg(
+        long,
+        env = "LIVEROOM_EXTERNAL_IMAGE_ALLOW_INTERNAL",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
+    pub external_image_allow_internal: Option<bool>,
 }
 
 /// The TOML file's shape; every key optional.
@@ -250,8 +538,28 @@ struct FileConfig {
     user_rate: Option<u32>,
     online_interval: Option<u64>,
     room_unload_after: Option<u64>,
+    max_decodes: Option<usize>,
+    decode_wait: Option<u64>,
+    upload_idle_timeout: Option<u64>,
+    upload_timeout: Option<u64>,
     admins: Option<Vec<String>>,
     blocked_words: Option<Vec<String>>,
+    write_timeout: Option<u64>,
+    max_write_buffer: Option<usize>,
+    handshake_timeout: Option<u64>,
+    max_connections_per_ip: Option<usize>,
+    trusted_proxies: Option<Vec<IpAddr>>,
+    room_create_rate: Option<u32>,
+    max_rooms_per_user: Option<u32>,
+    shutdown_grace: Option<u64>,
+    external_image_fetches: Option<usize>,
+    external_image_max_bytes: Option<u64>,
+    external_image_timeout: Option<u64>,
+    external_image_max_redirects: Option<usize>,
+    external_image_cache_ttl: Option<u64>,
+    external_image_retry_after: Option<u64>,
+    external_image_cache_entries: Option<usize>,
+    external_image_allow_internal: Option<bool>,
 }
 
 /// `apps = ["ID:SECRET", ...]` or `[apps]` with `ID = "SECRET"`.
@@ -292,6 +600,11 @@ fn parse_app_pairs(
             .insert(value.to_owned());
     }
     Ok(map)
+}
+
+/// Seconds from a flag or the file, else the default.
+fn secs(v: Option<u64>, default: Duration) -> Duration {
+    v.map_or(default, Duration::from_secs)
 }
 
 fn parse_app_id(id: &str) -> Result<u64, ServerError> {
@@ -363,6 +676,25 @@ impl Cli {
                 .map(Duration::from_secs)
                 .unwrap_or(d.room_unload_after),
             room_ring: d.room_ring,
+            max_decodes: self
+                .max_decodes
+                .or(file.max_decodes)
+                .unwrap_or(d.max_decodes),
+            decode_wait: self
+                .decode_wait
+                .or(file.decode_wait)
+                .map(Duration::from_secs)
+                .unwrap_or(d.decode_wait),
+            upload_idle_timeout: self
+                .upload_idle_timeout
+                .or(file.upload_idle_timeout)
+                .map(Duration::from_secs)
+                .unwrap_or(d.upload_idle_timeout),
+            upload_timeout: self
+                .upload_timeout
+                .or(file.upload_timeout)
+                .map(Duration::from_secs)
+                .unwrap_or(d.upload_timeout),
             admins: parse_app_pairs(
                 "admin",
                 if self.admins.is_empty() {
@@ -379,6 +711,67 @@ impl Cli {
                     &self.blocked_words
                 },
             )?,
+            write_timeout: secs(self.write_timeout.or(file.write_timeout), d.write_timeout),
+            max_write_buffer: self
+                .max_write_buffer
+                .or(file.max_write_buffer)
+                .unwrap_or(d.max_write_buffer),
+            handshake_timeout: secs(
+                self.handshake_timeout.or(file.handshake_timeout),
+                d.handshake_timeout,
+            ),
+            max_connections_per_ip: self
+                .max_connections_per_ip
+                .or(file.max_connections_per_ip)
+                .unwrap_or(d.max_connections_per_ip),
+            trusted_proxies: if self.trusted_proxies.is_empty() {
+                file.trusted_proxies.unwrap_or_default().into_iter().collect()
+            } else {
+                self.trusted_proxies.into_iter().collect()
+            },
+            room_create_rate: self
+                .room_create_rate
+                .or(file.room_create_rate)
+                .unwrap_or(d.room_create_rate),
+            max_rooms_per_user: self
+                .max_rooms_per_user
+                .or(file.max_rooms_per_user)
+                .unwrap_or(d.max_rooms_per_user),
+            shutdown_grace: secs(self.shutdown_grace.or(file.shutdown_grace), d.shutdown_grace),
+            external_image_fetches: self
+                .external_image_fetches
+                .or(file.external_image_fetches)
+                .unwrap_or(d.external_image_fetches),
+            external_image_max_bytes: self
+                .external_image_max_bytes
+                .or(file.external_image_max_bytes)
+                .unwrap_or(d.external_image_max_bytes),
+            external_image_timeout: secs(
+                self.external_image_timeout.or(file.external_image_timeout),
+                d.external_image_timeout,
+            ),
+            external_image_max_redirects: self
+                .external_image_max_redirects
+                .or(file.external_image_max_redirects)
+                .unwrap_or(d.external_image_max_redirects),
+            external_image_cache_ttl: secs(
+                self.external_image_cache_ttl
+                    .or(file.external_image_cache_ttl),
+                d.external_image_cache_ttl,
+            ),
+            external_image_retry_after: secs(
+                self.external_image_retry_after
+                    .or(file.external_image_retry_after),
+                d.external_image_retry_after,
+            ),
+            external_image_cache_entries: self
+                .external_image_cache_entries
+                .or(file.external_image_cache_entries)
+                .unwrap_or(d.external_image_cache_entries),
+            external_image_allow_internal: self
+                .external_image_allow_internal
+                .or(file.external_image_allow_internal)
+                .unwrap_or(d.external_image_allow_internal),
         };
         config.validate()?;
         Ok(config)
@@ -475,6 +868,49 @@ mod tests {
         assert!(c.blocked_words[&7].contains("bad"));
         let cli =
             Cli::try_parse_from(["liveroom-server", "--app", "7:x", "--admin", "x:y"]).unwrap();
+        assert!(cli.into_config().is_err());
+    }
+
+    #[test]
+    fn external_image_settings() {
+        let d = Config::default();
+        assert_eq!(d.external_image_fetches, 4);
+        assert!(!d.external_image_allow_internal);
+        let cli = Cli::try_parse_from([
+            "liveroom-server",
+            "--app",
+            "7:x",
+            "--external-image-allow-internal",
+            "--external-image-timeout",
+            "2",
+            "--external-image-max-bytes",
+            "1000",
+        ])
+        .unwrap();
+        let c = cli.into_config().unwrap();
+        assert!(c.external_image_allow_internal);
+        assert_eq!(c.external_image_timeout, Duration::from_secs(2));
+        assert_eq!(c.external_image_max_bytes, 1000);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "apps = [\"7:x\"]\nexternal_image_allow_internal = true\nexternal_image_fetches = 0\n",
+        )
+        .unwrap();
+        let cli =
+            Cli::try_parse_from(["liveroom-server", "--config", path.to_str().unwrap()]).unwrap();
+        let c = cli.into_config().unwrap();
+        assert!(c.external_image_allow_internal);
+        assert_eq!(c.external_image_fetches, 0);
+        let cli = Cli::try_parse_from([
+            "liveroom-server",
+            "--app",
+            "7:x",
+            "--external-image-max-bytes",
+            "20971521",
+        ])
+        .unwrap();
         assert!(cli.into_config().is_err());
     }
 

@@ -1,8 +1,14 @@
 //! One WebSocket connection: a single task reads requests, answers them, and writes the
 //! rooms' batched frames. One task per connection keeps idle connections small and makes
 //! ordering trivial: an `enter_room` reply is written before its subscription is polled.
+//!
+//! Every write has a deadline (`write_timeout`): a client that stops reading is closed and
+//! freed, not waited for. While a write waits, control signals still act at once: shutdown,
+//! kicks and UserSig expiry abandon the write; a moderator's removal takes the member out of
+//! the room at once and its notice is written after.
 
-use std::pin::Pin;
+use std::pin::{pin, Pin};
+use std::task::Poll;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +26,6 @@ use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
 use crate::auth;
-use crate::budget::UserRate;
 use crate::fanout::{self, Subscription};
 use crate::moderation::{self, Actor};
 use crate::room::CreateError;
@@ -33,6 +38,8 @@ const CLOSE_LINGER: Duration = Duration::from_millis(500);
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(30);
 /// Silence after which a connection is considered dead (its TCP peer vanished).
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
+/// How long a client past its write deadline gets to take the close frame.
+const STALLED_CLOSE: Duration = Duration::from_millis(100);
 /// Longest timer we arm for a UserSig expiry (tokio timers top out around two years).
 const MAX_EXPIRY_WAIT: Duration = Duration::from_secs(365 * 86_400);
 
@@ -40,7 +47,6 @@ const MAX_EXPIRY_WAIT: Duration = Duration::from_secs(365 * 86_400);
 struct Login {
     user_id: String,
     profile: Profile,
-    rate: UserRate,
 }
 
 /// Per-connection state.
@@ -56,25 +62,33 @@ struct Conn {
     expiry: Option<Pin<Box<Sleep>>>,
     /// Session signals (kick, leave), created at login: guests (most viewers) never need one.
     signals: Option<(mpsc::Sender<Signal>, mpsc::Receiver<Signal>)>,
+    /// Notices of removals that arrived while a write waited, written after it.
+    late_notices: Vec<String>,
 }
 
 /// How the loop ended.
 enum End {
     /// The client closed or the socket died.
     Gone,
+    /// A write missed its deadline: the client is not reading. Closed with 4108 if the
+    /// socket takes the frame at once, else dropped.
+    Stalled,
     /// We close with this code and reason.
     Close(u16, &'static str),
     /// Kicked: `kicked` frame, then close 4001.
     Kick(KickReason),
 }
 
+const SHUTTING_DOWN: End = End::Close(close::GOING_AWAY, "server shutting down");
+
 /// Serves one upgraded WebSocket until it closes.
-pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
+pub async fn run(mut ws: WebSocket, shared: Arc<Shared>, client: std::net::IpAddr) {
     if shared.shutdown.is_cancelled() {
         Box::pin(close_with(
             &mut ws,
             close::GOING_AWAY,
             "server shutting down",
+            shared.config.write_timeout,
         ))
         .await;
         return;
@@ -88,8 +102,9 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
         pending: None,
         expiry: None,
         signals: None,
+        late_notices: Vec::new(),
     };
-    tracing::debug!(conn = conn.id, "connected");
+    tracing::debug!(conn = conn.id, %client, "connected");
     let mut out: Vec<Utf8Bytes> = Vec::new();
     let mut keepalive = tokio::time::interval_at(
         tokio::time::Instant::now() + KEEPALIVE_EVERY,
@@ -105,16 +120,15 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
     let end = loop {
         tokio::select! {
             biased;
-            _ = &mut cancelled => {
-                break End::Close(close::GOING_AWAY, "server shutting down");
-            }
+            _ = &mut cancelled => break SHUTTING_DOWN,
             Some(signal) = next_signal(&mut conn.signals) => match signal {
                 Signal::Kick(reason) => break End::Kick(reason),
                 Signal::Leave { room, frame } => {
-                    if Box::pin(conn.leave_room(&room)).await
-                        && ws.send(WsMessage::Text(frame.into())).await.is_err()
-                    {
-                        break End::Gone;
+                    if Box::pin(conn.leave_room(&room)).await {
+                        let notice = std::iter::once(WsMessage::Text(frame.into()));
+                        if let Err(end) = Box::pin(conn.deliver(&mut ws, notice)).await {
+                            break end;
+                        }
                     }
                 }
             },
@@ -124,8 +138,9 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
                     tracing::debug!(conn = conn.id, "no frame from the client: dropping");
                     break End::Gone;
                 }
-                if ws.send(WsMessage::Ping(Default::default())).await.is_err() {
-                    break End::Gone;
+                let ping = std::iter::once(WsMessage::Ping(Default::default()));
+                if let Err(end) = Box::pin(conn.deliver(&mut ws, ping)).await {
+                    break end;
                 }
             }
             // Room frames before requests: a client pipelining requests cannot starve its
@@ -141,17 +156,13 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
                     out.clear();
                     break End::Close(close::SLOW_CONSUMER, "too slow: reconnect and gap-fill");
                 }
-                if write_frames(&mut ws, &mut out).await.is_err() {
-                    break End::Gone;
-                }
                 // Dismissed rooms: deliver what is left (the dismissal), then drop them.
                 if conn.subs.iter().any(|s| s.room.is_dismissed()) {
-                    if Box::pin(conn.drop_dismissed(&mut out)).await.is_err() {
-                        break End::Gone;
-                    }
-                    if write_frames(&mut ws, &mut out).await.is_err() {
-                        break End::Gone;
-                    }
+                    Box::pin(conn.drop_dismissed(&mut out)).await;
+                }
+                let frames = out.drain(..).map(WsMessage::Text);
+                if let Err(end) = conn.deliver(&mut ws, frames).await {
+                    break end;
                 }
             }
             incoming = ws.recv() => match incoming.inspect(|_| last_seen = Instant::now()) {
@@ -167,8 +178,9 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
                     // Boxed: requests are rare next to the idle wait, and the request path's
                     // state is large; inline it would make every idle connection pay for it.
                     let reply = Box::pin(conn.handle_text(text.as_str())).await;
-                    if ws.send(WsMessage::Text(reply.into())).await.is_err() {
-                        break End::Gone;
+                    let reply = std::iter::once(WsMessage::Text(reply.into()));
+                    if let Err(end) = Box::pin(conn.deliver(&mut ws, reply)).await {
+                        break end;
                     }
                     if let Some(sub) = conn.pending.take() {
                         conn.subs.push(sub);
@@ -180,16 +192,26 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>) {
     };
     // Leave rooms and release the login first, so others see it at once.
     Box::pin(conn.cleanup()).await;
+    let deadline = shared.config.write_timeout;
     match end {
         End::Gone => {}
-        End::Close(code, reason) => Box::pin(close_with(&mut ws, code, reason)).await,
+        End::Stalled => {
+            tracing::info!(conn = conn.id, after = ?deadline, "write deadline missed: closing");
+            // 4108, as for any slow consumer, if the socket takes it at all; most often it is
+            // full and the connection is simply dropped.
+            let reason = "too slow: reconnect and gap-fill";
+            Box::pin(close_with(&mut ws, close::SLOW_CONSUMER, reason, STALLED_CLOSE)).await;
+        }
+        End::Close(code, reason) => Box::pin(close_with(&mut ws, code, reason, deadline)).await,
         End::Kick(reason) => {
             tracing::info!(conn = conn.id, reason = reason.as_str(), "kicked");
             let frame = ServerFrame::Kicked { reason };
             if let Ok(s) = serde_json::to_string(&frame) {
-                let _ = ws.send(WsMessage::Text(s.into())).await;
+                let sent = tokio::time::timeout(deadline, ws.send(WsMessage::Text(s.into()))).await;
+                if matches!(sent, Ok(Ok(()))) {
+                    Box::pin(close_with(&mut ws, close::KICKED, reason.as_str(), deadline)).await;
+                }
             }
-            Box::pin(close_with(&mut ws, close::KICKED, reason.as_str())).await;
         }
     }
     tracing::debug!(conn = conn.id, "disconnected");
@@ -213,26 +235,26 @@ async fn wait_expiry(expiry: &mut Option<Pin<Box<Sleep>>>) {
     }
 }
 
-/// Writes the drained frames and flushes once; `out` is empty afterwards, whatever happens.
-async fn write_frames(ws: &mut WebSocket, out: &mut Vec<Utf8Bytes>) -> Result<(), axum::Error> {
-    let mut result = Ok(());
-    for frame in out.drain(..) {
-        if result.is_ok() {
-            result = ws.feed(WsMessage::Text(frame)).await;
-        }
+/// Writes `frames` and flushes once.
+async fn write_all<I>(ws: &mut WebSocket, frames: I) -> Result<(), axum::Error>
+where
+    I: Iterator<Item = WsMessage>,
+{
+    for frame in frames {
+        ws.feed(frame).await?;
     }
-    result?;
     ws.flush().await
 }
 
-/// Sends a close frame, then waits briefly for the client's close so the socket is not
-/// reset under the frame.
-async fn close_with(ws: &mut WebSocket, code: u16, reason: &str) {
+/// Sends a close frame (within `deadline`), then waits briefly for the client's close so the
+/// socket is not reset under the frame.
+async fn close_with(ws: &mut WebSocket, code: u16, reason: &str, deadline: Duration) {
     let frame = CloseFrame {
         code,
         reason: Utf8Bytes::from(reason),
     };
-    if ws.send(WsMessage::Close(Some(frame))).await.is_err() {
+    let sent = tokio::time::timeout(deadline, ws.send(WsMessage::Close(Some(frame)))).await;
+    if !matches!(sent, Ok(Ok(()))) {
         return;
     }
     let linger = async {
@@ -335,6 +357,79 @@ fn not_logged_in() -> ApiError {
 }
 
 impl Conn {
+    /// Writes `frames` within the write deadline, then any removal notices that arrived
+    /// while it waited. Inline-sized: only a write that has to wait boxes its wait.
+    async fn deliver<I>(&mut self, ws: &mut WebSocket, frames: I) -> Result<(), End>
+    where
+        I: Iterator<Item = WsMessage>,
+    {
+        self.write_within_deadline(ws, frames).await?;
+        if !self.late_notices.is_empty() {
+            Box::pin(self.deliver_notices(ws)).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the removal notices that arrived while a write waited.
+    async fn deliver_notices(&mut self, ws: &mut WebSocket) -> Result<(), End> {
+        while !self.late_notices.is_empty() {
+            let notices = std::mem::take(&mut self.late_notices);
+            let frames = notices.into_iter().map(|f| WsMessage::Text(f.into()));
+            self.write_within_deadline(ws, frames).await?;
+        }
+        Ok(())
+    }
+
+    /// A write the socket takes at once costs nothing more; one that waits also watches the
+    /// control signals, which act at once (see the module doc).
+    async fn write_within_deadline<I>(&mut self, ws: &mut WebSocket, frames: I) -> Result<(), End>
+    where
+        I: Iterator<Item = WsMessage>,
+    {
+        let mut write = pin!(write_all(ws, frames));
+        let written = match futures_util::poll!(write.as_mut()) {
+            Poll::Ready(r) => r,
+            Poll::Pending => Box::pin(self.wait_write(write)).await?,
+        };
+        written.map_err(|_| End::Gone)
+    }
+
+    /// Waits for a write that did not complete at once, up to the write deadline, while
+    /// shutdown, kicks, removals and UserSig expiry keep acting.
+    async fn wait_write<F>(&mut self, mut write: Pin<&mut F>) -> Result<Result<(), axum::Error>, End>
+    where
+        F: std::future::Future<Output = Result<(), axum::Error>>,
+    {
+        let deadline = tokio::time::sleep(self.shared.config.write_timeout);
+        let shutdown = self.shared.shutdown.clone();
+        let mut deadline = pin!(deadline);
+        let mut cancelled = pin!(shutdown.cancelled());
+        let mut notices: Vec<String> = Vec::new();
+        let result = loop {
+            tokio::select! {
+                biased;
+                r = write.as_mut() => break Ok(r),
+                _ = &mut cancelled => break Err(SHUTTING_DOWN),
+                Some(signal) = next_signal(&mut self.signals) => match signal {
+                    Signal::Kick(reason) => break Err(End::Kick(reason)),
+                    Signal::Leave { room, frame } => {
+                        if Box::pin(self.leave_room(&room)).await {
+                            notices.push(frame);
+                        }
+                    }
+                },
+                _ = wait_expiry(&mut self.expiry) => break Err(End::Kick(KickReason::UserSigExpired)),
+                _ = &mut deadline => break Err(End::Stalled),
+            }
+        };
+        if !notices.is_empty() {
+            tracing::debug!(conn = self.id, n = notices.len(), "removed while a write waited");
+        }
+        // The notices go out after the write (dropped if the connection is ending anyway).
+        self.late_notices.extend(notices);
+        result
+    }
+
     /// Answers one text frame with one reply or error frame.
     async fn handle_text(&mut self, text: &str) -> String {
         let frame: ClientFrame = match serde_json::from_str(text) {
@@ -459,7 +554,7 @@ impl Conn {
     }
 
     /// Drains the remaining frames of dismissed rooms into `out` and drops them.
-    async fn drop_dismissed(&mut self, out: &mut Vec<Utf8Bytes>) -> Result<(), ()> {
+    async fn drop_dismissed(&mut self, out: &mut Vec<Utf8Bytes>) {
         let mut i = 0;
         while i < self.subs.len() {
             if self.subs[i].room.is_dismissed() {
@@ -470,7 +565,6 @@ impl Conn {
                 i += 1;
             }
         }
-        Ok(())
     }
 
     fn hello(&mut self, sdk_app_id: u64) -> Result<String, ApiError> {
@@ -531,14 +625,9 @@ impl Conn {
         self.expiry = Some(Box::pin(tokio::time::sleep_until(
             (Instant::now() + wait).into(),
         )));
-        let rate = match self.login.take() {
-            Some(old) if same_user => old.rate,
-            _ => UserRate::new(self.shared.config.user_rate, Instant::now()),
-        };
         self.login = Some(Login {
             user_id: user_id.clone(),
             profile: profile.clone(),
-            rate,
         });
         to_json(&LoginReply {
             user_id,
@@ -575,6 +664,7 @@ impl Conn {
         if let Some(id) = &custom {
             limits::check_custom_room_id(id)?;
         }
+        self.check_room_quota(app, &owner).await?;
         // Server-picked IDs: retry on the (unlikely) collision.
         for _ in 0..5 {
             let group_id = custom.clone().unwrap_or_else(|| {
@@ -618,6 +708,30 @@ impl Conn {
             code::INTERNAL,
             "could not pick a free room ID",
         ))
+    }
+
+    /// The user's room-creation rate and the most rooms it may own.
+    async fn check_room_quota(&self, app: u64, owner: &str) -> Result<(), ApiError> {
+        let config = &self.shared.config;
+        if !self.shared.create_rates.admit(app, owner, Instant::now()) {
+            return Err(ApiError::new(
+                code::FREQUENCY_LIMIT,
+                format!(
+                    "userID '{owner}' may create at most {} rooms per minute: try again later",
+                    config.room_create_rate
+                ),
+            ));
+        }
+        let max = u64::from(config.max_rooms_per_user);
+        if max > 0 && self.shared.store.rooms_owned(app, owner.to_owned()).await? >= max {
+            return Err(ApiError::new(
+                code::ROOM_QUOTA,
+                format!(
+                    "userID '{owner}' owns {max} rooms, the most allowed: dismiss one first"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     async fn enter_room(
@@ -714,7 +828,7 @@ impl Conn {
         priority: Priority,
     ) -> Result<String, ApiError> {
         let app = self.app_id()?;
-        let login = self.login.as_mut().ok_or_else(not_logged_in)?;
+        let login = self.login.as_ref().ok_or_else(not_logged_in)?;
         limits::check_room_id(&room_id)?;
         let room = self
             .subs
@@ -735,15 +849,7 @@ impl Conn {
             self.shared.rules.words(app),
         )
         .await?;
-        if !login.rate.admit(Instant::now()) {
-            return Err(ApiError::new(
-                code::RATE_LIMITED,
-                format!(
-                    "userID over its rate limit of {} messages/s",
-                    self.shared.config.user_rate
-                ),
-            ));
-        }
+        self.check_user_rate(app, &login.user_id)?;
         if !room.admit(priority) {
             return Err(ApiError::new(
                 code::RATE_LIMITED,
@@ -755,6 +861,21 @@ impl Conn {
             .await?;
         msg.flow = Flow::Out;
         to_json(&SendReply { message: msg })
+    }
+
+    /// The user's own message rate, shared by all its connections and logins.
+    fn check_user_rate(&self, app: u64, user: &str) -> Result<(), ApiError> {
+        if self.shared.send_rates.admit(app, user, Instant::now()) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            code::RATE_LIMITED,
+            format!(
+                "userID '{user}' is over its rate limit of {} messages/s (burst {})",
+                self.shared.config.user_rate,
+                2 * self.shared.config.user_rate
+            ),
+        ))
     }
 
     async fn stop_push(&mut self, room_id: String, postscript: String) -> Result<String, ApiError> {
@@ -774,7 +895,8 @@ impl Conn {
                 "only the room owner may stop the push",
             ));
         }
-        // High: always passes the room budget; the owner's own rate limit does not apply.
+        self.check_user_rate(app, &login.user_id)?;
+        // High: always passes the room budget, and counts against it.
         room.admit(Priority::High);
         let body = Body::Custom(CustomPayload {
             data: PUSH_STOPPED.into(),

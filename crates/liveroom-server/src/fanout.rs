@@ -82,6 +82,12 @@ impl Subscription {
     pub fn new(room: Arc<Room>, rx: broadcast::Receiver<Item>) -> Self {
         Self { room, rx }
     }
+
+    /// The next pending item, if any, without waiting (tests).
+    #[cfg(test)]
+    pub fn try_next(&mut self) -> Option<Item> {
+        self.rx.try_recv().ok()
+    }
 }
 
 /// Why draining stopped a connection.

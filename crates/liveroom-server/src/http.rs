@@ -3,13 +3,14 @@
 use std::sync::Arc;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use liveroom_proto::limits;
 
-use crate::{connection, images, Shared};
+use crate::listener::Client;
+use crate::{connection, fanout, images, Shared};
 
 /// Initial read buffer per connection: viewers rarely send, and a larger request grows it,
 /// so idle viewers keep only this.
@@ -27,13 +28,38 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn ws_upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+/// The most one WebSocket may have queued: the setting, but never less than the largest
+/// frame the server writes (an `enter_room` reply with the whole history, each message at its
+/// limit and JSON-escaped at worst six bytes per byte, or a batch of room frames), or an
+/// honest client could never be served.
+fn max_write_buffer(shared: &Shared) -> usize {
+    let message = 6 * limits::MESSAGE_MAX + 4 * 1024;
+    let reply = shared.config.history.saturating_mul(message) + 64 * 1024;
+    shared
+        .config
+        .max_write_buffer
+        .max(reply)
+        .max(2 * fanout::MAX_BATCH_BYTES)
+}
+
+async fn ws_upgrade(
+    State(shared): State<Arc<Shared>>,
+    Extension(client): Extension<Client>,
+    ws: WebSocketUpgrade,
+) -> Response {
     ws.max_message_size(limits::CLIENT_FRAME_MAX)
         .max_frame_size(limits::CLIENT_FRAME_MAX)
         .read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(WS_WRITE_BUFFER)
+        // Bounded, pongs included: a client pinging without reading queues one pong, not
+        // one per ping.
+        .max_write_buffer_size(max_write_buffer(&shared))
         .on_upgrade(move |socket| {
             let tracker = shared.tracker.clone();
-            tracker.track_future(connection::run(socket, shared))
+            tracker.track_future(async move {
+                connection::run(socket, shared, client.ip).await;
+                // The client's place in its address's count lives as long as its socket.
+                drop(client);
+            })
         })
 }

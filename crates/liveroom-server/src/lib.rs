@@ -23,6 +23,7 @@ pub mod error;
 pub mod fanout;
 mod http;
 mod images;
+mod listener;
 pub mod moderation;
 pub mod room;
 pub mod session;
@@ -34,7 +35,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -54,9 +54,15 @@ pub(crate) struct Shared {
     rooms: Registry,
     sessions: Sessions,
     rules: moderation::AppRules,
+    /// Each user's message rate, across all its connections and logins.
+    send_rates: budget::UserRates,
+    /// Each user's room creations.
+    create_rates: budget::UserRates,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     next_conn: AtomicU64,
+    /// Open connections per client address.
+    addr_limits: Arc<listener::AddrLimits>,
 }
 
 impl Shared {
@@ -110,26 +116,24 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         store: store.clone(),
         sessions: Sessions::default(),
         rules: moderation::AppRules::from_config(&config),
+        send_rates: budget::UserRates::new(
+            f64::from(config.user_rate),
+            2.0 * f64::from(config.user_rate),
+        ),
+        create_rates: budget::UserRates::new(
+            f64::from(config.room_create_rate) / 60.0,
+            f64::from(config.room_create_rate),
+        ),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         next_conn: AtomicU64::new(1),
+        addr_limits: listener::AddrLimits::new(config.max_connections_per_ip),
         config,
     });
 
     tracker.spawn(online_ticker(shared.clone()));
     let app = http::router(shared.clone());
-    let token = shutdown.clone();
-    // Replies and pushes are small frames: send them now, not after Nagle's delay.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let serve = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(token.cancelled_owned())
-            .await
-    });
+    let serve = tokio::spawn(listener::serve(listener, app, shared.clone()));
     tracing::info!(addr = %local_addr, apps = shared.config.apps.len(), "listening");
     Ok(RunningServer {
         local_addr,
@@ -154,6 +158,9 @@ async fn online_ticker(shared: Arc<Shared>) {
                 for room in shared.rooms.all() {
                     room.publish_online();
                 }
+                let now = std::time::Instant::now();
+                shared.send_rates.sweep(now);
+                shared.create_rates.sweep(now);
                 let unloaded = shared
                     .rooms
                     .unload_idle(std::time::Instant::now(), shared.config.room_unload_after);
@@ -182,7 +189,7 @@ pub struct RunningServer {
     local_addr: SocketAddr,
     shutdown: CancellationToken,
     tracker: TaskTracker,
-    serve: JoinHandle<std::io::Result<()>>,
+    serve: JoinHandle<()>,
     store: Store,
     shared: Arc<Shared>,
 }
@@ -211,6 +218,8 @@ impl RunningServer {
 
     /// Graceful shutdown: stop accepting, close every WebSocket with 1001, let in-flight
     /// requests finish (acknowledged sends are already committed), checkpoint the store.
+    /// Clients get `shutdown_grace` at most: whatever they do, this returns by then (a
+    /// connection still open is left to its own write deadline).
     pub async fn shutdown(self) -> Result<(), ServerError> {
         self.shutdown.cancel();
         self.wait().await
@@ -229,14 +238,20 @@ impl RunningServer {
             None => (&mut self.serve).await,
         };
         self.tracker.close();
-        self.tracker.wait().await;
+        let grace = self.shared.config.shutdown_grace;
+        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+            tracing::warn!(
+                open = self.tracker.len(),
+                ?grace,
+                "clients still open after the shutdown grace period: leaving them"
+            );
+        }
         if let Err(e) = self.store.checkpoint().await {
             tracing::warn!(error = %e, "checkpoint on shutdown failed");
         }
         tracing::info!("stopped");
         match served {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ServerError::Serve(e)),
+            Ok(()) => Ok(()),
             Err(e) => Err(ServerError::Serve(std::io::Error::other(e.to_string()))),
         }
     }

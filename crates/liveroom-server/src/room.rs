@@ -77,7 +77,9 @@ pub struct Room {
     id: String,
     prefix: Box<str>,
     settings: RoomSettings,
-    tx: broadcast::Sender<Item>,
+    /// The broadcast ring, only while someone is in the room: a ring is `room_ring` slots
+    /// allocated up front, and most rooms are empty most of the time.
+    tx: Mutex<Option<broadcast::Sender<Item>>>,
     state: tokio::sync::Mutex<RoomState>,
     budget: Mutex<RoomBudget>,
     online: AtomicUsize,
@@ -123,14 +125,13 @@ pub struct MemberState {
 
 impl Room {
     pub(crate) fn new(app: u64, stored: StoredRoom, settings: RoomSettings) -> Arc<Self> {
-        let (tx, _) = broadcast::channel(settings.ring);
         let id = stored.info.group_id.clone();
         Arc::new(Self {
             app,
             prefix: ServerFrame::messages_frame_prefix(&id).into_boxed_str(),
             id,
             settings,
-            tx,
+            tx: Mutex::new(None),
             state: tokio::sync::Mutex::new(RoomState {
                 info: stored.info,
                 last_seq: stored.last_seq,
@@ -207,7 +208,7 @@ impl Room {
         let subscription = if already {
             None
         } else {
-            let rx = self.tx.subscribe();
+            let rx = self.subscribe();
             st.members.insert(conn, user.map(str::to_owned));
             self.online.store(st.members.len(), Ordering::Relaxed);
             if let Some(user) = user {
@@ -250,6 +251,11 @@ impl Room {
         let before = st.members.len();
         if let Some(user) = st.members.remove(&conn) {
             self.online.store(st.members.len(), Ordering::Relaxed);
+            if st.members.is_empty() {
+                // The last one out frees the ring; under the state lock, so no one enters
+                // meanwhile.
+                *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            }
             if let Some(user) = user {
                 if before <= self.settings.join_leave_threshold && !st.has_other(conn, &user) {
                     self.publish_tip(GroupTipPayload::QUIT, &user);
@@ -388,13 +394,40 @@ impl Room {
     /// frames get fuller exactly when the server is loaded (measured better than fixed
     /// coalescing windows at every room size; see BENCHMARKS.md).
     fn emit_message(&self, json: &str, priority: Priority) {
-        // No receivers is fine: nobody is watching.
-        let _ = self.tx.send(message_item(&self.prefix, json, priority));
+        self.emit(|| message_item(&self.prefix, json, priority));
     }
 
     /// Publishes a whole frame, in order with the messages.
     fn emit_frame(&self, frame: Utf8Bytes) {
-        let _ = self.tx.send(Item::Frame(frame));
+        self.emit(|| Item::Frame(frame));
+    }
+
+    /// Sends an item to the ring, built only if there is one (someone is in the room).
+    fn emit(&self, item: impl FnOnce() -> Item) {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = tx.as_ref() {
+            // No receivers is fine: nobody is watching.
+            let _ = tx.send(item());
+        }
+    }
+
+    /// A receiver of the ring, making the ring if the room has none. Called under the
+    /// state lock, like [`Room::leave`]'s release of it.
+    fn subscribe(&self) -> broadcast::Receiver<Item> {
+        let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        match tx.as_ref() {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (sender, rx) = broadcast::channel(self.settings.ring);
+                *tx = Some(sender);
+                rx
+            }
+        }
+    }
+
+    /// Whether the room holds a broadcast ring now.
+    pub fn has_ring(&self) -> bool {
+        self.tx.lock().map_or(true, |tx| tx.is_some())
     }
 
     /// Join/leave tip: not stored, sequence 0.
@@ -694,7 +727,7 @@ mod tests {
     async fn each_message_is_published_at_once_in_order_with_its_class() {
         let r = room();
         r.online.store(19_000, Ordering::Relaxed);
-        let mut rx = r.tx.subscribe();
+        let mut rx = r.subscribe();
         r.emit_message(&json(1), Priority::Normal);
         r.emit_message(&json(2), Priority::Low);
         r.publish_online();
@@ -704,5 +737,29 @@ mod tests {
         assert_eq!(parse(&rx.try_recv().unwrap()), None, "online in its place");
         assert_eq!(parse(&rx.try_recv().unwrap()), Some((vec![3], true)));
         assert!(rx.try_recv().is_err(), "nothing held back for a timer");
+    }
+
+    #[tokio::test]
+    async fn a_room_holds_a_ring_only_while_someone_is_in_it() {
+        let r = room();
+        assert!(!r.has_ring(), "a new room allocates nothing for viewers");
+        r.publish_online();
+        r.emit_message(&json(1), Priority::Normal);
+        let a = r.enter(1, None, None).await.unwrap();
+        let b = r.enter(2, Some("u"), None).await.unwrap();
+        assert!(r.has_ring());
+        let mut sub = a.subscription.unwrap();
+        r.emit_message(&json(2), Priority::Normal);
+        assert!(matches!(sub.try_next(), Some(Item::Messages { .. })), "a member receives");
+        r.leave(1).await;
+        assert!(r.has_ring(), "still one member");
+        drop((sub, b));
+        r.leave(2).await;
+        assert!(!r.has_ring(), "the last one out frees it");
+        // And the next entry makes a fresh one.
+        let c = r.enter(3, None, None).await.unwrap();
+        let mut sub = c.subscription.unwrap();
+        r.emit_message(&json(3), Priority::Normal);
+        assert!(matches!(sub.try_next(), Some(Item::Messages { .. })));
     }
 }

@@ -395,6 +395,19 @@ impl Store {
         .await
     }
 
+    /// How many rooms `owner` owns in `app`.
+    pub async fn rooms_owned(&self, app: u64, owner: String) -> Result<u64, StoreError> {
+        self.call(move |c, _| {
+            let n: i64 = c.query_row(
+                "SELECT COUNT(*) FROM rooms WHERE app = ?1 AND owner = ?2",
+                params![app as i64, owner],
+                |r| r.get(0),
+            )?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+        .await
+    }
+
     /// Commits a message: its row (when history is kept), the room's last sequence, and the
     /// trim of rows beyond the history size, in one transaction.
     pub async fn append_message(

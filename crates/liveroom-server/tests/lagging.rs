@@ -93,7 +93,14 @@ fn stuffing_then_mixed(mixed: usize) -> Vec<(String, &'static str)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_viewer_loses_low_and_lowest_first_and_is_closed_with_4108_only_on_overflow() {
-    let s = TestServer::start_with(|b| b.room_budget(0).room_ring(RING)).await;
+    // A write deadline longer than the test: what is tested here is the ring's policy for a
+    // viewer that reads late, not the deadline for one that stops reading (tests/e2e/hostile.rs).
+    let s = TestServer::start_with(|b| {
+        b.room_budget(0)
+            .room_ring(RING)
+            .write_timeout(std::time::Duration::from_secs(300))
+    })
+    .await;
     let mut owner = s.user("owner").await;
     owner.create("r").await;
     owner.enter("r").await;

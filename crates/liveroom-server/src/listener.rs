@@ -1,0 +1,298 @@
+//! Accepting connections: the HTTP/1 server under the routes, holding only what a client may
+//! hold. Every request head has a deadline (`handshake_timeout`), which also ends sockets
+//! that never speak, slowloris heads and idle keep-alive connections; each client address
+//! has a cap on open connections (`max_connections_per_ip`), counted at accept for direct
+//! clients and per request for clients behind a trusted proxy (their address is the one
+//! `X-Forwarded-For` names); and shutdown stops accepting at once, lets requests in flight
+//! finish, and is bounded by the grace period in [`crate::RunningServer::wait`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use liveroom_proto::{code, ApiError};
+use tokio::net::{TcpListener, TcpStream};
+use tower::ServiceExt;
+
+use crate::Shared;
+
+/// Open connections per client address; 0 = unlimited (still counted, for the figures).
+pub(crate) struct AddrLimits {
+    max: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One open connection (or proxied request) of an address; frees its place when dropped.
+pub(crate) struct AddrSlot {
+    limits: Arc<AddrLimits>,
+    ip: IpAddr,
+}
+
+impl AddrLimits {
+    /// At most `max` at once per address (0: no cap).
+    pub(crate) fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            open: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// A place for one more connection of `ip`, unless it has its cap already.
+    pub(crate) fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<AddrSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let n = open.entry(ip).or_insert(0);
+        if self.max > 0 && *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(AddrSlot {
+            limits: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddrSlot {
+    fn drop(&mut self) {
+        let mut open = self.limits.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// What a request knows of the client behind it (a request extension): its address, and
+/// its place in that address's count, which a WebSocket keeps for as long as it lives.
+#[derive(Clone)]
+pub(crate) struct Client {
+    /// The client's address (behind a trusted proxy: from `X-Forwarded-For`).
+    pub ip: IpAddr,
+    /// Released when the last holder (the connection, its request, its WebSocket) is done.
+    _slot: Arc<AddrSlot>,
+}
+
+/// The address of the client behind trusted proxies: the rightmost `X-Forwarded-For` entry
+/// that is not one of them (entries left of it were written by the client and prove nothing).
+fn forwarded_client(headers: &HeaderMap, trusted: &BTreeSet<IpAddr>) -> Option<IpAddr> {
+    let mut hops: Vec<IpAddr> = Vec::new();
+    for value in headers.get_all("x-forwarded-for") {
+        let Ok(value) = value.to_str() else {
+            return None;
+        };
+        for hop in value.split(',') {
+            hops.push(hop.trim().parse().ok()?);
+        }
+    }
+    hops.into_iter().rev().find(|ip| !trusted.contains(ip))
+}
+
+/// A JSON refusal in the server's error shape, closing the connection after it.
+fn refuse(status: StatusCode, code: u32, message: String) -> Response {
+    let mut response = (status, axum::Json(ApiError::new(code, message))).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    response
+}
+
+/// Warns at most once a second, so a flood of refusals cannot flood the log.
+struct Throttled {
+    last: Mutex<Option<Instant>>,
+}
+
+impl Throttled {
+    const fn new() -> Self {
+        Self {
+            last: Mutex::new(None),
+        }
+    }
+
+    fn ready(&self) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}
+
+static CAP_WARNING: Throttled = Throttled::new();
+static ACCEPT_WARNING: Throttled = Throttled::new();
+
+/// Accepts connections until shutdown, serving each with `router`.
+pub(crate) async fn serve(listener: TcpListener, router: Router, shared: Arc<Shared>) {
+    let shutdown = shared.shutdown.clone();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (tcp, peer) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // Out of file descriptors, mostly: wait for some to be freed instead of
+                // spinning on the error.
+                if ACCEPT_WARNING.ready() {
+                    tracing::warn!(error = %e, "accept failed");
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let proxied = shared.config.trusted_proxies.contains(&peer.ip());
+        // Direct clients are counted here, before anything is read; a trusted proxy carries
+        // many clients, counted per request instead.
+        let slot = if proxied {
+            None
+        } else {
+            match shared.addr_limits.acquire(peer.ip()) {
+                Some(slot) => Some(Arc::new(slot)),
+                None => {
+                    if CAP_WARNING.ready() {
+                        tracing::warn!(
+                            client = %peer.ip(),
+                            max = shared.config.max_connections_per_ip,
+                            "connection refused: too many from this address"
+                        );
+                    }
+                    continue;
+                }
+            }
+        };
+        let tracker = shared.tracker.clone();
+        tracker.spawn(serve_connection(tcp, peer, slot, router.clone(), shared.clone()));
+    }
+}
+
+/// Serves one TCP connection: HTTP/1 with upgrades, its request heads under the deadline.
+async fn serve_connection(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    slot: Option<Arc<AddrSlot>>,
+    router: Router,
+    shared: Arc<Shared>,
+) {
+    // Replies and pushes are small frames: send them now, not after Nagle's delay.
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    }
+    let service = {
+        let shared = shared.clone();
+        tower::service_fn(move |request: Request<Incoming>| {
+            let router = router.clone();
+            let shared = shared.clone();
+            let slot = slot.clone();
+            async move {
+                let mut request = request.map(Body::new);
+                let client = match client_of(&shared, peer, slot, request.headers()) {
+                    Ok(client) => client,
+                    Err(refusal) => return Ok::<_, Infallible>(refusal),
+                };
+                request.extensions_mut().insert(client);
+                router.oneshot(request).await
+            }
+        })
+    };
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.handshake_timeout)
+        .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
+        .with_upgrades();
+    let mut connection = pin!(connection);
+    let shutdown = shared.shutdown.clone();
+    tokio::select! {
+        served = connection.as_mut() => {
+            if let Err(e) = served {
+                tracing::debug!(%peer, error = %e, "connection ended");
+            }
+        }
+        _ = shutdown.cancelled() => {
+            // Finish the request in flight (its own deadlines bound it), then close.
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// The client of a request: the TCP peer, or behind a trusted proxy the address it
+/// forwards for (then counted here, per request).
+fn client_of(
+    shared: &Shared,
+    peer: SocketAddr,
+    slot: Option<Arc<AddrSlot>>,
+    headers: &HeaderMap,
+) -> Result<Client, Response> {
+    if let Some(slot) = slot {
+        return Ok(Client {
+            ip: peer.ip(),
+            _slot: slot,
+        });
+    }
+    let trusted = &shared.config.trusted_proxies;
+    let ip = forwarded_client(headers, trusted).unwrap_or(peer.ip());
+    match shared.addr_limits.acquire(ip) {
+        Some(slot) => Ok(Client {
+            ip,
+            _slot: Arc::new(slot),
+        }),
+        None => Err(refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            code::RATE_LIMITED,
+            format!(
+                "too many connections from {ip}: at most {} at once",
+                shared.config.max_connections_per_ip
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn an_address_gets_its_cap_and_its_places_back() {
+        let limits = AddrLimits::new(2);
+        let a = limits.acquire(ip("10.0.0.1")).unwrap();
+        let _b = limits.acquire(ip("10.0.0.1")).unwrap();
+        assert!(limits.acquire(ip("10.0.0.1")).is_none());
+        assert!(limits.acquire(ip("10.0.0.2")).is_some(), "others have their own");
+        drop(a);
+        assert!(limits.acquire(ip("10.0.0.1")).is_some());
+    }
+
+    #[test]
+    fn the_client_is_the_rightmost_untrusted_forwarded_hop() {
+        let trusted: BTreeSet<IpAddr> = [ip("10.0.0.9"), ip("10.0.0.8")].into();
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", "1.2.3.4, 5.6.7.8, 10.0.0.8".parse().unwrap());
+        assert_eq!(forwarded_client(&h, &trusted), Some(ip("5.6.7.8")));
+        // A client cannot pass for another by writing the header itself: its own address
+        // is appended by the proxy, and that is the one taken.
+        h.insert("x-forwarded-for", "9.9.9.9, 5.6.7.8".parse().unwrap());
+        assert_eq!(forwarded_client(&h, &trusted), Some(ip("5.6.7.8")));
+        h.insert("x-forwarded-for", "garbage".parse().unwrap());
+        assert_eq!(forwarded_client(&h, &trusted), None);
+        assert_eq!(forwarded_client(&HeaderMap::new(), &trusted), None);
+    }
+}
