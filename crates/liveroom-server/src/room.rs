@@ -605,7 +605,14 @@ impl Registry {
         let key = (app, stored.info.group_id.clone());
         let room = Room::new(app, stored, self.settings);
         match self.rooms.lock() {
-            Ok(mut rooms) => rooms.entry(key).or_insert(room).clone(),
+            Ok(mut rooms) => {
+                // A room dismissed but not yet forgotten gives way to its successor.
+                let entry = rooms.entry(key).or_insert_with(|| room.clone());
+                if entry.is_dismissed() {
+                    *entry = room;
+                }
+                entry.clone()
+            }
             Err(_) => room,
         }
     }
