@@ -3,6 +3,7 @@
 
 mod budget;
 mod cli;
+mod hostile_images;
 mod hygiene;
 mod images;
 mod moderation;

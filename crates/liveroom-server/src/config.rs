@@ -872,6 +872,48 @@ mod tests {
     }
 
     #[test]
+    fn picture_settings() {
+        let d = Config::default();
+        assert_eq!(d.max_decodes, 2);
+        assert_eq!(d.decode_wait, Duration::from_secs(10));
+        assert_eq!(d.upload_idle_timeout, Duration::from_secs(10));
+        assert_eq!(d.upload_timeout, Duration::from_secs(120));
+        let cli = Cli::try_parse_from([
+            "liveroom-server",
+            "--app",
+            "7:x",
+            "--max-decodes",
+            "3",
+            "--decode-wait",
+            "0",
+            "--upload-idle-timeout",
+            "2",
+        ])
+        .unwrap();
+        let c = cli.into_config().unwrap();
+        assert_eq!(c.max_decodes, 3);
+        assert_eq!(c.decode_wait, Duration::ZERO);
+        assert_eq!(c.upload_idle_timeout, Duration::from_secs(2));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "apps = [\"7:x\"]\nmax_decodes = 1\nupload_timeout = 30\n",
+        )
+        .unwrap();
+        let cli =
+            Cli::try_parse_from(["liveroom-server", "--config", path.to_str().unwrap()]).unwrap();
+        let c = cli.into_config().unwrap();
+        assert_eq!(c.max_decodes, 1);
+        assert_eq!(c.upload_timeout, Duration::from_secs(30));
+        for bad in [["--max-decodes", "0"], ["--upload-idle-timeout", "0"]] {
+            let cli =
+                Cli::try_parse_from(["liveroom-server", "--app", "7:x", bad[0], bad[1]]).unwrap();
+            assert!(cli.into_config().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn external_image_settings() {
         let d = Config::default();
         assert_eq!(d.external_image_fetches, 4);

@@ -1,6 +1,7 @@
 //! Pictures over HTTP: `POST /upload` (authorized by the session's upload token, streamed to
-//! disk with the 20 MB limit enforced as bytes arrive) and `GET /images/{name}` (content-
-//! addressed files with long cache headers). The checks and thumbnails are `liveroom-media`'s.
+//! disk with the 20 MB limit enforced as bytes arrive, under an idle-body timeout and a
+//! deadline for the whole body) and `GET /images/{name}` (content-addressed files with long
+//! cache headers). The checks, the decode limiter and the thumbnails are `liveroom-media`'s.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use futures_util::StreamExt;
 use liveroom_media::MediaError;
 use liveroom_proto::{code, limits, ApiError};
 use tokio::io::AsyncWriteExt;
+use tokio::time::Instant;
 
 use crate::Shared;
 
@@ -23,11 +25,47 @@ pub async fn upload(State(shared): State<Arc<Shared>>, request: Request) -> Resp
             let payload = stored.payload("");
             axum::Json(serde_json::json!({"code": 0, "data": payload})).into_response()
         }
-        Err((status, err)) => (status, axum::Json(err)).into_response(),
+        Err(refusal) => refusal.into_response(),
     }
 }
 
-type Refusal = (StatusCode, ApiError);
+/// An upload refused: its status, its coded error, and whether its connection is closed
+/// after the answer (when the rest of its body will not be read).
+struct Refusal {
+    status: StatusCode,
+    error: ApiError,
+    close: bool,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, error: ApiError) -> Self {
+        Self {
+            status,
+            error,
+            close: false,
+        }
+    }
+
+    fn into_response(self) -> Response {
+        let mut response = (self.status, axum::Json(self.error)).into_response();
+        if self.close {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+/// A body that stopped arriving: 408 with 2801, and the connection closed after the answer
+/// (its socket and the temporary file are freed at once).
+fn timed_out(message: String) -> Refusal {
+    Refusal {
+        status: StatusCode::REQUEST_TIMEOUT,
+        error: ApiError::new(code::TIMEOUT, message),
+        close: true,
+    }
+}
 
 /// Most of a refused upload's body the server still reads (and throws away), so that a client
 /// still sending sees the refusal instead of a broken pipe; a body declared larger is not
@@ -83,7 +121,7 @@ async fn receive(
         .unwrap_or_default();
     let Some((app, user)) = shared.sessions.upload_identity(token) else {
         refuse_body(request, declared);
-        return Err((
+        return Err(Refusal::new(
             StatusCode::UNAUTHORIZED,
             ApiError::new(
                 code::NOT_LOGGED_IN,
@@ -92,7 +130,7 @@ async fn receive(
         ));
     };
     let too_large = |n: u64| {
-        (
+        Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::from(MediaError::TooLarge(n)),
         )
@@ -103,7 +141,7 @@ async fn receive(
     }
     let internal = |e: std::io::Error| {
         tracing::error!(error = %e, "upload could not be written");
-        (
+        Refusal::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::new(code::INTERNAL, "the server could not store the picture"),
         )
@@ -116,9 +154,32 @@ async fn receive(
         .map_err(internal)?;
     let mut received: u64 = 0;
     let mut body = request.into_body().into_data_stream();
-    while let Some(chunk) = body.next().await {
+    let idle = shared.config.upload_idle_timeout;
+    let whole = shared.config.upload_timeout;
+    let deadline = Instant::now() + whole;
+    loop {
+        let next = tokio::time::timeout_at(deadline.min(Instant::now() + idle), body.next());
+        let chunk = match next.await {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => break,
+            Err(_) => {
+                let message = if Instant::now() >= deadline {
+                    format!(
+                        "upload took longer than {} s (received {received} bytes)",
+                        whole.as_secs()
+                    )
+                } else {
+                    format!(
+                        "upload stalled: no bytes for {} s (received {received} bytes)",
+                        idle.as_secs()
+                    )
+                };
+                tracing::info!(app, %user, received, "upload abandoned: {message}");
+                return Err(timed_out(message));
+            }
+        };
         let chunk = chunk.map_err(|e| {
-            (
+            Refusal::new(
                 StatusCode::BAD_REQUEST,
                 ApiError::new(code::NETWORK, format!("upload interrupted: {e}")),
             )
@@ -132,17 +193,25 @@ async fn receive(
     }
     file.flush().await.map_err(internal)?;
     drop(file);
-    let media = shared.media.clone();
-    let stored = tokio::task::spawn_blocking(move || media.ingest(temp))
+    let stored = shared
+        .media
+        .clone()
+        .ingest_upload(temp, shared.config.decode_wait)
         .await
-        .map_err(|e| internal(std::io::Error::other(e.to_string())))?
         .map_err(|e| {
             let status = match e {
-                MediaError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                MediaError::Io(ref io) => {
+                    tracing::error!(error = %io, "picture could not be stored");
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
                 MediaError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                MediaError::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                MediaError::NotAPicture(_)
+                | MediaError::TooManyPixels { .. }
+                | MediaError::DecodedTooLarge { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 _ => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             };
-            (status, ApiError::from(e))
+            Refusal::new(status, ApiError::from(e))
         })?;
     tracing::info!(app, %user, uuid = %stored.uuid, bytes = received, "picture uploaded");
     Ok(stored)
