@@ -3,6 +3,7 @@
 
 mod budget;
 mod cli;
+mod hostile;
 mod hostile_images;
 mod hygiene;
 mod images;

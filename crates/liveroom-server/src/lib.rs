@@ -104,7 +104,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         ring: config.room_ring,
     };
     let media =
-        liveroom_media::MediaStore::open(config.data_dir.join("images")).map_err(|source| {
+        liveroom_media::MediaStore::open(config.data_dir.join("images"))
+            .map(|m| m.with_max_decodes(config.max_decodes))
+            .map_err(|source| {
             ServerError::DataDir {
                 path: config.data_dir.join("images"),
                 source,
