@@ -3,6 +3,7 @@
 
 mod budget;
 mod cli;
+mod external_images;
 mod hostile;
 mod hostile_images;
 mod hygiene;

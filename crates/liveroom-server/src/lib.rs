@@ -22,6 +22,7 @@ mod connection;
 pub mod error;
 pub mod fanout;
 mod http;
+mod external_images;
 mod images;
 mod listener;
 pub mod moderation;
