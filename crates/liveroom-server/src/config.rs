@@ -70,6 +70,10 @@ pub struct Config {
     pub max_rooms_per_user: u32,
     /// How long a graceful shutdown waits for clients before it drops them.
     pub shutdown_grace: Duration,
+    /// How often the server pings each WebSocket client.
+    pub keepalive: Duration,
+    /// A WebSocket client silent (not even a pong) for this long is dropped: its peer vanished.
+    pub keepalive_timeout: Duration,
     /// External pictures (avatar URLs) fetched at once for `GET /external-image`; each is
     /// then decoded one at a time (0: the proxy is off).
     pub external_image_fetches: usize,
@@ -118,6 +122,8 @@ impl Default for Config {
             room_create_rate: 10,
             max_rooms_per_user: 100,
             shutdown_grace: Duration::from_secs(10),
+            keepalive: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(75),
             external_image_fetches: 4,
             external_image_max_bytes: 5 * 1024 * 1024,
             external_image_timeout: Duration::from_secs(10),
@@ -167,10 +173,16 @@ impl Config {
         for (what, d) in [
             ("write timeout", self.write_timeout),
             ("handshake timeout", self.handshake_timeout),
+            ("keepalive", self.keepalive),
         ] {
             if d.is_zero() {
                 return Err(ServerError::Config(format!("{what} must be > 0")));
             }
+        }
+        if self.keepalive_timeout <= self.keepalive {
+            return Err(ServerError::Config(
+                "keepalive timeout must be longer than the keepalive interval".into(),
+            ));
         }
         // A batch frame (256 KiB) plus a reply must fit.
         if self.max_write_buffer < 512 * 1024 {
@@ -338,6 +350,12 @@ impl ConfigBuilder {
         self.0.shutdown_grace = d;
         self
     }
+    /// Ping interval and silence after which a client is dropped.
+    pub fn keepalive(mut self, every: Duration, timeout: Duration) -> Self {
+        self.0.keepalive = every;
+        self.0.keepalive_timeout = timeout;
+        self
+    }
     /// External pictures fetched at once (0: no proxy).
     pub fn external_image_fetches(mut self, n: usize) -> Self {
         self.0.external_image_fetches = n;
@@ -490,6 +508,16 @@ pub struct Cli {
     /// Seconds a graceful shutdown waits for clients before dropping them [default: 10].
     #[arg(long, env = "LIVEROOM_SHUTDOWN_GRACE", value_name = "SECS")]
     pub shutdown_grace: Option<u64>,
+    /// Seconds between the server's pings to each client [default: 30].
+    #[arg(long, env = "LIVEROOM_KEEPALIVE", value_name = "SECS")]
+    pub keepalive: Option<u64>,
+    /// Seconds of silence after which a client is dropped [default: 75].
+    #[arg(long, env = "LIVEROOM_KEEPALIVE_TIMEOUT", value_name = "SECS")]
+    pub keepalive_timeout: Option<u64>,
+    /// Slots of each room's broadcast ring: a viewer more than half of it behind loses Low
+    /// and Lowest, a whole ring behind is closed with 4108 [default: 1024; at least 16].
+    #[arg(long, env = "LIVEROOM_ROOM_RING", value_name = "N")]
+    pub room_ring: Option<usize>,
     /// External pictures (avatar URLs) fetched at once by GET /external-image [default: 4;
     /// 0 = the proxy is off].
     #[arg(long, env = "LIVEROOM_EXTERNAL_IMAGE_FETCHES", value_name = "N")]
@@ -552,6 +580,9 @@ struct FileConfig {
     room_create_rate: Option<u32>,
     max_rooms_per_user: Option<u32>,
     shutdown_grace: Option<u64>,
+    keepalive: Option<u64>,
+    keepalive_timeout: Option<u64>,
+    room_ring: Option<usize>,
     external_image_fetches: Option<usize>,
     external_image_max_bytes: Option<u64>,
     external_image_timeout: Option<u64>,
@@ -675,7 +706,7 @@ impl Cli {
                 .or(file.room_unload_after)
                 .map(Duration::from_secs)
                 .unwrap_or(d.room_unload_after),
-            room_ring: d.room_ring,
+            room_ring: self.room_ring.or(file.room_ring).unwrap_or(d.room_ring),
             max_decodes: self
                 .max_decodes
                 .or(file.max_decodes)
@@ -738,6 +769,11 @@ impl Cli {
                 .or(file.max_rooms_per_user)
                 .unwrap_or(d.max_rooms_per_user),
             shutdown_grace: secs(self.shutdown_grace.or(file.shutdown_grace), d.shutdown_grace),
+            keepalive: secs(self.keepalive.or(file.keepalive), d.keepalive),
+            keepalive_timeout: secs(
+                self.keepalive_timeout.or(file.keepalive_timeout),
+                d.keepalive_timeout,
+            ),
             external_image_fetches: self
                 .external_image_fetches
                 .or(file.external_image_fetches)

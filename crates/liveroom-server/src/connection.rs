@@ -34,10 +34,6 @@ use crate::Shared;
 
 /// How long a closing connection waits for the client's close reply.
 const CLOSE_LINGER: Duration = Duration::from_millis(500);
-/// How often the server pings; any frame from the client (pongs included) proves it alive.
-const KEEPALIVE_EVERY: Duration = Duration::from_secs(30);
-/// Silence after which a connection is considered dead (its TCP peer vanished).
-const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(75);
 /// How long a client past its write deadline gets to take the close frame.
 const STALLED_CLOSE: Duration = Duration::from_millis(100);
 /// Longest timer we arm for a UserSig expiry (tokio timers top out around two years).
@@ -106,10 +102,9 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>, client: std::net::IpAdd
     };
     tracing::debug!(conn = conn.id, %client, "connected");
     let mut out: Vec<Utf8Bytes> = Vec::new();
-    let mut keepalive = tokio::time::interval_at(
-        tokio::time::Instant::now() + KEEPALIVE_EVERY,
-        KEEPALIVE_EVERY,
-    );
+    // The server pings; any frame from the client (pongs included) proves it alive.
+    let every = shared.config.keepalive;
+    let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
     // Made once: a fresh `cancelled()` per wake-up would lock the token's waiter list (shared
@@ -134,7 +129,7 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>, client: std::net::IpAdd
             },
             _ = wait_expiry(&mut conn.expiry) => break End::Kick(KickReason::UserSigExpired),
             _ = keepalive.tick() => {
-                if last_seen.elapsed() > KEEPALIVE_TIMEOUT {
+                if last_seen.elapsed() > conn.shared.config.keepalive_timeout {
                     tracing::debug!(conn = conn.id, "no frame from the client: dropping");
                     break End::Gone;
                 }
