@@ -50,6 +50,7 @@ impl AddrLimits {
 
     /// A place for one more connection of `ip`, unless it has its cap already.
     pub(crate) fn acquire(self: &Arc<Self>, ip: IpAddr) -> Option<AddrSlot> {
+        let ip = cap_key(ip);
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         let n = open.entry(ip).or_insert(0);
         if self.max > 0 && *n >= self.max {
@@ -60,6 +61,21 @@ impl AddrLimits {
             limits: self.clone(),
             ip,
         })
+    }
+}
+
+/// What one cap counts: an IPv4 address, or an IPv6 /64 (one client usually holds a whole
+/// /64, so counting single IPv6 addresses would cap nothing).
+fn cap_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -279,6 +295,16 @@ mod tests {
         assert!(limits.acquire(ip("10.0.0.2")).is_some(), "others have their own");
         drop(a);
         assert!(limits.acquire(ip("10.0.0.1")).is_some());
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_prefix() {
+        let limits = AddrLimits::new(1);
+        let _a = limits.acquire(ip("2001:db8:1:2::1")).unwrap();
+        assert!(limits.acquire(ip("2001:db8:1:2::ffff")).is_none());
+        assert!(limits.acquire(ip("2001:db8:1:3::1")).is_some());
+        let _v4 = limits.acquire(ip("192.0.2.1")).unwrap();
+        assert!(limits.acquire(ip("::ffff:192.0.2.1")).is_none(), "mapped is the same");
     }
 
     #[test]
