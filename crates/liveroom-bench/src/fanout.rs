@@ -115,35 +115,8 @@ pub async fn run(p: Params) -> anyhow::Result<Report> {
     let before = pid.and_then(procstat::sample);
 
     // Viewers, in worker processes.
-    let mut workers = Vec::new();
-    let mut remaining = p.viewers;
-    let mut slow_left = p.slow;
-    let mut offset = 1;
-    let per_worker = viewers_per_worker(p.viewers);
-    while remaining > 0 {
-        let n = remaining.min(per_worker);
-        let slow = slow_left.min(n);
-        workers.push(spawn_worker(
-            &server.url,
-            &room,
-            n,
-            offset,
-            p.sample_every,
-            slow,
-        )?);
-        remaining -= n;
-        slow_left -= slow;
-        offset += n;
-    }
-    let mut connections = 0usize;
-    for w in &mut workers {
-        let line = tokio::time::timeout(Duration::from_secs(300), w.stdout.next_line())
-            .await
-            .context("workers connect within 300 s")??
-            .ok_or_else(|| anyhow!("worker ended early"))?;
-        let v: Value = serde_json::from_str(&line)?;
-        connections += v["ready"].as_u64().unwrap_or(0) as usize;
-    }
+    let mut workers = spawn_workers(&server.url, &room, p.viewers, p.slow, p.sample_every)?;
+    let connections = wait_ready(&mut workers).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = pid.and_then(procstat::sample);
     let bytes_per_connection = match (&before, &idle) {
@@ -215,28 +188,14 @@ pub async fn run(p: Params) -> anyhow::Result<Report> {
         s.abort();
     }
 
-    let mut delivered = 0;
-    let mut frames = 0;
-    let mut closed_early = 0;
-    let mut by_priority_delivered = [0u64; 4];
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?;
-    for mut w in workers {
-        w.stdin.write_all(b"stop\n").await?;
-        w.stdin.flush().await?;
-        let line = tokio::time::timeout(Duration::from_secs(60), w.stdout.next_line())
-            .await
-            .context("worker report")??
-            .ok_or_else(|| anyhow!("worker gave no report"))?;
-        let r: WorkerReport = serde_json::from_str(&line)?;
-        delivered += r.delivered;
-        frames += r.frames;
-        closed_early += r.closed_early;
-        for (i, d) in r.by_priority.iter().enumerate() {
-            by_priority_delivered[i] += d;
-        }
-        hist.add(r.histogram()?)?;
-        let _ = w.child.wait().await;
-    }
+    let Collected {
+        delivered,
+        frames,
+        closed_early,
+        by_priority: by_priority_delivered,
+        hist,
+        ..
+    } = collect(workers).await?;
 
     let reading = connections.saturating_sub(p.slow) as u64;
     let accepted: u64 = counts
@@ -299,15 +258,101 @@ pub async fn run(p: Params) -> anyhow::Result<Report> {
     })
 }
 
+/// Sends and joins counted while a scenario runs.
 #[derive(Default)]
-struct Counts {
-    sent: [AtomicU64; 4],
-    accepted: [AtomicU64; 4],
-    rejected: AtomicU64,
-    churn_joins: AtomicU64,
+pub struct Counts {
+    /// Sends by priority.
+    pub sent: [AtomicU64; 4],
+    /// Accepted sends by priority.
+    pub accepted: [AtomicU64; 4],
+    /// Refused sends.
+    pub rejected: AtomicU64,
+    /// Churn connections that entered the room.
+    pub churn_joins: AtomicU64,
 }
 
-struct Worker {
+/// Starts worker processes holding `viewers` viewers in `room`, `slow` of them never reading.
+pub fn spawn_workers(
+    url: &str,
+    room: &str,
+    viewers: usize,
+    slow: usize,
+    sample_every: usize,
+) -> anyhow::Result<Vec<Worker>> {
+    let mut workers = Vec::new();
+    let mut remaining = viewers;
+    let mut slow_left = slow;
+    let mut offset = 1;
+    let per_worker = viewers_per_worker(viewers);
+    while remaining > 0 {
+        let n = remaining.min(per_worker);
+        let slow = slow_left.min(n);
+        workers.push(spawn_worker(url, room, n, offset, sample_every, slow)?);
+        remaining -= n;
+        slow_left -= slow;
+        offset += n;
+    }
+    Ok(workers)
+}
+
+/// Waits until every worker's viewers are in the room; how many connected.
+pub async fn wait_ready(workers: &mut [Worker]) -> anyhow::Result<usize> {
+    let mut connections = 0usize;
+    for w in workers {
+        let line = tokio::time::timeout(Duration::from_secs(300), w.stdout.next_line())
+            .await
+            .context("workers connect within 300 s")??
+            .ok_or_else(|| anyhow!("worker ended early"))?;
+        let v: Value = serde_json::from_str(&line)?;
+        connections += v["ready"].as_u64().unwrap_or(0) as usize;
+    }
+    Ok(connections)
+}
+
+/// What all workers' viewers received.
+pub struct Collected {
+    pub delivered: u64,
+    pub frames: u64,
+    pub closed_early: u64,
+    pub by_priority: [u64; 4],
+    pub hist: Histogram<u64>,
+    /// Messages received by each reading viewer.
+    pub per_viewer: Vec<u64>,
+}
+
+/// Stops the workers and adds up their reports.
+pub async fn collect(workers: Vec<Worker>) -> anyhow::Result<Collected> {
+    let mut c = Collected {
+        delivered: 0,
+        frames: 0,
+        closed_early: 0,
+        by_priority: [0; 4],
+        hist: Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?,
+        per_viewer: Vec::new(),
+    };
+    for mut w in workers {
+        w.stdin.write_all(b"stop\n").await?;
+        w.stdin.flush().await?;
+        let line = tokio::time::timeout(Duration::from_secs(60), w.stdout.next_line())
+            .await
+            .context("worker report")??
+            .ok_or_else(|| anyhow!("worker gave no report"))?;
+        let r: WorkerReport = serde_json::from_str(&line)?;
+        c.delivered += r.delivered;
+        c.frames += r.frames;
+        c.closed_early += r.closed_early;
+        for (i, d) in r.by_priority.iter().enumerate() {
+            c.by_priority[i] += d;
+        }
+        c.hist.add(r.histogram()?)?;
+        c.per_viewer.extend(&r.per_viewer);
+        let _ = w.child.wait().await;
+    }
+    Ok(c)
+}
+
+/// A viewer worker process.
+pub struct Worker {
     child: Child,
     stdin: tokio::process::ChildStdin,
     stdout: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
@@ -356,7 +401,7 @@ fn spawn_worker(
 }
 
 /// Sends at `rate`/s for `seconds`, pipelined; replies are counted as they come back.
-async fn send_loop(
+pub async fn send_loop(
     conn: Conn,
     room: String,
     rate: f64,
@@ -421,7 +466,13 @@ async fn send_loop(
 
 /// Opens a connection that enters the room, reads for a moment and leaves, `per_sec` times a
 /// second.
-async fn churn_loop(url: String, room: String, per_sec: u32, seconds: u64, counts: Arc<Counts>) {
+pub async fn churn_loop(
+    url: String,
+    room: String,
+    per_sec: u32,
+    seconds: u64,
+    counts: Arc<Counts>,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(per_sec.max(1))));
     let until = Instant::now() + Duration::from_secs(seconds);
     let mut n = 0usize;

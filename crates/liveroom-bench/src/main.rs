@@ -9,17 +9,22 @@
 //! - `slow`: some viewers stop reading; memory stays bounded, others' latency holds.
 //! - `all`: every scenario, ours beside the Node.js `ws` baseline (`--smoke` for a quick run).
 //! - `images`: upload throughput and thumbnail time.
+//! - `hostile`: the attacks of issue 11 and the limits that held, ours beside the baseline.
+//! - `soak`: a room under steady load for many minutes; memory and open files sampled.
 //!
-//! Without `--server`, each run starts its own server binary on a free loopback port.
+//! Without `--server`, each run starts its own server binary on a free loopback port
+//! (`--server-bin` chooses which binary, e.g. an older build to compare with).
 
 mod conn;
 mod fanout;
+mod hostile;
 mod images;
 mod latency;
 mod procstat;
 mod rawws;
 mod report;
 mod server;
+mod soak;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +37,9 @@ use crate::server::Target;
 struct Cli {
     #[command(subcommand)]
     scenario: Scenario,
+    /// The liveroom-server binary to start (default: the one next to this executable).
+    #[arg(long, global = true)]
+    server_bin: Option<std::path::PathBuf>,
 }
 
 #[derive(clap::Args, Clone)]
@@ -106,6 +114,10 @@ enum Scenario {
     },
     /// Picture upload throughput and thumbnail time.
     Images(images::Args),
+    /// The attacks of issue 11 (flood, not reading, pings, bare sockets, rooms, decode bombs).
+    Hostile(hostile::Args),
+    /// Long steady load (default 30 min, 5,000 viewers): memory, open files, every delivery.
+    Soak(soak::Args),
     /// (internal) a viewer process.
     #[command(hide = true)]
     Worker(worker::Args),
@@ -149,6 +161,9 @@ async fn run_targets(p: Params, which: Which, json: bool) -> anyhow::Result<()> 
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(bin) = cli.server_bin.clone() {
+        server::set_server_binary(bin);
+    }
     // A viewer worker is one thread: the orchestrator starts one per core or more, and a
     // single-threaded reader spends nothing on work stealing and cross-thread wake-ups
     // (measured: 15-25 % more frames/s through the same server).
@@ -164,6 +179,8 @@ fn main() -> anyhow::Result<()> {
             Scenario::Latency(args) => latency::run(args).await,
             Scenario::Worker(args) => worker::run(args).await,
             Scenario::Images(args) => images::run(args).await,
+            Scenario::Hostile(args) => hostile::run(args).await,
+            Scenario::Soak(args) => soak::run(args).await,
             Scenario::Fanout(c) => {
                 run_targets(params("fanout", &c, 1000, 40, 10), c.target, c.json).await
             }

@@ -1,5 +1,6 @@
-//! CPU time and resident memory of a process, read from /proc.
+//! CPU time, resident memory, open files and TCP sockets of a process, read from /proc.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
 /// A reading of one process.
@@ -41,4 +42,87 @@ pub fn cpu_percent(a: &Sample, b: &Sample) -> f64 {
     }
     // Linux reports clock ticks at USER_HZ = 100 on every architecture we run on.
     (b.cpu_ticks.saturating_sub(a.cpu_ticks)) as f64 / 100.0 / secs * 100.0
+}
+
+/// How many file descriptors the process holds (`/proc/PID/fd`); `None` if it is gone.
+pub fn open_fds(pid: u32) -> Option<usize> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()
+        .map(|d| d.count())
+}
+
+/// The server side of one TCP connection, as the kernel sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerSocket {
+    /// Bytes written by the server and not yet acknowledged by the peer (its send queue).
+    pub send_queue: u64,
+    /// Whether the process still holds a file descriptor for it (it has not closed it).
+    pub held: bool,
+}
+
+/// The connection between `server` (the listening address) and `peer` (the client's local
+/// address), from /proc/net/tcp; whether `pid` holds it. `None`: no such connection any more.
+pub fn server_socket(pid: u32, server: SocketAddr, peer: SocketAddr) -> Option<ServerSocket> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let (send_queue, inode) = table
+        .lines()
+        .skip(1)
+        .find_map(|line| tcp_row(line, server, peer))?;
+    // A socket the process closed while data was still queued lingers in the table with no
+    // inode (orphaned): the server no longer holds it.
+    let held = inode != 0 && holds_inode(pid, inode);
+    Some(ServerSocket { send_queue, held })
+}
+
+/// `(tx_queue, inode)` of a /proc/net/tcp row if it joins `local` to `remote`.
+fn tcp_row(line: &str, local: SocketAddr, remote: SocketAddr) -> Option<(u64, u64)> {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    if parse_addr(f.get(1)?)? != local || parse_addr(f.get(2)?)? != remote {
+        return None;
+    }
+    let tx = u64::from_str_radix(f.get(4)?.split(':').next()?, 16).ok()?;
+    let inode = f.get(9)?.parse().ok()?;
+    Some((tx, inode))
+}
+
+/// `0100007F:1F90` → 127.0.0.1:8080 (the address is the kernel's u32 printed in host order).
+fn parse_addr(s: &str) -> Option<SocketAddr> {
+    let (ip, port) = s.split_once(':')?;
+    let ip = u32::from_str_radix(ip, 16).ok()?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    Some(SocketAddr::from((Ipv4Addr::from(ip.to_ne_bytes()), port)))
+}
+
+fn holds_inode(pid: u32, inode: u64) -> bool {
+    let want = format!("socket:[{inode}]");
+    std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|d| {
+        d.flatten()
+            .any(|e| std::fs::read_link(e.path()).is_ok_and(|l| l.as_os_str() == want.as_str()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_proc_net_tcp_row() {
+        let row = "   3: 0100007F:1F90 0200007F:D431 01 0002A000:00000000 00:00000000 00000000  1000        0 123456 1 0000000000000000 20 4 30 10 -1";
+        let local: SocketAddr = "127.0.0.1:8080".parse().unwrap();
+        let remote: SocketAddr = "127.0.0.2:54321".parse().unwrap();
+        assert_eq!(tcp_row(row, local, remote), Some((0x2A000, 123456)));
+        assert_eq!(tcp_row(row, remote, local), None);
+    }
+
+    #[test]
+    fn sees_its_own_sockets() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let pid = std::process::id();
+        let (server, peer) = (listener.local_addr().unwrap(), client.local_addr().unwrap());
+        assert!(server_socket(pid, server, peer).unwrap().held);
+        drop(accepted);
+        assert!(server_socket(pid, server, peer).is_none_or(|s| !s.held));
+    }
 }

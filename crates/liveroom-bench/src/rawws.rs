@@ -12,7 +12,8 @@ use tokio::net::{TcpSocket, TcpStream};
 
 const OP_TEXT: u8 = 0x1;
 const OP_CLOSE: u8 = 0x8;
-const OP_PING: u8 = 0x9;
+/// Opcode of a ping frame.
+pub const OP_PING: u8 = 0x9;
 
 /// One viewer connection.
 pub struct RawWs {
@@ -33,9 +34,19 @@ pub enum Read {
 impl RawWs {
     /// Connects from `source` to `addr` and upgrades `GET /ws`.
     pub async fn connect(addr: SocketAddr, source: Ipv4Addr) -> anyhow::Result<Self> {
+        Self::connect_with(addr, source, 64 * 1024).await
+    }
+
+    /// [`connect`](Self::connect) with this receive buffer (`SO_RCVBUF`, set before connecting
+    /// so that the TCP window offered to the server is that small from the start).
+    pub async fn connect_with(
+        addr: SocketAddr,
+        source: Ipv4Addr,
+        recv_buffer: u32,
+    ) -> anyhow::Result<Self> {
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
-        socket.set_recv_buffer_size(64 * 1024)?;
+        socket.set_recv_buffer_size(recv_buffer)?;
         let mut stream = socket.connect(addr).await?;
         stream.set_nodelay(true)?;
         let request = format!(
@@ -72,6 +83,16 @@ impl RawWs {
         }
     }
 
+    /// This end's address (the server sees it as the peer).
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.stream.local_addr()?)
+    }
+
+    /// Writes bytes as they are (frames built by the caller, e.g. many pings at once).
+    pub async fn write_raw(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        self.stream.write_all(bytes).await.context("send")
+    }
+
     /// Sends a text frame (masked with a zero key, as a client must mask).
     pub async fn send_text(&mut self, text: &str) -> anyhow::Result<()> {
         self.send_frame(OP_TEXT, text.as_bytes()).await
@@ -79,20 +100,7 @@ impl RawWs {
 
     async fn send_frame(&mut self, op: u8, payload: &[u8]) -> anyhow::Result<()> {
         let mut frame = Vec::with_capacity(payload.len() + 14);
-        frame.push(0x80 | op);
-        match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
-            n if n <= 0xFFFF => {
-                frame.push(0x80 | 126);
-                frame.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                frame.push(0x80 | 127);
-                frame.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        frame.extend_from_slice(&[0, 0, 0, 0]);
-        frame.extend_from_slice(payload);
+        push_frame(&mut frame, op, payload);
         self.stream.write_all(&frame).await.context("send")
     }
 
@@ -159,4 +167,22 @@ impl RawWs {
         let from = self.start + header;
         Some((op, from..from + len, from + len))
     }
+}
+
+/// Appends one client frame (masked with a zero key, as a client must mask) to `frame`.
+pub fn push_frame(frame: &mut Vec<u8>, op: u8, payload: &[u8]) {
+    frame.push(0x80 | op);
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= 0xFFFF => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(payload);
 }

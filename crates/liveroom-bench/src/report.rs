@@ -187,5 +187,26 @@ pub async fn all(smoke: bool, json: bool) -> anyhow::Result<()> {
         );
         print(&reports, json);
     }
+    crate::hostile::run(crate::hostile::Args {
+        smoke,
+        only: Vec::new(),
+        target: crate::Which::Both,
+        json,
+    })
+    .await?;
+    // The soak takes half an hour at full size: `all` runs only its smoke form.
+    if smoke {
+        crate::soak::run(crate::soak::Args {
+            minutes: 0.0,
+            viewers: 0,
+            rate: 0,
+            churn: 0,
+            slow: 0,
+            sample_secs: 0,
+            smoke: true,
+            json,
+        })
+        .await?;
+    }
     Ok(())
 }

@@ -4,6 +4,8 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 
@@ -64,7 +66,7 @@ impl BenchServer {
         let data = tempfile::tempdir()?;
         let mut cmd = match target {
             Target::Liveroom => {
-                let bin = sibling("liveroom-server")?;
+                let bin = server_binary()?;
                 let mut c = Command::new(bin);
                 c.args([
                     "--listen",
@@ -75,6 +77,7 @@ impl BenchServer {
                 ])
                 .arg(data.path())
                 .args(extra)
+                .args(loopback_defaults(extra)?)
                 .env("RUST_LOG", "warn");
                 c
             }
@@ -123,6 +126,102 @@ impl BenchServer {
     pub fn sig(&self, user: &str) -> String {
         liveroom_usersig::gen_usersig(APP, KEY, user, 86_400)
     }
+
+    /// `HOST:PORT` of the server.
+    pub fn addr(&self) -> anyhow::Result<std::net::SocketAddr> {
+        crate::conn::server_addr(&self.url)
+    }
+
+    /// Sends SIGTERM and waits up to `bound` for the process to exit: the time it took, or
+    /// `None` if it was still running (it is then killed).
+    pub fn terminate(&mut self, bound: Duration) -> anyhow::Result<Option<Duration>> {
+        let Some(child) = self.child.as_mut() else {
+            bail!("the server was not started by the bench");
+        };
+        let started = Instant::now();
+        let ok = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
+        if !ok.success() {
+            bail!("kill -TERM {} failed", child.id());
+        }
+        while started.elapsed() < bound {
+            if child.try_wait()?.is_some() {
+                return Ok(Some(started.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Ok(None)
+    }
+}
+
+/// The `liveroom-server` binary to run: `--server-bin` if given (e.g. an older build, to
+/// compare before and after a change), else the one next to this executable.
+pub fn server_binary() -> anyhow::Result<PathBuf> {
+    match SERVER_BIN.get() {
+        Some(path) => Ok(path.clone()),
+        None => sibling("liveroom-server"),
+    }
+}
+
+static SERVER_BIN: OnceLock<PathBuf> = OnceLock::new();
+
+/// Chooses the server binary for the whole run (the global `--server-bin`).
+pub fn set_server_binary(path: PathBuf) {
+    let _ = SERVER_BIN.set(path);
+}
+
+/// The flags the server binary lists in its `--help`, read once: settings added by later
+/// versions are passed only to a server that has them, so one bench measures old and new.
+fn server_flags() -> anyhow::Result<&'static [String]> {
+    static FLAGS: OnceLock<Vec<String>> = OnceLock::new();
+    if let Some(f) = FLAGS.get() {
+        return Ok(f);
+    }
+    let out = Command::new(server_binary()?)
+        .arg("--help")
+        .output()
+        .context("liveroom-server --help")?;
+    let help = String::from_utf8_lossy(&out.stdout);
+    let flags = help
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | '=' | '[' | ']' | '<' | '>'))
+        .filter(|w| w.starts_with("--"))
+        .map(str::to_owned)
+        .collect();
+    Ok(FLAGS.get_or_init(|| flags))
+}
+
+/// Whether our server binary has the flag `name` (e.g. `--write-timeout`).
+pub fn supports(name: &str) -> anyhow::Result<bool> {
+    Ok(server_flags()?.iter().any(|f| f == name))
+}
+
+/// The given `(flag, value)` pairs that the server supports, as arguments; the others are
+/// returned apart, for the report.
+pub fn supported_args(pairs: &[(&str, String)]) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+    let mut args = Vec::new();
+    let mut missing = Vec::new();
+    for (flag, value) in pairs {
+        if supports(flag)? {
+            args.push((*flag).to_owned());
+            args.push(value.clone());
+        } else {
+            missing.push((*flag).to_owned());
+        }
+    }
+    Ok((args, missing))
+}
+
+/// Every load scenario comes from loopback, thousands of connections from a few addresses:
+/// lift the per-address connection cap (when the server has one) unless the caller set it.
+fn loopback_defaults(extra: &[String]) -> anyhow::Result<Vec<String>> {
+    const CAP: &str = "--max-connections-per-ip";
+    if extra.iter().any(|a| a == CAP) || !supports(CAP)? {
+        return Ok(Vec::new());
+    }
+    Ok(vec![CAP.to_owned(), "0".to_owned()])
 }
 
 impl Drop for BenchServer {

@@ -54,6 +54,9 @@ pub struct WorkerReport {
     pub by_priority: [u64; 4],
     /// Connections the server closed before the end.
     pub closed_early: u64,
+    /// Messages received by each reading viewer (the soak checks that each got them all).
+    #[serde(default)]
+    pub per_viewer: Vec<u64>,
     /// Latency histogram in µs (HDR V2, base64).
     pub histogram: String,
 }
@@ -81,6 +84,7 @@ struct Shared {
     frames: AtomicU64,
     by_priority: [AtomicU64; 4],
     closed_early: AtomicU64,
+    per_viewer: Mutex<Vec<u64>>,
     hist: Mutex<Histogram<u64>>,
 }
 
@@ -90,6 +94,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         frames: AtomicU64::new(0),
         by_priority: Default::default(),
         closed_early: AtomicU64::new(0),
+        per_viewer: Mutex::new(Vec::with_capacity(args.viewers)),
         hist: Mutex::new(Histogram::new_with_bounds(1, 120_000_000, 3)?),
     });
     let addr = server_addr(&args.url)?;
@@ -142,6 +147,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 shared.frames.fetch_add(frames, Ordering::Relaxed);
                 for (total, n) in shared.by_priority.iter().zip(by_priority) {
                     total.fetch_add(n, Ordering::Relaxed);
+                }
+                if let Ok(mut p) = shared.per_viewer.lock() {
+                    p.push(delivered);
                 }
             };
             loop {
@@ -212,6 +220,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         frames: shared.frames.load(Ordering::Relaxed),
         by_priority: std::array::from_fn(|i| shared.by_priority[i].load(Ordering::Relaxed)),
         closed_early: shared.closed_early.load(Ordering::Relaxed),
+        per_viewer: shared
+            .per_viewer
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default(),
         histogram: base64::engine::general_purpose::STANDARD.encode(buf),
     };
     println!("{}", serde_json::to_string(&report)?);
@@ -219,7 +232,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Sends a request and reads until its reply (or error) arrives.
-async fn call(ws: &mut RawWs, request: &serde_json::Value) -> anyhow::Result<()> {
+pub async fn call(ws: &mut RawWs, request: &serde_json::Value) -> anyhow::Result<()> {
     ws.send_text(&request.to_string()).await?;
     loop {
         let mut answer = None;
