@@ -189,6 +189,13 @@ async fn an_external_picture_is_fetched_once_and_served_as_a_checked_thumbnail()
     assert_eq!(origin.hits("/pic.png"), 1);
     assert_eq!(origin.hits("/pic2.png"), 1);
 
+    // The engine shows avatars the same way: any http(s) URL through the proxy.
+    let engine = server.engine();
+    let shown = engine.fetch_image(&origin.url("/pic.png")).await.unwrap();
+    assert_eq!(shown.bytes, body);
+    let e = engine.fetch_image(&origin.url("/page")).await.unwrap_err();
+    assert_eq!(e.code, 2252, "{e}");
+
     // Conditional requests are answered without a body.
     let etag = headers[reqwest::header::ETAG].clone();
     let r = reqwest::Client::new()
@@ -285,6 +292,12 @@ async fn internal_addresses_are_refused_unless_the_setting_allows_them() {
         assert_eq!((status, code), (403, 10007), "{url}: {message}");
         assert!(message.contains("internal address"), "{message}");
     }
+    let e = server
+        .engine()
+        .fetch_image(&origin.url("/pic.png"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, 10007, "through the engine too: {e}");
     assert_eq!(origin.hits("/pic.png"), 0, "the origin was never asked");
 
     let off = Server::start_with(&["--external-image-fetches", "0"]);

@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::connection::{self, Call, Command, Effect, REQUEST_TIMEOUT};
+use crate::download::ServerImage;
 use crate::endpoint::Endpoints;
 use crate::error;
 use crate::events::{Event, EventName, HandlerId};
@@ -367,6 +368,20 @@ impl Im {
             priority,
         };
         self.send("send_image", request).await
+    }
+
+    /// Downloads a picture to show, from this engine's room server and only from it: the
+    /// server's stored pictures (`/images/...` as image messages name them, relative or
+    /// absolute) as they are, and any other `http(s)` URL (an avatar or room avatar, chosen by
+    /// a user) through the server's proxy `/external-image?url=...`, which fetches, checks and
+    /// thumbnails it. Other URLs are refused (10004); the server's refusals come back with
+    /// their codes (e.g. 10007 for an internal address). Uses the engine's trusted roots.
+    pub async fn fetch_image(&self, target: &str) -> Result<ServerImage, ApiError> {
+        let shared = &self.inner.shared;
+        shared
+            .downloader
+            .fetch(&shared.endpoints.http, &shared.tls, target)
+            .await
     }
 
     /// Room owner only: tells every viewer the stream has ended; they get `t_push_stopped`

@@ -4,6 +4,7 @@
 mod backoff;
 mod client;
 mod connection;
+mod download;
 mod endpoint;
 mod error;
 mod events;
@@ -17,6 +18,7 @@ mod upload;
 pub use liveroom_proto as proto;
 
 pub use client::{EditRoomOptions, EnterResult, Im, LoginResult};
+pub use download::ServerImage;
 pub use events::{Event, EventData, EventName, HandlerId};
 pub use inbound::MAX_SERVER_FRAME;
 pub use liveroom_proto::{ApiError, EnterStatus, Priority};

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::download::Downloader;
 use crate::endpoint::Endpoints;
 use crate::events::{Emitter, Event, EventData, EventName};
 use crate::lock;
@@ -59,6 +60,8 @@ pub(crate) struct Shared {
     /// Roots trusted for `wss://` and `https://`.
     pub(crate) tls: TlsConfig,
     pub(crate) emitter: Emitter,
+    /// Pictures from the server (one HTTP client, made on first use).
+    pub(crate) downloader: Downloader,
     pub(crate) state: Mutex<State>,
     log_level: AtomicU8,
     next_id: AtomicU64,
@@ -74,6 +77,7 @@ impl Shared {
             endpoints,
             tls,
             emitter: Emitter::new(),
+            downloader: Downloader::default(),
             state: Mutex::new(State {
                 session: None,
                 rooms: Rooms::default(),

@@ -596,6 +596,31 @@ async fn images_are_checked_locally_then_uploaded_and_sent() {
     assert_eq!(progress.lock().unwrap().last(), Some(&1.0));
     let got = messages(&mut rx, EventName::ImageMessageReceived, 1, 3).await;
     assert_eq!(got[0].id, sent.id);
+
+    // Its pictures come from the server, and nothing from anywhere else.
+    let original = viewer
+        .fetch_image(&image.image_info_array[0].url)
+        .await
+        .unwrap();
+    assert_eq!(
+        (original.content_type.as_str(), &original.bytes[..]),
+        ("image/png", PNG)
+    );
+    let small = viewer
+        .fetch_image(&image.image_info_array[2].url)
+        .await
+        .unwrap();
+    assert!(small.content_type.starts_with("image/"), "{small:?}");
+    // (Other http(s) URLs go through the server's proxy: tests/e2e/external_images.rs.)
+    for elsewhere in ["javascript:alert(1)", "/upload", "/images/../liveroom.db"] {
+        let e = viewer.fetch_image(elsewhere).await.unwrap_err();
+        assert_eq!(e.code, code::INVALID_PARAMETER, "{elsewhere}: {e}");
+    }
+    let e = viewer
+        .fetch_image("/images/nothing.small.jpg")
+        .await
+        .unwrap_err();
+    assert_eq!(e.code, code::NETWORK, "{e}");
     host.shutdown().await;
     viewer.shutdown().await;
 }
@@ -642,6 +667,22 @@ async fn a_server_behind_tls_is_reached_over_wss_and_https_once_its_root_is_trus
         .expect("uploaded over https and sent");
     let got = messages(&mut rx, EventName::ImageMessageReceived, 1, 3).await;
     assert_eq!(got[0].id, sent.id);
+    // And downloaded over https with the same trusted root.
+    let Body::Image(image) = &sent.body else {
+        panic!("not an image: {sent:?}");
+    };
+    assert!(image.image_info_array[2]
+        .url
+        .starts_with("https://localhost:"));
+    let small = host
+        .fetch_image(&image.image_info_array[2].url)
+        .await
+        .unwrap();
+    assert!(!small.bytes.is_empty());
+    assert!(untrusted
+        .fetch_image(&image.image_info_array[2].url)
+        .await
+        .is_err());
     host.shutdown().await;
     viewer.shutdown().await;
 }
