@@ -55,6 +55,17 @@ impl BenchServer {
         remote: Option<String>,
         extra: &[String],
     ) -> anyhow::Result<Self> {
+        Self::start_logged(target, remote, extra, "warn")
+    }
+
+    /// Starts the given target; our server logs at `log` (`RUST_LOG`): the hostile scenarios
+    /// provoke a warning per refused client, which would only clutter their tables.
+    pub fn start_logged(
+        target: Target,
+        remote: Option<String>,
+        extra: &[String],
+        log: &str,
+    ) -> anyhow::Result<Self> {
         if let Some(url) = remote {
             return Ok(Self {
                 child: None,
@@ -78,7 +89,7 @@ impl BenchServer {
                 .arg(data.path())
                 .args(extra)
                 .args(loopback_defaults(extra)?)
-                .env("RUST_LOG", "warn");
+                .env("RUST_LOG", log);
                 c
             }
             Target::Node => {

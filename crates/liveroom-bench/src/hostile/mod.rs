@@ -191,7 +191,7 @@ fn start(target: Target, scale: &Scale, extra: &[&str]) -> anyhow::Result<Starte
         Target::Node => (Vec::new(), Vec::new()),
     };
     settings.extend(extra.iter().map(|s| s.to_string()));
-    let server = BenchServer::start_target(target, None, &settings)?;
+    let server = BenchServer::start_logged(target, None, &settings, "error")?;
     Ok(Started {
         server,
         settings,
@@ -316,7 +316,9 @@ fn describe(attack: Attack, scale: &Scale) -> (String, String) {
                 "{} pings of 125 bytes from a client that never reads the pongs",
                 pings::count(scale)
             ),
-            "bounded write buffer: the server's memory stays flat and the client is closed".into(),
+            "bounded write buffer: the server's memory stays flat however many pings (pongs \
+             it cannot write do not pile up)"
+                .into(),
         ),
         Attack::Sockets => (
             format!(
