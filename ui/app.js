@@ -3,7 +3,7 @@
 // (embedded server, LAN access, system language) go through `tauri.js`.
 
 import TWebLive from './tweblive.js';
-import { invoke } from './tauri.js';
+import { invoke, pictureSrc } from './tauri.js';
 import { t, setLang, currentLang, initLanguage, onLangChange, apply as applyI18n } from './i18n.js';
 import { RoomPane, fmtTime } from './room.js';
 import { setAvatar } from './effects.js';
@@ -44,11 +44,10 @@ const app = {
     console.warn('liveroom |', err);
   },
 
-  /** Server-relative URLs (`/image/...`) are made absolute on the current server. */
+  /** A server picture's URL (`/images/...`, or absolute as the engine gives it) as the webview loads it: from the room server, through the app's picture protocol. */
   absUrl(url) {
-    if (!url || /^(https?:|data:|blob:)/i.test(url)) return url || '';
-    const base = this.server.replace(/^ws(s?):/i, 'http$1:').replace(/\/+$/, '').replace(/\/ws$/, '');
-    return `${base}/${String(url).replace(/^\/+/, '')}`;
+    if (!url || /^(data:|blob:)/i.test(url)) return url || '';
+    return pictureSrc(String(url));
   },
 
   showImage(url) {
@@ -607,7 +606,12 @@ async function init() {
     e.preventDefault();
     app.saveProfile();
   });
-  $('profile-avatar').addEventListener('input', () => setAvatar($('profile-preview'), $('profile-avatar').value.trim(), $('profile-nick').value || '?'));
+  // The preview is fetched by the room server: not for every keystroke of the URL.
+  let previewTimer = 0;
+  $('profile-avatar').addEventListener('input', () => {
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(() => setAvatar($('profile-preview'), $('profile-avatar').value.trim(), $('profile-nick').value || '?'), 400);
+  });
   $('dlg-image').addEventListener('click', () => $('dlg-image').close());
   for (const b of document.querySelectorAll('#user-actions button[data-act]')) {
     b.addEventListener('click', () => app.userAction(b.dataset.act));

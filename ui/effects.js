@@ -2,6 +2,7 @@
 // time from a bounded queue, so a burst of gifts plays out instead of piling up.
 
 import { giftName, t } from './i18n.js';
+import { pictureSrc } from './tauri.js';
 
 /** The gifts of the gift panel: id → icon. */
 export const GIFTS = [
@@ -118,7 +119,10 @@ function makeInitialAvatar(s) {
   return `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
 }
 
-/** Sets an <img> to the avatar URL when it is http(s), else to the initial avatar. */
+/**
+ * Sets an <img> to the avatar URL when it is http(s), loaded through the room server (never
+ * from where the URL points), else to the initial avatar.
+ */
 export function setAvatar(img, url, name) {
   const fallback = initialAvatar(name);
   if (url && /^https?:\/\//i.test(url)) {
@@ -126,7 +130,7 @@ export function setAvatar(img, url, name) {
       img.onerror = null;
       img.src = fallback;
     };
-    img.src = url;
+    img.src = pictureSrc(url);
   } else {
     img.src = fallback;
   }

@@ -16,6 +16,14 @@ export const listen = (event, handler) => T.event.listen(event, handler);
 /** Ordered stream from one command (upload progress). */
 export const Channel = T.core.Channel;
 
+/**
+ * Where the webview loads a picture from: the app's `liveroom-image` protocol, which takes it
+ * from the room server and nowhere else (src-tauri/src/pictures.rs): the server's own
+ * pictures as they are, any other http(s) URL (avatars) through the server's proxy. The CSP
+ * allows no other image source, so a URL a user chose is never loaded from where it points.
+ */
+export const pictureSrc = (url) => T.core.convertFileSrc(url, 'liveroom-image');
+
 /** The native file picker (dialog plugin): resolves a path, or null when cancelled. */
 export const openImageDialog = (title) =>
   T.dialog.open({

@@ -21,6 +21,7 @@ use tokio::sync::broadcast::Receiver;
 use tokio::time::Instant;
 
 use crate::error::{CmdError, CmdResult};
+use crate::pictures::PictureCache;
 
 /// The webview event that carries engine events, batched.
 pub const EVENTS: &str = "liveroom://events";
@@ -38,6 +39,8 @@ pub struct Bridge {
     current: Mutex<Option<Connected>>,
     staged: Mutex<HashMap<u64, Vec<u8>>>,
     next_stage: AtomicU64,
+    /// Pictures of the current engine's server shown recently (the `liveroom-image` protocol).
+    pictures: PictureCache,
 }
 
 struct Connected {
@@ -59,6 +62,7 @@ impl Bridge {
             None => TlsConfig::default(),
         };
         let im = Im::with_tls(sdk_app_id, server, tls)?;
+        self.pictures.clear();
         let forwarder = tauri::async_runtime::spawn(forward_events(app, im.events()));
         let old = self
             .current
@@ -73,6 +77,7 @@ impl Bridge {
 
     /// Drops the engine (logout screen, app exit).
     pub async fn disconnect(&self) {
+        self.pictures.clear();
         let old = self.current.lock().expect("bridge lock").take();
         if let Some(old) = old {
             old.close().await;
@@ -87,6 +92,11 @@ impl Bridge {
             .as_ref()
             .map(|c| c.im.clone())
             .ok_or_else(|| CmdError::invalid("no IM instance: call TWebLive.createIM first"))
+    }
+
+    /// Recently shown pictures of the current server.
+    pub fn pictures(&self) -> &PictureCache {
+        &self.pictures
     }
 
     /// Keeps picture bytes sent from the webview until `send_image_message` takes them.

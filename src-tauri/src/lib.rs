@@ -5,11 +5,13 @@
 //! - [`bridge`]: the engine the UI is bound to, and the batched event forwarder.
 //! - [`commands`]: thin commands, one per engine method plus the app's own.
 //! - [`error`]: the `{code, message}` error every command returns.
+//! - [`pictures`]: the `liveroom-image` protocol, the webview's only source of pictures.
 
 pub mod bridge;
 pub mod commands;
 pub mod embedded;
 pub mod error;
+pub mod pictures;
 
 use tauri::{Manager, RunEvent};
 
@@ -21,6 +23,7 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .manage(bridge::Bridge::default())
         .manage(embedded::Embedded::default())
+        .register_asynchronous_uri_scheme_protocol(pictures::SCHEME, pictures::handle)
         .invoke_handler(tauri::generate_handler![
             commands::app::start_embedded,
             commands::app::embedded_info,
