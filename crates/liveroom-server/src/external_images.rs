@@ -857,6 +857,78 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
 
+    fn settings(cache_entries: usize) -> Settings {
+        Settings::from_config(
+            &Config::builder()
+                .external_image_cache_entries(cache_entries)
+                .build(),
+        )
+    }
+
+    /// Backdates a file past the sweep's grace for fresh files.
+    fn age(path: &Path) {
+        let old = SystemTime::now() - Duration::from_secs(600);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .and_then(|f| f.set_modified(old))
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_sweep_drops_expired_and_oldest_entries_and_unnamed_pictures() {
+        let dir = tempfile::tempdir().unwrap();
+        let proxy = ExternalImages::open(dir.path(), settings(3)).unwrap();
+        let store = dir.path().join("external-images");
+        let now = now_secs();
+        let day = proxy.settings.cache_ttl.as_secs();
+        let uuid = |c: char| c.to_string().repeat(64);
+        let mut put = |name: &str, fetched: u64, outcome: Outcome| {
+            let entry = Entry {
+                url: format!("https://example.org/{name}"),
+                fetched,
+                outcome,
+            };
+            let path = proxy.index.join(format!("{name}.json"));
+            std::fs::write(&path, serde_json::to_vec(&entry).unwrap()).unwrap();
+            age(&path);
+        };
+        let picture = |c: char| Outcome::Picture {
+            file: format!("{}.small.jpg", uuid(c)),
+        };
+        put("e1", now - 10, picture('a'));
+        put("e2", now - 20, picture('b'));
+        put("e3", now - 30, picture('c'));
+        put("expired", now - day - 1, picture('d'));
+        put("refused", now - 5, Outcome::Refused(Refusal::invalid("no")));
+        for c in ['a', 'b', 'c', 'd'] {
+            for file in [
+                format!("{}.small.jpg", uuid(c)),
+                format!("{}.json", uuid(c)),
+            ] {
+                std::fs::write(store.join(&file), b"x").unwrap();
+                age(&store.join(file));
+            }
+        }
+        proxy.sweep_now().unwrap();
+        let left = |dir: &Path| {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .unwrap()
+                .filter_map(|e| e.ok())
+                .filter(|e| e.path().is_file())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(left(&proxy.index), ["e1.json", "e2.json", "refused.json"]);
+        let pictures: Vec<String> = left(&store)
+            .into_iter()
+            .map(|n| n[..1].to_owned() + &n[64..])
+            .collect();
+        assert_eq!(pictures, ["a.json", "a.small.jpg", "b.json", "b.small.jpg"]);
+    }
+
     #[test]
     fn only_global_addresses_are_public() {
         for internal in [
