@@ -883,7 +883,7 @@ mod tests {
         let now = now_secs();
         let day = proxy.settings.cache_ttl.as_secs();
         let uuid = |c: char| c.to_string().repeat(64);
-        let mut put = |name: &str, fetched: u64, outcome: Outcome| {
+        let put = |name: &str, fetched: u64, outcome: Outcome| {
             let entry = Entry {
                 url: format!("https://example.org/{name}"),
                 fetched,
