@@ -28,9 +28,6 @@
 //! the origin failed (HTTP error, network, too many redirects), 503 / 10023 busy, 504 / 2801
 //! the origin was too slow.
 
-// Served by `http.rs`'s router (`/external-image`); until that route is added, unused.
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -1,4 +1,5 @@
-//! HTTP routes: the WebSocket gateway, picture upload and download, and a health check.
+//! HTTP routes: the WebSocket gateway, picture upload and download, external pictures through
+//! the server, and a health check.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use axum::Router;
 use liveroom_proto::limits;
 
 use crate::listener::Client;
-use crate::{connection, fanout, images, Shared};
+use crate::{connection, external_images, fanout, images, Shared};
 
 /// Initial read buffer per connection: viewers rarely send, and a larger request grows it,
 /// so idle viewers keep only this.
@@ -25,6 +26,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/upload", post(images::upload))
         .route("/images/{name}", get(images::serve))
+        .route("/external-image", get(external_images::serve))
         .with_state(shared)
 }
 

@@ -218,7 +218,15 @@ async fn serve_connection(
                 let mut request = request.map(Body::new);
                 let client = match client_of(&shared, peer, slot, request.headers()) {
                     Ok(client) => client,
-                    Err(refusal) => return Ok::<_, Infallible>(refusal),
+                    Err(ip) => {
+                        let max = shared.config.max_connections_per_ip;
+                        let refusal = refuse(
+                            StatusCode::TOO_MANY_REQUESTS,
+                            code::RATE_LIMITED,
+                            format!("too many connections from {ip}: at most {max} at once"),
+                        );
+                        return Ok::<_, Infallible>(refusal);
+                    }
                 };
                 request.extensions_mut().insert(client);
                 router.oneshot(request).await
@@ -247,13 +255,13 @@ async fn serve_connection(
 }
 
 /// The client of a request: the TCP peer, or behind a trusted proxy the address it
-/// forwards for (then counted here, per request).
+/// forwards for (then counted here, per request; `Err` with that address at its cap).
 fn client_of(
     shared: &Shared,
     peer: SocketAddr,
     slot: Option<Arc<AddrSlot>>,
     headers: &HeaderMap,
-) -> Result<Client, Response> {
+) -> Result<Client, IpAddr> {
     if let Some(slot) = slot {
         return Ok(Client {
             ip: peer.ip(),
@@ -267,14 +275,7 @@ fn client_of(
             ip,
             _slot: Arc::new(slot),
         }),
-        None => Err(refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            code::RATE_LIMITED,
-            format!(
-                "too many connections from {ip}: at most {} at once",
-                shared.config.max_connections_per_ip
-            ),
-        )),
+        None => Err(ip),
     }
 }
 
