@@ -7,7 +7,8 @@
 //! - `idle`: N connections, no messages; server memory per connection.
 //! - `churn`: hundreds of joins and leaves per second while chatting.
 //! - `slow`: some viewers stop reading; memory stays bounded, others' latency holds.
-//! - `all`: every scenario, ours beside the Node.js `ws` baseline (`--smoke` for a quick run).
+//! - `all`: every scenario, ours beside the Node.js `ws` baseline, then `hostile` (`--smoke` for
+//!   a quick run, which adds the soak's smoke form).
 //! - `images`: upload throughput and thumbnail time.
 //! - `hostile`: the attacks of issue 11 and the limits that held, ours beside the baseline.
 //! - `soak`: a room under steady load for many minutes; memory and open files sampled.
@@ -103,7 +104,7 @@ enum Scenario {
         #[arg(long, default_value_t = 100)]
         slow: usize,
     },
-    /// Every scenario, ours and the baseline.
+    /// Every scenario, ours and the baseline, then `hostile` (and `soak --smoke` with `--smoke`).
     All {
         /// Small numbers, a few seconds each: a smoke test.
         #[arg(long)]
