@@ -62,18 +62,19 @@ fuzz_target!(|data: &[u8]| {
     let _ = std::fs::remove_dir_all(&dir);
 });
 
-/// A new, empty folder for one input's store.
+/// A new, empty folder for one input's store (removed after the input, so a run leaves
+/// nothing behind unless it stops on a finding).
 fn fresh_dir() -> PathBuf {
-    static BASE: OnceLock<PathBuf> = OnceLock::new();
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let base = BASE.get_or_init(|| {
+    let root = ROOT.get_or_init(|| {
         let shm = PathBuf::from("/dev/shm");
-        let root = if shm.is_dir() {
+        if shm.is_dir() {
             shm
         } else {
             std::env::temp_dir()
-        };
-        root.join(format!("liveroom-fuzz-picture-{}", std::process::id()))
+        }
     });
-    base.join(NEXT.fetch_add(1, Ordering::Relaxed).to_string())
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    root.join(format!("liveroom-fuzz-picture-{}-{n}", std::process::id()))
 }
