@@ -350,7 +350,7 @@ async fn pings_that_are_never_read_do_not_grow_the_server() {
         }
         Ok::<_, std::io::Error>(())
     };
-    // The server may close us (a bounded write buffer) before all are written: fine.
+    // The server closes us (a ping flood) before all are written: fine.
     let _ = tokio::time::timeout(Duration::from_secs(20), writing).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let grown = server.process().rss_bytes().saturating_sub(before);
@@ -359,6 +359,26 @@ async fn pings_that_are_never_read_do_not_grow_the_server() {
         "300,000 unread pings grew the server by {} MiB",
         grown >> 20
     );
+    assert!(
+        closed_within(ws.ws.get_mut(), Duration::from_secs(5)).await.is_some(),
+        "a client flooding pings is still connected"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_occasional_ping_is_answered() {
+    let server = Server::start();
+    let mut ws = Ws::login(&server, "pinger").await;
+    for i in 0..3u8 {
+        ws.ws.send(WsMessage::Ping(vec![i].into())).await.unwrap();
+        let pong = tokio::time::timeout(Duration::from_secs(5), ws.ws.next())
+            .await
+            .expect("a pong")
+            .expect("open")
+            .expect("frame");
+        assert_eq!(pong, WsMessage::Pong(vec![i].into()));
+    }
+    ws.ok("ping", json!({})).await;
 }
 
 /// Reads until the server closes the connection; the time it took, or None within `within`.

@@ -74,6 +74,9 @@ pub struct Config {
     pub keepalive: Duration,
     /// A WebSocket client silent (not even a pong) for this long is dropped: its peer vanished.
     pub keepalive_timeout: Duration,
+    /// WebSocket pings a client may send per second, in bursts of five seconds' worth
+    /// (0 = unlimited); a client pinging faster is closed with 4002.
+    pub client_ping_rate: u32,
     /// External pictures (avatar URLs) fetched at once for `GET /external-image`; each is
     /// then decoded one at a time (0: the proxy is off).
     pub external_image_fetches: usize,
@@ -124,6 +127,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(10),
             keepalive: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(75),
+            client_ping_rate: 2,
             external_image_fetches: 4,
             external_image_max_bytes: 5 * 1024 * 1024,
             external_image_timeout: Duration::from_secs(10),
@@ -350,6 +354,11 @@ impl ConfigBuilder {
         self.0.shutdown_grace = d;
         self
     }
+    /// Pings per second a client may send (0 = unlimited).
+    pub fn client_ping_rate(mut self, per_sec: u32) -> Self {
+        self.0.client_ping_rate = per_sec;
+        self
+    }
     /// Ping interval and silence after which a client is dropped.
     pub fn keepalive(mut self, every: Duration, timeout: Duration) -> Self {
         self.0.keepalive = every;
@@ -514,6 +523,10 @@ pub struct Cli {
     /// Seconds of silence after which a client is dropped [default: 75].
     #[arg(long, env = "LIVEROOM_KEEPALIVE_TIMEOUT", value_name = "SECS")]
     pub keepalive_timeout: Option<u64>,
+    /// WebSocket pings a client may send per second, bursts of 5 s worth; faster is closed
+    /// with 4002 [default: 2; 0 = unlimited].
+    #[arg(long, env = "LIVEROOM_CLIENT_PING_RATE", value_name = "N")]
+    pub client_ping_rate: Option<u32>,
     /// Slots of each room's broadcast ring: a viewer more than half of it behind loses Low
     /// and Lowest, a whole ring behind is closed with 4108 [default: 1024; at least 16].
     #[arg(long, env = "LIVEROOM_ROOM_RING", value_name = "N")]
@@ -582,6 +595,7 @@ struct FileConfig {
     shutdown_grace: Option<u64>,
     keepalive: Option<u64>,
     keepalive_timeout: Option<u64>,
+    client_ping_rate: Option<u32>,
     room_ring: Option<usize>,
     external_image_fetches: Option<usize>,
     external_image_max_bytes: Option<u64>,
@@ -774,6 +788,10 @@ impl Cli {
                 self.keepalive_timeout.or(file.keepalive_timeout),
                 d.keepalive_timeout,
             ),
+            client_ping_rate: self
+                .client_ping_rate
+                .or(file.client_ping_rate)
+                .unwrap_or(d.client_ping_rate),
             external_image_fetches: self
                 .external_image_fetches
                 .or(file.external_image_fetches)

@@ -26,6 +26,7 @@ use tokio::sync::mpsc;
 use tokio::time::Sleep;
 
 use crate::auth;
+use crate::budget::TokenBucket;
 use crate::fanout::{self, Subscription};
 use crate::moderation::{self, Actor};
 use crate::room::CreateError;
@@ -34,6 +35,8 @@ use crate::Shared;
 
 /// How long a closing connection waits for the client's close reply.
 const CLOSE_LINGER: Duration = Duration::from_millis(500);
+/// Pings a client may send at once, in seconds of its ping rate.
+const PING_BURST_SECS: f64 = 5.0;
 /// How long a client past its write deadline gets to take the close frame.
 const STALLED_CLOSE: Duration = Duration::from_millis(100);
 /// Longest timer we arm for a UserSig expiry (tokio timers top out around two years).
@@ -107,6 +110,8 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>, client: std::net::IpAdd
     let mut keepalive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
+    // Made on the first ping from the client: most clients never send one.
+    let mut pings: Option<Box<TokenBucket>> = None;
     // Made once: a fresh `cancelled()` per wake-up would lock the token's waiter list (shared
     // by every connection) twice per frame written.
     let shutdown = shared.shutdown.clone();
@@ -179,6 +184,18 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>, client: std::net::IpAdd
                     }
                     if let Some(sub) = conn.pending.take() {
                         conn.subs.push(sub);
+                    }
+                }
+                Some(Ok(WsMessage::Ping(_))) => {
+                    // Each ping queues a pong: a client pinging faster than anyone needs is
+                    // flooding (its pongs coalesce into one slot, but its reads cost us).
+                    let rate = f64::from(conn.shared.config.client_ping_rate);
+                    let pings = pings.get_or_insert_with(|| {
+                        Box::new(TokenBucket::new(rate * PING_BURST_SECS, rate, Instant::now()))
+                    });
+                    if rate > 0.0 && !pings.take_above(0.0, Instant::now()) {
+                        tracing::debug!(conn = conn.id, "ping flood: closing");
+                        break End::Close(close::PROTOCOL, "too many pings");
                     }
                 }
                 Some(Ok(_)) => {}
