@@ -234,7 +234,10 @@ async fn a_ban_reaches_a_member_whose_connection_is_stuck_in_a_write() {
     flood(&mut host, "stall", 12 << 20).await;
     assert!(in_room(&mut host, "stall", "lurker").await);
     let r = host
-        .req("ban_member", json!({"room_id": "stall", "user_id": "lurker"}))
+        .req(
+            "ban_member",
+            json!({"room_id": "stall", "user_id": "lurker"}),
+        )
         .await;
     assert_eq!(r["t"], "reply", "{r}");
     let mut gone = false;
@@ -245,7 +248,10 @@ async fn a_ban_reaches_a_member_whose_connection_is_stuck_in_a_write() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(gone, "the banned member is still in the room a second after the ban");
+    assert!(
+        gone,
+        "the banned member is still in the room a second after the ban"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -278,7 +284,10 @@ async fn a_viewer_that_never_reads_is_dropped_at_the_write_deadline() {
         start.elapsed()
     );
     // Its socket is closed too (the client side still holds its end).
-    let freed = eventually(Duration::from_secs(2), || server.process().open_fds() <= fds).await;
+    let freed = eventually(Duration::from_secs(2), || {
+        server.process().open_fds() <= fds
+    })
+    .await;
     assert!(freed.is_some(), "its file descriptor is still held");
 }
 
@@ -328,7 +337,10 @@ async fn shutdown_ends_within_its_grace_period_whatever_clients_do() {
             started.elapsed()
         )
     });
-    assert!(took < Duration::from_secs(5), "took {took:?} for a 3 s grace");
+    assert!(
+        took < Duration::from_secs(5),
+        "took {took:?} for a 3 s grace"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -342,7 +354,12 @@ async fn pings_that_are_never_read_do_not_grow_the_server() {
     // the client never reads a pong. Unbounded, ~37 MB of pongs would queue in the server.
     let mut ping = vec![0x89u8, 0x80 | 125, 1, 2, 3, 4];
     ping.extend(std::iter::repeat_n(b'p', 125));
-    let chunk: Vec<u8> = ping.iter().copied().cycle().take(ping.len() * 1000).collect();
+    let chunk: Vec<u8> = ping
+        .iter()
+        .copied()
+        .cycle()
+        .take(ping.len() * 1000)
+        .collect();
     let stream = ws.ws.get_mut();
     let writing = async {
         for _ in 0..300 {
@@ -360,7 +377,9 @@ async fn pings_that_are_never_read_do_not_grow_the_server() {
         grown >> 20
     );
     assert!(
-        closed_within(ws.ws.get_mut(), Duration::from_secs(5)).await.is_some(),
+        closed_within(ws.ws.get_mut(), Duration::from_secs(5))
+            .await
+            .is_some(),
         "a client flooding pings is still connected"
     );
 }
@@ -429,7 +448,9 @@ async fn sockets_that_never_finish_a_request_are_closed_by_the_deadline() {
     keep.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    assert!(closed_within(&mut keep, Duration::from_secs(3)).await.is_some());
+    assert!(closed_within(&mut keep, Duration::from_secs(3))
+        .await
+        .is_some());
     drop(silent);
     let freed = eventually(Duration::from_secs(3), || {
         server.process().open_fds() <= fds_before
@@ -485,10 +506,11 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_capped() {
         "127.0.0.1",
     ]);
     let upgrade = |client: &str| {
-        let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
-            format!("{}/ws", server.url()),
-        )
-        .unwrap();
+        let mut request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                format!("{}/ws", server.url()),
+            )
+            .unwrap();
         request
             .headers_mut()
             .insert("x-forwarded-for", client.parse().unwrap());

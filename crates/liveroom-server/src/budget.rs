@@ -266,7 +266,10 @@ mod tests {
         assert!((0..80).all(|_| b.admit(Priority::High, t0)));
         // 80 High took the 40 tokens and 40 more of debt: a second refills only 40.
         let t1 = t0 + Duration::from_secs(1);
-        assert!(!b.admit(Priority::Normal, t1), "the debt is paid back first");
+        assert!(
+            !b.admit(Priority::Normal, t1),
+            "the debt is paid back first"
+        );
         let t2 = t0 + Duration::from_millis(1100);
         assert!(b.admit(Priority::Normal, t2));
         // The debt is bounded: a High flood cannot shut the room out for longer than a second.

@@ -770,7 +770,10 @@ impl Cli {
                 .or(file.max_connections_per_ip)
                 .unwrap_or(d.max_connections_per_ip),
             trusted_proxies: if self.trusted_proxies.is_empty() {
-                file.trusted_proxies.unwrap_or_default().into_iter().collect()
+                file.trusted_proxies
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect()
             } else {
                 self.trusted_proxies.into_iter().collect()
             },
@@ -782,7 +785,10 @@ impl Cli {
                 .max_rooms_per_user
                 .or(file.max_rooms_per_user)
                 .unwrap_or(d.max_rooms_per_user),
-            shutdown_grace: secs(self.shutdown_grace.or(file.shutdown_grace), d.shutdown_grace),
+            shutdown_grace: secs(
+                self.shutdown_grace.or(file.shutdown_grace),
+                d.shutdown_grace,
+            ),
             keepalive: secs(self.keepalive.or(file.keepalive), d.keepalive),
             keepalive_timeout: secs(
                 self.keepalive_timeout.or(file.keepalive_timeout),

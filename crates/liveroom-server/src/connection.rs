@@ -8,8 +8,8 @@
 //! the room at once and its notice is written after.
 
 use std::pin::{pin, Pin};
-use std::task::Poll;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
@@ -28,6 +28,7 @@ use tokio::time::Sleep;
 use crate::auth;
 use crate::budget::TokenBucket;
 use crate::fanout::{self, Subscription};
+use crate::listener::AddrSlot;
 use crate::moderation::{self, Actor};
 use crate::room::CreateError;
 use crate::session::Signal;
@@ -81,7 +82,8 @@ enum End {
 const SHUTTING_DOWN: End = End::Close(close::GOING_AWAY, "server shutting down");
 
 /// Serves one upgraded WebSocket until it closes.
-pub async fn run(mut ws: WebSocket, shared: Arc<Shared>, client: std::net::IpAddr) {
+/// `place` is the connection's place in its client address's count, held as long as it runs.
+pub async fn run(mut ws: WebSocket, shared: Arc<Shared>, place: Arc<AddrSlot>) {
     if shared.shutdown.is_cancelled() {
         Box::pin(close_with(
             &mut ws,
@@ -103,7 +105,7 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>, client: std::net::IpAdd
         signals: None,
         late_notices: Vec::new(),
     };
-    tracing::debug!(conn = conn.id, %client, "connected");
+    tracing::debug!(conn = conn.id, client = %place.ip(), "connected");
     let mut out: Vec<Utf8Bytes> = Vec::new();
     // The server pings; any frame from the client (pongs included) proves it alive.
     let every = shared.config.keepalive;
@@ -160,9 +162,24 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>, client: std::net::IpAdd
                 if conn.subs.iter().any(|s| s.room.is_dismissed()) {
                     Box::pin(conn.drop_dismissed(&mut out)).await;
                 }
-                let frames = out.drain(..).map(WsMessage::Text);
-                if let Err(end) = conn.deliver(&mut ws, frames).await {
-                    break end;
+                // The hot path, as `finish_write` but spelled out so that every viewer's
+                // future stays small: written at once, unless the write has to wait.
+                let written = {
+                    let mut write = pin!(write_frames(&mut ws, &mut out));
+                    match futures_util::poll!(write.as_mut()) {
+                        Poll::Ready(r) => Ok(r),
+                        Poll::Pending => Box::pin(conn.wait_write(write)).await,
+                    }
+                };
+                match written {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) => break End::Gone,
+                    Err(end) => break end,
+                }
+                if !conn.late_notices.is_empty() {
+                    if let Err(end) = Box::pin(conn.deliver_notices(&mut ws)).await {
+                        break end;
+                    }
                 }
             }
             incoming = ws.recv() => match incoming.inspect(|_| last_seen = Instant::now()) {
@@ -204,29 +221,34 @@ pub async fn run(mut ws: WebSocket, shared: Arc<Shared>, client: std::net::IpAdd
     };
     // Leave rooms and release the login first, so others see it at once.
     Box::pin(conn.cleanup()).await;
-    let deadline = shared.config.write_timeout;
+    Box::pin(farewell(&mut ws, end, conn.id, shared.config.write_timeout)).await;
+    tracing::debug!(conn = conn.id, "disconnected");
+}
+
+/// Closes the socket the way the connection ended, each write under `deadline`. Boxed: its
+/// state would otherwise take room in every connection's future.
+async fn farewell(ws: &mut WebSocket, end: End, conn: u64, deadline: Duration) {
     match end {
         End::Gone => {}
         End::Stalled => {
-            tracing::info!(conn = conn.id, after = ?deadline, "write deadline missed: closing");
+            tracing::info!(conn, after = ?deadline, "write deadline missed: closing");
             // 4108, as for any slow consumer, if the socket takes it at all; most often it is
             // full and the connection is simply dropped.
             let reason = "too slow: reconnect and gap-fill";
-            Box::pin(close_with(&mut ws, close::SLOW_CONSUMER, reason, STALLED_CLOSE)).await;
+            close_with(ws, close::SLOW_CONSUMER, reason, STALLED_CLOSE).await;
         }
-        End::Close(code, reason) => Box::pin(close_with(&mut ws, code, reason, deadline)).await,
+        End::Close(code, reason) => close_with(ws, code, reason, deadline).await,
         End::Kick(reason) => {
-            tracing::info!(conn = conn.id, reason = reason.as_str(), "kicked");
+            tracing::info!(conn, reason = reason.as_str(), "kicked");
             let frame = ServerFrame::Kicked { reason };
             if let Ok(s) = serde_json::to_string(&frame) {
                 let sent = tokio::time::timeout(deadline, ws.send(WsMessage::Text(s.into()))).await;
                 if matches!(sent, Ok(Ok(()))) {
-                    Box::pin(close_with(&mut ws, close::KICKED, reason.as_str(), deadline)).await;
+                    close_with(ws, close::KICKED, reason.as_str(), deadline).await;
                 }
             }
         }
     }
-    tracing::debug!(conn = conn.id, "disconnected");
 }
 
 /// The next session signal; never resolves before login created the channel.
@@ -245,6 +267,20 @@ async fn wait_expiry(expiry: &mut Option<Pin<Box<Sleep>>>) {
         Some(sleep) => sleep.as_mut().await,
         None => std::future::pending().await,
     }
+}
+
+/// Writes the fan-out's frames and flushes once; `out` is empty afterwards, whatever happens.
+/// Not [`write_all`] over `out.drain(..)`: taking the vector keeps the future (inline in every
+/// viewer's connection) small.
+async fn write_frames(ws: &mut WebSocket, out: &mut Vec<Utf8Bytes>) -> Result<(), axum::Error> {
+    let mut result = Ok(());
+    for frame in out.drain(..) {
+        if result.is_ok() {
+            result = ws.feed(WsMessage::Text(frame)).await;
+        }
+    }
+    result?;
+    ws.flush().await
 }
 
 /// Writes `frames` and flushes once.
@@ -370,12 +406,15 @@ fn not_logged_in() -> ApiError {
 
 impl Conn {
     /// Writes `frames` within the write deadline, then any removal notices that arrived
-    /// while it waited. Inline-sized: only a write that has to wait boxes its wait.
+    /// while it waited.
     async fn deliver<I>(&mut self, ws: &mut WebSocket, frames: I) -> Result<(), End>
     where
         I: Iterator<Item = WsMessage>,
     {
-        self.write_within_deadline(ws, frames).await?;
+        {
+            let write = pin!(write_all(ws, frames));
+            self.finish_write(write).await?;
+        }
         if !self.late_notices.is_empty() {
             Box::pin(self.deliver_notices(ws)).await?;
         }
@@ -386,19 +425,22 @@ impl Conn {
     async fn deliver_notices(&mut self, ws: &mut WebSocket) -> Result<(), End> {
         while !self.late_notices.is_empty() {
             let notices = std::mem::take(&mut self.late_notices);
-            let frames = notices.into_iter().map(|f| WsMessage::Text(f.into()));
-            self.write_within_deadline(ws, frames).await?;
+            let write = pin!(write_all(
+                ws,
+                notices.into_iter().map(|f| WsMessage::Text(f.into()))
+            ));
+            self.finish_write(write).await?;
         }
         Ok(())
     }
 
-    /// A write the socket takes at once costs nothing more; one that waits also watches the
-    /// control signals, which act at once (see the module doc).
-    async fn write_within_deadline<I>(&mut self, ws: &mut WebSocket, frames: I) -> Result<(), End>
+    /// Completes a write: a write the socket takes at once costs nothing more; one that waits
+    /// does so under the deadline, watching the control signals, which act at once (see the
+    /// module doc). The write is pinned by the caller, so this adds little to its future.
+    async fn finish_write<F>(&mut self, mut write: Pin<&mut F>) -> Result<(), End>
     where
-        I: Iterator<Item = WsMessage>,
+        F: std::future::Future<Output = Result<(), axum::Error>>,
     {
-        let mut write = pin!(write_all(ws, frames));
         let written = match futures_util::poll!(write.as_mut()) {
             Poll::Ready(r) => r,
             Poll::Pending => Box::pin(self.wait_write(write)).await?,
@@ -408,7 +450,10 @@ impl Conn {
 
     /// Waits for a write that did not complete at once, up to the write deadline, while
     /// shutdown, kicks, removals and UserSig expiry keep acting.
-    async fn wait_write<F>(&mut self, mut write: Pin<&mut F>) -> Result<Result<(), axum::Error>, End>
+    async fn wait_write<F>(
+        &mut self,
+        mut write: Pin<&mut F>,
+    ) -> Result<Result<(), axum::Error>, End>
     where
         F: std::future::Future<Output = Result<(), axum::Error>>,
     {
@@ -435,7 +480,11 @@ impl Conn {
             }
         };
         if !notices.is_empty() {
-            tracing::debug!(conn = self.id, n = notices.len(), "removed while a write waited");
+            tracing::debug!(
+                conn = self.id,
+                n = notices.len(),
+                "removed while a write waited"
+            );
         }
         // The notices go out after the write (dropped if the connection is ending anyway).
         self.late_notices.extend(notices);
@@ -738,9 +787,7 @@ impl Conn {
         if max > 0 && self.shared.store.rooms_owned(app, owner.to_owned()).await? >= max {
             return Err(ApiError::new(
                 code::ROOM_QUOTA,
-                format!(
-                    "userID '{owner}' owns {max} rooms, the most allowed: dismiss one first"
-                ),
+                format!("userID '{owner}' owns {max} rooms, the most allowed: dismiss one first"),
             ));
         }
         Ok(())

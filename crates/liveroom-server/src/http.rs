@@ -58,10 +58,6 @@ async fn ws_upgrade(
         .max_write_buffer_size(max_write_buffer(&shared))
         .on_upgrade(move |socket| {
             let tracker = shared.tracker.clone();
-            tracker.track_future(async move {
-                connection::run(socket, shared, client.ip).await;
-                // The client's place in its address's count lives as long as its socket.
-                drop(client);
-            })
+            tracker.track_future(connection::run(socket, shared, client.into_place()))
         })
 }

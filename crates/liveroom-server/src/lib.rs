@@ -20,9 +20,9 @@ pub mod budget;
 pub mod config;
 mod connection;
 pub mod error;
+mod external_images;
 pub mod fanout;
 mod http;
-mod external_images;
 mod images;
 mod listener;
 pub mod moderation;
@@ -104,14 +104,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         join_leave_threshold: config.join_leave_threshold,
         ring: config.room_ring,
     };
-    let media =
-        liveroom_media::MediaStore::open(config.data_dir.join("images"))
-            .map(|m| m.with_max_decodes(config.max_decodes))
-            .map_err(|source| {
-            ServerError::DataDir {
-                path: config.data_dir.join("images"),
-                source,
-            }
+    let media = liveroom_media::MediaStore::open(config.data_dir.join("images"))
+        .map(|m| m.with_max_decodes(config.max_decodes))
+        .map_err(|source| ServerError::DataDir {
+            path: config.data_dir.join("images"),
+            source,
         })?;
     let shared = Arc::new(Shared {
         media: Arc::new(media),
@@ -242,7 +239,10 @@ impl RunningServer {
         };
         self.tracker.close();
         let grace = self.shared.config.shutdown_grace;
-        if tokio::time::timeout(grace, self.tracker.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 open = self.tracker.len(),
                 ?grace,

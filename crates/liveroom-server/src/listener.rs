@@ -79,6 +79,13 @@ fn cap_key(ip: IpAddr) -> IpAddr {
     }
 }
 
+impl AddrSlot {
+    /// The address (or IPv6 /64) counted.
+    pub(crate) fn ip(&self) -> IpAddr {
+        self.ip
+    }
+}
+
 impl Drop for AddrSlot {
     fn drop(&mut self) {
         let mut open = self.limits.open.lock().unwrap_or_else(|e| e.into_inner());
@@ -91,14 +98,20 @@ impl Drop for AddrSlot {
     }
 }
 
-/// What a request knows of the client behind it (a request extension): its address, and
-/// its place in that address's count, which a WebSocket keeps for as long as it lives.
+/// What a request knows of the client behind it (a request extension): its place in its
+/// address's count (behind a trusted proxy, the address `X-Forwarded-For` names), which a
+/// WebSocket keeps for as long as it lives.
 #[derive(Clone)]
 pub(crate) struct Client {
-    /// The client's address (behind a trusted proxy: from `X-Forwarded-For`).
-    pub ip: IpAddr,
     /// Released when the last holder (the connection, its request, its WebSocket) is done.
-    _slot: Arc<AddrSlot>,
+    slot: Arc<AddrSlot>,
+}
+
+impl Client {
+    /// The place in the address's count, for a WebSocket to hold as long as it lives.
+    pub(crate) fn into_place(self) -> Arc<AddrSlot> {
+        self.slot
+    }
 }
 
 /// The address of the client behind trusted proxies: the rightmost `X-Forwarded-For` entry
@@ -119,9 +132,10 @@ fn forwarded_client(headers: &HeaderMap, trusted: &BTreeSet<IpAddr>) -> Option<I
 /// A JSON refusal in the server's error shape, closing the connection after it.
 fn refuse(status: StatusCode, code: u32, message: String) -> Response {
     let mut response = (status, axum::Json(ApiError::new(code, message))).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
     response
 }
 
@@ -192,7 +206,13 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, shared: Arc<Sha
             }
         };
         let tracker = shared.tracker.clone();
-        tracker.spawn(serve_connection(tcp, peer, slot, router.clone(), shared.clone()));
+        tracker.spawn(serve_connection(
+            tcp,
+            peer,
+            slot,
+            router.clone(),
+            shared.clone(),
+        ));
     }
 }
 
@@ -263,17 +283,13 @@ fn client_of(
     headers: &HeaderMap,
 ) -> Result<Client, IpAddr> {
     if let Some(slot) = slot {
-        return Ok(Client {
-            ip: peer.ip(),
-            _slot: slot,
-        });
+        return Ok(Client { slot });
     }
     let trusted = &shared.config.trusted_proxies;
     let ip = forwarded_client(headers, trusted).unwrap_or(peer.ip());
     match shared.addr_limits.acquire(ip) {
         Some(slot) => Ok(Client {
-            ip,
-            _slot: Arc::new(slot),
+            slot: Arc::new(slot),
         }),
         None => Err(ip),
     }
@@ -293,7 +309,10 @@ mod tests {
         let a = limits.acquire(ip("10.0.0.1")).unwrap();
         let _b = limits.acquire(ip("10.0.0.1")).unwrap();
         assert!(limits.acquire(ip("10.0.0.1")).is_none());
-        assert!(limits.acquire(ip("10.0.0.2")).is_some(), "others have their own");
+        assert!(
+            limits.acquire(ip("10.0.0.2")).is_some(),
+            "others have their own"
+        );
         drop(a);
         assert!(limits.acquire(ip("10.0.0.1")).is_some());
     }
@@ -305,14 +324,20 @@ mod tests {
         assert!(limits.acquire(ip("2001:db8:1:2::ffff")).is_none());
         assert!(limits.acquire(ip("2001:db8:1:3::1")).is_some());
         let _v4 = limits.acquire(ip("192.0.2.1")).unwrap();
-        assert!(limits.acquire(ip("::ffff:192.0.2.1")).is_none(), "mapped is the same");
+        assert!(
+            limits.acquire(ip("::ffff:192.0.2.1")).is_none(),
+            "mapped is the same"
+        );
     }
 
     #[test]
     fn the_client_is_the_rightmost_untrusted_forwarded_hop() {
         let trusted: BTreeSet<IpAddr> = [ip("10.0.0.9"), ip("10.0.0.8")].into();
         let mut h = HeaderMap::new();
-        h.insert("x-forwarded-for", "1.2.3.4, 5.6.7.8, 10.0.0.8".parse().unwrap());
+        h.insert(
+            "x-forwarded-for",
+            "1.2.3.4, 5.6.7.8, 10.0.0.8".parse().unwrap(),
+        );
         assert_eq!(forwarded_client(&h, &trusted), Some(ip("5.6.7.8")));
         // A client cannot pass for another by writing the header itself: its own address
         // is appended by the proxy, and that is the one taken.

@@ -757,7 +757,10 @@ mod tests {
         assert!(r.has_ring());
         let mut sub = a.subscription.unwrap();
         r.emit_message(&json(2), Priority::Normal);
-        assert!(matches!(sub.try_next(), Some(Item::Messages { .. })), "a member receives");
+        assert!(
+            matches!(sub.try_next(), Some(Item::Messages { .. })),
+            "a member receives"
+        );
         r.leave(1).await;
         assert!(r.has_ring(), "still one member");
         drop((sub, b));
