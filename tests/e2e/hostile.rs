@@ -216,22 +216,26 @@ async fn stalled_viewer(server: &Server, user: &str, room: &str) -> Ws {
     viewer
 }
 
+/// A stalled room: a server without send limits (plus `extra` flags), a host in room "stall",
+/// and `viewer` in it over a connection that never reads, flooded with `bytes` so that the
+/// server's writes to it wait. Also the server's open files from before the viewer came.
+async fn stalled_room(extra: &[&str], viewer: &str, bytes: usize) -> (Server, Ws, Ws, usize) {
+    let mut flags = vec!["--room-budget", "0", "--user-rate", "0"];
+    flags.extend_from_slice(extra);
+    let server = Server::start_with(&flags);
+    let mut host = Ws::login(&server, "host").await;
+    assert_eq!(host.create("stall").await["t"], "reply");
+    let fds = server.process().open_fds();
+    let stalled = stalled_viewer(&server, viewer, "stall").await;
+    flood(&mut host, "stall", bytes).await;
+    (server, host, stalled, fds)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ban_reaches_a_member_whose_connection_is_stuck_in_a_write() {
     // A long write deadline: the member's connection is still stuck when the ban comes.
-    let server = Server::start_with(&[
-        "--room-budget",
-        "0",
-        "--user-rate",
-        "0",
-        "--write-timeout",
-        "60",
-    ]);
-    let mut host = Ws::login(&server, "host").await;
-    assert_eq!(host.create("stall").await["t"], "reply");
-    let _lurker = stalled_viewer(&server, "lurker", "stall").await;
-    // Enough to fill its socket's buffers: its write now waits.
-    flood(&mut host, "stall", 12 << 20).await;
+    let (_server, mut host, _lurker, _) =
+        stalled_room(&["--write-timeout", "60"], "lurker", 12 << 20).await;
     assert!(in_room(&mut host, "stall", "lurker").await);
     let r = host
         .req(
@@ -256,19 +260,8 @@ async fn a_ban_reaches_a_member_whose_connection_is_stuck_in_a_write() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_that_never_reads_is_dropped_at_the_write_deadline() {
-    let server = Server::start_with(&[
-        "--room-budget",
-        "0",
-        "--user-rate",
-        "0",
-        "--write-timeout",
-        "2",
-    ]);
-    let mut host = Ws::login(&server, "host").await;
-    assert_eq!(host.create("stall").await["t"], "reply");
-    let fds = server.process().open_fds();
-    let _sleeper = stalled_viewer(&server, "sleeper", "stall").await;
-    flood(&mut host, "stall", 12 << 20).await;
+    let (server, mut host, _sleeper, fds) =
+        stalled_room(&["--write-timeout", "2"], "sleeper", 12 << 20).await;
     let start = Instant::now();
     let mut left = false;
     while start.elapsed() < Duration::from_secs(6) {
@@ -303,20 +296,8 @@ fn exited(pid: u32) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_ends_within_its_grace_period_whatever_clients_do() {
-    let server = Server::start_with(&[
-        "--room-budget",
-        "0",
-        "--user-rate",
-        "0",
-        "--write-timeout",
-        "30",
-        "--shutdown-grace",
-        "3",
-    ]);
-    let mut host = Ws::login(&server, "host").await;
-    assert_eq!(host.create("stuck").await["t"], "reply");
-    let _stalled = stalled_viewer(&server, "sleeper", "stuck").await;
-    flood(&mut host, "stuck", 8 << 20).await;
+    let flags = ["--write-timeout", "30", "--shutdown-grace", "3"];
+    let (server, _host, _sleeper, _) = stalled_room(&flags, "sleeper", 8 << 20).await;
     // And a socket that stalls in the middle of an HTTP request.
     let mut half = tcp(&server, None, None).await;
     half.write_all(b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
