@@ -112,7 +112,9 @@ impl RoomBudget {
 pub struct UserRates {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<(u64, String), TokenBucket>>,
+    /// SDKAppID → userID → bucket: nested so a send looks its user up by `&str`, without
+    /// allocating a key.
+    buckets: Mutex<HashMap<u64, HashMap<String, TokenBucket>>>,
 }
 
 impl UserRates {
@@ -131,10 +133,11 @@ impl UserRates {
             return true;
         }
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let bucket = match buckets.get_mut(&(app, user.to_owned())) {
+        let users = buckets.entry(app).or_default();
+        let bucket = match users.get_mut(user) {
             Some(b) => b,
-            None => buckets
-                .entry((app, user.to_owned()))
+            None => users
+                .entry(user.to_owned())
                 .or_insert_with(|| TokenBucket::new(self.burst, self.rate, now)),
         };
         bucket.take_above(0.0, now)
@@ -144,12 +147,17 @@ impl UserRates {
     /// small as the set of users who acted within the last burst's refill time.
     pub fn sweep(&self, now: Instant) {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        buckets.retain(|_, b| !b.is_full(now));
+        for users in buckets.values_mut() {
+            users.retain(|_, b| !b.is_full(now));
+        }
+        buckets.retain(|_, users| !users.is_empty());
     }
 
     /// Users with a partly drained bucket.
     pub fn tracked(&self) -> usize {
-        self.buckets.lock().map_or(0, |b| b.len())
+        self.buckets
+            .lock()
+            .map_or(0, |b| b.values().map(HashMap::len).sum())
     }
 }
 

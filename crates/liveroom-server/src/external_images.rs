@@ -191,11 +191,7 @@ struct Picture {
 impl Picture {
     async fn into_response(self, headers: &HeaderMap, ttl: Duration) -> Response {
         let etag = format!("\"{}\"", self.file);
-        let not_modified = headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-        let mut response = if not_modified {
+        let mut response = if crate::images::etag_matches(headers, &etag) {
             StatusCode::NOT_MODIFIED.into_response()
         } else {
             match tokio::fs::read(&self.path).await {
@@ -358,23 +354,11 @@ impl ExternalImages {
         if let Some(cached) = self.cached(&key, url.as_str()) {
             return cached;
         }
-        let permit = tokio::time::timeout(
-            self.settings.timeout,
-            self.fetches.clone().acquire_owned(),
-        )
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .ok_or_else(|| {
-            Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                code::RATE_LIMITED,
-                format!(
-                    "the server is fetching {} external pictures already; try again in a few seconds",
-                    self.settings.fetches
-                ),
-            )
-        })?;
+        let busy = format!(
+            "the server is fetching {} external pictures already; try again in a few seconds",
+            self.settings.fetches
+        );
+        let permit = self.slot(&self.fetches, busy).await?;
         // In its own task: finished and cached even if this client leaves.
         let this = self.clone();
         let task = tokio::spawn(async move {
@@ -488,19 +472,22 @@ impl ExternalImages {
 
     /// Checks, thumbnails and stores fetched bytes, waiting (up to the timeout) for this
     /// proxy's one decode slot.
+    /// A permit of `slots`, waited for up to the fetch deadline; else 503 / 10023 saying `busy`.
+    async fn slot(
+        &self,
+        slots: &Arc<tokio::sync::Semaphore>,
+        busy: String,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, Refusal> {
+        tokio::time::timeout(self.settings.timeout, slots.clone().acquire_owned())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .ok_or_else(|| Refusal::new(StatusCode::SERVICE_UNAVAILABLE, code::RATE_LIMITED, busy))
+    }
+
     async fn ingest(&self, bytes: Vec<u8>) -> Result<liveroom_media::StoredImage, Refusal> {
-        let permit =
-            tokio::time::timeout(self.settings.timeout, self.decodes.clone().acquire_owned())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .ok_or_else(|| {
-                    Refusal::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        code::RATE_LIMITED,
-                        "the server is busy with other pictures; try again in a few seconds",
-                    )
-                })?;
+        let busy = "the server is busy with other pictures; try again in a few seconds";
+        let permit = self.slot(&self.decodes, busy.to_owned()).await?;
         let store = self.store.clone();
         let stored = tokio::task::spawn_blocking(move || {
             let stored = store.ingest_bytes(&bytes);

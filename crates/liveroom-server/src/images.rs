@@ -229,11 +229,7 @@ pub async fn serve(
     };
     let etag = format!("\"{name}\"");
     let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
-    let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    let mut response = if not_modified {
+    let mut response = if etag_matches(&headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         let file = match tokio::fs::File::open(&path).await {
@@ -256,4 +252,12 @@ pub async fn serve(
         h.insert(header::ETAG, v);
     }
     response
+}
+
+/// Whether the request's `If-None-Match` names `etag` (a quoted strong tag): then a 304.
+pub(crate) fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
 }
