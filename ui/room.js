@@ -7,7 +7,10 @@
 import { TYPES } from './tweblive.js';
 import { apply as applyI18n, t, giftName } from './i18n.js';
 import { floatHearts, GiftQueue, GIFTS, giftIcon, setAvatar } from './effects.js';
-import { openImageDialog } from './tauri.js';
+import { openImageDialog, pictureUrl } from './tauri.js';
+import { toast, showError } from './toast.js';
+import { emit } from './dom.js';
+import { PANE } from './pane-events.js';
 import { perf } from './perf.js';
 
 /** Chat items kept per room (DOM and backlog). */
@@ -29,12 +32,14 @@ const MODERATOR_ROLES = ['admin', 'app_admin', 'owner'];
 
 export class RoomPane {
   /**
-   * @param {object} app    the app controller (im, me, toast, leaveRoom)
-   * @param {object} group  the room as enterRoom/createRoom resolved it (groupID, name, ...)
-   * @param {object} opts   {guest: bool, online: number, role: string}
+   * @param {object} session  the signed-in session: `im`, and `me` ({userID, nick, avatar}; null for a guest)
+   * @param {object} group    the room as enterRoom/createRoom resolved it (groupID, name, ...)
+   * @param {object} opts     {guest: bool, online: number, role: string}
+   *
+   * The pane tells the app what it needs through the events of `PANE` (pane-events.js).
    */
-  constructor(app, group, opts = {}) {
-    this.app = app;
+  constructor(session, group, opts = {}) {
+    this.session = session;
     this.roomID = group.groupID;
     this.guest = !!opts.guest;
     this.role = opts.role || (this.guest ? 'guest' : 'member');
@@ -56,7 +61,7 @@ export class RoomPane {
   }
 
   get isOwner() {
-    return !this.guest && !!this.app.me && this.group.ownerID === this.app.me.userID;
+    return !this.guest && !!this.session.me && this.group.ownerID === this.session.me.userID;
   }
 
   /** Whether this user may moderate the room: owner, its admins, app administrators. */
@@ -104,7 +109,7 @@ export class RoomPane {
     this.$('.ended-notice').hidden = false;
     this.$('.ended-postscript').textContent = postscript || '';
     this.el.classList.add('ended');
-    this.app.renderLists?.();
+    emit(this.el, PANE.CHANGED, { roomID: this.roomID });
   }
 
   /**
@@ -121,7 +126,7 @@ export class RoomPane {
     for (const el of this.el.querySelectorAll('.composer input, .composer button')) el.disabled = true;
     this.$('.gift-panel').hidden = true;
     this.setRole();
-    this.app.renderLists?.();
+    emit(this.el, PANE.CHANGED, { roomID: this.roomID });
   }
 
   _setGuestInput() {
@@ -157,8 +162,8 @@ export class RoomPane {
   }
 
   _wire() {
-    const im = () => this.app.im;
-    this.$('.btn-leave').addEventListener('click', () => this.app.leaveRoom(this.roomID));
+    const im = () => this.session.im;
+    this.$('.btn-leave').addEventListener('click', () => emit(this.el, PANE.LEAVE, { roomID: this.roomID }));
     this.$('.btn-host').addEventListener('click', () => {
       const p = this.$('.host-panel');
       p.hidden = !p.hidden;
@@ -174,7 +179,7 @@ export class RoomPane {
         await im().stopPush({ roomID: this.roomID, postscript });
         this.setEnded(postscript);
       } catch (err) {
-        this.app.error(err);
+        showError(err);
       }
     });
     this._wireModeration();
@@ -236,19 +241,19 @@ export class RoomPane {
     });
     this.chat.addEventListener('click', (e) => {
       const img = e.target.closest('img.thumb');
-      if (img && img.dataset.original) this.app.showImage(img.dataset.original);
+      if (img && img.dataset.original) emit(this.el, PANE.SHOW_PICTURE, { url: img.dataset.original });
     });
   }
 
   // ---------- moderation ----------
 
   _wireModeration() {
-    const im = () => this.app.im;
+    const im = () => this.session.im;
     const run = async (work) => {
       try {
         return await work();
       } catch (err) {
-        this.app.error(err);
+        showError(err);
         return null;
       }
     };
@@ -287,10 +292,10 @@ export class RoomPane {
       const r = await run(() => im().editRoom(changes));
       if (r) {
         this.update(r.data.group);
-        this.app.toast(t('roomEdited'));
+        toast(t('roomEdited'));
       }
     });
-    this.$('.btn-audit').addEventListener('click', () => this.app.openAudit(this));
+    this.$('.btn-audit').addEventListener('click', () => emit(this.el, PANE.OPEN_AUDIT, { roomID: this.roomID, title: this.group.name || this.roomID }));
     // Dismissing is for good: the button asks first; the confirmation goes away by itself.
     const confirm = this.$('.btn-dismiss-confirm');
     this.$('.btn-dismiss').addEventListener('click', () => {
@@ -304,7 +309,7 @@ export class RoomPane {
       this.dismissing = true;
       const r = await run(() => im().dismissRoom({ roomID: this.roomID }));
       this.dismissing = false;
-      if (r) this.app.dropRoom(this.roomID);
+      if (r) emit(this.el, PANE.CLOSED, { roomID: this.roomID });
     });
     this.$('.btn-host').addEventListener('click', async () => {
       if (this.$('.host-panel').hidden) return;
@@ -330,7 +335,7 @@ export class RoomPane {
       const li = who && who.closest('li.msg');
       if (li && li.dataset.from) {
         e.stopPropagation();
-        this.app.openUser(this, { userID: li.dataset.from, nick: li.dataset.nick, avatar: li.dataset.avatar });
+        this._openUser({ userID: li.dataset.from, nick: li.dataset.nick, avatar: li.dataset.avatar });
       }
     });
     // Removed again in destroy(): a left room must not keep listening to the page.
@@ -338,6 +343,12 @@ export class RoomPane {
       if (!e.target.closest('.msg-menu')) this._closeMenu();
     };
     document.addEventListener('click', this._onPageClick);
+  }
+
+  /** Asks the app for a member's card, with what this user may do there. */
+  _openUser(who) {
+    const canAppoint = this.isOwner || this.role === 'app_admin';
+    emit(this.el, PANE.OPEN_USER, { roomID: this.roomID, who, canModerate: this.canModerate, canAppoint });
   }
 
   _openMenu(li) {
@@ -369,9 +380,9 @@ export class RoomPane {
     if (!li) return;
     const roomID = this.roomID;
     const userID = li.dataset.from;
-    const im = this.app.im;
+    const im = this.session.im;
     if (act === 'card') {
-      this.app.openUser(this, { userID, nick: li.dataset.nick, avatar: li.dataset.avatar });
+      this._openUser({ userID, nick: li.dataset.nick, avatar: li.dataset.avatar });
       return;
     }
     try {
@@ -385,9 +396,9 @@ export class RoomPane {
       } else if (act === 'ban') {
         await im.banMember({ roomID, userID });
       }
-      this.app.toast(t('done'));
+      toast(t('done'));
     } catch (err) {
-      this.app.error(err);
+      showError(err);
     }
   }
 
@@ -405,7 +416,7 @@ export class RoomPane {
 
   /** t_muted: a banner when it is me; a line for everyone else. */
   setMuted({ userID, until }) {
-    const me = this.app.me && this.app.me.userID;
+    const me = this.session.me && this.session.me.userID;
     const active = Number(until) > Date.now() / 1000;
     if (userID === me) {
       const banner = this.$('.muted-banner');
@@ -421,7 +432,7 @@ export class RoomPane {
 
   /** t_member_removed: a line saying who was removed (the member is told why separately). */
   memberRemoved({ userID, banned }) {
-    const me = this.app.me && this.app.me.userID;
+    const me = this.session.me && this.session.me.userID;
     if (!userID || userID === me) return;
     this._pushLine(`${userID}${banned ? t('userBanned') : t('userRemoved')}`, 'tip');
     this._memberNews(userID);
@@ -429,10 +440,10 @@ export class RoomPane {
 
   /** t_admin_changed: my tools appear or go; others see a line. */
   adminChanged({ userID, admin }) {
-    const me = this.app.me && this.app.me.userID;
+    const me = this.session.me && this.session.me.userID;
     if (userID && userID === me) {
       if (this.role === 'admin' || this.role === 'member') this.setRole(admin ? 'admin' : 'member');
-      this.app.toast(t(admin ? 'youAreAdmin' : 'youAreNotAdmin'));
+      toast(t(admin ? 'youAreAdmin' : 'youAreNotAdmin'));
     } else if (userID) {
       this._pushLine(`${userID}${admin ? t('nowAdmin') : t('noLongerAdmin')}`, 'tip');
     }
@@ -449,14 +460,14 @@ export class RoomPane {
   /** A member was muted, removed or (un)appointed: what shows its standing is read again. */
   _memberNews(userID) {
     this._refreshRestrictions();
-    if (userID) this.app.memberNews(this, userID);
+    if (userID) emit(this.el, PANE.MEMBER_NEWS, { roomID: this.roomID, userID });
   }
 
   /** Reloads the Manage panel's list of admins, mutes and bans, when the panel is open. */
   async _refreshRestrictions() {
     if (!this.canModerate || this.$('.host-panel').hidden) return;
     try {
-      this._renderRestrictions((await this.app.im.getRestrictions({ roomID: this.roomID })).data);
+      this._renderRestrictions((await this.session.im.getRestrictions({ roomID: this.roomID })).data);
     } catch (e) {
       console.warn('getRestrictions failed', e);
     }
@@ -477,7 +488,7 @@ export class RoomPane {
           await call();
           await this._refreshRestrictions();
         } catch (err) {
-          this.app.error(err);
+          showError(err);
         }
       });
       return b;
@@ -494,7 +505,7 @@ export class RoomPane {
       list.appendChild(li);
     };
     const roomID = this.roomID;
-    const im = this.app.im;
+    const im = this.session.im;
     for (const userID of r.admins || []) {
       row(userID, t('role_admin'), appoints && lift('removeAdmin', () => im.setAdmin({ roomID, userID, admin: false })));
     }
@@ -527,10 +538,10 @@ export class RoomPane {
       b.textContent = t('remove');
       b.addEventListener('click', async () => {
         try {
-          const r = await this.app.im.blockedWords({ roomID: this.roomID, action: 'remove', word: w });
+          const r = await this.session.im.blockedWords({ roomID: this.roomID, action: 'remove', word: w });
           this._renderWords(r.data);
         } catch (err) {
-          this.app.error(err);
+          showError(err);
         }
       });
       li.append(span, ' ', b);
@@ -544,12 +555,12 @@ export class RoomPane {
     const local = this._localMessage('TIMTextElem', { text });
     const li = this._renderNow(local, 'pending');
     try {
-      const r = await this.app.im.sendTextMessage({ roomID: this.roomID, text, priority: TYPES.MSG_PRIORITY_NORMAL });
+      const r = await this.session.im.sendTextMessage({ roomID: this.roomID, text, priority: TYPES.MSG_PRIORITY_NORMAL });
       li.classList.remove('pending');
       li.dataset.id = r.data.message.ID;
     } catch (err) {
       li.classList.replace('pending', 'failed');
-      this.app.error(err);
+      showError(err);
     }
   }
 
@@ -558,20 +569,20 @@ export class RoomPane {
     floatHearts(this.$('.fx-hearts'), 3);
     this.stats.likes++;
     try {
-      await this.app.im.sendCustomMessage({ roomID: this.roomID, data: 'dianzan', description: '', extension: '', priority: TYPES.MSG_PRIORITY_LOW });
+      await this.session.im.sendCustomMessage({ roomID: this.roomID, data: 'dianzan', description: '', extension: '', priority: TYPES.MSG_PRIORITY_LOW });
     } catch (err) {
-      this.app.error(err);
+      showError(err);
     }
   }
 
   async sendGift(giftId) {
     if (this.guest) return;
-    const me = this.app.me || {};
+    const me = this.session.me || {};
     this.gifts.push({ from: me.userID, nick: me.nick, avatar: me.avatar, giftId, count: 1 });
     this._pushLine(`${me.nick || me.userID} ${t('sentGift')} ${giftName(giftId)}`, 'gift', giftIcon(giftId));
     this.stats.gifts++;
     try {
-      await this.app.im.sendCustomMessage({
+      await this.session.im.sendCustomMessage({
         roomID: this.roomID,
         data: GIFT_DATA,
         description: giftId,
@@ -579,7 +590,7 @@ export class RoomPane {
         priority: TYPES.MSG_PRIORITY_HIGH,
       });
     } catch (err) {
-      this.app.error(err);
+      showError(err);
     }
   }
 
@@ -599,18 +610,18 @@ export class RoomPane {
     bar.hidden = false;
     show(0);
     try {
-      const r = await this.app.im.sendImageMessage({ roomID: this.roomID, file, priority: TYPES.MSG_PRIORITY_NORMAL, onProgress: show });
+      const r = await this.session.im.sendImageMessage({ roomID: this.roomID, file, priority: TYPES.MSG_PRIORITY_NORMAL, onProgress: show });
       show(1);
       this._renderNow({ ...r.data.message, flow: 'out' });
     } catch (err) {
-      this.app.error(err);
+      showError(err);
     } finally {
       setTimeout(() => (bar.hidden = true), 900);
     }
   }
 
   _localMessage(type, payload) {
-    const me = this.app.me || {};
+    const me = this.session.me || {};
     return { ID: '', type, payload, to: this.roomID, from: me.userID, nick: me.nick, avatar: me.avatar, flow: 'out', time: Date.now() / 1000 };
   }
 
@@ -746,8 +757,8 @@ export class RoomPane {
           if (small && small.width && small.height) {
             img.width = Math.min(220, small.width);
           }
-          if (small) img.src = this.app.absUrl(small.url);
-          if (original) img.dataset.original = this.app.absUrl(original.url);
+          if (small) img.src = pictureUrl(small.url);
+          if (original) img.dataset.original = pictureUrl(original.url);
           body.appendChild(img);
         });
       }
@@ -764,7 +775,7 @@ export class RoomPane {
 
   _bubble(m, fill) {
     const li = document.createElement('li');
-    const mine = m.flow === 'out' || (this.app.me && m.from === this.app.me.userID);
+    const mine = m.flow === 'out' || (this.session.me && m.from === this.session.me.userID);
     li.className = mine ? 'msg me' : 'msg';
     if (m.ID) li.dataset.id = m.ID;
     if (m.from) li.dataset.from = m.from;

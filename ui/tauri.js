@@ -24,6 +24,12 @@ export const Channel = T.core.Channel;
  */
 export const pictureSrc = (url) => T.core.convertFileSrc(url, 'liveroom-image');
 
+/** A server picture's URL (`/images/...`, or absolute as the engine gives it) as the webview loads it; `data:` and `blob:` URLs as they are. */
+export function pictureUrl(url) {
+  if (!url || /^(data:|blob:)/i.test(url)) return url || '';
+  return pictureSrc(String(url));
+}
+
 /** The native file picker (dialog plugin): resolves a path, or null when cancelled. */
 export const openImageDialog = (title) =>
   T.dialog.open({
