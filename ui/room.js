@@ -11,6 +11,7 @@ import { openImageDialog, pictureUrl } from './tauri.js';
 import { toast, showError } from './toast.js';
 import { emit } from './dom.js';
 import { PANE } from './pane-events.js';
+import { fmtTime } from './format.js';
 import { perf } from './perf.js';
 
 /** Chat items kept per room (DOM and backlog). */
@@ -838,10 +839,6 @@ function line(text, kind, icon) {
   return li;
 }
 
-/** Unix seconds as a local date and time. */
-export function fmtTime(unix) {
-  return new Date(Number(unix) * 1000).toLocaleString();
-}
 
 function hasFiles(e) {
   return !!(e.dataTransfer && Array.from(e.dataTransfer.types || []).includes('Files'));
