@@ -7,6 +7,9 @@
 //! - [`error`]: the `{code, message}` error every command returns.
 //! - [`pictures`]: the `liveroom-image` protocol, the webview's only source of pictures.
 
+// `for_each_command!`, before the modules so that `commands` sees it too.
+include!("commands/list.rs");
+
 pub mod bridge;
 pub mod commands;
 pub mod embedded;
@@ -14,6 +17,13 @@ pub mod error;
 pub mod pictures;
 
 use tauri::{Manager, RunEvent};
+
+/// `module::command, ...` (src/commands/list.rs) → the invoke handler of all of them.
+macro_rules! invoke_handler {
+    ($($module:ident :: $command:ident),* $(,)?) => {
+        tauri::generate_handler![$(commands::$module::$command),*]
+    };
+}
 
 /// Builds and runs the app until its last window closes, then stops the engine and the
 /// embedded server.
@@ -24,43 +34,7 @@ pub fn run() {
         .manage(bridge::Bridge::default())
         .manage(embedded::Embedded::default())
         .register_asynchronous_uri_scheme_protocol(pictures::SCHEME, pictures::handle)
-        .invoke_handler(tauri::generate_handler![
-            commands::app::start_embedded,
-            commands::app::embedded_info,
-            commands::app::set_lan_access,
-            commands::app::gen_test_user_sig,
-            commands::app::system_language,
-            commands::im::connect,
-            commands::im::disconnect,
-            commands::im::set_log_level,
-            commands::im::login,
-            commands::im::logout,
-            commands::im::create_room,
-            commands::im::enter_room,
-            commands::im::exit_room,
-            commands::im::set_my_profile,
-            commands::im::get_my_profile,
-            commands::im::send_text_message,
-            commands::im::send_custom_message,
-            commands::im::stage_image,
-            commands::im::send_image_message,
-            commands::im::stop_push,
-            commands::moderation::delete_message,
-            commands::moderation::mute_member,
-            commands::moderation::unmute_member,
-            commands::moderation::kick_member,
-            commands::moderation::ban_member,
-            commands::moderation::unban_member,
-            commands::moderation::set_mute_all,
-            commands::moderation::set_slow_mode,
-            commands::moderation::blocked_words,
-            commands::moderation::get_audit_log,
-            commands::moderation::get_member,
-            commands::moderation::get_restrictions,
-            commands::moderation::set_admin,
-            commands::moderation::edit_room,
-            commands::moderation::dismiss_room,
-        ])
+        .invoke_handler(for_each_command!(invoke_handler))
         .build(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while building the Liveroom app");
     app.run(|handle, event| {
