@@ -8,8 +8,8 @@ use liveroom_proto::message::Flow;
 use liveroom_proto::moderation as rules;
 use liveroom_proto::{
     limits, ApiError, AuditEntry, BlockedWords, CreateRoomOptions, CustomPayload, EnterStatus,
-    MemberStanding, Message, ModerationReply, Priority, Profile, Request, Restrictions, Role,
-    RoomInfo, RoomSettings, SendReply, WordsAction,
+    MemberStanding, Message, ModRequest, ModerationReply, Priority, Profile, Request, Restrictions,
+    Role, RoomInfo, RoomSettings, SendReply, WordsAction,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -410,7 +410,7 @@ impl Im {
         limits::check_user_id(user_id)?;
         rules::check_mute_secs(seconds)?;
         rules::check_reason(reason)?;
-        self.moderate(Request::MuteMember {
+        self.moderate(ModRequest::MuteMember {
             room_id: room_id.to_owned(),
             user_id: user_id.to_owned(),
             seconds,
@@ -427,7 +427,7 @@ impl Im {
     ) -> Result<ModerationReply, ApiError> {
         limits::check_room_id(room_id)?;
         limits::check_user_id(user_id)?;
-        self.moderate(Request::UnmuteMember {
+        self.moderate(ModRequest::UnmuteMember {
             room_id: room_id.to_owned(),
             user_id: user_id.to_owned(),
         })
@@ -438,7 +438,7 @@ impl Im {
     /// room gets `t_room_settings_updated`.
     pub async fn set_mute_all(&self, room_id: &str, on: bool) -> Result<RoomSettings, ApiError> {
         limits::check_room_id(room_id)?;
-        self.moderate(Request::MuteAll {
+        self.moderate(ModRequest::MuteAll {
             room_id: room_id.to_owned(),
             on,
         })
@@ -456,7 +456,7 @@ impl Im {
         limits::check_room_id(room_id)?;
         limits::check_user_id(user_id)?;
         rules::check_reason(reason)?;
-        self.moderate(Request::KickMember {
+        self.moderate(ModRequest::KickMember {
             room_id: room_id.to_owned(),
             user_id: user_id.to_owned(),
             reason: reason.to_owned(),
@@ -477,7 +477,7 @@ impl Im {
         limits::check_user_id(user_id)?;
         rules::check_ban_secs(seconds)?;
         rules::check_reason(reason)?;
-        self.moderate(Request::BanMember {
+        self.moderate(ModRequest::BanMember {
             room_id: room_id.to_owned(),
             user_id: user_id.to_owned(),
             seconds,
@@ -494,7 +494,7 @@ impl Im {
     ) -> Result<ModerationReply, ApiError> {
         limits::check_room_id(room_id)?;
         limits::check_user_id(user_id)?;
-        self.moderate(Request::UnbanMember {
+        self.moderate(ModRequest::UnbanMember {
             room_id: room_id.to_owned(),
             user_id: user_id.to_owned(),
         })
@@ -514,7 +514,7 @@ impl Im {
         if message_id.is_empty() {
             return Err(ApiError::invalid("message_id is empty"));
         }
-        self.moderate(Request::DeleteMessage {
+        self.moderate(ModRequest::DeleteMessage {
             room_id: room_id.to_owned(),
             message_id: message_id.to_owned(),
             reason: reason.to_owned(),
@@ -531,7 +531,7 @@ impl Im {
     ) -> Result<RoomSettings, ApiError> {
         limits::check_room_id(room_id)?;
         rules::check_slow_mode(seconds)?;
-        self.moderate(Request::SetSlowMode {
+        self.moderate(ModRequest::SetSlowMode {
             room_id: room_id.to_owned(),
             seconds,
         })
@@ -547,7 +547,7 @@ impl Im {
     ) -> Result<ModerationReply, ApiError> {
         limits::check_room_id(room_id)?;
         limits::check_user_id(user_id)?;
-        self.moderate(Request::SetAdmin {
+        self.moderate(ModRequest::SetAdmin {
             room_id: room_id.to_owned(),
             user_id: user_id.to_owned(),
             admin,
@@ -572,7 +572,7 @@ impl Im {
                 Some(w.to_owned())
             }
         };
-        self.moderate(Request::BlockedWords {
+        self.moderate(ModRequest::BlockedWords {
             room_id: room_id.to_owned(),
             action,
             word,
@@ -599,7 +599,7 @@ impl Im {
         if let Some(a) = &options.avatar {
             limits::check_len("avatar", a, limits::AVATAR_MAX)?;
         }
-        self.moderate(Request::EditRoom {
+        self.moderate(ModRequest::EditRoom {
             room_id: room_id.to_owned(),
             name: options.name,
             notification: options.notification,
@@ -614,9 +614,9 @@ impl Im {
     pub async fn dismiss_room(&self, room_id: &str) -> Result<(), ApiError> {
         limits::check_room_id(room_id)?;
         self.require_login()?;
-        let request = Request::DismissRoom {
+        let request = Request::Moderation(ModRequest::DismissRoom {
             room_id: room_id.to_owned(),
-        };
+        });
         self.call("dismiss_room", request, Effect::None).await?;
         // The room is gone: never re-entered on reconnect (the `t_room_dismissed` push, if
         // this engine was in it, does the same).
@@ -631,7 +631,7 @@ impl Im {
         limit: Option<u32>,
     ) -> Result<Vec<AuditEntry>, ApiError> {
         limits::check_room_id(room_id)?;
-        self.moderate(Request::GetAuditLog {
+        self.moderate(ModRequest::GetAuditLog {
             room_id: room_id.to_owned(),
             limit,
         })
@@ -647,7 +647,7 @@ impl Im {
     ) -> Result<MemberStanding, ApiError> {
         limits::check_room_id(room_id)?;
         limits::check_user_id(user_id)?;
-        self.moderate(Request::GetMember {
+        self.moderate(ModRequest::GetMember {
             room_id: room_id.to_owned(),
             user_id: user_id.to_owned(),
         })
@@ -657,14 +657,15 @@ impl Im {
     /// Moderators: the room's admins and the members muted or banned now.
     pub async fn get_restrictions(&self, room_id: &str) -> Result<Restrictions, ApiError> {
         limits::check_room_id(room_id)?;
-        self.moderate(Request::GetRestrictions {
+        self.moderate(ModRequest::GetRestrictions {
             room_id: room_id.to_owned(),
         })
         .await
     }
 
-    async fn moderate<T: DeserializeOwned>(&self, request: Request) -> Result<T, ApiError> {
+    async fn moderate<T: DeserializeOwned>(&self, request: ModRequest) -> Result<T, ApiError> {
         self.require_login()?;
+        let request = Request::Moderation(request);
         self.call_as(request.op(), request, Effect::None).await
     }
 

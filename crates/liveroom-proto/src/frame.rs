@@ -1,6 +1,7 @@
 //! Frames on the WebSocket (`GET /ws`): client requests and server replies and pushes.
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::message::{Message, Priority};
 use crate::moderation::{Role, RoomEvent, RoomSettings, WordsAction};
@@ -34,8 +35,11 @@ pub struct ClientFrame {
 }
 
 /// Every operation a client can ask for. Field names are snake_case on the wire.
+///
+/// Serialized and read through serde's derive (`remote = "Self"`), except that
+/// [`Request::Moderation`] is read and written as its [`ModRequest`], whose `op` is its own.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(remote = "Self", tag = "op", rename_all = "snake_case")]
 pub enum Request {
     /// First frame of a connection: binds it to one SDKAppID. Reply: [`HelloReply`].
     Hello {
@@ -125,6 +129,67 @@ pub enum Request {
     },
     /// Keep-alive. Reply: `{}`.
     Ping,
+    /// A moderation request (owner, admins, app administrators): its own `op`s, on the same
+    /// wire as the others (`{"id":N,"op":"mute_member",...}`).
+    #[serde(skip)]
+    Moderation(ModRequest),
+}
+
+impl Serialize for Request {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            // Its own tag, so no `"op":"moderation"` wrapper.
+            Self::Moderation(m) => m.serialize(s),
+            other => Self::serialize(other, s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Request {
+    /// The frame is read once as a JSON object; its `op` says which enum reads the fields,
+    /// so each keeps serde's own messages ("missing field `text`", "unknown variant").
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(d)?;
+        let moderation = value
+            .get("op")
+            .is_some_and(|op| ModOp::deserialize(op).is_ok());
+        if moderation {
+            ModRequest::deserialize(value)
+                .map(Self::Moderation)
+                .map_err(D::Error::custom)
+        } else {
+            Self::deserialize(value).map_err(D::Error::custom)
+        }
+    }
+}
+
+impl Request {
+    /// The snake_case op name, as on the wire.
+    pub fn op(&self) -> &'static str {
+        match self {
+            Self::Hello { .. } => "hello",
+            Self::Login { .. } => "login",
+            Self::Logout => "logout",
+            Self::CreateRoom(_) => "create_room",
+            Self::EnterRoom { .. } => "enter_room",
+            Self::ExitRoom { .. } => "exit_room",
+            Self::SetProfile { .. } => "set_profile",
+            Self::GetProfile => "get_profile",
+            Self::SendText { .. } => "send_text",
+            Self::SendCustom { .. } => "send_custom",
+            Self::SendImage { .. } => "send_image",
+            Self::StopPush { .. } => "stop_push",
+            Self::Ping => "ping",
+            Self::Moderation(m) => m.op().as_str(),
+        }
+    }
+}
+
+/// The moderation requests: owner, admins and app administrators (see
+/// [`ModRequest::required_role`]); others get 10007. Field names are snake_case on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum ModRequest {
     /// Moderators: mute a member for `seconds` (1 s to 14 days). Reply: `ModerationReply`.
     MuteMember {
         /// The room.
@@ -267,61 +332,160 @@ pub enum Request {
     },
 }
 
-impl Request {
-    /// Whether this is a moderation request (handled by the server's moderation module).
-    pub fn is_moderation(&self) -> bool {
-        matches!(
-            self,
-            Self::MuteMember { .. }
-                | Self::UnmuteMember { .. }
-                | Self::MuteAll { .. }
-                | Self::KickMember { .. }
-                | Self::BanMember { .. }
-                | Self::UnbanMember { .. }
-                | Self::DeleteMessage { .. }
-                | Self::SetSlowMode { .. }
-                | Self::SetAdmin { .. }
-                | Self::BlockedWords { .. }
-                | Self::EditRoom { .. }
-                | Self::DismissRoom { .. }
-                | Self::GetAuditLog { .. }
-                | Self::GetMember { .. }
-                | Self::GetRestrictions { .. }
-        )
+impl ModRequest {
+    /// Which request this is.
+    pub fn op(&self) -> ModOp {
+        match self {
+            Self::MuteMember { .. } => ModOp::MuteMember,
+            Self::UnmuteMember { .. } => ModOp::UnmuteMember,
+            Self::MuteAll { .. } => ModOp::MuteAll,
+            Self::KickMember { .. } => ModOp::KickMember,
+            Self::BanMember { .. } => ModOp::BanMember,
+            Self::UnbanMember { .. } => ModOp::UnbanMember,
+            Self::DeleteMessage { .. } => ModOp::DeleteMessage,
+            Self::SetSlowMode { .. } => ModOp::SetSlowMode,
+            Self::SetAdmin { .. } => ModOp::SetAdmin,
+            Self::BlockedWords { .. } => ModOp::BlockedWords,
+            Self::EditRoom { .. } => ModOp::EditRoom,
+            Self::DismissRoom { .. } => ModOp::DismissRoom,
+            Self::GetAuditLog { .. } => ModOp::GetAuditLog,
+            Self::GetMember { .. } => ModOp::GetMember,
+            Self::GetRestrictions { .. } => ModOp::GetRestrictions,
+        }
     }
 
-    /// The snake_case op name, as on the wire.
-    pub fn op(&self) -> &'static str {
+    /// The room the request is about.
+    pub fn room_id(&self) -> &str {
         match self {
-            Self::Hello { .. } => "hello",
-            Self::Login { .. } => "login",
-            Self::Logout => "logout",
-            Self::CreateRoom(_) => "create_room",
-            Self::EnterRoom { .. } => "enter_room",
-            Self::ExitRoom { .. } => "exit_room",
-            Self::SetProfile { .. } => "set_profile",
-            Self::GetProfile => "get_profile",
-            Self::SendText { .. } => "send_text",
-            Self::SendCustom { .. } => "send_custom",
-            Self::SendImage { .. } => "send_image",
-            Self::StopPush { .. } => "stop_push",
-            Self::Ping => "ping",
-            Self::MuteMember { .. } => "mute_member",
-            Self::UnmuteMember { .. } => "unmute_member",
-            Self::MuteAll { .. } => "mute_all",
-            Self::KickMember { .. } => "kick_member",
-            Self::BanMember { .. } => "ban_member",
-            Self::UnbanMember { .. } => "unban_member",
-            Self::DeleteMessage { .. } => "delete_message",
-            Self::SetSlowMode { .. } => "set_slow_mode",
-            Self::SetAdmin { .. } => "set_admin",
-            Self::BlockedWords { .. } => "blocked_words",
-            Self::EditRoom { .. } => "edit_room",
-            Self::DismissRoom { .. } => "dismiss_room",
-            Self::GetAuditLog { .. } => "get_audit_log",
-            Self::GetMember { .. } => "get_member",
-            Self::GetRestrictions { .. } => "get_restrictions",
+            Self::MuteMember { room_id, .. }
+            | Self::UnmuteMember { room_id, .. }
+            | Self::MuteAll { room_id, .. }
+            | Self::KickMember { room_id, .. }
+            | Self::BanMember { room_id, .. }
+            | Self::UnbanMember { room_id, .. }
+            | Self::DeleteMessage { room_id, .. }
+            | Self::SetSlowMode { room_id, .. }
+            | Self::SetAdmin { room_id, .. }
+            | Self::BlockedWords { room_id, .. }
+            | Self::EditRoom { room_id, .. }
+            | Self::DismissRoom { room_id }
+            | Self::GetAuditLog { room_id, .. }
+            | Self::GetMember { room_id, .. }
+            | Self::GetRestrictions { room_id } => room_id,
         }
+    }
+
+    /// The least role that may make this request (the server checks it; clients use it to
+    /// offer the right tools).
+    pub fn required_role(&self) -> Role {
+        self.op().required_role()
+    }
+}
+
+/// The `op` of a [`ModRequest`], without its arguments: its wire name, who may make it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModOp {
+    /// `mute_member`
+    MuteMember,
+    /// `unmute_member`
+    UnmuteMember,
+    /// `mute_all`
+    MuteAll,
+    /// `kick_member`
+    KickMember,
+    /// `ban_member`
+    BanMember,
+    /// `unban_member`
+    UnbanMember,
+    /// `delete_message`
+    DeleteMessage,
+    /// `set_slow_mode`
+    SetSlowMode,
+    /// `set_admin`
+    SetAdmin,
+    /// `blocked_words`
+    BlockedWords,
+    /// `edit_room`
+    EditRoom,
+    /// `dismiss_room`
+    DismissRoom,
+    /// `get_audit_log`
+    GetAuditLog,
+    /// `get_member`
+    GetMember,
+    /// `get_restrictions`
+    GetRestrictions,
+}
+
+impl ModOp {
+    /// The snake_case op name, as on the wire (and in the audit log's `action`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MuteMember => "mute_member",
+            Self::UnmuteMember => "unmute_member",
+            Self::MuteAll => "mute_all",
+            Self::KickMember => "kick_member",
+            Self::BanMember => "ban_member",
+            Self::UnbanMember => "unban_member",
+            Self::DeleteMessage => "delete_message",
+            Self::SetSlowMode => "set_slow_mode",
+            Self::SetAdmin => "set_admin",
+            Self::BlockedWords => "blocked_words",
+            Self::EditRoom => "edit_room",
+            Self::DismissRoom => "dismiss_room",
+            Self::GetAuditLog => "get_audit_log",
+            Self::GetMember => "get_member",
+            Self::GetRestrictions => "get_restrictions",
+        }
+    }
+
+    /// The least role that may make this request: dismissing is the owner's, appointing
+    /// admins the owner's and app administrators', the rest every moderator's.
+    pub fn required_role(self) -> Role {
+        match self {
+            Self::DismissRoom => Role::Owner,
+            Self::SetAdmin => Role::AppAdmin,
+            Self::MuteMember
+            | Self::UnmuteMember
+            | Self::MuteAll
+            | Self::KickMember
+            | Self::BanMember
+            | Self::UnbanMember
+            | Self::DeleteMessage
+            | Self::SetSlowMode
+            | Self::BlockedWords
+            | Self::EditRoom
+            | Self::GetAuditLog
+            | Self::GetMember
+            | Self::GetRestrictions => Role::Admin,
+        }
+    }
+}
+
+/// The JSON kind a request field must have, to name the field a bad frame got wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    /// A non-negative integer.
+    Number,
+    /// A string.
+    String,
+    /// `true` or `false`.
+    Bool,
+}
+
+/// The kind of request field `name` (the same name has the same kind in every op); `None`
+/// for names no request has (serde ignores them).
+pub fn field_kind(name: &str) -> Option<FieldKind> {
+    match name {
+        "sdk_app_id" | "since" | "seconds" | "limit" => Some(FieldKind::Number),
+        "user_id" | "user_sig" | "room_id" | "name" | "notification" | "introduction"
+        | "avatar" | "nick" | "text" | "data" | "description" | "extension" | "uuid"
+        | "postscript" | "priority" | "reason" | "message_id" | "word" | "action" => {
+            Some(FieldKind::String)
+        }
+        "on" | "admin" => Some(FieldKind::Bool),
+        _ => None,
     }
 }
 
@@ -565,42 +729,199 @@ mod tests {
         assert!(serde_json::from_str::<ClientFrame>(r#"{"id":5,"op":"explode"}"#).is_err());
     }
 
-    #[test]
-    fn op_names_match_the_wire() {
+    /// One request of every op, every optional field set.
+    fn every_request() -> Vec<Request> {
         let room = || "r".to_owned();
         let user = || "u".to_owned();
-        for request in [
+        let text = || "t".to_owned();
+        let plain = [
+            Request::Hello { sdk_app_id: 1 },
+            Request::Login {
+                user_id: user(),
+                user_sig: text(),
+            },
             Request::Logout,
+            Request::CreateRoom(CreateRoomOptions {
+                name: text(),
+                room_id: Some(room()),
+                notification: text(),
+                introduction: text(),
+                avatar: text(),
+            }),
+            Request::EnterRoom {
+                room_id: room(),
+                since: Some(3),
+            },
+            Request::ExitRoom { room_id: room() },
+            Request::SetProfile {
+                nick: Some(text()),
+                avatar: Some(text()),
+            },
             Request::GetProfile,
-            Request::Ping,
-            Request::CreateRoom(CreateRoomOptions::default()),
             Request::SendText {
                 room_id: room(),
-                text: "t".into(),
+                text: text(),
+                priority: Priority::Low,
+            },
+            Request::SendCustom {
+                room_id: room(),
+                data: text(),
+                description: text(),
+                extension: text(),
+                priority: Priority::High,
+            },
+            Request::SendImage {
+                room_id: room(),
+                uuid: text(),
                 priority: Priority::Normal,
             },
-            Request::MuteAll {
+            Request::StopPush {
+                room_id: room(),
+                postscript: text(),
+            },
+            Request::Ping,
+        ];
+        let moderation = [
+            ModRequest::MuteMember {
+                room_id: room(),
+                user_id: user(),
+                seconds: 60,
+                reason: text(),
+            },
+            ModRequest::UnmuteMember {
+                room_id: room(),
+                user_id: user(),
+            },
+            ModRequest::MuteAll {
                 room_id: room(),
                 on: true,
             },
-            Request::SetAdmin {
+            ModRequest::KickMember {
+                room_id: room(),
+                user_id: user(),
+                reason: text(),
+            },
+            ModRequest::BanMember {
+                room_id: room(),
+                user_id: user(),
+                seconds: Some(60),
+                reason: text(),
+            },
+            ModRequest::UnbanMember {
+                room_id: room(),
+                user_id: user(),
+            },
+            ModRequest::DeleteMessage {
+                room_id: room(),
+                message_id: text(),
+                reason: text(),
+            },
+            ModRequest::SetSlowMode {
+                room_id: room(),
+                seconds: 5,
+            },
+            ModRequest::SetAdmin {
                 room_id: room(),
                 user_id: user(),
                 admin: true,
             },
-            Request::GetAuditLog {
+            ModRequest::BlockedWords {
                 room_id: room(),
-                limit: None,
+                action: WordsAction::Add,
+                word: Some(text()),
             },
-            Request::GetMember {
+            ModRequest::EditRoom {
+                room_id: room(),
+                name: Some(text()),
+                notification: Some(text()),
+                introduction: Some(text()),
+                avatar: Some(text()),
+            },
+            ModRequest::DismissRoom { room_id: room() },
+            ModRequest::GetAuditLog {
+                room_id: room(),
+                limit: Some(5),
+            },
+            ModRequest::GetMember {
                 room_id: room(),
                 user_id: user(),
             },
-            Request::GetRestrictions { room_id: room() },
-        ] {
-            let wire = serde_json::to_value(&request).unwrap();
-            assert_eq!(wire["op"], request.op(), "{request:?}");
+            ModRequest::GetRestrictions { room_id: room() },
+        ];
+        plain
+            .into_iter()
+            .chain(moderation.into_iter().map(Request::Moderation))
+            .collect()
+    }
+
+    #[test]
+    fn every_request_round_trips_with_its_op_on_the_wire() {
+        for (i, request) in every_request().into_iter().enumerate() {
+            let frame = ClientFrame {
+                id: i as u64,
+                request,
+            };
+            let wire = serde_json::to_value(&frame).unwrap();
+            assert_eq!(wire["op"], frame.request.op(), "{wire}");
+            assert_eq!(wire["id"], i as u64);
+            let text = serde_json::to_string(&frame).unwrap();
+            assert!(!text.contains("moderation"), "no wrapper: {text}");
+            let back: ClientFrame = serde_json::from_str(&text).unwrap();
+            assert_eq!(back, frame);
         }
+    }
+
+    #[test]
+    fn moderation_ops_are_named_and_ranked() {
+        for request in every_request() {
+            let Request::Moderation(m) = request else {
+                continue;
+            };
+            let op = m.op();
+            assert_eq!(serde_json::to_value(op).unwrap(), op.as_str());
+            assert_eq!(m.room_id(), "r");
+            let expected = match op.as_str() {
+                "dismiss_room" => Role::Owner,
+                "set_admin" => Role::AppAdmin,
+                _ => Role::Admin,
+            };
+            assert_eq!(m.required_role(), expected, "{op:?}");
+        }
+    }
+
+    #[test]
+    fn every_field_has_its_kind() {
+        for request in every_request() {
+            let wire = serde_json::to_value(&request).unwrap();
+            for (name, value) in wire.as_object().unwrap() {
+                if name == "op" {
+                    continue;
+                }
+                let kind = match value {
+                    serde_json::Value::Number(_) => FieldKind::Number,
+                    serde_json::Value::String(_) => FieldKind::String,
+                    serde_json::Value::Bool(_) => FieldKind::Bool,
+                    other => panic!("{name}: {other}"),
+                };
+                assert_eq!(field_kind(name), Some(kind), "{} {name}", request.op());
+            }
+        }
+    }
+
+    #[test]
+    fn bad_requests_keep_serdes_own_message() {
+        let err = |text: &str| serde_json::from_str::<ClientFrame>(text).unwrap_err();
+        let e = err(r#"{"id":1,"op":"send_text","room_id":"r"}"#);
+        assert!(e.to_string().contains("missing field `text`"), "{e}");
+        let e = err(r#"{"id":1,"op":"mute_member","room_id":"r","user_id":"u"}"#);
+        assert!(e.to_string().contains("missing field `seconds`"), "{e}");
+        let e = err(r#"{"id":1,"op":"explode"}"#);
+        assert!(e.to_string().contains("unknown variant `explode`"), "{e}");
+        let e = err(r#"{"id":1,"op":"moderation"}"#);
+        assert!(e.to_string().contains("unknown variant"), "{e}");
+        assert!(err(r#"{"id":1}"#)
+            .to_string()
+            .contains("missing field `op`"));
     }
 
     #[test]

@@ -22,8 +22,9 @@ pub mod moderation;
 
 pub use error::{code, ApiError};
 pub use frame::{
-    close, ClientFrame, CreateRoomOptions, EnterReply, EnterStatus, HelloReply, KickReason,
-    LoginReply, Profile, Request, RoomInfo, SendReply, ServerFrame,
+    close, field_kind, ClientFrame, CreateRoomOptions, EnterReply, EnterStatus, FieldKind,
+    HelloReply, KickReason, LoginReply, ModOp, ModRequest, Profile, Request, RoomInfo, SendReply,
+    ServerFrame,
 };
 pub use message::{
     Body, CustomPayload, GroupTipPayload, ImageInfo, ImagePayload, Message, Priority, TextPayload,

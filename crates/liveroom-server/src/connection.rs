@@ -16,9 +16,9 @@ use axum::extract::ws::{CloseFrame, Message as WsMessage, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use liveroom_proto::message::{Flow, PUSH_STOPPED};
 use liveroom_proto::{
-    close, code, limits, ApiError, Body, ClientFrame, CreateRoomOptions, CustomPayload, HelloReply,
-    KickReason, LoginReply, Priority, Profile, Request, RoomInfo, SendReply, ServerFrame,
-    TextPayload,
+    close, code, field_kind, limits, ApiError, Body, ClientFrame, CreateRoomOptions, CustomPayload,
+    FieldKind, HelloReply, KickReason, LoginReply, Priority, Profile, Request, RoomInfo, SendReply,
+    ServerFrame, TextPayload,
 };
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::Value;
@@ -336,17 +336,6 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
     })
 }
 
-/// Expected JSON kinds of request fields, to name the field a bad frame got wrong.
-fn field_kind(name: &str) -> Option<&'static str> {
-    match name {
-        "sdk_app_id" | "since" | "seconds" | "limit" => Some("number"),
-        "user_id" | "user_sig" | "room_id" | "name" | "notification" | "introduction"
-        | "avatar" | "nick" | "text" | "data" | "description" | "extension" | "uuid"
-        | "postscript" | "priority" | "reason" | "message_id" | "word" | "action" => Some("string"),
-        _ => None,
-    }
-}
-
 /// Explains why a frame did not parse, naming the field when possible, and finds its `id`
 /// (read leniently when the frame is not JSON at all, so the caller waiting on it hears back).
 fn explain_bad_frame(text: &str, err: &serde_json::Error) -> (Option<u64>, ApiError) {
@@ -370,20 +359,14 @@ fn explain_bad_frame(text: &str, err: &serde_json::Error) -> (Option<u64>, ApiEr
         None => return e("missing field `op`".into()),
     };
     for (k, val) in obj {
-        let bad = match (field_kind(k), val) {
-            (_, Value::Null) => false,
-            (Some("number"), v) => v.as_u64().is_none(),
-            (Some("string"), v) => !v.is_string(),
-            _ => false,
+        let wrong = match (field_kind(k), val) {
+            (_, Value::Null) | (None, _) => None,
+            (Some(FieldKind::Number), v) => v.as_u64().is_none().then_some("a non-negative number"),
+            (Some(FieldKind::String), v) => (!v.is_string()).then_some("a string"),
+            (Some(FieldKind::Bool), v) => (!v.is_boolean()).then_some("true or false"),
         };
-        if bad {
-            let kind = field_kind(k).unwrap_or("value");
-            let article = if kind == "number" {
-                "a non-negative number"
-            } else {
-                "a string"
-            };
-            return e(format!("field `{k}` of '{op}' must be {article}"));
+        if let Some(expected) = wrong {
+            return e(format!("field `{k}` of '{op}' must be {expected}"));
         }
         if k == "priority" {
             if let Some(p) = val.as_str() {
@@ -585,7 +568,7 @@ impl Conn {
                 postscript,
             } => self.stop_push(room_id, postscript).await,
             Request::Ping => Ok("{}".into()),
-            req => {
+            Request::Moderation(req) => {
                 let actor = Actor {
                     app: self.app_id()?,
                     user: self.login.as_ref().map(|l| l.user_id.as_str()),

@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use liveroom_proto::moderation::{self as rules, find_blocked, normalize};
 use liveroom_proto::{
-    code, limits, ApiError, BlockedWords, Body, MemberStanding, ModerationReply, Request,
+    code, limits, ApiError, BlockedWords, Body, MemberStanding, ModRequest, ModerationReply,
     Restricted, Restrictions, RoomEvent, RoomSettings, ServerFrame, WordsAction,
 };
 use serde_json::json;
@@ -272,28 +272,6 @@ pub fn banned_from(room_id: &str, until: Option<i64>) -> ApiError {
     }
 }
 
-/// The room a moderation request is about.
-fn room_of(req: &Request) -> Option<&str> {
-    match req {
-        Request::MuteMember { room_id, .. }
-        | Request::UnmuteMember { room_id, .. }
-        | Request::MuteAll { room_id, .. }
-        | Request::KickMember { room_id, .. }
-        | Request::BanMember { room_id, .. }
-        | Request::UnbanMember { room_id, .. }
-        | Request::DeleteMessage { room_id, .. }
-        | Request::SetSlowMode { room_id, .. }
-        | Request::SetAdmin { room_id, .. }
-        | Request::BlockedWords { room_id, .. }
-        | Request::EditRoom { room_id, .. }
-        | Request::DismissRoom { room_id }
-        | Request::GetAuditLog { room_id, .. }
-        | Request::GetMember { room_id, .. }
-        | Request::GetRestrictions { room_id } => Some(room_id),
-        _ => None,
-    }
-}
-
 /// One moderation request: checks the caller's role, acts, audits. Returns the reply JSON.
 ///
 /// The whole request runs holding the room (see [`Moderating`]): the roles are read, the
@@ -303,12 +281,10 @@ fn room_of(req: &Request) -> Option<&str> {
 pub(crate) async fn handle(
     shared: &Arc<Shared>,
     actor: Actor<'_>,
-    req: Request,
+    req: ModRequest,
 ) -> Result<String, ApiError> {
-    let op = req.op();
-    let room_id = room_of(&req)
-        .ok_or_else(|| ApiError::invalid(format!("'{op}' is not a moderation request")))?
-        .to_owned();
+    let op = req.op().as_str();
+    let room_id = req.room_id().to_owned();
     limits::check_room_id(&room_id)?;
     let app = actor.app;
     let room = shared.rooms.get(app, &room_id).await?.ok_or_else(|| {
@@ -319,16 +295,14 @@ pub(crate) async fn handle(
     })?;
     let held = room.moderate().await?;
     let role = role_in(shared, app, &held, actor.user);
-    let needed = match req {
-        Request::DismissRoom { .. } => Role::Owner,
-        Request::SetAdmin { .. } => Role::AppAdmin,
-        _ => Role::Admin,
-    };
+    let needed = req.required_role();
     let Some(me) = actor.user.filter(|_| role >= needed) else {
         let who = match needed {
             Role::Owner => "the room owner",
             Role::AppAdmin => "the room owner or an app administrator",
-            _ => "the room owner, its admins or an app administrator",
+            Role::Admin | Role::Member | Role::Guest => {
+                "the room owner, its admins or an app administrator"
+            }
         };
         tracing::info!(app, room = %room_id, op = %op, user = ?actor.user, "moderation denied");
         return Err(denied(&format!("only {who} may {}", op.replace('_', " "))));
@@ -457,10 +431,10 @@ impl Ctx<'_> {
         Ok(reply)
     }
 
-    async fn run(&mut self, req: Request) -> Result<String, ApiError> {
+    async fn run(&mut self, req: ModRequest) -> Result<String, ApiError> {
         let now = liveroom_usersig::now_secs();
         match req {
-            Request::MuteMember {
+            ModRequest::MuteMember {
                 user_id,
                 seconds,
                 reason,
@@ -481,7 +455,7 @@ impl Ctx<'_> {
                 self.held.publish_event(RoomEvent::Muted { user_id, until });
                 Ok(reply)
             }
-            Request::UnmuteMember { user_id, .. } => {
+            ModRequest::UnmuteMember { user_id, .. } => {
                 limits::check_user_id(&user_id)?;
                 let reply = self.reply(&user_id, None)?;
                 let change = ModChange::Unmute {
@@ -493,12 +467,12 @@ impl Ctx<'_> {
                     .publish_event(RoomEvent::Muted { user_id, until: 0 });
                 Ok(reply)
             }
-            Request::MuteAll { on, .. } => self.change_settings(|s| s.mute_all = on).await,
-            Request::SetSlowMode { seconds, .. } => {
+            ModRequest::MuteAll { on, .. } => self.change_settings(|s| s.mute_all = on).await,
+            ModRequest::SetSlowMode { seconds, .. } => {
                 rules::check_slow_mode(seconds)?;
                 self.change_settings(|s| s.slow_mode = seconds).await
             }
-            Request::KickMember {
+            ModRequest::KickMember {
                 user_id, reason, ..
             } => {
                 rules::check_reason(&reason)?;
@@ -509,7 +483,7 @@ impl Ctx<'_> {
                 self.remove_member(&user_id, &reason, false, None);
                 Ok(reply)
             }
-            Request::BanMember {
+            ModRequest::BanMember {
                 user_id,
                 seconds,
                 reason,
@@ -531,7 +505,7 @@ impl Ctx<'_> {
                 self.remove_member(&user_id, &reason, true, until);
                 Ok(reply)
             }
-            Request::UnbanMember { user_id, .. } => {
+            ModRequest::UnbanMember { user_id, .. } => {
                 limits::check_user_id(&user_id)?;
                 let reply = self.reply(&user_id, None)?;
                 let change = ModChange::Unban {
@@ -541,7 +515,7 @@ impl Ctx<'_> {
                 self.held.mods().bans.remove(&user_id);
                 Ok(reply)
             }
-            Request::DeleteMessage {
+            ModRequest::DeleteMessage {
                 message_id, reason, ..
             } => {
                 rules::check_reason(&reason)?;
@@ -563,7 +537,7 @@ impl Ctx<'_> {
                 self.held.forget_message(seq, &message_id);
                 Ok(reply)
             }
-            Request::SetAdmin { user_id, admin, .. } => {
+            ModRequest::SetAdmin { user_id, admin, .. } => {
                 limits::check_user_id(&user_id)?;
                 if self.held.is_owner(&user_id) {
                     return Err(ApiError::invalid("user_id: the owner is not made an admin"));
@@ -585,8 +559,8 @@ impl Ctx<'_> {
                     .publish_event(RoomEvent::AdminChanged { user_id, admin });
                 Ok(reply)
             }
-            Request::BlockedWords { action, word, .. } => self.blocked_words(action, word).await,
-            Request::EditRoom {
+            ModRequest::BlockedWords { action, word, .. } => self.blocked_words(action, word).await,
+            ModRequest::EditRoom {
                 name,
                 notification,
                 introduction,
@@ -628,14 +602,14 @@ impl Ctx<'_> {
                 self.held.set_info(info);
                 Ok(reply)
             }
-            Request::DismissRoom { .. } => {
+            ModRequest::DismissRoom { .. } => {
                 let reply = to_json(&json!({ "groupID": self.room.id() }))?;
                 self.commit(ModChange::Dismiss, "", "", json!({})).await?;
                 self.held.set_dismissed();
                 self.shared.rooms.remove(self.app, self.room.id());
                 Ok(reply)
             }
-            Request::GetAuditLog { limit, .. } => {
+            ModRequest::GetAuditLog { limit, .. } => {
                 let limit = limit
                     .unwrap_or(rules::AUDIT_PAGE_MAX)
                     .clamp(1, rules::AUDIT_PAGE_MAX);
@@ -646,7 +620,7 @@ impl Ctx<'_> {
                     .await?;
                 to_json(&log)
             }
-            Request::GetMember { user_id, .. } => {
+            ModRequest::GetMember { user_id, .. } => {
                 limits::check_user_id(&user_id)?;
                 let (st, in_room) = self.held.standing_of(&user_id, now);
                 to_json(&MemberStanding {
@@ -658,14 +632,10 @@ impl Ctx<'_> {
                     user_id,
                 })
             }
-            Request::GetRestrictions { .. } => {
+            ModRequest::GetRestrictions { .. } => {
                 let list = self.held.mods().restrictions(now);
                 to_json(&list)
             }
-            _ => Err(ApiError::invalid(format!(
-                "'{}' is not a moderation request",
-                self.op
-            ))),
         }
     }
 

@@ -58,6 +58,21 @@ async fn malformed_frames_get_10004_and_keep_the_connection() {
     let (_, msg) = c.wait_reply(Some(12)).await.err();
     assert!(msg.contains("priority"), "{msg}");
 
+    // Moderation requests are read by their own enum, with serde's own messages too.
+    c.send_raw(r#"{"id": 13, "op": "mute_member", "room_id": "r", "user_id": "u"}"#)
+        .await;
+    let (code_, msg) = c.wait_reply(Some(13)).await.err();
+    assert_eq!(code_, code::INVALID_PARAMETER);
+    assert!(msg.contains("seconds"), "{msg}");
+
+    c.send_raw(r#"{"id": 14, "op": "mute_all", "room_id": "r", "on": "yes"}"#)
+        .await;
+    let (_, msg) = c.wait_reply(Some(14)).await.err();
+    assert!(
+        msg.contains("field `on` of 'mute_all' must be true or false"),
+        "{msg}"
+    );
+
     c.req("ping", json!({})).await.ok();
 }
 

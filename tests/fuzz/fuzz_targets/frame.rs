@@ -13,7 +13,8 @@
 use libfuzzer_sys::fuzz_target;
 use liveroom_proto::lenient::frame_id;
 use liveroom_proto::{
-    limits, moderation, Body, ClientFrame, CreateRoomOptions, Priority, Request, ServerFrame,
+    limits, moderation, Body, ClientFrame, CreateRoomOptions, ModRequest, Priority, Request,
+    ServerFrame,
 };
 use serde_json::Value;
 
@@ -36,7 +37,6 @@ fn client_frame(text: &str) {
                 assert_eq!(id, frame.id, "lenient id disagrees with the parsed frame");
             }
             let _ = frame.request.op();
-            let _ = frame.request.is_moderation();
             check_fields(&frame.request);
             let again = serde_json::to_string(&frame).expect("a parsed frame serializes");
             let back: ClientFrame = serde_json::from_str(&again).expect("and parses back");
@@ -56,21 +56,13 @@ fn client_frame(text: &str) {
 /// The validators the server applies to a request's fields.
 fn check_fields(req: &Request) {
     match req {
-        Request::Hello { .. }
-        | Request::Logout
-        | Request::GetProfile
-        | Request::Ping
-        | Request::MuteAll { .. } => {}
+        Request::Hello { .. } | Request::Logout | Request::GetProfile | Request::Ping => {}
         Request::Login { user_id, user_sig } => {
             let _ = limits::check_user_id(user_id);
             let _ = liveroom_usersig::decode(user_sig);
         }
         Request::CreateRoom(opts) => create_room(opts),
-        Request::EnterRoom { room_id, .. }
-        | Request::ExitRoom { room_id }
-        | Request::DismissRoom { room_id }
-        | Request::GetAuditLog { room_id, .. }
-        | Request::GetRestrictions { room_id } => {
+        Request::EnterRoom { room_id, .. } | Request::ExitRoom { room_id } => {
             let _ = limits::check_room_id(room_id);
         }
         Request::SetProfile { nick, avatar } => {
@@ -111,7 +103,21 @@ fn check_fields(req: &Request) {
             let _ = limits::check_room_id(room_id);
             let _ = limits::check_text(postscript);
         }
-        Request::MuteMember {
+        Request::Moderation(m) => check_moderation(m),
+    }
+}
+
+/// The validators the server applies to a moderation request's fields.
+fn check_moderation(req: &ModRequest) {
+    let _ = req.required_role();
+    match req {
+        ModRequest::MuteAll { .. } => {}
+        ModRequest::DismissRoom { room_id }
+        | ModRequest::GetAuditLog { room_id, .. }
+        | ModRequest::GetRestrictions { room_id } => {
+            let _ = limits::check_room_id(room_id);
+        }
+        ModRequest::MuteMember {
             room_id,
             user_id,
             seconds,
@@ -121,7 +127,7 @@ fn check_fields(req: &Request) {
             let _ = moderation::check_mute_secs(*seconds);
             let _ = moderation::check_reason(reason);
         }
-        Request::BanMember {
+        ModRequest::BanMember {
             room_id,
             user_id,
             seconds,
@@ -131,7 +137,7 @@ fn check_fields(req: &Request) {
             let _ = moderation::check_ban_secs(*seconds);
             let _ = moderation::check_reason(reason);
         }
-        Request::KickMember {
+        ModRequest::KickMember {
             room_id,
             user_id,
             reason,
@@ -139,30 +145,30 @@ fn check_fields(req: &Request) {
             member(room_id, user_id);
             let _ = moderation::check_reason(reason);
         }
-        Request::UnmuteMember { room_id, user_id }
-        | Request::UnbanMember { room_id, user_id }
-        | Request::SetAdmin {
+        ModRequest::UnmuteMember { room_id, user_id }
+        | ModRequest::UnbanMember { room_id, user_id }
+        | ModRequest::SetAdmin {
             room_id, user_id, ..
         }
-        | Request::GetMember { room_id, user_id } => member(room_id, user_id),
-        Request::DeleteMessage {
+        | ModRequest::GetMember { room_id, user_id } => member(room_id, user_id),
+        ModRequest::DeleteMessage {
             room_id, reason, ..
         } => {
             let _ = limits::check_room_id(room_id);
             let _ = moderation::check_reason(reason);
         }
-        Request::SetSlowMode { room_id, seconds } => {
+        ModRequest::SetSlowMode { room_id, seconds } => {
             let _ = limits::check_room_id(room_id);
             let _ = moderation::check_slow_mode(*seconds);
         }
-        Request::BlockedWords { room_id, word, .. } => {
+        ModRequest::BlockedWords { room_id, word, .. } => {
             let _ = limits::check_room_id(room_id);
             if let Some(w) = word {
                 let _ = moderation::check_blocked_word(w);
                 blocked(w);
             }
         }
-        Request::EditRoom {
+        ModRequest::EditRoom {
             room_id,
             name,
             notification,
