@@ -34,6 +34,12 @@ impl Backoff {
         Self::jittered(nominal, rand::random::<f64>())
     }
 
+    /// How many delays were handed out since the last success: the number of the try the
+    /// last one leads to.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempt
+    }
+
     /// A connection succeeded: start again from the base delay.
     pub(crate) fn reset(&mut self) {
         self.attempt = 0;

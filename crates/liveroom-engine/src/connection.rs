@@ -242,8 +242,8 @@ impl Connection {
                         return;
                     }
                     elog!(self.shared, WARN, "connection lost: {reason}; reconnecting");
-                    self.shared.set_net(NetState::Connecting);
                     let delay = backoff.next_delay();
+                    self.shared.set_reconnecting(backoff.attempts(), delay);
                     if !self.wait_queueing(delay).await {
                         self.finish(error::network("the engine was shut down"));
                         self.shared.set_net(NetState::Disconnected);
@@ -616,11 +616,11 @@ impl Connection {
             ServerFrame::Online { room, count } => {
                 // The count is also pushed on entering, possibly before the enter reply.
                 if lock(&self.shared.state).rooms.knows(&room) {
-                    self.shared.emitter.emit(Event {
-                        name: EventName::OnlineCount,
-                        room_id: Some(room),
-                        data: EventData::Count(count),
-                    });
+                    self.shared.emitter.emit(Event::in_room(
+                        EventName::OnlineCount,
+                        &room,
+                        EventData::Count(count),
+                    ));
                 }
             }
             ServerFrame::RoomEvent { room, event } => {

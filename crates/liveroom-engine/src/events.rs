@@ -182,6 +182,23 @@ pub struct Event {
     pub room_id: Option<String>,
     /// The payload.
     pub data: EventData,
+    /// `t_net_state_change` while reconnecting (beyond the seed): when the next try is. The
+    /// seed's `data` stays the state string.
+    #[serde(rename = "nextTry", default, skip_serializing_if = "Option::is_none")]
+    pub next_try: Option<NextTry>,
+}
+
+/// When a lost connection is tried again: carried by the `connecting` net-state event sent on
+/// the loss and after each failed try, so that a user can be told "next try in 4 s".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextTry {
+    /// Which try it will be since the connection was lost (1, 2, ...).
+    pub attempt: u32,
+    /// Milliseconds from now.
+    pub in_ms: u64,
+    /// The time of the try, in unix milliseconds.
+    pub at: u64,
 }
 
 impl Event {
@@ -191,6 +208,17 @@ impl Event {
             name,
             room_id: None,
             data,
+            next_try: None,
+        }
+    }
+
+    /// An event about one room.
+    pub fn in_room(name: EventName, room: &str, data: EventData) -> Self {
+        Self {
+            name,
+            room_id: Some(room.to_owned()),
+            data,
+            next_try: None,
         }
     }
 
@@ -265,12 +293,7 @@ pub(crate) fn room_event(room: &str, event: RoomEvent) -> (Event, bool) {
             true,
         ),
     };
-    let event = Event {
-        name,
-        room_id: Some(room.to_owned()),
-        data,
-    };
-    (event, leave)
+    (Event::in_room(name, room, data), leave)
 }
 
 /// Identifies a handler registered with [`crate::Im::on`], to remove it with
@@ -377,11 +400,11 @@ pub(crate) fn split_messages(
         let name = match &message.body {
             Body::Text(_) => EventName::TextMessageReceived,
             Body::Custom(c) if c.data == PUSH_STOPPED => {
-                events.push(Event {
-                    name: EventName::PushStopped,
-                    room_id: Some(room.to_owned()),
-                    data: EventData::Text(c.description.clone()),
-                });
+                events.push(Event::in_room(
+                    EventName::PushStopped,
+                    room,
+                    EventData::Text(c.description.clone()),
+                ));
                 continue;
             }
             Body::Custom(_) => EventName::CustomMessageReceived,
@@ -405,11 +428,11 @@ pub(crate) fn split_messages(
             }
             _ => {
                 open.insert(name, (events.len(), w));
-                events.push(Event {
+                events.push(Event::in_room(
                     name,
-                    room_id: Some(room.to_owned()),
-                    data: EventData::Messages(vec![message]),
-                });
+                    room,
+                    EventData::Messages(vec![message]),
+                ));
             }
         }
     }
@@ -575,11 +598,7 @@ mod tests {
 
     #[test]
     fn event_wire_shape() {
-        let ev = Event {
-            name: EventName::PushStopped,
-            room_id: Some("r".into()),
-            data: EventData::Text("bye".into()),
-        };
+        let ev = Event::in_room(EventName::PushStopped, "r", EventData::Text("bye".into()));
         let v = serde_json::to_value(&ev).unwrap();
         assert_eq!(
             v,
@@ -589,6 +608,27 @@ mod tests {
         assert_eq!(
             ready,
             serde_json::json!({"name": "t_im_ready", "data": null})
+        );
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, ev);
+    }
+
+    #[test]
+    fn a_reconnecting_state_keeps_the_seed_string_and_adds_the_next_try() {
+        let mut ev = Event::new(
+            EventName::NetStateChange,
+            EventData::Text("connecting".into()),
+        );
+        ev.next_try = Some(NextTry {
+            attempt: 2,
+            in_ms: 1500,
+            at: 1_700_000_000_000,
+        });
+        let v = serde_json::to_value(&ev).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"name": "t_net_state_change", "data": "connecting",
+                "nextTry": {"attempt": 2, "inMs": 1500, "at": 1_700_000_000_000u64}})
         );
         let back: Event = serde_json::from_value(v).unwrap();
         assert_eq!(back, ev);

@@ -2,12 +2,13 @@
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::download::Downloader;
 use crate::endpoint::Endpoints;
-use crate::events::{Emitter, Event, EventData, EventName};
+use crate::events::{Emitter, Event, EventData, EventName, NextTry};
 use crate::lock;
 use crate::rooms::Rooms;
 use crate::tls::TlsConfig;
@@ -133,6 +134,25 @@ impl Shared {
         }
     }
 
+    /// Reconnecting: the next try is `attempt`, in `delay`. Always emits `t_net_state_change`
+    /// (`connecting`, with `nextTry`): each new try time is news to a user waiting for it.
+    pub(crate) fn set_reconnecting(&self, attempt: u32, delay: Duration) {
+        lock(&self.state).net = NetState::Connecting;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let mut event = Event::new(
+            EventName::NetStateChange,
+            EventData::Text(NetState::Connecting.as_str().to_owned()),
+        );
+        event.next_try = Some(NextTry {
+            attempt,
+            in_ms: millis(delay),
+            at: millis(now + delay),
+        });
+        self.emitter.emit(event);
+    }
+
     /// Ends the login and leaves every room locally; emits `t_im_not_ready` if there was a
     /// login.
     pub(crate) fn end_session(&self) {
@@ -146,6 +166,11 @@ impl Shared {
                 .emit(Event::new(EventName::ImNotReady, EventData::None));
         }
     }
+}
+
+/// Whole milliseconds, saturating.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Logs through `tracing` if the engine's level (`set_log_level`) lets it through.

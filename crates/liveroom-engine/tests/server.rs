@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{drain, messages, next_event, sig, Server, TlsProxy, APP};
 use liveroom_engine::proto::message::Flow;
 use liveroom_engine::proto::{code, Body, CreateRoomOptions, CustomPayload, Priority};
-use liveroom_engine::{EnterStatus, EventName, Im, NetState, TlsConfig};
+use liveroom_engine::{EnterStatus, Event, EventData, EventName, Im, NetState, TlsConfig};
 
 fn room(name: &str, id: &str) -> CreateRoomOptions {
     CreateRoomOptions {
@@ -684,5 +684,62 @@ async fn a_server_behind_tls_is_reached_over_wss_and_https_once_its_root_is_trus
         .await
         .is_err());
     host.shutdown().await;
+    viewer.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_lost_connection_tells_when_each_next_try_is() {
+    let mut server = Server::start();
+    let viewer = server.login("viewer").await;
+    let mut net = viewer.events();
+    let unix_ms = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64
+    };
+
+    server.kill();
+    // The loss, then the first try failing (the server is still down): each says when the next
+    // try is, and the seed's `data` stays the state string.
+    let mut tries = Vec::new();
+    while tries.len() < 2 {
+        let ev = next_event(&mut net, EventName::NetStateChange, 5).await;
+        assert_eq!(ev.text(), Some("connecting"), "{ev:?}");
+        let next = ev
+            .next_try
+            .expect("a connecting event after a loss names the next try");
+        let now = unix_ms();
+        assert!(
+            next.at + 50 >= now && next.at <= now + next.in_ms + 50,
+            "{next:?} at {now}"
+        );
+        tries.push(next);
+    }
+    assert_eq!((tries[0].attempt, tries[1].attempt), (1, 2), "{tries:?}");
+    // 1 s then 2 s nominal, with jitter into [d/2, d).
+    assert!((500..=1000).contains(&tries[0].in_ms), "{tries:?}");
+    assert!((1000..=2000).contains(&tries[1].in_ms), "{tries:?}");
+    let wire =
+        serde_json::to_value(Event::new(EventName::NetStateChange, EventData::None)).unwrap();
+    assert!(
+        wire.get("nextTry").is_none(),
+        "absent unless reconnecting: {wire}"
+    );
+
+    server.restart();
+    let back = loop {
+        let ev = next_event(&mut net, EventName::NetStateChange, 20).await;
+        if ev.text() == Some("connected") {
+            break ev;
+        }
+        assert!(ev.next_try.is_some(), "{ev:?}");
+    };
+    assert!(back.next_try.is_none(), "{back:?}");
+    let v = serde_json::to_value(&back).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"name": "t_net_state_change", "data": "connected"})
+    );
     viewer.shutdown().await;
 }
