@@ -17,8 +17,8 @@ use futures_util::SinkExt;
 use liveroom_proto::message::{Flow, PUSH_STOPPED};
 use liveroom_proto::{
     close, code, field_kind, limits, ApiError, Body, ClientFrame, CreateRoomOptions, CustomPayload,
-    FieldKind, HelloReply, KickReason, LoginReply, Priority, Profile, Request, RoomInfo, SendReply,
-    ServerFrame, TextPayload,
+    FieldKind, HelloReply, KickReason, LoginReply, Priority, Profile, Request, Role, RoomInfo,
+    SendReply, ServerFrame, TextPayload,
 };
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::Value;
@@ -814,8 +814,8 @@ impl Conn {
             data.push_str(&to_json(&entered.deleted)?);
         }
         let member = user.zip(entered.member.as_ref());
-        let role = member.map_or(moderation::Role::Guest, |(u, m)| {
-            moderation::role_from(&self.shared, app, u, m.owner, m.admin)
+        let role = member.map_or(Role::Guest, |(u, m)| {
+            self.shared.rules.role(app, u, m.owner, m.admin)
         });
         data.push_str(",\"role\":");
         data.push_str(&to_json(&role)?);
@@ -898,9 +898,7 @@ impl Conn {
                 "room over its send budget; Low messages are dropped first",
             ));
         }
-        let mut msg = room
-            .publish(&self.shared.store, &login.profile, body, priority)
-            .await?;
+        let mut msg = room.publish(&login.profile, body, priority).await?;
         msg.flow = Flow::Out;
         to_json(&SendReply { message: msg })
     }
@@ -945,11 +943,8 @@ impl Conn {
             description: postscript.clone(),
             extension: String::new(),
         });
-        let mut msg = room
-            .publish(&self.shared.store, &login.profile, body, Priority::High)
-            .await?;
-        room.set_push_stopped(&self.shared.store, &postscript)
-            .await?;
+        let mut msg = room.publish(&login.profile, body, Priority::High).await?;
+        room.set_push_stopped(&postscript).await?;
         msg.flow = Flow::Out;
         to_json(&SendReply { message: msg })
     }

@@ -27,6 +27,7 @@ mod images;
 mod listener;
 pub mod moderation;
 pub mod room;
+mod rules;
 pub mod session;
 pub mod store;
 #[cfg(test)]
@@ -54,7 +55,7 @@ pub(crate) struct Shared {
     store: Store,
     rooms: Registry,
     sessions: Sessions,
-    rules: moderation::AppRules,
+    rules: rules::AppRules,
     /// Each user's message rate, across all its connections and logins.
     send_rates: budget::UserRates,
     /// Each user's room creations.
@@ -115,7 +116,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         rooms: Registry::new(store.clone(), settings),
         store: store.clone(),
         sessions: Sessions::default(),
-        rules: moderation::AppRules::from_config(&config),
+        rules: rules::AppRules::from_config(&config),
         send_rates: budget::UserRates::new(
             f64::from(config.user_rate),
             2.0 * f64::from(config.user_rate),

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use liveroom_proto::{
-    code, ApiError, Body, EnterStatus, GroupTipPayload, Message, Priority, Profile, RoomEvent,
-    RoomInfo, ServerFrame,
+    code, ApiError, Body, EnterStatus, GroupTipPayload, Message, Priority, Profile, Restrictions,
+    RoomEvent, RoomInfo, ServerFrame,
 };
 use rand::Rng;
 use tokio::sync::broadcast;
@@ -19,8 +19,9 @@ use tokio::sync::broadcast;
 use crate::budget::RoomBudget;
 use crate::error::StoreError;
 use crate::fanout::{message_item, Item, Subscription};
-use crate::moderation::{self, ModState};
-use crate::store::{Store, StoredRoom, DELETIONS_KEPT};
+use crate::rules::{self, Moderator, RoomRules, Target};
+use crate::store::{AuditRecord, Store, StoredRoom, DELETIONS_KEPT};
+use liveroom_proto::Role;
 
 /// Room rules from the config.
 #[derive(Debug, Clone, Copy)]
@@ -44,7 +45,7 @@ struct RoomState {
     /// Connection id → logged-in user (None for guests).
     members: HashMap<u64, Option<String>>,
     /// Admins, mutes, bans, blocked words, settings.
-    mods: ModState,
+    mods: RoomRules,
     /// Dismissed: nothing more is published, the registry has forgotten it.
     dismissed: bool,
     /// Recent deletions (sequence, message ID), oldest first, for re-entering clients.
@@ -56,7 +57,7 @@ impl RoomState {
     fn member_state(&mut self, user: &str, now: i64) -> MemberState {
         MemberState {
             owner: self.info.owner_id == user,
-            admin: self.mods.admins.contains(user),
+            admin: self.mods.is_admin(user),
             muted_until: self.mods.muted_until(user, now),
             banned: self.mods.banned(user, now),
         }
@@ -69,6 +70,22 @@ impl RoomState {
             .iter()
             .any(|(c, u)| *c != conn && u.as_deref() == Some(user))
     }
+
+    /// Checks that `by` may make its request here (see [`RoomRules::authorize`]).
+    fn authorize<'a>(&self, room: &str, by: &Moderator<'a>) -> Result<(&'a str, Role), ApiError> {
+        self.mods.authorize(room, &self.info.owner_id, by)
+    }
+
+    /// Authorizes `by` and checks it may act on `target` (not the owner, not its equal).
+    fn authorize_on(
+        &self,
+        room: &str,
+        by: &Moderator<'_>,
+        target: &Target<'_>,
+    ) -> Result<(), ApiError> {
+        let (_, role) = self.authorize(room, by)?;
+        self.mods.check_target(&self.info.owner_id, role, target)
+    }
 }
 
 /// A live room.
@@ -77,6 +94,8 @@ pub struct Room {
     id: String,
     prefix: Box<str>,
     settings: RoomSettings,
+    /// Where the room's messages and moderation are committed.
+    store: Store,
     /// The broadcast ring, only while someone is in the room: a ring is `room_ring` slots
     /// allocated up front, and most rooms are empty most of the time.
     tx: Mutex<Option<broadcast::Sender<Item>>>,
@@ -124,13 +143,19 @@ pub struct MemberState {
 }
 
 impl Room {
-    pub(crate) fn new(app: u64, stored: StoredRoom, settings: RoomSettings) -> Arc<Self> {
+    pub(crate) fn new(
+        app: u64,
+        stored: StoredRoom,
+        settings: RoomSettings,
+        store: Store,
+    ) -> Arc<Self> {
         let id = stored.info.group_id.clone();
         Arc::new(Self {
             app,
             prefix: ServerFrame::messages_frame_prefix(&id).into_boxed_str(),
             id,
             settings,
+            store,
             tx: Mutex::new(None),
             state: tokio::sync::Mutex::new(RoomState {
                 info: stored.info,
@@ -141,7 +166,7 @@ impl Room {
                     .map(|(s, j)| (s, Arc::from(j)))
                     .collect(),
                 members: HashMap::new(),
-                mods: ModState::from_stored(stored.moderation),
+                mods: RoomRules::from_stored(stored.moderation),
                 dismissed: false,
                 deleted: stored.deleted.into_iter().collect(),
             }),
@@ -188,11 +213,14 @@ impl Room {
         since: Option<u64>,
     ) -> Result<Entered, ApiError> {
         let mut st = self.state.lock().await;
+        if st.dismissed {
+            return Err(self.gone());
+        }
         let member = user.map(|u| st.member_state(u, liveroom_usersig::now_secs()));
         // Under the lock that membership takes: a ban lands either before (refused here) or
         // after (the member is found and removed), never in between.
         if let Some(banned) = member.as_ref().and_then(|m| m.banned) {
-            return Err(moderation::banned_from(&self.id, banned));
+            return Err(rules::banned_from(&self.id, banned));
         }
         let already = st.members.contains_key(&conn);
         let history: Vec<Arc<str>> = match (already, since) {
@@ -240,7 +268,7 @@ impl Room {
                     .collect(),
                 None => Vec::new(),
             },
-            settings: st.mods.settings,
+            settings: st.mods.settings(),
             member,
         })
     }
@@ -284,7 +312,6 @@ impl Room {
     /// returned message) is only produced after the commit.
     pub async fn publish(
         self: &Arc<Self>,
-        store: &Store,
         from: &Profile,
         body: Body,
         priority: Priority,
@@ -296,7 +323,7 @@ impl Room {
         let seq = st.last_seq + 1;
         let msg = self.message(from, body, priority, seq);
         let json: Arc<str> = encode(&msg)?.into();
-        store
+        self.store
             .append_message(self.app, self.id.clone(), seq, msg.time, json.clone())
             .await?;
         st.last_seq = seq;
@@ -308,16 +335,6 @@ impl Room {
         }
         self.emit_message(&json, priority);
         Ok(msg)
-    }
-
-    /// Holds the room for one moderation action (see [`Moderating`]); 10010 when the room
-    /// has been dismissed.
-    pub async fn moderate(&self) -> Result<Moderating<'_>, ApiError> {
-        let st = self.state.lock().await;
-        if st.dismissed {
-            return Err(self.gone());
-        }
-        Ok(Moderating { room: self, st })
     }
 
     /// Whether the room has been dismissed.
@@ -359,14 +376,14 @@ impl Room {
         if st.dismissed {
             return Err(self.gone());
         }
-        let exempt = app_admin || st.info.owner_id == user || st.mods.admins.contains(user);
+        let exempt = app_admin || st.info.owner_id == user || st.mods.is_admin(user);
         st.mods.check_send(&self.id, user, exempt, body, app_words)
     }
 
     /// Marks the stream stopped (after its stop-push message went out).
-    pub async fn set_push_stopped(&self, store: &Store, postscript: &str) -> Result<(), ApiError> {
+    pub async fn set_push_stopped(&self, postscript: &str) -> Result<(), ApiError> {
         let mut st = self.state.lock().await;
-        store
+        self.store
             .set_push_stopped(self.app, self.id.clone(), postscript.to_owned())
             .await?;
         st.info.push_stopped = true;
@@ -465,86 +482,301 @@ impl Room {
     }
 }
 
-/// A room held for one moderation action: its state lock, taken before the action's checks
-/// and kept through its commit, its in-memory change and its room event. So two moderators
-/// never interleave (no lost update), a send is checked either before the action or after it,
-/// and what members are told matches what is stored.
-pub struct Moderating<'a> {
-    room: &'a Room,
-    st: tokio::sync::MutexGuard<'a, RoomState>,
-}
-
-impl Moderating<'_> {
-    /// The room's moderation state.
-    pub fn mods(&mut self) -> &mut ModState {
-        &mut self.st.mods
+/// Moderation: each action is one step under the room's lock, taken before the action's
+/// checks and kept through its commit (the change and its audit row in one transaction), its
+/// change in memory and its room event. So two moderators never interleave (no lost update),
+/// a role change lands wholly before or after an action it would forbid, a send is checked
+/// either before the action or after it, and what members are told matches what is stored.
+/// A failure before the commit changes nothing; nothing after it can fail.
+impl Room {
+    /// The room's state for a change: 10010 when the room has been dismissed.
+    async fn live(&self) -> Result<tokio::sync::MutexGuard<'_, RoomState>, ApiError> {
+        let st = self.state.lock().await;
+        if st.dismissed {
+            return Err(self.gone());
+        }
+        Ok(st)
     }
 
-    /// The room's profile.
-    pub fn info(&self) -> &RoomInfo {
-        &self.st.info
+    /// Checks that `by` may make its request here (10007 if not, 10010 if dismissed).
+    pub(crate) async fn authorize(&self, by: &Moderator<'_>) -> Result<(), ApiError> {
+        self.live().await?.authorize(&self.id, by).map(|_| ())
     }
 
-    /// Whether `user` created the room.
-    pub fn is_owner(&self, user: &str) -> bool {
-        self.st.info.owner_id == user
+    /// Mutes `target` until `until` (unix seconds); the room gets `muted`.
+    pub(crate) async fn mute(
+        &self,
+        by: &Moderator<'_>,
+        target: &Target<'_>,
+        until: i64,
+        audit: AuditRecord,
+    ) -> Result<(), ApiError> {
+        let mut st = self.live().await?;
+        st.authorize_on(&self.id, by, target)?;
+        let user = target.user;
+        self.store
+            .mute_member(self.app, self.id.clone(), user.to_owned(), until, audit)
+            .await?;
+        st.mods.mute(user, until);
+        self.publish_event(RoomEvent::Muted {
+            user_id: user.to_owned(),
+            until,
+        });
+        Ok(())
     }
 
-    /// Whether `user` is one of the room's appointed admins.
-    pub fn is_admin(&self, user: &str) -> bool {
-        self.st.mods.admins.contains(user)
+    /// Lifts `user`'s mute; the room gets `muted` with `until` 0.
+    pub(crate) async fn unmute(
+        &self,
+        by: &Moderator<'_>,
+        user: &str,
+        audit: AuditRecord,
+    ) -> Result<(), ApiError> {
+        let mut st = self.live().await?;
+        st.authorize(&self.id, by)?;
+        self.store
+            .unmute_member(self.app, self.id.clone(), user.to_owned(), audit)
+            .await?;
+        st.mods.unmute(user);
+        self.publish_event(RoomEvent::Muted {
+            user_id: user.to_owned(),
+            until: 0,
+        });
+        Ok(())
+    }
+
+    /// Changes mute-all or slow mode by `edit`, read and written back under the lock so a
+    /// concurrent change of the other setting is never lost; the audit row's details are the
+    /// new settings. The room gets `settings_updated`.
+    pub(crate) async fn change_settings(
+        &self,
+        by: &Moderator<'_>,
+        edit: impl FnOnce(&mut liveroom_proto::RoomSettings),
+        mut audit: AuditRecord,
+    ) -> Result<liveroom_proto::RoomSettings, ApiError> {
+        let mut st = self.live().await?;
+        st.authorize(&self.id, by)?;
+        let mut settings = st.mods.settings();
+        edit(&mut settings);
+        audit.details = serde_json::to_string(&settings).unwrap_or_default();
+        self.store
+            .set_settings(self.app, self.id.clone(), settings, audit)
+            .await?;
+        st.mods.set_settings(settings);
+        self.publish_event(RoomEvent::SettingsUpdated { settings });
+        Ok(settings)
+    }
+
+    /// Records the kick of `target`; the room gets `member_removed`. The caller then takes
+    /// the member out on its connection.
+    pub(crate) async fn kick(
+        &self,
+        by: &Moderator<'_>,
+        target: &Target<'_>,
+        audit: AuditRecord,
+    ) -> Result<(), ApiError> {
+        let st = self.live().await?;
+        st.authorize_on(&self.id, by, target)?;
+        self.store
+            .kick_member(self.app, self.id.clone(), audit)
+            .await?;
+        self.publish_event(RoomEvent::MemberRemoved {
+            user_id: target.user.to_owned(),
+            banned: false,
+        });
+        Ok(())
+    }
+
+    /// Bans `target` until `until` (`None`: for good): entering is refused from now on; the
+    /// room gets `member_removed`. The caller then takes the member out on its connection.
+    pub(crate) async fn ban(
+        &self,
+        by: &Moderator<'_>,
+        target: &Target<'_>,
+        until: Option<i64>,
+        audit: AuditRecord,
+    ) -> Result<(), ApiError> {
+        let mut st = self.live().await?;
+        st.authorize_on(&self.id, by, target)?;
+        let user = target.user;
+        self.store
+            .ban_member(self.app, self.id.clone(), user.to_owned(), until, audit)
+            .await?;
+        st.mods.ban(user, until);
+        self.publish_event(RoomEvent::MemberRemoved {
+            user_id: user.to_owned(),
+            banned: true,
+        });
+        Ok(())
+    }
+
+    /// Lifts `user`'s ban.
+    pub(crate) async fn unban(
+        &self,
+        by: &Moderator<'_>,
+        user: &str,
+        audit: AuditRecord,
+    ) -> Result<(), ApiError> {
+        let mut st = self.live().await?;
+        st.authorize(&self.id, by)?;
+        self.store
+            .unban_member(self.app, self.id.clone(), user.to_owned(), audit)
+            .await?;
+        st.mods.unban(user);
+        Ok(())
+    }
+
+    /// Deletes message `message_id` from the history (memory and store), remembers the
+    /// deletion for re-entering clients; the room gets `message_deleted`. 10004 when the
+    /// kept history does not hold it.
+    pub(crate) async fn delete_message(
+        &self,
+        by: &Moderator<'_>,
+        message_id: &str,
+        audit: AuditRecord,
+    ) -> Result<(), ApiError> {
+        let mut st = self.live().await?;
+        st.authorize(&self.id, by)?;
+        let Some(seq) = message_in_history(&self.id, &st.history, message_id) else {
+            return Err(ApiError::invalid(format!(
+                "message_id: room '{}' has no message '{message_id}' in its history",
+                self.id
+            )));
+        };
+        self.store
+            .delete_message(self.app, self.id.clone(), seq, message_id.to_owned(), audit)
+            .await?;
+        st.history.retain(|(s, _)| *s != seq);
+        if st.deleted.len() >= DELETIONS_KEPT {
+            st.deleted.pop_front();
+        }
+        st.deleted.push_back((seq, message_id.to_owned()));
+        self.publish_event(RoomEvent::MessageDeleted {
+            message_id: message_id.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Appoints `user` admin (`admin`) or removes them as one; the room gets
+    /// `admin_changed`. 10004 for the owner.
+    pub(crate) async fn set_admin(
+        &self,
+        by: &Moderator<'_>,
+        user: &str,
+        admin: bool,
+        audit: AuditRecord,
+    ) -> Result<(), ApiError> {
+        let mut st = self.live().await?;
+        st.authorize(&self.id, by)?;
+        if st.info.owner_id == user {
+            return Err(ApiError::invalid("user_id: the owner is not made an admin"));
+        }
+        self.store
+            .set_admin(self.app, self.id.clone(), user.to_owned(), admin, audit)
+            .await?;
+        st.mods.set_admin(user, admin);
+        self.publish_event(RoomEvent::AdminChanged {
+            user_id: user.to_owned(),
+            admin,
+        });
+        Ok(())
+    }
+
+    /// Adds (`add`) or removes a blocked word, at most `max` per room; returns the room's
+    /// words after the change, sorted.
+    pub(crate) async fn set_blocked_word(
+        &self,
+        by: &Moderator<'_>,
+        word: &str,
+        add: bool,
+        max: usize,
+        audit: AuditRecord,
+    ) -> Result<Vec<String>, ApiError> {
+        let mut st = self.live().await?;
+        st.authorize(&self.id, by)?;
+        if add && !st.mods.has_word(word) && st.mods.word_count() >= max {
+            return Err(ApiError::invalid(format!(
+                "word: a room has at most {max} blocked words"
+            )));
+        }
+        self.store
+            .set_blocked_word(self.app, self.id.clone(), word.to_owned(), add, audit)
+            .await?;
+        st.mods.set_word(word, add);
+        Ok(st.mods.words())
+    }
+
+    /// The room's blocked words, sorted.
+    pub(crate) async fn blocked_words(&self) -> Vec<String> {
+        self.state.lock().await.mods.words()
+    }
+
+    /// Changes the room's profile by `edit`; the room gets `profile_updated`. Returns the
+    /// new profile.
+    pub(crate) async fn edit_profile(
+        &self,
+        by: &Moderator<'_>,
+        edit: impl FnOnce(&mut RoomInfo),
+        audit: AuditRecord,
+    ) -> Result<RoomInfo, ApiError> {
+        let mut st = self.live().await?;
+        st.authorize(&self.id, by)?;
+        let mut info = st.info.clone();
+        edit(&mut info);
+        self.store
+            .edit_room(self.app, self.id.clone(), info.clone(), audit)
+            .await?;
+        st.info = info.clone();
+        self.publish_event(RoomEvent::ProfileUpdated { info: info.clone() });
+        Ok(info)
+    }
+
+    /// Dismisses the room: its rows go (the audit log stays), nothing more is published or
+    /// entered, and every member gets `dismissed`; their connections drop the room after
+    /// delivering that event. The caller makes the registry forget it.
+    pub(crate) async fn dismiss(
+        &self,
+        by: &Moderator<'_>,
+        audit: AuditRecord,
+    ) -> Result<(), ApiError> {
+        let mut st = self.live().await?;
+        st.authorize(&self.id, by)?;
+        self.store
+            .dismiss_room(self.app, self.id.clone(), audit)
+            .await?;
+        st.dismissed = true;
+        self.publish_event(RoomEvent::Dismissed);
+        self.dismissed.store(true, Ordering::Release);
+        Ok(())
     }
 
     /// Where `user` stands in the room now, and whether it is in the room on some
     /// connection: for a moderator's user card.
-    pub fn standing_of(&mut self, user: &str, now: i64) -> (MemberState, bool) {
-        let in_room = self.st.members.values().any(|u| u.as_deref() == Some(user));
-        (self.st.member_state(user, now), in_room)
+    pub(crate) async fn standing(&self, user: &str, now: i64) -> (MemberState, bool) {
+        let mut st = self.state.lock().await;
+        let in_room = st.members.values().any(|u| u.as_deref() == Some(user));
+        (st.member_state(user, now), in_room)
     }
 
-    /// The sequence of message `message_id` if the kept history holds it.
-    pub fn message_in_history(&self, message_id: &str) -> Option<u64> {
-        let seq = message_seq(&self.room.id, message_id)?;
-        self.st
-            .history
-            .iter()
-            .any(|(s, json)| {
-                *s == seq && serde_json::from_str::<Message>(json).is_ok_and(|m| m.id == message_id)
-            })
-            .then_some(seq)
+    /// Admins, and the mutes and bans in force at `now`, sorted.
+    pub(crate) async fn restrictions(&self, now: i64) -> Restrictions {
+        self.state.lock().await.mods.restrictions(now)
     }
+}
 
-    /// Drops message `seq` (stored deletion committed) from the history, remembers the
-    /// deletion for re-entering clients and tells every member.
-    pub fn forget_message(&mut self, seq: u64, message_id: &str) {
-        self.st.history.retain(|(s, _)| *s != seq);
-        if self.st.deleted.len() >= DELETIONS_KEPT {
-            self.st.deleted.pop_front();
-        }
-        self.st.deleted.push_back((seq, message_id.to_owned()));
-        self.publish_event(RoomEvent::MessageDeleted {
-            message_id: message_id.to_owned(),
-        });
-    }
-
-    /// Sets the room's profile (committed) and tells every member.
-    pub fn set_info(&mut self, info: RoomInfo) {
-        self.st.info = info.clone();
-        self.publish_event(RoomEvent::ProfileUpdated { info });
-    }
-
-    /// Marks the room dismissed (its deletion committed) and tells every member; their
-    /// connections drop the room after delivering that event.
-    pub fn set_dismissed(&mut self) {
-        self.st.dismissed = true;
-        self.publish_event(RoomEvent::Dismissed);
-        self.room.dismissed.store(true, Ordering::Release);
-    }
-
-    /// Pushes a moderation event to every member, in order with the messages.
-    pub fn publish_event(&self, event: RoomEvent) {
-        self.room.publish_event(event);
-    }
+/// The sequence of message `message_id` if the kept `history` of room `room` holds it.
+fn message_in_history(
+    room: &str,
+    history: &VecDeque<(u64, Arc<str>)>,
+    message_id: &str,
+) -> Option<u64> {
+    let seq = message_seq(room, message_id)?;
+    history
+        .iter()
+        .any(|(s, json)| {
+            *s == seq && serde_json::from_str::<Message>(json).is_ok_and(|m| m.id == message_id)
+        })
+        .then_some(seq)
 }
 
 /// The sequence inside a message ID of room `room` (`GROUP{room}-{seq}-{nonce}`).
@@ -589,9 +821,13 @@ impl Registry {
         }
     }
 
+    /// The loaded room, unless dismissed (then it is gone, whether or not forgotten yet).
     fn cached(&self, app: u64, id: &str) -> Option<Arc<Room>> {
         let rooms = self.rooms.lock().ok()?;
-        rooms.get(&(app, id.to_owned())).cloned()
+        rooms
+            .get(&(app, id.to_owned()))
+            .filter(|r| !r.is_dismissed())
+            .cloned()
     }
 
     /// Forgets a dismissed room.
@@ -603,7 +839,7 @@ impl Registry {
 
     fn insert(&self, app: u64, stored: StoredRoom) -> Arc<Room> {
         let key = (app, stored.info.group_id.clone());
-        let room = Room::new(app, stored, self.settings);
+        let room = Room::new(app, stored, self.settings, self.store.clone());
         match self.rooms.lock() {
             Ok(mut rooms) => {
                 // A room dismissed but not yet forgotten gives way to its successor.
@@ -704,6 +940,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use liveroom_proto::ModOp;
 
     fn room() -> Arc<Room> {
         crate::test_support::room("r", 64)
@@ -771,5 +1008,55 @@ mod tests {
         let mut sub = c.subscription.unwrap();
         r.emit_message(&json(3), Priority::Normal);
         assert!(matches!(sub.try_next(), Some(Item::Messages { .. })));
+    }
+
+    #[tokio::test]
+    async fn moderation_is_checked_by_the_room_as_it_acts() {
+        let r = room();
+        let by = |user, op| Moderator {
+            user: Some(user),
+            app_admin: false,
+            op,
+        };
+        let member = |user| Target {
+            user,
+            app_admin: false,
+        };
+        let audit = || AuditRecord {
+            actor: String::new(),
+            target: String::new(),
+            action: String::new(),
+            reason: String::new(),
+            details: "{}".into(),
+        };
+        let far = liveroom_usersig::now_secs() + 3600;
+        let mute = by("a", ModOp::MuteMember);
+        let refused = r.mute(&mute, &member("m"), far, audit()).await;
+        assert_eq!(
+            refused.unwrap_err().code,
+            code::NO_PERMISSION,
+            "not yet an admin"
+        );
+        r.set_admin(&by("o", ModOp::SetAdmin), "a", true, audit())
+            .await
+            .unwrap();
+        r.mute(&mute, &member("m"), far, audit()).await.unwrap();
+        let owner = r.mute(&mute, &member("o"), far, audit()).await;
+        assert_eq!(owner.unwrap_err().code, code::NO_PERMISSION);
+        // Removed as admin: the next action is refused by the room itself.
+        r.set_admin(&by("o", ModOp::SetAdmin), "a", false, audit())
+            .await
+            .unwrap();
+        let unmute = r.unmute(&by("a", ModOp::UnmuteMember), "m", audit()).await;
+        assert_eq!(unmute.unwrap_err().code, code::NO_PERMISSION);
+        assert_eq!(r.restrictions(0).await.muted.len(), 1, "the mute stands");
+        let admin_dismiss = r.dismiss(&by("a", ModOp::DismissRoom), audit()).await;
+        assert_eq!(admin_dismiss.unwrap_err().code, code::NO_PERMISSION);
+        r.dismiss(&by("o", ModOp::DismissRoom), audit())
+            .await
+            .unwrap();
+        // A dismissed room is entered by nobody, even through a handle taken before.
+        let entered = r.enter(1, None, None).await;
+        assert_eq!(entered.err().map(|e| e.code), Some(code::ROOM_NOT_FOUND));
     }
 }

@@ -140,65 +140,6 @@ pub struct StoredModeration {
     pub settings: RoomSettings,
 }
 
-/// What a moderation action stores, besides its audit row.
-#[derive(Debug, Clone)]
-pub enum ModChange {
-    /// `user` is muted until `until` (unix seconds).
-    Mute {
-        /// The member.
-        user: String,
-        /// End of the mute.
-        until: i64,
-    },
-    /// `user`'s mute is lifted.
-    Unmute {
-        /// The member.
-        user: String,
-    },
-    /// `user` is banned until `until` (`None`: for good).
-    Ban {
-        /// The member.
-        user: String,
-        /// End of the ban.
-        until: Option<i64>,
-    },
-    /// `user`'s ban is lifted.
-    Unban {
-        /// The member.
-        user: String,
-    },
-    /// Nothing is stored for a kick: only its audit row.
-    Kick,
-    /// The room's mute-all and slow mode.
-    Settings(RoomSettings),
-    /// `user` is appointed admin (`admin`) or removed as one.
-    Admin {
-        /// The member.
-        user: String,
-        /// Admin or not.
-        admin: bool,
-    },
-    /// `word` is added to the room's blocked words (`add`) or removed from them.
-    BlockedWord {
-        /// The word, as written.
-        word: String,
-        /// Added or removed.
-        add: bool,
-    },
-    /// Message `seq` leaves the kept history; its deletion is remembered for re-entering
-    /// clients (the newest [`DELETIONS_KEPT`]).
-    DeleteMessage {
-        /// The message's sequence.
-        seq: u64,
-        /// The message's ID.
-        message_id: String,
-    },
-    /// The room's editable profile fields (name, notification, introduction, avatar).
-    Profile(RoomInfo),
-    /// The room goes with its messages and moderation state (the audit log stays).
-    Dismiss,
-}
-
 /// An audit row to write.
 #[derive(Debug, Clone)]
 pub struct AuditRecord {
@@ -235,6 +176,18 @@ impl Store {
         };
         store.migrate()?;
         Ok(store)
+    }
+
+    /// A store in memory, for unit tests.
+    #[cfg(test)]
+    pub fn in_memory(history: usize) -> Self {
+        let conn = Connection::open_in_memory().expect("an in-memory database");
+        let mut store = Self {
+            conn: Arc::new(Mutex::new(conn)),
+            history,
+        };
+        store.migrate().expect("migrations run");
+        store
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
@@ -459,19 +412,21 @@ impl Store {
         .await
     }
 
-    /// Commits one moderation action: its change and its audit row, in one transaction, so
-    /// both are stored or neither is.
-    pub async fn moderate(
+    /// Runs `change` and writes `audit` in one transaction: both are stored or neither is.
+    async fn audited<F>(
         &self,
         app: u64,
         room_id: String,
-        change: ModChange,
-        record: AuditRecord,
-    ) -> Result<(), StoreError> {
+        audit: AuditRecord,
+        change: F,
+    ) -> Result<(), StoreError>
+    where
+        F: FnOnce(&Transaction<'_>, i64, &str) -> Result<(), StoreError> + Send + 'static,
+    {
         let now = liveroom_usersig::now_secs();
         self.call(move |c, _| {
             let tx = c.transaction()?;
-            write_change(&tx, app, &room_id, change)?;
+            change(&tx, app as i64, &room_id)?;
             tx.execute(
                 "INSERT INTO audit_log (app, room_id, time, actor, target, action, reason, details)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -479,14 +434,245 @@ impl Store {
                     app as i64,
                     room_id,
                     now,
-                    record.actor,
-                    record.target,
-                    record.action,
-                    record.reason,
-                    record.details
+                    audit.actor,
+                    audit.target,
+                    audit.action,
+                    audit.reason,
+                    audit.details
                 ],
             )?;
             tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Mutes `user` until `until` (unix seconds), with its audit row.
+    pub async fn mute_member(
+        &self,
+        app: u64,
+        room_id: String,
+        user: String,
+        until: i64,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.audited(app, room_id, audit, move |tx, app, room| {
+            tx.execute(
+                "INSERT OR REPLACE INTO room_mutes (app, room_id, user_id, until)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![app, room, user, until],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Lifts `user`'s mute, with its audit row.
+    pub async fn unmute_member(
+        &self,
+        app: u64,
+        room_id: String,
+        user: String,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.audited(app, room_id, audit, move |tx, app, room| {
+            tx.execute(
+                "DELETE FROM room_mutes WHERE app = ?1 AND room_id = ?2 AND user_id = ?3",
+                params![app, room, user],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records a kick: nothing is stored for it but its audit row.
+    pub async fn kick_member(
+        &self,
+        app: u64,
+        room_id: String,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.audited(app, room_id, audit, |_, _, _| Ok(())).await
+    }
+
+    /// Bans `user` until `until` (`None`: for good), with its audit row.
+    pub async fn ban_member(
+        &self,
+        app: u64,
+        room_id: String,
+        user: String,
+        until: Option<i64>,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.audited(app, room_id, audit, move |tx, app, room| {
+            tx.execute(
+                "INSERT OR REPLACE INTO room_bans (app, room_id, user_id, until)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![app, room, user, until],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Lifts `user`'s ban, with its audit row.
+    pub async fn unban_member(
+        &self,
+        app: u64,
+        room_id: String,
+        user: String,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.audited(app, room_id, audit, move |tx, app, room| {
+            tx.execute(
+                "DELETE FROM room_bans WHERE app = ?1 AND room_id = ?2 AND user_id = ?3",
+                params![app, room, user],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores the room's mute-all and slow mode, with its audit row.
+    pub async fn set_settings(
+        &self,
+        app: u64,
+        room_id: String,
+        settings: RoomSettings,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.audited(app, room_id, audit, move |tx, app, room| {
+            tx.execute(
+                "UPDATE rooms SET mute_all = ?3, slow_mode = ?4 WHERE app = ?1 AND room_id = ?2",
+                params![
+                    app,
+                    room,
+                    i64::from(settings.mute_all),
+                    i64::from(settings.slow_mode)
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Appoints `user` admin (`admin`) or removes them as one, with its audit row.
+    pub async fn set_admin(
+        &self,
+        app: u64,
+        room_id: String,
+        user: String,
+        admin: bool,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.audited(app, room_id, audit, move |tx, app, room| {
+            let sql = if admin {
+                "INSERT OR IGNORE INTO room_admins (app, room_id, user_id) VALUES (?1, ?2, ?3)"
+            } else {
+                "DELETE FROM room_admins WHERE app = ?1 AND room_id = ?2 AND user_id = ?3"
+            };
+            tx.execute(sql, params![app, room, user])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Adds `word` to the room's blocked words (`add`) or removes it, with its audit row.
+    pub async fn set_blocked_word(
+        &self,
+        app: u64,
+        room_id: String,
+        word: String,
+        add: bool,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.audited(app, room_id, audit, move |tx, app, room| {
+            let sql = if add {
+                "INSERT OR IGNORE INTO room_blocked_words (app, room_id, word) VALUES (?1, ?2, ?3)"
+            } else {
+                "DELETE FROM room_blocked_words WHERE app = ?1 AND room_id = ?2 AND word = ?3"
+            };
+            tx.execute(sql, params![app, room, word])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes message `seq` from the kept history and remembers its deletion for
+    /// re-entering clients (the newest [`DELETIONS_KEPT`]), with its audit row.
+    pub async fn delete_message(
+        &self,
+        app: u64,
+        room_id: String,
+        seq: u64,
+        message_id: String,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.audited(app, room_id, audit, move |tx, app, room| {
+            let seq = seq as i64;
+            tx.execute(
+                "DELETE FROM messages WHERE app = ?1 AND room_id = ?2 AND seq = ?3",
+                params![app, room, seq],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO room_deletions (app, room_id, seq, message_id)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![app, room, seq, message_id],
+            )?;
+            tx.execute(
+                "DELETE FROM room_deletions WHERE app = ?1 AND room_id = ?2 AND seq <= (
+                     SELECT seq FROM room_deletions WHERE app = ?1 AND room_id = ?2
+                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
+                params![app, room, DELETIONS_KEPT as i64],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores the room's editable profile fields (name, notification, introduction,
+    /// avatar), with its audit row.
+    pub async fn edit_room(
+        &self,
+        app: u64,
+        room_id: String,
+        info: RoomInfo,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.audited(app, room_id, audit, move |tx, app, room| {
+            tx.execute(
+                "UPDATE rooms SET name = ?3, notification = ?4, introduction = ?5, avatar = ?6
+                 WHERE app = ?1 AND room_id = ?2",
+                params![
+                    app,
+                    room,
+                    info.name,
+                    info.notification,
+                    info.introduction,
+                    info.avatar
+                ],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes the room with its messages and moderation state (the audit log stays, and
+    /// gets this action's row).
+    pub async fn dismiss_room(
+        &self,
+        app: u64,
+        room_id: String,
+        audit: AuditRecord,
+    ) -> Result<(), StoreError> {
+        self.audited(app, room_id, audit, |tx, app, room| {
+            for table in ROOM_TABLES {
+                // `table` is one of this module's constants, never input.
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE app = ?1 AND room_id = ?2"),
+                    params![app, room],
+                )?;
+            }
             Ok(())
         })
         .await
@@ -530,117 +716,6 @@ impl Store {
         })
         .await
     }
-}
-
-/// Writes a moderation change inside the caller's transaction.
-fn write_change(
-    tx: &Transaction<'_>,
-    app: u64,
-    room_id: &str,
-    change: ModChange,
-) -> Result<(), StoreError> {
-    let app = app as i64;
-    match change {
-        ModChange::Mute { user, until } => {
-            tx.execute(
-                "INSERT OR REPLACE INTO room_mutes (app, room_id, user_id, until)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![app, room_id, user, until],
-            )?;
-        }
-        ModChange::Unmute { user } => {
-            tx.execute(
-                "DELETE FROM room_mutes WHERE app = ?1 AND room_id = ?2 AND user_id = ?3",
-                params![app, room_id, user],
-            )?;
-        }
-        ModChange::Ban { user, until } => {
-            tx.execute(
-                "INSERT OR REPLACE INTO room_bans (app, room_id, user_id, until)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![app, room_id, user, until],
-            )?;
-        }
-        ModChange::Unban { user } => {
-            tx.execute(
-                "DELETE FROM room_bans WHERE app = ?1 AND room_id = ?2 AND user_id = ?3",
-                params![app, room_id, user],
-            )?;
-        }
-        ModChange::Kick => {}
-        ModChange::Settings(s) => {
-            tx.execute(
-                "UPDATE rooms SET mute_all = ?3, slow_mode = ?4 WHERE app = ?1 AND room_id = ?2",
-                params![app, room_id, i64::from(s.mute_all), i64::from(s.slow_mode)],
-            )?;
-        }
-        ModChange::Admin { user, admin: true } => {
-            tx.execute(
-                "INSERT OR IGNORE INTO room_admins (app, room_id, user_id) VALUES (?1, ?2, ?3)",
-                params![app, room_id, user],
-            )?;
-        }
-        ModChange::Admin { user, admin: false } => {
-            tx.execute(
-                "DELETE FROM room_admins WHERE app = ?1 AND room_id = ?2 AND user_id = ?3",
-                params![app, room_id, user],
-            )?;
-        }
-        ModChange::BlockedWord { word, add: true } => {
-            tx.execute(
-                "INSERT OR IGNORE INTO room_blocked_words (app, room_id, word) VALUES (?1, ?2, ?3)",
-                params![app, room_id, word],
-            )?;
-        }
-        ModChange::BlockedWord { word, add: false } => {
-            tx.execute(
-                "DELETE FROM room_blocked_words WHERE app = ?1 AND room_id = ?2 AND word = ?3",
-                params![app, room_id, word],
-            )?;
-        }
-        ModChange::DeleteMessage { seq, message_id } => {
-            let seq = seq as i64;
-            tx.execute(
-                "DELETE FROM messages WHERE app = ?1 AND room_id = ?2 AND seq = ?3",
-                params![app, room_id, seq],
-            )?;
-            tx.execute(
-                "INSERT OR REPLACE INTO room_deletions (app, room_id, seq, message_id)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![app, room_id, seq, message_id],
-            )?;
-            tx.execute(
-                "DELETE FROM room_deletions WHERE app = ?1 AND room_id = ?2 AND seq <= (
-                     SELECT seq FROM room_deletions WHERE app = ?1 AND room_id = ?2
-                     ORDER BY seq DESC LIMIT 1 OFFSET ?3)",
-                params![app, room_id, DELETIONS_KEPT as i64],
-            )?;
-        }
-        ModChange::Profile(info) => {
-            tx.execute(
-                "UPDATE rooms SET name = ?3, notification = ?4, introduction = ?5, avatar = ?6
-                 WHERE app = ?1 AND room_id = ?2",
-                params![
-                    app,
-                    room_id,
-                    info.name,
-                    info.notification,
-                    info.introduction,
-                    info.avatar
-                ],
-            )?;
-        }
-        ModChange::Dismiss => {
-            for table in ROOM_TABLES {
-                // `table` is one of this module's constants, never input.
-                tx.execute(
-                    &format!("DELETE FROM {table} WHERE app = ?1 AND room_id = ?2"),
-                    params![app, room_id],
-                )?;
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Loads a room's moderation state (expired mutes and bans are left out).
@@ -747,12 +822,14 @@ mod tests {
         assert!(store.create_room(1, room("r")).await.unwrap());
         let n = DELETIONS_KEPT as u64 + 4;
         for seq in 1..=n {
-            let change = ModChange::DeleteMessage {
-                seq,
-                message_id: format!("m{seq}"),
-            };
             store
-                .moderate(1, "r".into(), change, record("delete_message", ""))
+                .delete_message(
+                    1,
+                    "r".into(),
+                    seq,
+                    format!("m{seq}"),
+                    record("delete_message", ""),
+                )
                 .await
                 .unwrap();
         }
@@ -799,20 +876,18 @@ mod tests {
         let store = Store::open(dir.path(), 3).unwrap();
         assert!(store.create_room(1, room("r")).await.unwrap());
         let far = liveroom_usersig::now_secs() + 3600;
-        let mute = ModChange::Mute {
-            user: "m".into(),
-            until: far,
-        };
         store
-            .moderate(1, "r".into(), mute, record("mute_member", "spam"))
+            .mute_member(
+                1,
+                "r".into(),
+                "m".into(),
+                far,
+                record("mute_member", "spam"),
+            )
             .await
             .unwrap();
-        let ban = ModChange::Ban {
-            user: "b".into(),
-            until: None,
-        };
         store
-            .moderate(1, "r".into(), ban, record("ban_member", ""))
+            .ban_member(1, "r".into(), "b".into(), None, record("ban_member", ""))
             .await
             .unwrap();
         let settings = RoomSettings {
@@ -820,12 +895,7 @@ mod tests {
             slow_mode: 7,
         };
         store
-            .moderate(
-                1,
-                "r".into(),
-                ModChange::Settings(settings),
-                record("mute_all", ""),
-            )
+            .set_settings(1, "r".into(), settings, record("mute_all", ""))
             .await
             .unwrap();
         drop(store);
@@ -838,12 +908,7 @@ mod tests {
         assert_eq!(log.len(), 3, "one audit row per action");
         assert_eq!(log[2].reason, "spam");
         store
-            .moderate(
-                1,
-                "r".into(),
-                ModChange::Dismiss,
-                record("dismiss_room", ""),
-            )
+            .dismiss_room(1, "r".into(), record("dismiss_room", ""))
             .await
             .unwrap();
         assert!(store.load_room(1, "r".into()).await.unwrap().is_none());
@@ -868,12 +933,8 @@ mod tests {
             .call(|c, _| Ok(c.execute_batch("DROP TABLE room_mutes;")?))
             .await
             .unwrap();
-        let mute = ModChange::Mute {
-            user: "m".into(),
-            until: 1,
-        };
         assert!(store
-            .moderate(1, "r".into(), mute, record("mute_member", ""))
+            .mute_member(1, "r".into(), "m".into(), 1, record("mute_member", ""))
             .await
             .is_err());
         assert!(store.audit_log(1, "r".into(), 10).await.unwrap().is_empty());

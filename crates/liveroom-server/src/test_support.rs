@@ -5,7 +5,7 @@ use std::sync::Arc;
 use liveroom_proto::RoomInfo;
 
 use crate::room::{Room, RoomSettings};
-use crate::store::StoredRoom;
+use crate::store::{Store, StoredRoom};
 
 /// A room profile with only its ID set to something that matters.
 pub fn room_info(id: &str) -> RoomInfo {
@@ -38,5 +38,5 @@ pub fn room(id: &str, ring: usize) -> Arc<Room> {
         moderation: Default::default(),
         deleted: Vec::new(),
     };
-    Room::new(1, stored, settings)
+    Room::new(1, stored, settings, Store::in_memory(0))
 }
