@@ -73,7 +73,7 @@ fn wait_port(port: u16, timeout: Duration) -> Result<()> {
 }
 
 /// Sends SIGTERM and waits (bounded) for the process to end.
-fn terminate(child: &mut Child) {
+pub fn terminate(child: &mut Child) {
     if let Ok(Some(_)) = child.try_wait() {
         return;
     }
@@ -111,6 +111,14 @@ impl App {
 
     /// [`App::launch`] with extra environment for the app (e.g. the embedded server's budget).
     pub async fn launch_with_env(name: &str, env: &[(&str, &str)]) -> Result<App> {
+        let app = Self::launch_binary(name, &app_bin(), env).await?;
+        app.wait_css("#screen-start").await?;
+        Ok(app)
+    }
+
+    /// Starts tauri-driver and opens a session on any Tauri binary (the benchmark's bare
+    /// window too); returns as soon as the session is open, without waiting for a screen.
+    pub async fn launch_binary(name: &str, bin: &Path, env: &[(&str, &str)]) -> Result<App> {
         let port = free_port();
         let data_dir = std::env::temp_dir().join(format!(
             "liveroom-app-test-{name}-{}-{}",
@@ -121,7 +129,6 @@ impl App {
         std::fs::create_dir_all(&data_dir)?;
         let wd_port = free_port();
         let native_port = free_port();
-        let bin = app_bin();
         if !bin.exists() {
             bail!(
                 "app binary {} missing: build it first (cargo build -p liveroom-app)",
@@ -176,15 +183,13 @@ impl App {
             }
         };
         eprintln!("{name}: session open");
-        let app = App {
+        Ok(App {
             client,
             port,
             data_dir,
             name: name.to_owned(),
             driver,
-        };
-        app.wait_css("#screen-start").await?;
-        Ok(app)
+        })
     }
 
     /// The tauri-driver process id (the app and its web processes descend from it).
