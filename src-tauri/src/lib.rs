@@ -15,6 +15,7 @@ pub mod commands;
 pub mod embedded;
 pub mod error;
 pub mod pictures;
+pub mod webview;
 
 use tauri::{Manager, RunEvent};
 
