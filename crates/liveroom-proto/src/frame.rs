@@ -671,9 +671,11 @@ pub enum EnterStatus {
     AlreadyInGroup,
 }
 
-/// Reply to `enter_room`.
+/// Reply to `enter_room`. `M` is how the history's messages are carried: [`Message`] when
+/// read, their pre-encoded JSON (e.g. `serde_json::value::RawValue`) when the server writes
+/// them, so the history is never serialized again per joiner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnterReply {
+pub struct EnterReply<M = Message> {
     /// Joined, or already in.
     pub status: EnterStatus,
     /// The room.
@@ -681,7 +683,7 @@ pub struct EnterReply {
     /// Connections in the room, this one included.
     pub online: u64,
     /// History after `since` (or the recent history), oldest first.
-    pub messages: Vec<Message>,
+    pub messages: Vec<M>,
     /// The room's latest sequence at the time of entering.
     pub last_sequence: u64,
     /// On a re-enter (`since` given): IDs of messages up to `since` deleted since then (the
@@ -697,6 +699,47 @@ pub struct EnterReply {
     /// When the caller's mute ends (unix seconds), if muted now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub muted_until: Option<i64>,
+}
+
+/// A reply frame as the server writes it: [`ServerFrame::Reply`] with typed `data`, encoded
+/// in one go (the same bytes: `{"t":"reply","id":N,"data":...}`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplyFrame<T> {
+    t: ReplyTag,
+    /// The request's id.
+    pub id: u64,
+    /// The reply.
+    pub data: T,
+}
+
+impl<T> ReplyFrame<T> {
+    /// The reply `data` to request `id`.
+    pub fn new(id: u64, data: T) -> Self {
+        Self {
+            t: ReplyTag::Reply,
+            id,
+            data,
+        }
+    }
+}
+
+/// The `t` of a reply frame.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum ReplyTag {
+    Reply,
+}
+
+/// Reply to the requests that only succeed or fail (`logout`, `ping`): `{}`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {}
+
+/// Reply to `exit_room` and `dismiss_room`: the room concerned, `{"groupID": ...}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRef {
+    /// The room.
+    #[serde(rename = "groupID")]
+    pub group_id: String,
 }
 
 /// Reply to the send operations: the message as stored and delivered.
@@ -939,6 +982,70 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn typed_replies_keep_their_bytes() {
+        let frame = ReplyFrame::new(7, Done {});
+        assert_eq!(
+            serde_json::to_string(&frame).unwrap(),
+            r#"{"t":"reply","id":7,"data":{}}"#
+        );
+        let exit = ReplyFrame::new(
+            8,
+            RoomRef {
+                group_id: "r".into(),
+            },
+        );
+        let text = serde_json::to_string(&exit).unwrap();
+        assert_eq!(text, r#"{"t":"reply","id":8,"data":{"groupID":"r"}}"#);
+        match serde_json::from_str::<ServerFrame>(&text).unwrap() {
+            ServerFrame::Reply { id, data } => {
+                assert_eq!(id, 8);
+                assert_eq!(data["groupID"], "r");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_enter_reply_with_pre_encoded_messages_reads_as_messages() {
+        let m = r#"{"ID":"x","type":"TIMTextElem","payload":{"text":"a"},"to":"r","from":"u","time":1,"sequence":4}"#;
+        let raw = serde_json::value::RawValue::from_string(m.to_owned()).unwrap();
+        let info = RoomInfo {
+            group_id: "r".into(),
+            kind: "AVChatRoom".into(),
+            name: "n".into(),
+            owner_id: "o".into(),
+            notification: String::new(),
+            introduction: String::new(),
+            avatar: String::new(),
+            create_time: 1,
+            push_stopped: false,
+            postscript: String::new(),
+        };
+        let written = EnterReply {
+            status: EnterStatus::JoinedSuccess,
+            group: info,
+            online: 2,
+            messages: vec![raw],
+            last_sequence: 4,
+            deleted: vec!["GROUPr-2-1".into()],
+            role: Role::Member,
+            settings: RoomSettings::default(),
+            muted_until: Some(9),
+        };
+        let text = serde_json::to_string(&ReplyFrame::new(1, &written)).unwrap();
+        assert!(text.contains(m), "the message's own bytes: {text}");
+        let ServerFrame::Reply { data, .. } = serde_json::from_str(&text).unwrap() else {
+            panic!("not a reply: {text}");
+        };
+        let read: EnterReply = serde_json::from_value(data).unwrap();
+        assert_eq!(read.messages.len(), 1);
+        assert_eq!(read.messages[0].sequence, 4);
+        assert_eq!(read.deleted, written.deleted);
+        assert_eq!(read.muted_until, Some(9));
+        assert_eq!(read.group, written.group);
     }
 
     #[test]

@@ -22,9 +22,9 @@ pub mod moderation;
 
 pub use error::{code, ApiError};
 pub use frame::{
-    close, field_kind, ClientFrame, CreateRoomOptions, EnterReply, EnterStatus, FieldKind,
-    HelloReply, KickReason, LoginReply, ModOp, ModRequest, Profile, Request, RoomInfo, SendReply,
-    ServerFrame,
+    close, field_kind, ClientFrame, CreateRoomOptions, Done, EnterReply, EnterStatus, FieldKind,
+    HelloReply, KickReason, LoginReply, ModOp, ModRequest, Profile, ReplyFrame, Request, RoomInfo,
+    RoomRef, SendReply, ServerFrame,
 };
 pub use message::{
     Body, CustomPayload, GroupTipPayload, ImageInfo, ImagePayload, Message, Priority, TextPayload,

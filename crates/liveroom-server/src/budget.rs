@@ -154,6 +154,7 @@ impl UserRates {
     }
 
     /// Users with a partly drained bucket.
+    #[cfg(test)]
     pub fn tracked(&self) -> usize {
         self.buckets
             .lock()

@@ -17,8 +17,8 @@ use futures_util::SinkExt;
 use liveroom_proto::message::{Flow, PUSH_STOPPED};
 use liveroom_proto::{
     close, code, field_kind, limits, ApiError, Body, ClientFrame, CreateRoomOptions, CustomPayload,
-    FieldKind, HelloReply, KickReason, LoginReply, Priority, Profile, Request, Role, RoomInfo,
-    SendReply, ServerFrame, TextPayload,
+    Done, EnterReply, FieldKind, HelloReply, KickReason, LoginReply, Priority, Profile, Request,
+    Role, RoomInfo, RoomRef, SendReply, ServerFrame, TextPayload,
 };
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::Value;
@@ -30,6 +30,7 @@ use crate::budget::TokenBucket;
 use crate::fanout::{self, Subscription};
 use crate::listener::AddrSlot;
 use crate::moderation::{self, Actor};
+use crate::reply::Reply;
 use crate::room::CreateError;
 use crate::session::Signal;
 use crate::Shared;
@@ -329,13 +330,6 @@ fn error_frame(id: Option<u64>, e: &ApiError) -> String {
     })
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
-    serde_json::to_string(v).map_err(|e| {
-        tracing::error!(error = %e, "cannot encode reply");
-        ApiError::new(code::INTERNAL, "cannot encode reply")
-    })
-}
-
 /// Explains why a frame did not parse, naming the field when possible, and finds its `id`
 /// (read leniently when the frame is not JSON at all, so the caller waiting on it hears back).
 fn explain_bad_frame(text: &str, err: &serde_json::Error) -> (Option<u64>, ApiError) {
@@ -484,14 +478,17 @@ impl Conn {
             }
         };
         let id = frame.id;
-        match self.dispatch(frame.request).await {
-            Ok(data) => format!("{{\"t\":\"reply\",\"id\":{id},\"data\":{data}}}"),
-            Err(e) => error_frame(Some(id), &e),
-        }
+        let reply = self.dispatch(frame.request).await.and_then(|reply| {
+            reply.frame(id).map_err(|e| {
+                tracing::error!(error = %e, "cannot encode reply");
+                ApiError::new(code::INTERNAL, "cannot encode reply")
+            })
+        });
+        reply.unwrap_or_else(|e| error_frame(Some(id), &e))
     }
 
-    /// Runs a request; returns the reply's `data` as JSON text.
-    async fn dispatch(&mut self, req: Request) -> Result<String, ApiError> {
+    /// Runs a request; returns the reply's `data`.
+    async fn dispatch(&mut self, req: Request) -> Result<Reply, ApiError> {
         if self.app.is_none() && !matches!(req, Request::Hello { .. }) {
             return Err(ApiError::invalid(
                 "the first request must be hello {sdk_app_id}",
@@ -502,7 +499,7 @@ impl Conn {
             Request::Login { user_id, user_sig } => self.login(user_id, user_sig).await,
             Request::Logout => {
                 self.end_login().await;
-                Ok("{}".into())
+                Ok(Reply::Done(Done {}))
             }
             Request::CreateRoom(opts) => self.create_room(opts).await,
             Request::EnterRoom { room_id, since } => self.enter_room(room_id, since).await,
@@ -510,7 +507,7 @@ impl Conn {
             Request::SetProfile { nick, avatar } => self.set_profile(nick, avatar).await,
             Request::GetProfile => {
                 let login = self.login.as_ref().ok_or_else(not_logged_in)?;
-                to_json(&login.profile)
+                Ok(Reply::Profile(login.profile.clone()))
             }
             Request::SendText {
                 room_id,
@@ -567,7 +564,7 @@ impl Conn {
                 room_id,
                 postscript,
             } => self.stop_push(room_id, postscript).await,
-            Request::Ping => Ok("{}".into()),
+            Request::Ping => Ok(Reply::Done(Done {})),
             Request::Moderation(req) => {
                 let actor = Actor {
                     app: self.app_id()?,
@@ -611,7 +608,7 @@ impl Conn {
         }
     }
 
-    fn hello(&mut self, sdk_app_id: u64) -> Result<String, ApiError> {
+    fn hello(&mut self, sdk_app_id: u64) -> Result<Reply, ApiError> {
         if let Some((app, _)) = &self.app {
             if *app != sdk_app_id {
                 return Err(ApiError::invalid(format!(
@@ -626,11 +623,11 @@ impl Conn {
             )
         })?;
         self.app = Some((sdk_app_id, Arc::from(secret.as_str())));
-        to_json(&HelloReply {
+        Ok(Reply::Hello(HelloReply {
             server: format!("liveroom-server {}", env!("CARGO_PKG_VERSION")),
             time: liveroom_usersig::now_secs(),
             upload_path: "/upload".into(),
-        })
+        }))
     }
 
     fn app_id(&self) -> Result<u64, ApiError> {
@@ -640,7 +637,7 @@ impl Conn {
             .ok_or_else(|| ApiError::invalid("the first request must be hello {sdk_app_id}"))
     }
 
-    async fn login(&mut self, user_id: String, user_sig: String) -> Result<String, ApiError> {
+    async fn login(&mut self, user_id: String, user_sig: String) -> Result<Reply, ApiError> {
         let (app, secret) = self
             .app
             .clone()
@@ -673,12 +670,12 @@ impl Conn {
             user_id: user_id.clone(),
             profile: profile.clone(),
         });
-        to_json(&LoginReply {
+        Ok(Reply::Login(Box::new(LoginReply {
             user_id,
             profile,
             expires_at,
             upload_token,
-        })
+        })))
     }
 
     /// Logout: leaves every room and forgets the session; the connection stays a guest.
@@ -692,7 +689,7 @@ impl Conn {
         self.expiry = None;
     }
 
-    async fn create_room(&mut self, opts: CreateRoomOptions) -> Result<String, ApiError> {
+    async fn create_room(&mut self, opts: CreateRoomOptions) -> Result<Reply, ApiError> {
         let app = self.app_id()?;
         let owner = self
             .login
@@ -730,7 +727,7 @@ impl Conn {
             match self.shared.rooms.create(app, info.clone()).await {
                 Ok(_) => {
                     tracing::info!(app, room = %group_id, owner = %owner, "room created");
-                    return to_json(&info);
+                    return Ok(Reply::Room(Box::new(info)));
                 }
                 Err(CreateError::Store(e)) => return Err(e.into()),
                 Err(CreateError::TakenByYou) if custom.is_some() => {
@@ -776,11 +773,7 @@ impl Conn {
         Ok(())
     }
 
-    async fn enter_room(
-        &mut self,
-        room_id: String,
-        since: Option<u64>,
-    ) -> Result<String, ApiError> {
+    async fn enter_room(&mut self, room_id: String, since: Option<u64>) -> Result<Reply, ApiError> {
         let app = self.app_id()?;
         limits::check_room_id(&room_id)?;
         let room = self.shared.rooms.get(app, &room_id).await?.ok_or_else(|| {
@@ -792,56 +785,37 @@ impl Conn {
         let user = self.login.as_ref().map(|l| l.user_id.as_str());
         let entered = room.enter(self.id, user, since).await?;
         self.pending = entered.subscription;
-        // Built by hand so the history's pre-encoded messages are not re-serialized.
-        let status = to_json(&entered.status)?;
-        let group = to_json(&entered.info)?;
-        let cap = entered.history.iter().map(|m| m.len() + 1).sum::<usize>() + group.len() + 128;
-        let mut data = String::with_capacity(cap);
-        data.push_str("{\"status\":");
-        data.push_str(&status);
-        data.push_str(",\"group\":");
-        data.push_str(&group);
-        data.push_str(&format!(",\"online\":{},\"messages\":[", entered.online));
-        for (i, m) in entered.history.iter().enumerate() {
-            if i > 0 {
-                data.push(',');
-            }
-            data.push_str(m);
-        }
-        data.push_str(&format!("],\"last_sequence\":{}", entered.last_seq));
-        if !entered.deleted.is_empty() {
-            data.push_str(",\"deleted\":");
-            data.push_str(&to_json(&entered.deleted)?);
-        }
         let member = user.zip(entered.member.as_ref());
         let role = member.map_or(Role::Guest, |(u, m)| {
             self.shared.rules.role(app, u, m.owner, m.admin)
         });
-        data.push_str(",\"role\":");
-        data.push_str(&to_json(&role)?);
-        data.push_str(",\"settings\":");
-        data.push_str(&to_json(&entered.settings)?);
-        if let Some(until) = member.and_then(|(_, m)| m.muted_until) {
-            data.push_str(&format!(",\"muted_until\":{until}"));
-        }
-        data.push('}');
-        Ok(data)
+        Ok(Reply::Entered(Box::new(EnterReply {
+            status: entered.status,
+            group: entered.info,
+            online: entered.online as u64,
+            messages: entered.history,
+            last_sequence: entered.last_seq,
+            deleted: entered.deleted,
+            role,
+            settings: entered.settings,
+            muted_until: member.and_then(|(_, m)| m.muted_until),
+        })))
     }
 
-    async fn exit_room(&mut self, room_id: String) -> Result<String, ApiError> {
+    async fn exit_room(&mut self, room_id: String) -> Result<Reply, ApiError> {
         limits::check_room_id(&room_id)?;
         if let Some(i) = self.subs.iter().position(|s| s.room.id() == room_id) {
             let sub = self.subs.swap_remove(i);
             sub.room.leave(self.id).await;
         }
-        to_json(&serde_json::json!({ "groupID": room_id }))
+        Ok(Reply::RoomRef(RoomRef { group_id: room_id }))
     }
 
     async fn set_profile(
         &mut self,
         nick: Option<String>,
         avatar: Option<String>,
-    ) -> Result<String, ApiError> {
+    ) -> Result<Reply, ApiError> {
         let app = self.app_id()?;
         let login = self.login.as_mut().ok_or_else(not_logged_in)?;
         if let Some(n) = &nick {
@@ -859,7 +833,7 @@ impl Conn {
         }
         self.shared.store.save_profile(app, profile.clone()).await?;
         login.profile = profile.clone();
-        to_json(&profile)
+        Ok(Reply::Profile(profile))
     }
 
     /// Sends a user message to an entered room, through the user's and the room's budgets.
@@ -868,7 +842,7 @@ impl Conn {
         room_id: String,
         body: Body,
         priority: Priority,
-    ) -> Result<String, ApiError> {
+    ) -> Result<Reply, ApiError> {
         let app = self.app_id()?;
         let login = self.login.as_ref().ok_or_else(not_logged_in)?;
         limits::check_room_id(&room_id)?;
@@ -900,7 +874,7 @@ impl Conn {
         }
         let mut msg = room.publish(&login.profile, body, priority).await?;
         msg.flow = Flow::Out;
-        to_json(&SendReply { message: msg })
+        Ok(Reply::Sent(Box::new(SendReply { message: msg })))
     }
 
     /// The user's own message rate, shared by all its connections and logins.
@@ -918,7 +892,7 @@ impl Conn {
         ))
     }
 
-    async fn stop_push(&mut self, room_id: String, postscript: String) -> Result<String, ApiError> {
+    async fn stop_push(&mut self, room_id: String, postscript: String) -> Result<Reply, ApiError> {
         let app = self.app_id()?;
         let login = self.login.as_ref().ok_or_else(not_logged_in)?;
         limits::check_room_id(&room_id)?;
@@ -946,7 +920,7 @@ impl Conn {
         let mut msg = room.publish(&login.profile, body, Priority::High).await?;
         room.set_push_stopped(&postscript).await?;
         msg.flow = Flow::Out;
-        to_json(&SendReply { message: msg })
+        Ok(Reply::Sent(Box::new(SendReply { message: msg })))
     }
 
     /// Leaves every room and ends the session.

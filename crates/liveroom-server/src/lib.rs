@@ -15,21 +15,23 @@
 //! # Ok(()) }
 //! ```
 
-pub mod auth;
-pub mod budget;
+mod auth;
+mod budget;
 pub mod config;
 mod connection;
+mod encoded;
 pub mod error;
 mod external_images;
-pub mod fanout;
+mod fanout;
 mod http;
 mod images;
 mod listener;
-pub mod moderation;
-pub mod room;
+mod moderation;
+mod reply;
+mod room;
 mod rules;
-pub mod session;
-pub mod store;
+mod session;
+mod store;
 #[cfg(test)]
 mod test_support;
 

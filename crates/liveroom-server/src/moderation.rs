@@ -12,10 +12,11 @@ use std::sync::Arc;
 use liveroom_proto::moderation::{self as limits_of, AUDIT_PAGE_MAX, BLOCKED_WORDS_PER_ROOM};
 use liveroom_proto::{
     code, limits, ApiError, BlockedWords, MemberStanding, ModOp, ModRequest, ModerationReply,
-    RoomEvent, RoomInfo, ServerFrame, WordsAction,
+    RoomEvent, RoomInfo, RoomRef, ServerFrame, WordsAction,
 };
 use serde_json::json;
 
+use crate::reply::Reply;
 use crate::room::Room;
 use crate::rules::{Moderator, Target};
 use crate::session::Signal;
@@ -30,12 +31,12 @@ pub(crate) struct Actor<'a> {
     pub user: Option<&'a str>,
 }
 
-/// One moderation request. Returns the reply JSON.
+/// One moderation request, answered with its reply.
 pub(crate) async fn handle(
     shared: &Arc<Shared>,
     actor: Actor<'_>,
     req: ModRequest,
-) -> Result<String, ApiError> {
+) -> Result<Reply, ApiError> {
     let app = actor.app;
     let room_id = req.room_id();
     limits::check_room_id(room_id)?;
@@ -153,13 +154,13 @@ impl Cx<'_> {
     }
 
     /// The reply of a change on `target`.
-    fn reply(&self, target: &str, until: Option<i64>) -> Result<String, ApiError> {
-        to_json(&ModerationReply {
+    fn reply(&self, target: &str, until: Option<i64>) -> Result<Reply, ApiError> {
+        Ok(Reply::Moderation(ModerationReply {
             room_id: self.room.id().to_owned(),
             action: self.op().as_str().to_owned(),
             target: target.to_owned(),
             until,
-        })
+        }))
     }
 
     /// Takes `user` out of the room on their connection, telling them why first.
@@ -183,19 +184,12 @@ impl Cx<'_> {
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<String, ApiError> {
-    serde_json::to_string(v).map_err(|e| {
-        tracing::error!(error = %e, "cannot encode reply");
-        ApiError::new(code::INTERNAL, "cannot encode reply")
-    })
-}
-
 /// Unix seconds `seconds` from now, saturating.
 fn from_now(seconds: u64) -> i64 {
     liveroom_usersig::now_secs().saturating_add(i64::try_from(seconds).unwrap_or(i64::MAX))
 }
 
-async fn mute(cx: &Cx<'_>, user: &str, seconds: u64, reason: String) -> Result<String, ApiError> {
+async fn mute(cx: &Cx<'_>, user: &str, seconds: u64, reason: String) -> Result<Reply, ApiError> {
     limits_of::check_mute_secs(seconds)?;
     limits_of::check_reason(&reason)?;
     let target = cx.target(user)?;
@@ -206,7 +200,7 @@ async fn mute(cx: &Cx<'_>, user: &str, seconds: u64, reason: String) -> Result<S
     cx.reply(user, Some(until))
 }
 
-async fn unmute(cx: &Cx<'_>, user: &str) -> Result<String, ApiError> {
+async fn unmute(cx: &Cx<'_>, user: &str) -> Result<Reply, ApiError> {
     limits::check_user_id(user)?;
     let audit = cx.audit(user, "", json!({}));
     cx.room.unmute(&cx.by, user, audit).await?;
@@ -214,17 +208,17 @@ async fn unmute(cx: &Cx<'_>, user: &str) -> Result<String, ApiError> {
     cx.reply(user, None)
 }
 
-async fn mute_all(cx: &Cx<'_>, on: bool) -> Result<String, ApiError> {
+async fn mute_all(cx: &Cx<'_>, on: bool) -> Result<Reply, ApiError> {
     let audit = cx.audit("", "", json!({}));
     let settings = cx
         .room
         .change_settings(&cx.by, |s| s.mute_all = on, audit)
         .await?;
     cx.done("");
-    to_json(&settings)
+    Ok(Reply::Settings(settings))
 }
 
-async fn slow_mode(cx: &Cx<'_>, seconds: u32) -> Result<String, ApiError> {
+async fn slow_mode(cx: &Cx<'_>, seconds: u32) -> Result<Reply, ApiError> {
     limits_of::check_slow_mode(seconds)?;
     let audit = cx.audit("", "", json!({}));
     let settings = cx
@@ -232,10 +226,10 @@ async fn slow_mode(cx: &Cx<'_>, seconds: u32) -> Result<String, ApiError> {
         .change_settings(&cx.by, |s| s.slow_mode = seconds, audit)
         .await?;
     cx.done("");
-    to_json(&settings)
+    Ok(Reply::Settings(settings))
 }
 
-async fn kick(cx: &Cx<'_>, user: &str, reason: String) -> Result<String, ApiError> {
+async fn kick(cx: &Cx<'_>, user: &str, reason: String) -> Result<Reply, ApiError> {
     limits_of::check_reason(&reason)?;
     let target = cx.target(user)?;
     let audit = cx.audit(user, &reason, json!({}));
@@ -250,7 +244,7 @@ async fn ban(
     user: &str,
     seconds: Option<u64>,
     reason: String,
-) -> Result<String, ApiError> {
+) -> Result<Reply, ApiError> {
     limits_of::check_ban_secs(seconds)?;
     limits_of::check_reason(&reason)?;
     let target = cx.target(user)?;
@@ -262,7 +256,7 @@ async fn ban(
     cx.reply(user, until)
 }
 
-async fn unban(cx: &Cx<'_>, user: &str) -> Result<String, ApiError> {
+async fn unban(cx: &Cx<'_>, user: &str) -> Result<Reply, ApiError> {
     limits::check_user_id(user)?;
     let audit = cx.audit(user, "", json!({}));
     cx.room.unban(&cx.by, user, audit).await?;
@@ -270,7 +264,7 @@ async fn unban(cx: &Cx<'_>, user: &str) -> Result<String, ApiError> {
     cx.reply(user, None)
 }
 
-async fn delete_message(cx: &Cx<'_>, message_id: &str, reason: String) -> Result<String, ApiError> {
+async fn delete_message(cx: &Cx<'_>, message_id: &str, reason: String) -> Result<Reply, ApiError> {
     limits_of::check_reason(&reason)?;
     if message_id.is_empty() || message_id.len() > 200 {
         return Err(ApiError::invalid("message_id: not a message ID"));
@@ -281,7 +275,7 @@ async fn delete_message(cx: &Cx<'_>, message_id: &str, reason: String) -> Result
     cx.reply(message_id, None)
 }
 
-async fn set_admin(cx: &Cx<'_>, user: &str, admin: bool) -> Result<String, ApiError> {
+async fn set_admin(cx: &Cx<'_>, user: &str, admin: bool) -> Result<Reply, ApiError> {
     limits::check_user_id(user)?;
     let audit = cx.audit(user, "", json!({"admin": admin}));
     cx.room.set_admin(&cx.by, user, admin, audit).await?;
@@ -293,7 +287,7 @@ async fn blocked_words(
     cx: &Cx<'_>,
     action: WordsAction,
     word: Option<String>,
-) -> Result<String, ApiError> {
+) -> Result<Reply, ApiError> {
     let add = match action {
         WordsAction::List => None,
         WordsAction::Add => Some(true),
@@ -315,11 +309,11 @@ async fn blocked_words(
             words
         }
     };
-    to_json(&BlockedWords {
+    Ok(Reply::BlockedWords(BlockedWords {
         room_id: cx.room.id().to_owned(),
         room,
         app: cx.shared.rules.written_words(cx.app),
-    })
+    }))
 }
 
 /// The profile fields an `edit_room` changes (absent: kept).
@@ -363,7 +357,7 @@ impl ProfileEdit {
     }
 }
 
-async fn edit_room(cx: &Cx<'_>, edit: ProfileEdit) -> Result<String, ApiError> {
+async fn edit_room(cx: &Cx<'_>, edit: ProfileEdit) -> Result<Reply, ApiError> {
     edit.check()?;
     let details = json!({
         "name": edit.name, "notification": edit.notification,
@@ -375,42 +369,44 @@ async fn edit_room(cx: &Cx<'_>, edit: ProfileEdit) -> Result<String, ApiError> {
         .edit_profile(&cx.by, |info| edit.apply(info), audit)
         .await?;
     cx.done("");
-    to_json(&info)
+    Ok(Reply::Room(Box::new(info)))
 }
 
-async fn dismiss(cx: &Cx<'_>) -> Result<String, ApiError> {
+async fn dismiss(cx: &Cx<'_>) -> Result<Reply, ApiError> {
     let audit = cx.audit("", "", json!({}));
     cx.room.dismiss(&cx.by, audit).await?;
     cx.shared.rooms.remove(cx.app, cx.room.id());
     cx.done("");
-    to_json(&json!({ "groupID": cx.room.id() }))
+    Ok(Reply::RoomRef(RoomRef {
+        group_id: cx.room.id().to_owned(),
+    }))
 }
 
-async fn audit_log(cx: &Cx<'_>, limit: Option<u32>) -> Result<String, ApiError> {
+async fn audit_log(cx: &Cx<'_>, limit: Option<u32>) -> Result<Reply, ApiError> {
     let limit = limit.unwrap_or(AUDIT_PAGE_MAX).clamp(1, AUDIT_PAGE_MAX);
     let log = cx
         .shared
         .store
         .audit_log(cx.app, cx.room.id().to_owned(), limit)
         .await?;
-    to_json(&log)
+    Ok(Reply::AuditLog(log))
 }
 
-async fn member(cx: &Cx<'_>, user: String) -> Result<String, ApiError> {
+async fn member(cx: &Cx<'_>, user: String) -> Result<Reply, ApiError> {
     limits::check_user_id(&user)?;
     let now = liveroom_usersig::now_secs();
     let (st, in_room) = cx.room.standing(&user, now).await;
-    to_json(&MemberStanding {
+    Ok(Reply::Member(MemberStanding {
         role: cx.shared.rules.role(cx.app, &user, st.owner, st.admin),
         in_room,
         muted_until: st.muted_until,
         banned: st.banned.is_some(),
         banned_until: st.banned.flatten(),
         user_id: user,
-    })
+    }))
 }
 
-async fn restrictions(cx: &Cx<'_>) -> Result<String, ApiError> {
+async fn restrictions(cx: &Cx<'_>) -> Result<Reply, ApiError> {
     let now = liveroom_usersig::now_secs();
-    to_json(&cx.room.restrictions(now).await)
+    Ok(Reply::Restrictions(cx.room.restrictions(now).await))
 }

@@ -17,6 +17,7 @@ use rand::Rng;
 use tokio::sync::broadcast;
 
 use crate::budget::RoomBudget;
+use crate::encoded::Encoded;
 use crate::error::StoreError;
 use crate::fanout::{message_item, Item, Subscription};
 use crate::rules::{self, Moderator, RoomRules, Target};
@@ -41,7 +42,7 @@ struct RoomState {
     info: RoomInfo,
     last_seq: u64,
     /// (sequence, encoded message), oldest first, at most `history` long.
-    history: VecDeque<(u64, Arc<str>)>,
+    history: VecDeque<(u64, Encoded)>,
     /// Connection id → logged-in user (None for guests).
     members: HashMap<u64, Option<String>>,
     /// Admins, mutes, bans, blocked words, settings.
@@ -116,7 +117,7 @@ pub struct Entered {
     /// Members, this connection included.
     pub online: usize,
     /// History after `since` (or the recent history), oldest first.
-    pub history: Vec<Arc<str>>,
+    pub history: Vec<Encoded>,
     /// The room's last sequence at the snapshot.
     pub last_seq: u64,
     /// The live stream after the snapshot (None when already in).
@@ -160,11 +161,7 @@ impl Room {
             state: tokio::sync::Mutex::new(RoomState {
                 info: stored.info,
                 last_seq: stored.last_seq,
-                history: stored
-                    .history
-                    .into_iter()
-                    .map(|(s, j)| (s, Arc::from(j)))
-                    .collect(),
+                history: stored.history.into_iter().collect(),
                 members: HashMap::new(),
                 mods: RoomRules::from_stored(stored.moderation),
                 dismissed: false,
@@ -223,7 +220,7 @@ impl Room {
             return Err(rules::banned_from(&self.id, banned));
         }
         let already = st.members.contains_key(&conn);
-        let history: Vec<Arc<str>> = match (already, since) {
+        let history: Vec<Encoded> = match (already, since) {
             (_, Some(since)) => st
                 .history
                 .iter()
@@ -322,7 +319,10 @@ impl Room {
         }
         let seq = st.last_seq + 1;
         let msg = self.message(from, body, priority, seq);
-        let json: Arc<str> = encode(&msg)?.into();
+        let json = Encoded::new(&msg).map_err(|e| {
+            tracing::error!(error = %e, "cannot encode message");
+            ApiError::new(code::INTERNAL, "cannot encode message")
+        })?;
         self.store
             .append_message(self.app, self.id.clone(), seq, msg.time, json.clone())
             .await?;
@@ -333,7 +333,7 @@ impl Room {
             }
             st.history.push_back((seq, json.clone()));
         }
-        self.emit_message(&json, priority);
+        self.emit_message(json.as_str(), priority);
         Ok(msg)
     }
 
@@ -443,6 +443,7 @@ impl Room {
     }
 
     /// Whether the room holds a broadcast ring now.
+    #[cfg(test)]
     pub fn has_ring(&self) -> bool {
         self.tx.lock().map_or(true, |tx| tx.is_some())
     }
@@ -767,14 +768,15 @@ impl Room {
 /// The sequence of message `message_id` if the kept `history` of room `room` holds it.
 fn message_in_history(
     room: &str,
-    history: &VecDeque<(u64, Arc<str>)>,
+    history: &VecDeque<(u64, Encoded)>,
     message_id: &str,
 ) -> Option<u64> {
     let seq = message_seq(room, message_id)?;
     history
         .iter()
         .any(|(s, json)| {
-            *s == seq && serde_json::from_str::<Message>(json).is_ok_and(|m| m.id == message_id)
+            *s == seq
+                && serde_json::from_str::<Message>(json.as_str()).is_ok_and(|m| m.id == message_id)
         })
         .then_some(seq)
 }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use liveroom_proto::{AuditEntry, Profile, RoomInfo, RoomSettings};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+use crate::encoded::Encoded;
 use crate::error::StoreError;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` = how many have run.
@@ -117,8 +118,8 @@ pub struct StoredRoom {
     pub info: RoomInfo,
     /// Highest sequence ever assigned in the room.
     pub last_seq: u64,
-    /// The kept history, oldest first: (sequence, encoded message JSON).
-    pub history: Vec<(u64, String)>,
+    /// The kept history, oldest first: (sequence, encoded message).
+    pub history: Vec<(u64, Encoded)>,
     /// Admins, mutes, bans, blocked words and settings.
     pub moderation: StoredModeration,
     /// Recent deletions (sequence, message ID), oldest first.
@@ -328,6 +329,17 @@ impl Store {
             };
             let rows = newest(c, "messages", "json", app, &room_id, history)?;
             let max_stored = rows.last().map(|(s, _)| *s).unwrap_or(0);
+            let rows = rows
+                .into_iter()
+                .filter_map(|(seq, json)| match Encoded::parse(json) {
+                    Ok(m) => Some((seq, m)),
+                    Err(e) => {
+                        // Never served as it is: a client would choke on the whole reply.
+                        tracing::warn!(app, room = %room_id, seq, error = %e, "stored message is not JSON: skipped");
+                        None
+                    }
+                })
+                .collect();
             let moderation = load_moderation(c, app, &room_id)?;
             let deleted = newest(
                 c,
@@ -369,7 +381,7 @@ impl Store {
         room_id: String,
         seq: u64,
         time: i64,
-        json: Arc<str>,
+        json: Encoded,
     ) -> Result<(), StoreError> {
         self.call(move |c, history| {
             let tx = c.transaction()?;
@@ -377,7 +389,7 @@ impl Store {
                 tx.execute(
                     "INSERT OR REPLACE INTO messages (app, room_id, seq, json, time)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![app as i64, room_id, seq as i64, &*json, time],
+                    params![app as i64, room_id, seq as i64, json.as_str(), time],
                 )?;
                 let keep_from = seq.saturating_sub(history as u64) as i64;
                 tx.execute(
@@ -848,7 +860,7 @@ mod tests {
         assert!(store.create_room(2, room("r")).await.unwrap());
         for seq in 1..=5 {
             store
-                .append_message(1, "r".into(), seq, 0, format!("{{\"s\":{seq}}}").into())
+                .append_message(1, "r".into(), seq, 0, Encoded::new(&seq).unwrap())
                 .await
                 .unwrap();
         }
