@@ -44,6 +44,8 @@ struct Opts {
     bare: PathBuf,
     /// Extra environment for our app (`--app-env K=V`): experiments with WebKit's settings.
     app_env: Vec<(String, String)>,
+    /// CSS rules added to our page once it is up (`--css RULE`): experiments with effects.
+    css: Vec<String>,
 }
 
 impl Opts {
@@ -54,6 +56,7 @@ impl Opts {
             app: PathBuf::from("target/release/liveroom-app"),
             bare: PathBuf::from("target/release/bare-window"),
             app_env: Vec::new(),
+            css: Vec::new(),
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -67,8 +70,9 @@ impl Opts {
                     let (k, v) = kv.split_once('=').context("--app-env KEY=VALUE")?;
                     opts.app_env.push((k.to_owned(), v.to_owned()));
                 }
+                "--css" => opts.css.push(args.next().context("--css RULE")?),
                 "-h" | "--help" => {
-                    println!("bench-app [--json] [--smoke] [--app PATH] [--bare PATH] [--app-env KEY=VALUE ...]");
+                    println!("bench-app [--json] [--smoke] [--app PATH] [--bare PATH] [--app-env KEY=VALUE ...] [--css RULE ...]");
                     std::process::exit(0);
                 }
                 other => bail!("unknown argument {other} (try --help)"),
@@ -191,6 +195,32 @@ fn process_started_ms(pid: u32) -> Result<f64> {
         (hz, ts.tv_sec as f64 * 1000.0 + ts.tv_nsec as f64 / 1e6)
     };
     Ok(now_ms() - (boot - ticks * 1000.0 / hz))
+}
+
+/// CPU time (ms) used so far by the processes under `root`, the driver's excepted.
+fn cpu_ms(root: u32) -> f64 {
+    // SAFETY: sysconf has no side effects.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let ticks: u64 = tree_pss_kib(root)
+        .iter()
+        .filter(|(_, name, _)| !is_driver(name))
+        .filter_map(|(pid, _, _)| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime: fields 14 and 15; `rest` starts at field 3.
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum();
+    ticks as f64 * 1000.0 / hz
+}
+
+/// The share of one core (%) the processes under `root` used while `work` ran.
+async fn cpu_during<T>(root: u32, work: impl std::future::Future<Output = T>) -> (T, f64) {
+    let (cpu0, t0) = (cpu_ms(root), Instant::now());
+    let out = work.await;
+    let pct = (cpu_ms(root) - cpu0) / t0.elapsed().as_secs_f64() / 10.0;
+    (out, (pct * 10.0).round() / 10.0)
 }
 
 fn now_ms() -> f64 {
@@ -321,6 +351,8 @@ struct RateRun {
     delivered_ok: bool,
     follows_newest: bool,
     seconds: f64,
+    /// The app's processes' CPU, % of one core, while the messages flowed.
+    cpu_pct: f64,
 }
 
 impl RateRun {
@@ -346,6 +378,7 @@ impl RateRun {
             "typed_ok": self.typed_ok,
             "typed_delivered": self.delivered_ok,
             "follows_newest": self.follows_newest,
+            "app_cpu_pct": self.cpu_pct,
         })
     }
 }
@@ -357,6 +390,7 @@ fn round1(v: &Value) -> Value {
 }
 
 /// The engines that send into one room.
+#[derive(Clone)]
 struct Room {
     id: String,
     senders: Vec<Im>,
@@ -500,15 +534,10 @@ async fn run_rate(app: &App, opts: &Opts, rooms: &[Room], per_room: u32) -> Resu
     )
     .await?;
     let started = Instant::now();
+    let cpu0 = cpu_ms(app.driver_pid());
     let tag = format!("r{rate}");
     let sending = {
-        let rooms: Vec<Room> = rooms
-            .iter()
-            .map(|r| Room {
-                id: r.id.clone(),
-                senders: r.senders.clone(),
-            })
-            .collect();
+        let rooms = rooms.to_vec();
         tokio::spawn(async move { flood(&rooms, per_room, secs, &tag).await })
     };
     // Type at a steady pace for as long as the flood runs.
@@ -526,6 +555,7 @@ async fn run_rate(app: &App, opts: &Opts, rooms: &[Room], per_room: u32) -> Resu
     }
     let (sent, send_errors, last) = sending.await?;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_pct = ((cpu_ms(app.driver_pid()) - cpu0) / seconds / 10.0 * 10.0).round() / 10.0;
     // The last frames of what arrived: let them be drawn before stopping the sampling.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let typing = app
@@ -599,6 +629,7 @@ async fn run_rate(app: &App, opts: &Opts, rooms: &[Room], per_room: u32) -> Resu
         delivered_ok,
         follows_newest,
         seconds,
+        cpu_pct,
     })
 }
 
@@ -635,6 +666,14 @@ async fn drive(app: &App, opts: &Opts) -> Result<Value> {
     });
     tokio::time::sleep(opts.settle()).await;
     let idle_driver = memory(app.driver_pid());
+    for rule in &opts.css {
+        app.js(
+            "const s = document.styleSheets[document.styleSheets.length - 1]; s.insertRule(arguments[0], s.cssRules.length); return true",
+            vec![json!(rule)],
+        )
+        .await
+        .with_context(|| format!("adding the CSS rule {rule}"))?;
+    }
 
     // "Start": log in on the embedded server.
     app.fill("#local-user", "bench_host").await?;
@@ -650,7 +689,7 @@ async fn drive(app: &App, opts: &Opts) -> Result<Value> {
     watch(app, "room", "#create-submit", &entered).await?;
     app.click("#create-submit").await?;
     let room_open = mark(app, "room").await?;
-    tokio::time::sleep(opts.settle()).await;
+    let ((), room_idle_cpu) = cpu_during(app.driver_pid(), tokio::time::sleep(opts.settle())).await;
     let room_mem = memory(app.driver_pid());
 
     let one = [senders(app, "bench-1", 0).await?];
@@ -693,6 +732,7 @@ async fn drive(app: &App, opts: &Opts) -> Result<Value> {
         "room_open_ms": room_open,
         "idle_driver": idle_driver,
         "room": room_mem,
+        "room_idle_cpu_pct": room_idle_cpu,
         "after_flood": after_flood,
         "side_by_side": side_mem,
         "runs": runs,
@@ -793,7 +833,11 @@ fn table(r: &Value) -> String {
         m("side_by_side_pss_mib"),
         x("side_by_side")
     );
-    out += "| rate (msg/s) | rooms | sent/s | frame p50 | frame p95 | frame target | input p50 | input p95 | input target | keys | checks |\n|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---|\n";
+    out += &format!(
+        "app CPU, one room open and quiet: {}% of a core\n\n",
+        r["room_idle_cpu_pct"]
+    );
+    out += "| rate (msg/s) | rooms | sent/s | frame p50 | frame p95 | frame target | input p50 | input p95 | input target | keys | app CPU | checks |\n|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---|\n";
     for run in r["rates"].as_array().into_iter().flatten() {
         let f = |k: &str| {
             run[k]
@@ -811,7 +855,7 @@ fn table(r: &Value) -> String {
             && run["typed_delivered"] == json!(true)
             && run["follows_newest"] == json!(true);
         out += &format!(
-            "| {} | {} | {} | {} | {} | {target} | {} | {} | ≤ 50 ms | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {target} | {} | {} | ≤ 50 ms | {} | {}% | {} |\n",
             run["rate"],
             run["rooms"],
             run["sent_per_s"],
@@ -820,6 +864,7 @@ fn table(r: &Value) -> String {
             f("input_p50_ms"),
             f("input_p95_ms"),
             run["keys"],
+            run["app_cpu_pct"],
             if ok { "ok" } else { "FAILED" }
         );
     }
@@ -938,6 +983,9 @@ async fn main() -> Result<()> {
         "cold_start": ours["cold_start"],
         "cold_start_ms": ours["cold_start"]["start_screen_ms"],
         "start_to_main_ms": ours["start_to_main_ms"],
+        "room_idle_cpu_pct": ours["room_idle_cpu_pct"],
+        "app_env": opts.app_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+        "css": opts.css,
         "room_open_ms": ours["room_open_ms"],
         "bare_start": bare_start,
         "processes": {
