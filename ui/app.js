@@ -23,6 +23,7 @@ import { initProfileDialog } from './dialogs/profile.js';
 import { initUserCard, openUserCard, memberNews } from './dialogs/user-card.js';
 import { initAuditLog, openAuditLog } from './dialogs/audit-log.js';
 import { initPictureViewer, showPicture } from './dialogs/picture.js';
+import { net } from './net-state.js';
 
 // The seed's global, for pages (and the window tests' seed examples) written for TWebLive.
 window.TWebLive = TWebLive;
@@ -35,11 +36,9 @@ const session = new Session((im) => {
     toast(`${t('kicked')}${ev.data}`, 'error');
     signOut(false);
   });
-  im.on(E.IM_NET_STATE_CHANGED, (ev) => {
-    const chip = $('net-state');
-    chip.hidden = ev.data === TWebLive.TYPES.NET_STATE_CONNECTED;
-    chip.textContent = ev.data === TWebLive.TYPES.NET_STATE_CONNECTING ? t('netConnecting') : t('netDisconnected');
-  });
+  // The top bar's chip and each room's banner (net-state.js).
+  net.reset();
+  im.on(E.IM_NET_STATE_CHANGED, (ev) => net.update(ev));
 });
 const rooms = new Rooms($('panes'), session);
 const main = new MainScreen(session, rooms, () => signOut(true));

@@ -28,7 +28,8 @@ export function floatHearts(layer, n = 1) {
     h.className = 'heart';
     // CSSOM (not a style attribute) so the strict CSP allows it.
     h.style.setProperty('--dx', `${Math.round(Math.random() * 80 - 40)}px`);
-    h.style.setProperty('--hue', `${Math.round(Math.random() * 80 - 40)}deg`);
+    // Drift and pace vary, not colour: a filter would repaint each heart every frame.
+    h.style.setProperty('animation-duration', `${1900 + Math.round(Math.random() * 600)}ms`);
     h.style.setProperty('animation-delay', `${i * 90}ms`);
     h.addEventListener('animationend', () => h.remove());
     layer.appendChild(h);

@@ -1,8 +1,10 @@
 // One room on screen: header, notice, host panel, chat, effects, upload bar, composer.
 //
-// Incoming messages are queued and rendered once per animation frame, and the chat keeps at
-// most MAX_MESSAGES items, so a flood of 1,000 messages/s costs one DOM update per frame.
-// Every piece of user text goes through textContent, never innerHTML.
+// Incoming messages are queued and handed to the chat once per animation frame; the chat
+// (`chat-list.js`) keeps a bounded backlog as data and only the rows in view in the DOM, so a
+// flood of 1,000 messages/s costs one small DOM update per frame. Effects (hearts, gifts) play
+// for every message, drawn or not. Every piece of user text goes through textContent, never
+// innerHTML.
 
 import { TYPES } from './tweblive.js';
 import { apply as applyI18n, t, giftName } from './i18n.js';
@@ -13,16 +15,18 @@ import { emit } from './dom.js';
 import { PANE } from './pane-events.js';
 import { fmtTime } from './format.js';
 import { perf } from './perf.js';
+import { ChatList, MAX_ITEMS } from './chat-list.js';
+import { net, sendFailure } from './net-state.js';
 
-/** Chat items kept per room (DOM and backlog). */
-export const MAX_MESSAGES = 1000;
+/** Chat rows kept per room as data (only those in view are in the DOM). */
+export const MAX_MESSAGES = MAX_ITEMS;
 
-/**
- * Chat items drawn per frame at most. Under a flood (1,000 messages/s) a frame's batch can
- * hold hundreds of messages; only the newest are drawn (the rest would scroll past unread
- * within the same frame), so each frame stays short. Effects (likes, gifts) still count all.
- */
-export const RENDER_CAP = 150;
+/** Hearts floated per frame at most, however many likes the frame brought. */
+const HEARTS_PER_FRAME = 6;
+/** A picture's thumbnail fits in this square (CSS `.msg .thumb`). */
+const THUMB_MAX = 220;
+/** How long "Reconnected" stays in the banner. */
+const RECONNECTED_MS = 3000;
 
 /** Custom-message `data` values the app understands. The seed's own example uses 'dianzan'. */
 export const LIKE_DATA = ['dianzan', 'like'];
@@ -46,17 +50,26 @@ export class RoomPane {
     this.role = opts.role || (this.guest ? 'guest' : 'member');
     this.pending = [];
     this.frame = 0;
-    this.count = 0;
     this.stats = { received: 0, rendered: 0, likes: 0, gifts: 0 };
     this.el = document.getElementById('tpl-pane').content.firstElementChild.cloneNode(true);
     this.el.dataset.room = this.roomID;
     this.$ = (sel) => this.el.querySelector(sel);
     this.chat = this.$('.chat');
+    this.list = new ChatList(this.chat, {
+      render: (item) => this._row(item),
+      kindOf: (item) => (item.__line ? 'line' : 'msg'),
+      // Join, leave, moderation and connection notices are not news worth a button.
+      counts: (item) => !(item.__line && (item.kind === 'tip' || item.kind === 'net')),
+      onUnseen: (n) => this._showUnseen(n),
+    });
     this.gifts = new GiftQueue(this.$('.fx-gifts'));
     this.el.classList.toggle('guest', this.guest);
     applyI18n(this.el);
     this._renderGiftPanel();
     this._wire();
+    this.wasOnline = false;
+    this.netDown = null;
+    this._unsubNet = net.subscribe((v) => this._netChanged(v));
     this.update(group);
     this.setOnline(opts.online ?? 0);
   }
@@ -244,6 +257,61 @@ export class RoomPane {
       const img = e.target.closest('img.thumb');
       if (img && img.dataset.original) emit(this.el, PANE.SHOW_PICTURE, { url: img.dataset.original });
     });
+    this.$('.new-msgs').addEventListener('click', () => this.list.scrollToBottom());
+    this.chat.addEventListener('click', (e) => {
+      const retry = e.target.closest('.msg-retry');
+      if (retry) this._retry(retry.closest('li.msg'));
+    });
+  }
+
+  /**
+   * The connection's state (net-state.js): the banner says it, own messages waiting for it say
+   * so, and the chat marks the gap: where it was lost, and once back how many messages the
+   * engine's gap fill brought (they arrive just before the "connected" event, each once).
+   */
+  _netChanged(v) {
+    const banner = this.$('.net-banner');
+    const show = (text, state) => {
+      banner.textContent = text;
+      banner.dataset.state = state;
+      banner.hidden = false;
+    };
+    const down = !v.online && !!v.state;
+    this.el.classList.toggle('net-down', down);
+    if (down) {
+      clearTimeout(this.netBannerTimer);
+      if (!this.netDown && this.wasOnline) {
+        this.netDown = { missed: 0 };
+        this._pushLine(t('netLost').replace('{time}', new Date().toLocaleTimeString()), 'net');
+      }
+      show(v.text, v.state);
+    } else if (v.online && this.netDown) {
+      const n = this.netDown.missed;
+      this.netDown = null;
+      this._pushLine(n ? t('netBack').replace('{n}', String(n)) : t('netBackNone'), 'net');
+      show(t('netBackBanner'), 'back');
+      this.netBannerTimer = setTimeout(() => (banner.hidden = true), RECONNECTED_MS);
+    } else if (banner.dataset.state !== 'back') {
+      banner.hidden = true;
+    }
+    this.wasOnline = v.online;
+  }
+
+  /** Sends a failed text again (its row goes; the new one comes at the bottom). */
+  _retry(li) {
+    const entry = this.list.entryOf(li);
+    if (!entry || entry.item.__status !== 'failed') return;
+    const item = entry.item;
+    this.list.remove((m) => m === item);
+    this.sendText((item.payload && item.payload.text) || '');
+  }
+
+  /** The "new messages" button: shown with a count while the user reads further up. */
+  _showUnseen(n) {
+    const b = this.$('.new-msgs');
+    b.hidden = n === 0;
+    b.dataset.count = String(n);
+    this.$('.new-msgs-count').textContent = n > 999 ? '999+' : String(n);
   }
 
   // ---------- moderation ----------
@@ -407,12 +475,7 @@ export class RoomPane {
   removeMessage(messageID) {
     if (!messageID) return;
     this.pending = this.pending.filter((m) => m.ID !== messageID);
-    for (const li of this.chat.querySelectorAll('li[data-id]')) {
-      if (li.dataset.id === messageID) {
-        li.remove();
-        this.count--;
-      }
-    }
+    this.list.remove((item) => item.ID === messageID);
   }
 
   /** t_muted: a banner when it is me; a line for everyone else. */
@@ -553,16 +616,18 @@ export class RoomPane {
   // ---------- sending ----------
 
   async sendText(text) {
-    const local = this._localMessage('TIMTextElem', { text });
-    const li = this._renderNow(local, 'pending');
+    const local = { ...this._localMessage('TIMTextElem', { text }), __status: 'pending' };
+    const entry = this._addOwn(local);
     try {
       const r = await this.session.im.sendTextMessage({ roomID: this.roomID, text, priority: TYPES.MSG_PRIORITY_NORMAL });
-      li.classList.remove('pending');
-      li.dataset.id = r.data.message.ID;
+      local.ID = r.data.message.ID;
+      local.__status = '';
     } catch (err) {
-      li.classList.replace('pending', 'failed');
+      local.__status = 'failed';
+      local.__failure = sendFailure(err);
       showError(err);
     }
+    this.list.refresh(entry);
   }
 
   async sendLike() {
@@ -613,7 +678,7 @@ export class RoomPane {
     try {
       const r = await this.session.im.sendImageMessage({ roomID: this.roomID, file, priority: TYPES.MSG_PRIORITY_NORMAL, onProgress: show });
       show(1);
-      this._renderNow({ ...r.data.message, flow: 'out' });
+      this._addOwn({ ...r.data.message, flow: 'out' });
     } catch (err) {
       showError(err);
     } finally {
@@ -631,6 +696,7 @@ export class RoomPane {
   /** Queues messages from an event; they are drawn on the next animation frame. */
   receive(messages) {
     this.stats.received += messages.length;
+    if (this.netDown) this.netDown.missed += messages.filter((m) => !isLike(m)).length;
     for (const m of messages) this.pending.push(m);
     if (this.pending.length > MAX_MESSAGES) this.pending.splice(0, this.pending.length - MAX_MESSAGES);
     this._schedule();
@@ -649,82 +715,60 @@ export class RoomPane {
   _flush() {
     this.frame = 0;
     const t0 = performance.now();
-    let batch = this.pending;
+    const batch = this.pending;
     this.pending = [];
-    const stick = this.chat.scrollHeight - this.chat.scrollTop - this.chat.clientHeight < 60;
-    let hearts = 0;
-    if (batch.length > RENDER_CAP) {
-      // Older items of an oversized batch only play their effects.
-      for (const m of batch.slice(0, batch.length - RENDER_CAP)) this._effectsOnly(m, () => hearts++);
-      this.stats.skipped = (this.stats.skipped || 0) + batch.length - RENDER_CAP;
-      batch = batch.slice(batch.length - RENDER_CAP);
-    }
-    const frag = document.createDocumentFragment();
+    const fx = { hearts: 0, gifts: [] };
+    let rows = 0;
     for (const m of batch) {
-      const li = this._render(m, () => hearts++);
-      if (li) {
-        frag.appendChild(li);
-        this.count++;
+      const row = this._toRow(m, fx);
+      if (row) {
+        this.list.add(row);
+        rows++;
       }
     }
-    this.chat.appendChild(frag);
-    while (this.count > MAX_MESSAGES) {
-      this.chat.firstElementChild.remove();
-      this.count--;
-    }
-    if (hearts) floatHearts(this.$('.fx-hearts'), Math.min(hearts, 6));
-    if (stick) this.chat.scrollTop = this.chat.scrollHeight;
-    this.stats.rendered += batch.length;
+    // The chat reads and writes its layout first; effects only add to their own layers.
+    this.list.flush();
+    this._play(fx);
+    this.stats.rendered += rows;
     perf.frame(performance.now() - t0, batch.length);
   }
 
-  /** The effect of a message that is not drawn (likes float hearts, gifts queue). */
-  _effectsOnly(m, onLike) {
-    if (m.__line || m.type !== 'TIMCustomElem') return;
-    const p = m.payload || {};
-    if (LIKE_DATA.includes(p.data)) {
-      onLike();
-      this.stats.likes++;
-    } else if (p.data === GIFT_DATA) {
-      this.stats.gifts++;
-      this.gifts.push({ from: m.from, nick: m.nick, avatar: m.avatar, giftId: p.description, count: 1 });
-    }
+  /** Plays what a batch's likes and gifts asked for. */
+  _play(fx) {
+    if (fx.hearts) floatHearts(this.$('.fx-hearts'), Math.min(fx.hearts, HEARTS_PER_FRAME));
+    for (const g of fx.gifts) this.gifts.push(g);
   }
 
-  /** Renders a message immediately (own messages), bypassing the frame queue. */
-  _renderNow(m, cls) {
-    // What is queued came first (e.g. the history on entering): draw it before this.
+  /** Adds one of the user's own messages at once (after what is queued), scrolled into view. */
+  _addOwn(m) {
     if (this.frame) {
       cancelAnimationFrame(this.frame);
       this._flush();
     }
-    const li = this._render(m, () => floatHearts(this.$('.fx-hearts'), 1));
-    if (!li) return document.createElement('li');
-    if (cls) li.classList.add(cls);
-    this.chat.appendChild(li);
-    this.count++;
-    while (this.count > MAX_MESSAGES) {
-      this.chat.firstElementChild.remove();
-      this.count--;
-    }
-    this.chat.scrollTop = this.chat.scrollHeight;
-    return li;
+    const fx = { hearts: 0, gifts: [] };
+    const row = this._toRow(m, fx);
+    const entry = row ? this.list.addNow(row) : null;
+    this._play(fx);
+    return entry;
   }
 
-  /** One chat item. Returns null for messages shown only as an effect (likes). */
-  _render(m, onLike) {
-    if (m.__line) return line(m.text, m.kind, m.icon);
+  /**
+   * What a message shows in the chat: itself (a bubble), a line (joins, leaves, gifts), or
+   * nothing (likes, shown as hearts only). Effects are noted in `fx`.
+   */
+  _toRow(m, fx) {
+    if (m.__line) return m;
     const who = m.nick || m.from || t('guest');
     switch (m.type) {
       case 'TIMGroupTipElem': {
         const p = m.payload || {};
         const name = m.nick || (p.userIDList && p.userIDList[0]) || '';
-        return line(`${name} ${p.operationType === 2 ? t('left') : t('joined')}`, 'tip');
+        return { __line: true, text: `${name} ${p.operationType === 2 ? t('left') : t('joined')}`, kind: 'tip' };
       }
       case 'TIMCustomElem': {
         const p = m.payload || {};
         if (LIKE_DATA.includes(p.data)) {
-          onLike();
+          fx.hearts++;
           this.stats.likes++;
           return null;
         }
@@ -736,9 +780,23 @@ export class RoomPane {
             /* a foreign gift format: count 1 */
           }
           this.stats.gifts++;
-          this.gifts.push({ from: m.from, nick: m.nick, avatar: m.avatar, giftId: p.description, count });
-          return line(`${who} ${t('sentGift')} ${giftName(p.description)}${count > 1 ? ` x${count}` : ''}`, 'gift', giftIcon(p.description));
+          fx.gifts.push({ from: m.from, nick: m.nick, avatar: m.avatar, giftId: p.description, count });
+          const text = `${who} ${t('sentGift')} ${giftName(p.description)}${count > 1 ? ` x${count}` : ''}`;
+          return { __line: true, text, kind: 'gift', icon: giftIcon(p.description) };
         }
+        return m;
+      }
+      default:
+        return m;
+    }
+  }
+
+  /** Builds a chat row (`_toRow`'s result) when it comes into view. */
+  _row(m) {
+    if (m.__line) return line(m.text, m.kind, m.icon);
+    switch (m.type) {
+      case 'TIMCustomElem': {
+        const p = m.payload || {};
         return this._bubble(m, (body) => {
           const span = document.createElement('span');
           span.className = 'text';
@@ -754,9 +812,11 @@ export class RoomPane {
           const img = document.createElement('img');
           img.className = 'thumb';
           img.alt = '';
-          img.loading = 'lazy';
+          // Its box is sized before the picture loads, so the chat does not jump.
           if (small && small.width && small.height) {
-            img.width = Math.min(220, small.width);
+            const scale = Math.min(1, THUMB_MAX / small.width, THUMB_MAX / small.height);
+            img.width = Math.max(1, Math.round(small.width * scale));
+            img.height = Math.max(1, Math.round(small.height * scale));
           }
           if (small) img.src = pictureUrl(small.url);
           if (original) img.dataset.original = pictureUrl(original.url);
@@ -778,6 +838,7 @@ export class RoomPane {
     const li = document.createElement('li');
     const mine = m.flow === 'out' || (this.session.me && m.from === this.session.me.userID);
     li.className = mine ? 'msg me' : 'msg';
+    if (m.__status) li.classList.add(m.__status);
     if (m.ID) li.dataset.id = m.ID;
     if (m.from) li.dataset.from = m.from;
     if (m.nick) li.dataset.nick = m.nick;
@@ -812,12 +873,41 @@ export class RoomPane {
     }
     body.appendChild(who);
     fill(body);
+    if (m.__status) body.appendChild(this._sendNote(m));
     li.append(av, body);
     return li;
   }
 
+  /** Under an own message: waiting for the connection (shown by CSS while it is down), or
+   *  why it was not sent, with Retry when the connection was the reason. */
+  _sendNote(m) {
+    const note = document.createElement('div');
+    note.className = 'msg-note';
+    if (m.__status === 'pending') {
+      note.classList.add('wait-note');
+      note.textContent = t('waitingForConnection');
+      return note;
+    }
+    const f = m.__failure || { text: t('notSent'), retry: false };
+    note.classList.add('fail-note');
+    const span = document.createElement('span');
+    span.textContent = f.text;
+    note.appendChild(span);
+    if (f.retry) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'ghost msg-retry';
+      b.textContent = t('retry');
+      note.append(' ', b);
+    }
+    return note;
+  }
+
   destroy() {
     if (this.frame) cancelAnimationFrame(this.frame);
+    this.list.destroy();
+    this._unsubNet();
+    clearTimeout(this.netBannerTimer);
     clearTimeout(this.muteTimer);
     clearTimeout(this.dismissTimer);
     document.removeEventListener('click', this._onPageClick);
@@ -839,6 +929,10 @@ function line(text, kind, icon) {
   return li;
 }
 
+
+function isLike(m) {
+  return m.type === 'TIMCustomElem' && LIKE_DATA.includes(m.payload && m.payload.data);
+}
 
 function hasFiles(e) {
   return !!(e.dataTransfer && Array.from(e.dataTransfer.types || []).includes('Files'));

@@ -134,7 +134,13 @@ export class IM {
 
   _dispatchBatch(batch) {
     if (!Array.isArray(batch)) return;
-    for (const ev of batch) this._emit(ev.name, { name: ev.name, data: ev.data, roomID: ev.roomID });
+    for (const ev of batch) {
+      const event = { name: ev.name, data: ev.data, roomID: ev.roomID };
+      // Beyond the seed: a `connecting` net state after a loss says when the next try is,
+      // `{attempt, inMs, at}` (`at` in unix ms); `data` stays the seed's state string.
+      if (ev.nextTry) event.nextTry = ev.nextTry;
+      this._emit(ev.name, event);
+    }
   }
 
   _emit(name, event) {

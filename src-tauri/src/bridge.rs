@@ -200,11 +200,11 @@ mod tests {
             "to": room, "from": "bob", "time": 0, "sequence": seq,
         }))
         .expect("a message");
-        Event {
-            name: EventName::TextMessageReceived,
-            room_id: Some(room.to_owned()),
-            data: EventData::Messages(vec![m]),
-        }
+        Event::in_room(
+            EventName::TextMessageReceived,
+            room,
+            EventData::Messages(vec![m]),
+        )
     }
 
     #[test]

@@ -835,3 +835,331 @@ async fn host_panel_rules_and_a_viewer_told_why_it_was_kicked_banned_or_dismisse
     .await;
     host.finish(r).await
 }
+
+// ---------- the chat under load (ui/chat-list.js) ----------
+
+/// JS: what the chat of `room` shows. `visible`: the texts of the bubbles inside the chat's
+/// box (on screen), top to bottom; `dom`: rows in the DOM; `backlog`: rows kept as data;
+/// `button`: the "new messages" button (`null` while hidden, else its count).
+fn chat_view_js(room: &str) -> String {
+    format!(
+        "const p = document.querySelector(\".pane[data-room='{room}']\");
+         const chat = p.querySelector('.chat');
+         const box = chat.getBoundingClientRect();
+         const visible = [...chat.querySelectorAll('li.msg')].filter(li => {{
+           const r = li.getBoundingClientRect();
+           return r.bottom > box.top + 1 && r.top < box.bottom - 1;
+         }}).map(li => (li.querySelector('.text') || {{}}).textContent || '');
+         const b = p.querySelector('.new-msgs');
+         return {{ visible, dom: chat.querySelectorAll('li.msg, li.line').length, scrollTop: chat.scrollTop,
+                   backlog: window.liveroomApp.panes.get('{room}').list.length,
+                   button: b.hidden ? null : Number(b.dataset.count), buttonText: b.textContent }};"
+    )
+}
+
+/// An engine logged in to the app's embedded server as `user`, in `room`.
+async fn sender(app: &App, user: &str, room: &str) -> Result<liveroom_engine::Im> {
+    let (app_id, key) = app.keys()?;
+    let im = liveroom_engine::Im::new(app_id, app.server())?;
+    im.login(user, &liveroom_app_tests::user_sig(app_id, &key, user))
+        .await?;
+    im.enter_room(room).await?;
+    Ok(im)
+}
+
+/// Sends `texts` in order, one after the other (each confirmed before the next).
+async fn send_all(
+    im: &liveroom_engine::Im,
+    room: &str,
+    texts: impl IntoIterator<Item = String>,
+) -> Result<()> {
+    for text in texts {
+        im.send_text_message(room, &text, liveroom_engine::Priority::Normal)
+            .await
+            .with_context(|| format!("sending {text}"))?;
+    }
+    Ok(())
+}
+
+/// The room's send budget and the per-user rate lifted: hundreds of messages in seconds.
+const NO_BUDGET: &[(&str, &str)] = &[("LIVEROOM_ROOM_BUDGET", "0"), ("LIVEROOM_USER_RATE", "0")];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
+async fn the_chat_follows_the_newest_message_unless_the_user_scrolled_up() -> Result<()> {
+    let app = App::launch_with_env("chat-follow", NO_BUDGET).await?;
+    let r: Result<()> = async {
+        app.login_local("host_follow", "Host").await?;
+        app.create_room("follow-1", "Busy room", "").await?;
+        let fan = sender(&app, "fan_follow", "follow-1").await?;
+        // Some of them wrap over several lines: rows of different heights.
+        send_all(&fan, "follow-1", (1..=300).map(|i| {
+            if i % 7 == 0 { format!("m {i} {}", "and a longer line that wraps ".repeat(6)) } else { format!("m {i}") }
+        }))
+        .await?;
+        let view = app
+            .wait_js("the newest message on screen", &format!(
+                "const v = (() => {{ {} }})(); return v.visible.includes('m 300') && v", chat_view_js("follow-1")))
+            .await?;
+        ensure!(view["button"].is_null(), "no button while following: {view}");
+        ensure!(view["backlog"].as_u64().unwrap_or(0) >= 300, "every message kept as data: {view}");
+        ensure!(view["dom"].as_u64().unwrap_or(999) < 120, "only rows near the view in the DOM: {view}");
+        app.screenshot("chat-follow-newest").await?;
+
+        // The user scrolls up to read: new messages arrive, the view stays, a button counts them.
+        app.js(
+            "const c = document.querySelector(\".pane[data-room='follow-1'] .chat\"); c.scrollBy(0, -(c.clientHeight * 2)); return true",
+            vec![],
+        )
+        .await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let before = app.js(&chat_view_js("follow-1"), vec![]).await?;
+        let reading = before["visible"].clone();
+        ensure!(
+            reading.as_array().is_some_and(|v| !v.is_empty()) && !reading.to_string().contains("\"m 300\""),
+            "scrolled up: {before}"
+        );
+        send_all(&fan, "follow-1", (301..=340).map(|i| format!("m {i}"))).await?;
+        let held = app
+            .wait_js("the button counting 40", &format!(
+                "const v = (() => {{ {} }})(); return v.button === 40 && v", chat_view_js("follow-1")))
+            .await?;
+        ensure!(held["visible"] == reading, "the view moved while the user read: {before} → {held}");
+        ensure!(held["buttonText"].as_str().is_some_and(|t| t.contains("40") && t.contains("new messages")), "{held}");
+        app.screenshot("chat-scrolled-up-new-messages").await?;
+
+        // The button jumps to the newest and goes away.
+        app.click(".pane[data-room='follow-1'] .new-msgs").await?;
+        let back = app
+            .wait_js("the newest after the button", &format!(
+                "const v = (() => {{ {} }})(); return v.visible.includes('m 340') && v", chat_view_js("follow-1")))
+            .await?;
+        ensure!(back["button"].is_null(), "the button is gone: {back}");
+        // And it follows again.
+        send_all(&fan, "follow-1", ["m 341".to_owned()]).await?;
+        app.wait_js("following again", &format!(
+            "const v = (() => {{ {} }})(); return v.visible.includes('m 341') && v.button === null", chat_view_js("follow-1")))
+            .await?;
+        // My own message always brings the view to the newest.
+        app.js("const c = document.querySelector(\".pane[data-room='follow-1'] .chat\"); c.scrollTop = 0; return true", vec![]).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        send_text(&app, "follow-1", "my own words").await?;
+        app.wait_js("my message on screen", &format!(
+            "const v = (() => {{ {} }})(); return v.visible.includes('my own words')", chat_view_js("follow-1")))
+            .await?;
+        fan.shutdown().await;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
+async fn thousands_of_messages_keep_a_bounded_dom_and_the_newest_in_view() -> Result<()> {
+    let app = App::launch_with_env("chat-bounded", NO_BUDGET).await?;
+    let r: Result<()> = async {
+        app.login_local("host_bounded", "Host").await?;
+        app.create_room("bounded-1", "Flooded room", "").await?;
+        // Four senders at once, 3,000 messages in all.
+        let mut tasks = Vec::new();
+        for s in 0..4 {
+            let im = sender(&app, &format!("flood_{s}"), "bounded-1").await?;
+            tasks.push(tokio::spawn(async move {
+                let r = send_all(&im, "bounded-1", (0..750).map(|i| format!("f {s}-{i}"))).await;
+                im.shutdown().await;
+                r
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        // Then a picture (its row grows when it loads) and one last text.
+        let fan = sender(&app, "fan_bounded", "bounded-1").await?;
+        fan.send_image_message("bounded-1", liveroom_engine::ImageSource::Bytes(make_png(900, 600)), liveroom_engine::Priority::Normal, None)
+            .await?;
+        send_all(&fan, "bounded-1", ["the very last one".to_owned()]).await?;
+        let view = app
+            .wait_js("the last message on screen", &format!(
+                "const v = (() => {{ {} }})(); return v.visible.includes('the very last one') && v", chat_view_js("bounded-1")))
+            .await?;
+        ensure!(view["dom"].as_u64().unwrap_or(999) <= 120, "DOM rows bounded: {view}");
+        ensure!(view["backlog"].as_u64().unwrap_or(9999) <= 1000, "backlog bounded: {view}");
+        // Once the picture has loaded, the newest is still on screen.
+        app.wait_js(
+            "the picture loaded",
+            "const i = document.querySelector(\".pane[data-room='bounded-1'] img.thumb\"); return i && i.complete && i.naturalWidth > 0",
+        )
+        .await?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let after = app.js(&chat_view_js("bounded-1"), vec![]).await?;
+        ensure!(after["visible"].to_string().contains("the very last one"), "after the picture loaded: {after}");
+        let perf = app.js("const p = window.liveroomApp.panes.get('bounded-1'); return p.stats", vec![]).await?;
+        ensure!(perf["received"].as_u64().unwrap_or(0) >= 3002, "every message received: {perf}");
+        app.screenshot("chat-bounded").await?;
+        fan.shutdown().await;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
+
+// ---------- the connection (ui/net-state.js) ----------
+
+/// JS: the room's banner, its lines and its bubbles (text, own, pending, note) in chat order.
+fn net_view_js(room: &str) -> String {
+    format!(
+        "const p = document.querySelector(\".pane[data-room='{room}']\");
+         const b = p.querySelector('.net-banner');
+         const shown = el => !!el && el.getClientRects().length > 0;
+         return {{
+           banner: b.hidden ? null : b.textContent, state: b.dataset.state || null,
+           down: p.classList.contains('net-down'),
+           lines: [...p.querySelectorAll('.chat li.line')].map(l => l.textContent),
+           msgs: [...p.querySelectorAll('.chat li.msg')].map(li => ({{
+             text: (li.querySelector('.text') || {{}}).textContent || '',
+             me: li.classList.contains('me'), id: li.dataset.id || null,
+             pending: li.classList.contains('pending'), failed: li.classList.contains('failed'),
+             note: [...li.querySelectorAll('.msg-note')].filter(shown).map(n => n.textContent).join(' '),
+           }})),
+           chip: document.getElementById('net-state').hidden ? null : document.getElementById('net-state').textContent,
+         }};"
+    )
+}
+
+/// Waits until `pred` holds for the room's [`net_view_js`]; returns that view.
+async fn wait_net(app: &App, room: &str, what: &str, pred: &str) -> Result<Value> {
+    app.wait_js(
+        what,
+        &format!(
+            "const v = (() => {{ {} }})(); return ({pred}) && v",
+            net_view_js(room)
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
+async fn a_lost_server_shows_reconnecting_queues_or_refuses_sends_and_fills_the_gap_once(
+) -> Result<()> {
+    const APP_ID: u64 = 1_400_000_777;
+    const KEY: &str = "net-test-key";
+    // A real room server on loopback, killed and restarted on the same port and data folder.
+    let mut server = liveroom_testkit::ServerProcess::start(APP_ID, KEY, &[]);
+    let addr = server.addr();
+    let cli_env = |user: &str| {
+        vec![
+            ("LIVEROOM_SERVER", format!("ws://{addr}")),
+            ("LIVEROOM_APP", APP_ID.to_string()),
+            ("LIVEROOM_USER", user.to_owned()),
+            (
+                "LIVEROOM_SIG",
+                liveroom_app_tests::user_sig(APP_ID, KEY, user),
+            ),
+        ]
+    };
+    let cli = |user: &str, args: &[&str]| -> Result<String> {
+        liveroom_app_tests::Cli::spawn(args, &cli_env(user))?.finish(Duration::from_secs(30))
+    };
+    cli(
+        "net_owner",
+        &[
+            "create-room",
+            "--name",
+            "Flaky network",
+            "--room-id",
+            "net-1",
+        ],
+    )?;
+
+    let app = App::launch("net-state").await?;
+    let r: Result<()> = async {
+        app.fill("#remote-server", &format!("ws://{addr}")).await?;
+        app.fill("#remote-appid", &APP_ID.to_string()).await?;
+        app.fill("#remote-user", "net_viewer").await?;
+        app.fill("#remote-sig", &liveroom_app_tests::user_sig(APP_ID, KEY, "net_viewer")).await?;
+        app.click("#remote-connect").await?;
+        app.wait_main().await?;
+        app.enter_room("net-1").await?;
+        let pane = ".pane[data-room='net-1']";
+        cli("net_owner", &["send", "net-1", "before the cut"])?;
+        app.wait_js("the owner's message", &shows_text_js("net-1", "before the cut")).await?;
+        let calm = app.js(&net_view_js("net-1"), vec![]).await?;
+        ensure!(calm["banner"].is_null() && calm["chip"].is_null(), "nothing to say while connected: {calm}");
+
+        // 1. The server goes: the room says so, with the time of the next try.
+        server.kill();
+        let v = wait_net(&app, "net-1", "reconnecting with the next try", "v.down && /next try in \\d+ s|trying now/.test(v.banner || '')").await?;
+        wait_net(&app, "net-1", "the loss marked in the chat", "v.lines.some(l => l.startsWith('Connection lost at'))").await?;
+        ensure!(v["chip"].as_str().is_some_and(|c| c.starts_with("Reconnecting")), "the top bar too: {v}");
+        app.screenshot("net-reconnecting").await?;
+
+        // A message sent meanwhile waits, and says so.
+        app.fill(&format!("{pane} .text-input"), "sent while away").await?;
+        app.click(&format!("{pane} .btn-send")).await?;
+        let v = wait_net(&app, "net-1", "the waiting message", "v.msgs.some(m => m.text === 'sent while away' && m.pending && /waiting for the connection/.test(m.note))").await?;
+        ensure!(v["msgs"].to_string().contains("sent while away"), "{v}");
+        app.screenshot("net-queued-send").await?;
+
+        // 2. Back on the same port and data: others talk before the app is back (its gap).
+        server.restart();
+        for text in ["gap 1", "gap 2", "gap 3"] {
+            cli("net_owner", &["send", "net-1", text])?;
+        }
+        let v = wait_net(&app, "net-1", "reconnected", "!v.down && v.msgs.some(m => m.text === 'sent while away' && !m.pending && m.id)").await?;
+        ensure!(v["banner"].as_str().is_some_and(|b| b.contains("Reconnected")) || v["banner"].is_null(), "{v}");
+        let v = wait_net(&app, "net-1", "the gap shown", "['gap 1', 'gap 2', 'gap 3'].every(t => v.msgs.some(m => m.text === t))").await?;
+        let texts: Vec<String> = v["msgs"]
+            .as_array()
+            .context("msgs")?
+            .iter()
+            .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        for t in ["before the cut", "sent while away", "gap 1", "gap 2", "gap 3"] {
+            ensure!(texts.iter().filter(|x| x.as_str() == t).count() == 1, "{t} not exactly once: {texts:?}");
+        }
+        let at = |t: &str| texts.iter().position(|x| x == t).unwrap_or(usize::MAX);
+        ensure!(at("gap 1") < at("gap 2") && at("gap 2") < at("gap 3"), "the gap in order: {texts:?}");
+        ensure!(
+            v["lines"].as_array().is_some_and(|l| l.iter().any(|l| l.as_str().is_some_and(|l| l.starts_with("Reconnected")))),
+            "the chat marks the return: {v}"
+        );
+        app.screenshot("net-reconnected").await?;
+        // The queued message reached the room: a newcomer gets it from the history.
+        let tail = liveroom_app_tests::Cli::spawn(&["tail", "net-1", "--count", "5", "--timeout", "20"], &cli_env("net_late"))?;
+        tail.wait_line("the queued message in the history", |v| v["data"][0]["payload"]["text"] == "sent while away" || v["data"].to_string().contains("sent while away"))?;
+        drop(tail);
+
+        // 3. Gone for longer than a send may wait (10 s): refused, visibly, with Retry.
+        server.kill();
+        wait_net(&app, "net-1", "reconnecting again", "v.down").await?;
+        app.fill(&format!("{pane} .text-input"), "refused while away").await?;
+        app.click(&format!("{pane} .btn-send")).await?;
+        let v = wait_net(&app, "net-1", "the refusal on the message", "v.msgs.some(m => m.text === 'refused while away' && m.failed && /Not sent: no connection within 10 s/.test(m.note))").await?;
+        ensure!(v["msgs"].to_string().contains("Retry"), "a Retry button: {v}");
+        app.screenshot("net-refused-send").await?;
+        server.restart();
+        wait_net(&app, "net-1", "reconnected again", "!v.down").await?;
+        app.js(
+            &format!("[...document.querySelectorAll(\"{pane} li.msg.failed\")].find(li => li.querySelector('.text').textContent === 'refused while away').querySelector('.msg-retry').click(); return true"),
+            vec![],
+        )
+        .await?;
+        let v = wait_net(&app, "net-1", "the retried message sent", "v.msgs.some(m => m.text === 'refused while away' && m.id && !m.pending && !m.failed)").await?;
+        let n = v["msgs"].as_array().context("msgs")?.iter().filter(|m| m["text"] == "refused while away").count();
+        ensure!(n == 1, "the failed row gave way to the sent one: {v}");
+        cli("net_owner", &["send", "net-1", "after it all"])?;
+        let v = wait_net(&app, "net-1", "a live message after it all", "v.msgs.some(m => m.text === 'after it all')").await?;
+        let all: Vec<&str> = v["msgs"].as_array().context("msgs")?.iter().filter_map(|m| m["text"].as_str()).collect();
+        let mut dedup = all.clone();
+        dedup.sort_unstable();
+        dedup.dedup();
+        ensure!(dedup.len() == all.len(), "no message twice: {all:?}");
+        Ok(())
+    }
+    .await;
+    let r = app.finish(r).await;
+    drop(server);
+    r
+}
