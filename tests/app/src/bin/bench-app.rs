@@ -46,6 +46,10 @@ struct Opts {
     app_env: Vec<(String, String)>,
     /// CSS rules added to our page once it is up (`--css RULE`): experiments with effects.
     css: Vec<String>,
+    /// Seconds each rate runs (`--secs N`), instead of the defaults.
+    secs: Option<u64>,
+    /// Skip the bare window (`--no-bare`): quicker experiments, no ratios.
+    no_bare: bool,
 }
 
 impl Opts {
@@ -57,6 +61,8 @@ impl Opts {
             bare: PathBuf::from("target/release/bare-window"),
             app_env: Vec::new(),
             css: Vec::new(),
+            secs: None,
+            no_bare: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -71,8 +77,10 @@ impl Opts {
                     opts.app_env.push((k.to_owned(), v.to_owned()));
                 }
                 "--css" => opts.css.push(args.next().context("--css RULE")?),
+                "--secs" => opts.secs = Some(args.next().context("--secs N")?.parse()?),
+                "--no-bare" => opts.no_bare = true,
                 "-h" | "--help" => {
-                    println!("bench-app [--json] [--smoke] [--app PATH] [--bare PATH] [--app-env KEY=VALUE ...] [--css RULE ...]");
+                    println!("bench-app [--json] [--smoke] [--app PATH] [--bare PATH] [--app-env KEY=VALUE ...] [--css RULE ...] [--secs N] [--no-bare]");
                     std::process::exit(0);
                 }
                 other => bail!("unknown argument {other} (try --help)"),
@@ -90,6 +98,9 @@ impl Opts {
         Duration::from_secs(if self.smoke { 1 } else { 5 })
     }
     fn flood_secs(&self, rate: u32) -> u64 {
+        if let Some(secs) = self.secs {
+            return secs;
+        }
         match (self.smoke, rate) {
             (true, _) => 2,
             // 10,000 messages: the "after 10,000 messages" memory is read after this run.
@@ -925,14 +936,15 @@ async fn main() -> Result<()> {
         opts.bare.display()
     );
 
-    let bare = bare_direct(&opts, "bare", &[]).await?;
-    let bare_nocomp = bare_direct(
-        &opts,
-        "bare-nocompositing",
-        &[("WEBKIT_DISABLE_COMPOSITING_MODE", "1".into())],
-    )
-    .await?;
-    let (bare_drv, bare_start) = bare_driver(&opts).await?;
+    let (bare, bare_nocomp, bare_drv, bare_start) = if opts.no_bare {
+        (json!({}), json!({}), json!({}), json!({}))
+    } else {
+        let bare = bare_direct(&opts, "bare", &[]).await?;
+        let nocomp = [("WEBKIT_DISABLE_COMPOSITING_MODE", "1".to_owned())];
+        let bare_nocomp = bare_direct(&opts, "bare-nocompositing", &nocomp).await?;
+        let (bare_drv, bare_start) = bare_driver(&opts).await?;
+        (bare, bare_nocomp, bare_drv, bare_start)
+    };
     let idle = ours_direct(&opts).await?;
     let ours = ours_driver(&opts).await?;
 
