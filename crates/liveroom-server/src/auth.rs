@@ -3,7 +3,7 @@
 use liveroom_proto::{limits, ApiError};
 
 /// Verifies a login; returns when the UserSig expires (unix seconds).
-pub fn verify_login(
+pub(crate) fn verify_login(
     sdk_app_id: u64,
     secret: &str,
     user_id: &str,

@@ -17,7 +17,7 @@ use liveroom_proto::Priority;
 
 /// A token bucket with explicit time, so tests are exact.
 #[derive(Debug, Clone)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     capacity: f64,
     rate: f64,
     tokens: f64,
@@ -26,7 +26,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket of `capacity` tokens refilled at `rate` per second.
-    pub fn new(capacity: f64, rate: f64, now: Instant) -> Self {
+    pub(crate) fn new(capacity: f64, rate: f64, now: Instant) -> Self {
         Self {
             capacity,
             rate,
@@ -42,7 +42,7 @@ impl TokenBucket {
     }
 
     /// Takes one token if more than `reserve` remain (and at least one).
-    pub fn take_above(&mut self, reserve: f64, now: Instant) -> bool {
+    pub(crate) fn take_above(&mut self, reserve: f64, now: Instant) -> bool {
         self.refill(now);
         if self.tokens >= 1.0 && self.tokens > reserve {
             self.tokens -= 1.0;
@@ -53,13 +53,13 @@ impl TokenBucket {
     }
 
     /// Takes one token whatever is left, down to a debt of one full bucket.
-    pub fn take_into_debt(&mut self, now: Instant) {
+    pub(crate) fn take_into_debt(&mut self, now: Instant) {
         self.refill(now);
         self.tokens = (self.tokens - 1.0).max(-self.capacity);
     }
 
     /// Tokens now (after refill).
-    pub fn tokens(&mut self, now: Instant) -> f64 {
+    pub(crate) fn tokens(&mut self, now: Instant) -> f64 {
         self.refill(now);
         self.tokens
     }
@@ -72,14 +72,14 @@ impl TokenBucket {
 
 /// The room's send budget (0 = unlimited).
 #[derive(Debug, Clone)]
-pub struct RoomBudget {
+pub(crate) struct RoomBudget {
     bucket: Option<TokenBucket>,
     budget: f64,
 }
 
 impl RoomBudget {
     /// A budget of `per_sec` messages per second.
-    pub fn new(per_sec: u32, now: Instant) -> Self {
+    pub(crate) fn new(per_sec: u32, now: Instant) -> Self {
         let budget = f64::from(per_sec);
         Self {
             bucket: (per_sec > 0).then(|| TokenBucket::new(budget, budget, now)),
@@ -88,7 +88,7 @@ impl RoomBudget {
     }
 
     /// Whether a message of `priority` may be sent now; takes its token when it may.
-    pub fn admit(&mut self, priority: Priority, now: Instant) -> bool {
+    pub(crate) fn admit(&mut self, priority: Priority, now: Instant) -> bool {
         let Some(bucket) = self.bucket.as_mut() else {
             return true;
         };
@@ -109,7 +109,7 @@ impl RoomBudget {
 /// `rate` per second with a burst of `burst` (rate 0 = unlimited). Shared by every connection
 /// of the server, so a user's logins and reconnects all draw on one bucket.
 #[derive(Debug)]
-pub struct UserRates {
+pub(crate) struct UserRates {
     rate: f64,
     burst: f64,
     /// SDKAppID → userID → bucket: nested so a send looks its user up by `&str`, without
@@ -119,7 +119,7 @@ pub struct UserRates {
 
 impl UserRates {
     /// `rate` per second, bursts of `burst`.
-    pub fn new(rate: f64, burst: f64) -> Self {
+    pub(crate) fn new(rate: f64, burst: f64) -> Self {
         Self {
             rate,
             burst,
@@ -128,7 +128,7 @@ impl UserRates {
     }
 
     /// Whether `user` of `app` may act now; takes a token when so.
-    pub fn admit(&self, app: u64, user: &str, now: Instant) -> bool {
+    pub(crate) fn admit(&self, app: u64, user: &str, now: Instant) -> bool {
         if self.rate <= 0.0 {
             return true;
         }
@@ -145,7 +145,7 @@ impl UserRates {
 
     /// Forgets users whose bucket has refilled: they are as good as new. Keeps the table as
     /// small as the set of users who acted within the last burst's refill time.
-    pub fn sweep(&self, now: Instant) {
+    pub(crate) fn sweep(&self, now: Instant) {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         for users in buckets.values_mut() {
             users.retain(|_, b| !b.is_full(now));
@@ -155,7 +155,7 @@ impl UserRates {
 
     /// Users with a partly drained bucket.
     #[cfg(test)]
-    pub fn tracked(&self) -> usize {
+    pub(crate) fn tracked(&self) -> usize {
         self.buckets
             .lock()
             .map_or(0, |b| b.values().map(HashMap::len).sum())

@@ -30,8 +30,9 @@ use crate::budget::TokenBucket;
 use crate::fanout::{self, Subscription};
 use crate::listener::AddrSlot;
 use crate::moderation::{self, Actor};
+use crate::registry::CreateError;
 use crate::reply::Reply;
-use crate::room::CreateError;
+use crate::room::Room;
 use crate::session::Signal;
 use crate::Shared;
 
@@ -57,9 +58,9 @@ struct Conn {
     /// (SDKAppID, secret) after `hello`.
     app: Option<(u64, Arc<str>)>,
     login: Option<Login>,
-    subs: Vec<Subscription>,
+    subs: Vec<Subscription<Room>>,
     /// Set by `enter_room`; attached after the reply is written.
-    pending: Option<Subscription>,
+    pending: Option<Subscription<Room>>,
     expiry: Option<Pin<Box<Sleep>>>,
     /// Session signals (kick, leave), created at login: guests (most viewers) never need one.
     signals: Option<(mpsc::Sender<Signal>, mpsc::Receiver<Signal>)>,
@@ -84,7 +85,7 @@ const SHUTTING_DOWN: End = End::Close(close::GOING_AWAY, "server shutting down")
 
 /// Serves one upgraded WebSocket until it closes.
 /// `place` is the connection's place in its client address's count, held as long as it runs.
-pub async fn run(mut ws: WebSocket, shared: Arc<Shared>, place: Arc<AddrSlot>) {
+pub(crate) async fn run(mut ws: WebSocket, shared: Arc<Shared>, place: Arc<AddrSlot>) {
     if shared.shutdown.is_cancelled() {
         Box::pin(close_with(
             &mut ws,

@@ -51,7 +51,7 @@ use crate::{Config, Shared};
 
 /// `GET /external-image?url=...`: the checked thumbnail of an external picture, or a coded
 /// refusal.
-pub async fn serve(
+pub(crate) async fn serve(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<Params>, QueryRejection>,
     headers: HeaderMap,
@@ -77,7 +77,7 @@ pub async fn serve(
 
 /// The query string.
 #[derive(Debug, Deserialize)]
-pub struct Params {
+pub(crate) struct Params {
     url: Option<String>,
 }
 
@@ -246,7 +246,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(600);
 const SWEEP_SPARES: Duration = Duration::from_secs(60);
 
 /// The image proxy of one server: its settings, HTTP client, store and cache.
-pub struct ExternalImages {
+pub(crate) struct ExternalImages {
     settings: Settings,
     client: reqwest::Client,
     store: Arc<MediaStore>,

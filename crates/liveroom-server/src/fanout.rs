@@ -1,6 +1,6 @@
 //! Fan-out: messages are encoded once per room and shared by every viewer.
 //!
-//! A room publishes [`Item`]s into a `tokio::sync::broadcast` ring. A message item is a
+//! A room publishes [`Item`]s into its [`Ring`], a `tokio::sync::broadcast` channel. A message item is a
 //! complete one-message `messages` frame built once per room, published at once (no timer).
 //! Each connection, when woken, drains everything pending for a room and writes it as ONE
 //! frame: a lone item goes out as the room's shared frame (no per-viewer allocation or
@@ -12,24 +12,22 @@
 //! items it drains until it is back under half (High, Normal and room events still go); a
 //! viewer a whole ring behind is closed with 4108 (slow consumer) and gap-fills on reconnect.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::future::select_all;
 use liveroom_proto::frame::MESSAGES_FRAME_SUFFIX;
-use liveroom_proto::Priority;
+use liveroom_proto::{Priority, ServerFrame};
 use tokio::sync::broadcast::{self, error::TryRecvError};
-
-use crate::room::Room;
 
 /// Most a viewer drains per wake-up (and the largest batch frame): the rest waits in the
 /// ring, where the lagging policy applies, so a stalled viewer holds at most this much in
 /// its write buffer.
-pub const MAX_BATCH_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_BATCH_BYTES: usize = 256 * 1024;
 
 /// What a room publishes.
 #[derive(Debug, Clone)]
-pub enum Item {
+pub(crate) enum Item {
     /// A complete `messages` frame of one or more messages, built once per room. A viewer
     /// woken for just this item sends it as is (no copy); batches reuse the list between the
     /// room's frame prefix and [`MESSAGES_FRAME_SUFFIX`].
@@ -43,13 +41,107 @@ pub enum Item {
     Frame(Utf8Bytes),
 }
 
+/// A room's broadcast ring. It exists only while someone is in the room: a ring is its slots
+/// allocated up front, and most rooms are empty most of the time.
+pub(crate) struct Ring {
+    /// `{"t":"messages","room":...,"list":[` for the room, computed once.
+    prefix: Box<str>,
+    /// Slots of the ring (see `Config::room_ring`).
+    slots: usize,
+    tx: Mutex<Option<broadcast::Sender<Item>>>,
+}
+
+impl Ring {
+    /// The (not yet allocated) ring of room `room_id`, of `slots` items.
+    pub(crate) fn new(room_id: &str, slots: usize) -> Self {
+        Self {
+            prefix: ServerFrame::messages_frame_prefix(room_id).into_boxed_str(),
+            slots,
+            tx: Mutex::new(None),
+        }
+    }
+
+    /// The room's `messages` frame prefix.
+    pub(crate) fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Items a viewer may have pending before it is lagging (half the ring): past it, its
+    /// Low and Lowest messages are skipped.
+    pub(crate) fn lag_threshold(&self) -> usize {
+        // tokio rounds the ring up to a power of two.
+        self.slots.next_power_of_two() / 2
+    }
+
+    /// Publishes one encoded message at once, as the room's shared frame. There is no
+    /// timer: a viewer busy writing gathers what arrives meanwhile into its next frame, so
+    /// frames get fuller exactly when the server is loaded (measured better than fixed
+    /// coalescing windows at every room size; see BENCHMARKS.md).
+    pub(crate) fn publish_message(&self, json: &str, priority: Priority) {
+        self.publish(|| message_item(&self.prefix, json, priority));
+    }
+
+    /// Publishes a whole frame, in order with the messages.
+    pub(crate) fn publish_frame(&self, frame: Utf8Bytes) {
+        self.publish(|| Item::Frame(frame));
+    }
+
+    /// Sends an item to the ring, built only if there is one (someone is in the room).
+    fn publish(&self, item: impl FnOnce() -> Item) {
+        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tx) = tx.as_ref() {
+            // No receivers is fine: nobody is watching.
+            let _ = tx.send(item());
+        }
+    }
+
+    /// A receiver, making the ring if there is none. The room calls it under its state
+    /// lock, as it does [`Ring::release`].
+    fn subscribe(&self) -> broadcast::Receiver<Item> {
+        let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
+        match tx.as_ref() {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (sender, rx) = broadcast::channel(self.slots);
+                *tx = Some(sender);
+                rx
+            }
+        }
+    }
+
+    /// Frees the ring: the last one out left.
+    pub(crate) fn release(&self) {
+        *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Whether the ring is allocated now.
+    #[cfg(test)]
+    pub(crate) fn is_allocated(&self) -> bool {
+        self.tx.lock().map_or(true, |tx| tx.is_some())
+    }
+
+    /// Sends `item` as it is (tests).
+    #[cfg(test)]
+    pub(crate) fn send(&self, item: Item) {
+        self.publish(|| item);
+    }
+}
+
+/// A room as its viewers' subscriptions see it: something with a ring.
+pub(crate) trait Source {
+    /// The room ID (for logs).
+    fn id(&self) -> &str;
+    /// The room's ring.
+    fn ring(&self) -> &Ring;
+}
+
 /// Whether a lagging viewer skips messages of `priority`.
-pub fn droppable(priority: Priority) -> bool {
+pub(crate) fn droppable(priority: Priority) -> bool {
     matches!(priority, Priority::Low | Priority::Lowest)
 }
 
 /// Wraps one encoded message of the room with frame `prefix` into an [`Item::Messages`].
-pub fn message_item(prefix: &str, json: &str, priority: Priority) -> Item {
+pub(crate) fn message_item(prefix: &str, json: &str, priority: Priority) -> Item {
     let mut s = String::with_capacity(prefix.len() + json.len() + MESSAGES_FRAME_SUFFIX.len());
     s.push_str(prefix);
     s.push_str(json);
@@ -71,35 +163,37 @@ fn message_list(frame: &Utf8Bytes, prefix_len: usize) -> &str {
 }
 
 /// A connection's membership in a room: the room and its receiver.
-pub struct Subscription {
+pub(crate) struct Subscription<R> {
     /// The room.
-    pub room: Arc<Room>,
+    pub(crate) room: Arc<R>,
     rx: broadcast::Receiver<Item>,
 }
 
-impl Subscription {
-    /// Wraps a receiver obtained under the room lock.
-    pub fn new(room: Arc<Room>, rx: broadcast::Receiver<Item>) -> Self {
+impl<R: Source> Subscription<R> {
+    /// Subscribes to `room`'s ring (made if need be). Called under the room's lock, so
+    /// what the subscriber is given as history and what it receives meet exactly.
+    pub(crate) fn new(room: Arc<R>) -> Self {
+        let rx = room.ring().subscribe();
         Self { room, rx }
     }
 
     /// The next pending item, if any, without waiting (tests).
     #[cfg(test)]
-    pub fn try_next(&mut self) -> Option<Item> {
+    pub(crate) fn try_next(&mut self) -> Option<Item> {
         self.rx.try_recv().ok()
     }
 }
 
 /// Why draining stopped a connection.
 #[derive(Debug, PartialEq, Eq)]
-pub enum DrainError {
+pub(crate) enum DrainError {
     /// The viewer fell a whole ring behind.
     Lagged,
 }
 
 /// Appends every frame still pending for `sub` (messages batched), ignoring a lag: used
 /// when a room is dismissed, to deliver its last events before the subscription is dropped.
-pub fn drain_rest(sub: &mut Subscription, out: &mut Vec<Utf8Bytes>) {
+pub(crate) fn drain_rest<R: Source>(sub: &mut Subscription<R>, out: &mut Vec<Utf8Bytes>) {
     loop {
         match sub.rx.try_recv() {
             Ok(item) => {
@@ -113,7 +207,7 @@ pub fn drain_rest(sub: &mut Subscription, out: &mut Vec<Utf8Bytes>) {
 
 /// Waits until one of the subscriptions has something; returns its index and first item.
 /// Cancel-safe (broadcast `recv` is), so it can sit in a `select!`.
-pub async fn next(subs: &mut [Subscription]) -> (usize, Result<Item, DrainError>) {
+pub(crate) async fn next<R>(subs: &mut [Subscription<R>]) -> (usize, Result<Item, DrainError>) {
     let (i, r) = match subs.len() {
         0 => std::future::pending().await,
         1 => (0, subs[0].rx.recv().await),
@@ -140,13 +234,14 @@ pub async fn next(subs: &mut [Subscription]) -> (usize, Result<Item, DrainError>
 /// item goes out as its shared pre-built frame, so the common case allocates nothing per
 /// viewer. While more than the room's lag threshold is pending, droppable (Low, Lowest)
 /// items are skipped. Stops after [`MAX_BATCH_BYTES`]; the rest waits for the next wake-up.
-pub fn drain(
-    sub: &mut Subscription,
+pub(crate) fn drain<R: Source>(
+    sub: &mut Subscription<R>,
     first: Item,
     out: &mut Vec<Utf8Bytes>,
 ) -> Result<(), DrainError> {
-    let prefix = sub.room.frame_prefix();
-    let threshold = sub.room.lag_threshold();
+    let ring = sub.room.ring();
+    let prefix = ring.prefix();
+    let threshold = ring.lag_threshold();
     // Items pending, `first` included: one look at the ring's tail per wake-up.
     let mut backlog = sub.rx.len() + 1;
     let mut skipped = 0usize;
@@ -231,7 +326,10 @@ impl Pending {
 }
 
 /// Drains every subscription that has something pending without waiting.
-pub fn drain_ready(subs: &mut [Subscription], out: &mut Vec<Utf8Bytes>) -> Result<(), DrainError> {
+pub(crate) fn drain_ready<R: Source>(
+    subs: &mut [Subscription<R>],
+    out: &mut Vec<Utf8Bytes>,
+) -> Result<(), DrainError> {
     for sub in subs.iter_mut() {
         match sub.rx.try_recv() {
             Ok(first) => drain(sub, first, out)?,
@@ -245,15 +343,28 @@ pub fn drain_ready(subs: &mut [Subscription], out: &mut Vec<Utf8Bytes>) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::room::Room;
-    use liveroom_proto::ServerFrame;
 
-    fn room(id: &str) -> Arc<Room> {
-        room_with_ring(id, 1024)
+    /// A room as far as the fan-out knows one.
+    struct TestRoom {
+        id: String,
+        ring: Ring,
     }
 
-    fn room_with_ring(id: &str, ring: usize) -> Arc<Room> {
-        crate::test_support::room(id, ring)
+    impl Source for TestRoom {
+        fn id(&self) -> &str {
+            &self.id
+        }
+
+        fn ring(&self) -> &Ring {
+            &self.ring
+        }
+    }
+
+    fn room_with_ring(id: &str, slots: usize) -> Arc<TestRoom> {
+        Arc::new(TestRoom {
+            id: id.to_owned(),
+            ring: Ring::new(id, slots),
+        })
     }
 
     fn msg_in(room: &str, seq: u64) -> Item {
@@ -273,15 +384,14 @@ mod tests {
 
     #[tokio::test]
     async fn pending_messages_become_one_frame_and_frames_keep_their_place() {
-        let (tx, rx) = broadcast::channel(16);
-        let mut sub = Subscription::new(room("r\"x"), rx);
-        tx.send(msg_in("r\"x", 1)).unwrap();
-        tx.send(msg_in("r\"x", 2)).unwrap();
-        tx.send(Item::Frame(Utf8Bytes::from(
+        let r = room_with_ring("r\"x", 16);
+        let mut sub = Subscription::new(r.clone());
+        r.ring.send(msg_in("r\"x", 1));
+        r.ring.send(msg_in("r\"x", 2));
+        r.ring.send(Item::Frame(Utf8Bytes::from(
             r#"{"t":"online","room":"r","count":2}"#,
-        )))
-        .unwrap();
-        tx.send(msg_in("r\"x", 3)).unwrap();
+        )));
+        r.ring.send(msg_in("r\"x", 3));
         let mut subs = [sub];
         let (i, first) = next(&mut subs).await;
         sub = subs.into_iter().next().unwrap();
@@ -306,8 +416,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_message_is_sent_without_copying() {
-        let (tx, rx) = broadcast::channel(4);
-        let mut subs = [Subscription::new(room("r"), rx)];
+        let r = room_with_ring("r", 4);
+        let mut subs = [Subscription::new(r.clone())];
         let item = msg(1);
         let Item::Messages {
             frame: original, ..
@@ -316,7 +426,7 @@ mod tests {
             panic!("not a message")
         };
         let ptr = original.as_str().as_ptr();
-        tx.send(item.clone()).unwrap();
+        r.ring.send(item.clone());
         let (_, first) = next(&mut subs).await;
         let mut out = Vec::new();
         drain(&mut subs[0], first.unwrap(), &mut out).unwrap();
@@ -328,25 +438,25 @@ mod tests {
 
     #[tokio::test]
     async fn a_lagging_receiver_is_reported() {
-        let (tx, rx) = broadcast::channel(2);
-        let mut subs = [Subscription::new(room("r"), rx)];
+        let r = room_with_ring("r", 2);
+        let mut subs = [Subscription::new(r.clone())];
         for seq in 1..=5 {
-            tx.send(msg(seq)).unwrap();
+            r.ring.send(msg(seq));
         }
         let (_, first) = next(&mut subs).await;
         assert_eq!(first.unwrap_err(), DrainError::Lagged);
         let mut out = Vec::new();
-        tx.send(msg(6)).unwrap();
-        tx.send(msg(7)).unwrap();
-        tx.send(msg(8)).unwrap();
+        r.ring.send(msg(6));
+        r.ring.send(msg(7));
+        r.ring.send(msg(8));
         assert_eq!(drain_ready(&mut subs, &mut out), Err(DrainError::Lagged));
     }
 
     #[tokio::test]
     async fn a_lagging_viewer_skips_low_and_lowest_until_back_under_half_the_ring() {
         // Ring of 16: lagging while more than 8 items are pending.
-        let (tx, rx) = broadcast::channel(16);
-        let mut subs = [Subscription::new(room_with_ring("r", 16), rx)];
+        let r = room_with_ring("r", 16);
+        let mut subs = [Subscription::new(r.clone())];
         let cycle = [
             Priority::Low,
             Priority::High,
@@ -354,13 +464,12 @@ mod tests {
             Priority::Normal,
         ];
         for seq in 1..=12u64 {
-            tx.send(msg_prio("r", seq, cycle[(seq as usize - 1) % 4]))
-                .unwrap();
+            r.ring
+                .send(msg_prio("r", seq, cycle[(seq as usize - 1) % 4]));
         }
-        tx.send(Item::Frame(Utf8Bytes::from(
+        r.ring.send(Item::Frame(Utf8Bytes::from(
             r#"{"t":"online","room":"r","count":2}"#,
-        )))
-        .unwrap();
+        )));
         let (_, first) = next(&mut subs).await;
         let mut out = Vec::new();
         drain(&mut subs[0], first.unwrap(), &mut out).unwrap();
@@ -385,22 +494,17 @@ mod tests {
 
     #[tokio::test]
     async fn several_rooms_are_polled() {
-        let (tx1, rx1) = broadcast::channel(4);
-        let (tx2, rx2) = broadcast::channel(4);
-        let mut subs = [
-            Subscription::new(room("a"), rx1),
-            Subscription::new(room("b"), rx2),
-        ];
-        tx2.send(msg_in("b", 1)).unwrap();
+        let (a, b) = (room_with_ring("a", 4), room_with_ring("b", 4));
+        let mut subs = [Subscription::new(a.clone()), Subscription::new(b.clone())];
+        b.ring.send(msg_in("b", 1));
         let (i, first) = next(&mut subs).await;
         assert_eq!(i, 1);
-        tx1.send(msg_in("a", 1)).unwrap();
+        a.ring.send(msg_in("a", 1));
         let mut out = Vec::new();
         drain(&mut subs[1], first.unwrap(), &mut out).unwrap();
         drain_ready(&mut subs, &mut out).unwrap();
         assert_eq!(out.len(), 2);
         assert!(out[0].as_str().contains(r#""room":"b""#));
         assert!(out[1].as_str().contains(r#""room":"a""#));
-        drop(tx1);
     }
 }

@@ -20,7 +20,7 @@ const WS_READ_BUFFER: usize = 256;
 const WS_WRITE_BUFFER: usize = 4 * 1024;
 
 /// The server's routes.
-pub fn router(shared: Arc<Shared>) -> Router {
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok" }))

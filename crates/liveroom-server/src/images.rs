@@ -19,7 +19,7 @@ use crate::Shared;
 
 /// `POST /upload`: the raw picture as the body, `Authorization: Bearer <upload token>`.
 /// Answers `{"code":0,"data":{uuid, imageFormat, imageInfoArray}}` or `{"code","message"}`.
-pub async fn upload(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+pub(crate) async fn upload(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     match receive(&shared, request).await {
         Ok(stored) => {
             let payload = stored.payload("");
@@ -219,7 +219,7 @@ async fn receive(
 
 /// `GET /images/{name}`: a stored size of a picture. Names are content-addressed, so the name
 /// is a strong ETag and the file never changes.
-pub async fn serve(
+pub(crate) async fn serve(
     State(shared): State<Arc<Shared>>,
     Path(name): Path<String>,
     headers: HeaderMap,

@@ -23,10 +23,12 @@ mod encoded;
 pub mod error;
 mod external_images;
 mod fanout;
+mod housekeeping;
 mod http;
 mod images;
 mod listener;
 mod moderation;
+mod registry;
 mod reply;
 mod room;
 mod rules;
@@ -46,7 +48,8 @@ use tokio_util::task::TaskTracker;
 pub use config::{Config, ConfigBuilder};
 pub use error::{ServerError, StoreError};
 
-use room::{Registry, RoomSettings};
+use registry::Registry;
+use room::RoomLimits;
 use session::Sessions;
 use store::Store;
 
@@ -101,7 +104,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
     })?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
-    let settings = RoomSettings {
+    let limits = RoomLimits {
         budget: config.room_budget,
         history: config.history,
         join_leave_threshold: config.join_leave_threshold,
@@ -115,7 +118,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         })?;
     let shared = Arc::new(Shared {
         media: Arc::new(media),
-        rooms: Registry::new(store.clone(), settings),
+        rooms: Registry::new(store.clone(), limits),
         store: store.clone(),
         sessions: Sessions::default(),
         rules: rules::AppRules::from_config(&config),
@@ -134,7 +137,8 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         config,
     });
 
-    tracker.spawn(online_ticker(shared.clone()));
+    tracker.spawn(housekeeping::push_online(shared.clone()));
+    tracker.spawn(housekeeping::sweep(shared.clone()));
     let app = http::router(shared.clone());
     let serve = tokio::spawn(listener::serve(listener, app, shared.clone()));
     tracing::info!(addr = %local_addr, apps = shared.config.apps.len(), "listening");
@@ -146,33 +150,6 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         store,
         shared,
     })
-}
-
-/// Pushes each room's online count every `online_interval`, and unloads rooms unused for
-/// `room_unload_after`.
-async fn online_ticker(shared: Arc<Shared>) {
-    let mut tick = tokio::time::interval(shared.config.online_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
-            _ = tick.tick() => {
-                for room in shared.rooms.all() {
-                    room.publish_online();
-                }
-                let now = std::time::Instant::now();
-                shared.send_rates.sweep(now);
-                shared.create_rates.sweep(now);
-                let unloaded = shared
-                    .rooms
-                    .unload_idle(std::time::Instant::now(), shared.config.room_unload_after);
-                if unloaded > 0 {
-                    tracing::debug!(unloaded, loaded = shared.rooms.loaded(), "idle rooms unloaded");
-                }
-            }
-        }
-    }
 }
 
 /// Triggers a graceful shutdown from anywhere (signal handlers, the desktop app).

@@ -26,9 +26,9 @@ use crate::Shared;
 /// The caller of a moderation request.
 pub(crate) struct Actor<'a> {
     /// The connection's app.
-    pub app: u64,
+    pub(crate) app: u64,
     /// The logged-in user (None: a guest).
-    pub user: Option<&'a str>,
+    pub(crate) user: Option<&'a str>,
 }
 
 /// One moderation request, answered with its reply.

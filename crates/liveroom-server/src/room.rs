@@ -1,4 +1,5 @@
-//! Rooms: state, membership, sequencing and publishing; and the registry of loaded rooms.
+//! A room: its state, membership, sequencing and publishing, and the moderation actions it
+//! carries out (each checked, committed, applied and announced under its lock).
 //!
 //! Publishing, history snapshots and subscribing all happen under the room's lock, so a
 //! joiner's history (up to S) and its live stream (after S) meet with no gap and no overlap.
@@ -6,35 +7,32 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::ws::Utf8Bytes;
 use liveroom_proto::{
     code, ApiError, Body, EnterStatus, GroupTipPayload, Message, Priority, Profile, Restrictions,
-    RoomEvent, RoomInfo, ServerFrame,
+    Role, RoomEvent, RoomInfo, RoomSettings, ServerFrame,
 };
 use rand::Rng;
-use tokio::sync::broadcast;
 
 use crate::budget::RoomBudget;
 use crate::encoded::Encoded;
-use crate::error::StoreError;
-use crate::fanout::{message_item, Item, Subscription};
+use crate::fanout::{Ring, Source, Subscription};
 use crate::rules::{self, Moderator, RoomRules, Target};
 use crate::store::{AuditRecord, Store, StoredRoom, DELETIONS_KEPT};
-use liveroom_proto::Role;
 
-/// Room rules from the config.
+/// Limits every room gets from the config.
 #[derive(Debug, Clone, Copy)]
-pub struct RoomSettings {
+pub(crate) struct RoomLimits {
     /// Messages per second per room.
-    pub budget: u32,
+    pub(crate) budget: u32,
     /// Messages kept per room.
-    pub history: usize,
+    pub(crate) history: usize,
     /// Join/leave tips while members <= this.
-    pub join_leave_threshold: usize,
+    pub(crate) join_leave_threshold: usize,
     /// Slots of the broadcast ring (see `Config::room_ring`).
-    pub ring: usize,
+    pub(crate) ring: usize,
 }
 
 /// Mutable state of a room, behind its lock.
@@ -90,74 +88,64 @@ impl RoomState {
 }
 
 /// A live room.
-pub struct Room {
+pub(crate) struct Room {
     app: u64,
     id: String,
-    prefix: Box<str>,
-    settings: RoomSettings,
+    limits: RoomLimits,
     /// Where the room's messages and moderation are committed.
     store: Store,
-    /// The broadcast ring, only while someone is in the room: a ring is `room_ring` slots
-    /// allocated up front, and most rooms are empty most of the time.
-    tx: Mutex<Option<broadcast::Sender<Item>>>,
+    /// Where its viewers are fed.
+    ring: Ring,
     state: tokio::sync::Mutex<RoomState>,
     budget: Mutex<RoomBudget>,
     online: AtomicUsize,
     dismissed: AtomicBool,
-    /// When the registry's sweep first found the room unused (see [`Registry::unload_idle`]).
-    unused_since: Mutex<Option<Instant>>,
 }
 
 /// What entering a room gives the connection.
-pub struct Entered {
+pub(crate) struct Entered {
     /// Joined or already in.
-    pub status: EnterStatus,
+    pub(crate) status: EnterStatus,
     /// The room's profile.
-    pub info: RoomInfo,
+    pub(crate) info: RoomInfo,
     /// Members, this connection included.
-    pub online: usize,
+    pub(crate) online: usize,
     /// History after `since` (or the recent history), oldest first.
-    pub history: Vec<Encoded>,
+    pub(crate) history: Vec<Encoded>,
     /// The room's last sequence at the snapshot.
-    pub last_seq: u64,
+    pub(crate) last_seq: u64,
     /// The live stream after the snapshot (None when already in).
-    pub subscription: Option<Subscription>,
+    pub(crate) subscription: Option<Subscription<Room>>,
     /// IDs of messages up to `since` deleted meanwhile (re-enter only).
-    pub deleted: Vec<String>,
+    pub(crate) deleted: Vec<String>,
     /// Mute-all and slow mode, read under the same lock as the snapshot.
-    pub settings: liveroom_proto::RoomSettings,
+    pub(crate) settings: RoomSettings,
     /// The entering user's place in the room (`None` for a guest), read under the same lock.
-    pub member: Option<MemberState>,
+    pub(crate) member: Option<MemberState>,
 }
 
 /// A logged-in user's place in a room: what entering tells the user about itself and what a
 /// moderator's user card shows.
-pub struct MemberState {
+pub(crate) struct MemberState {
     /// Created the room.
-    pub owner: bool,
+    pub(crate) owner: bool,
     /// One of its admins.
-    pub admin: bool,
+    pub(crate) admin: bool,
     /// End of a mute in force.
-    pub muted_until: Option<i64>,
+    pub(crate) muted_until: Option<i64>,
     /// A ban in force: `Some(None)` for good, `Some(Some(t))` until t.
-    pub banned: Option<Option<i64>>,
+    pub(crate) banned: Option<Option<i64>>,
 }
 
 impl Room {
-    pub(crate) fn new(
-        app: u64,
-        stored: StoredRoom,
-        settings: RoomSettings,
-        store: Store,
-    ) -> Arc<Self> {
+    pub(crate) fn new(app: u64, stored: StoredRoom, limits: RoomLimits, store: Store) -> Arc<Self> {
         let id = stored.info.group_id.clone();
         Arc::new(Self {
             app,
-            prefix: ServerFrame::messages_frame_prefix(&id).into_boxed_str(),
+            ring: Ring::new(&id, limits.ring),
             id,
-            settings,
+            limits,
             store,
-            tx: Mutex::new(None),
             state: tokio::sync::Mutex::new(RoomState {
                 info: stored.info,
                 last_seq: stored.last_seq,
@@ -167,43 +155,30 @@ impl Room {
                 dismissed: false,
                 deleted: stored.deleted.into_iter().collect(),
             }),
-            budget: Mutex::new(RoomBudget::new(settings.budget, Instant::now())),
+            budget: Mutex::new(RoomBudget::new(limits.budget, Instant::now())),
             online: AtomicUsize::new(0),
             dismissed: AtomicBool::new(false),
-            unused_since: Mutex::new(None),
         })
     }
 
     /// The room ID.
-    pub fn id(&self) -> &str {
+    pub(crate) fn id(&self) -> &str {
         &self.id
     }
 
-    /// `{"t":"messages","room":...,"list":[` for this room, computed once.
-    pub fn frame_prefix(&self) -> &str {
-        &self.prefix
-    }
-
-    /// Items a viewer may have pending before it is lagging (half the ring): past it, its
-    /// Low and Lowest messages are skipped.
-    pub fn lag_threshold(&self) -> usize {
-        // tokio rounds the ring up to a power of two.
-        self.settings.ring.next_power_of_two() / 2
-    }
-
     /// Connections in the room.
-    pub fn online(&self) -> usize {
+    pub(crate) fn online(&self) -> usize {
         self.online.load(Ordering::Relaxed)
     }
 
     /// The room's profile.
-    pub async fn info(&self) -> RoomInfo {
+    pub(crate) async fn info(&self) -> RoomInfo {
         self.state.lock().await.info.clone()
     }
 
     /// Enters connection `conn` (as `user`, or a guest). Snapshot and subscription are taken
     /// under the lock that publishing takes.
-    pub async fn enter(
+    pub(crate) async fn enter(
         self: &Arc<Self>,
         conn: u64,
         user: Option<&str>,
@@ -233,17 +208,16 @@ impl Room {
         let subscription = if already {
             None
         } else {
-            let rx = self.subscribe();
+            let subscription = Subscription::new(self.clone());
             st.members.insert(conn, user.map(str::to_owned));
             self.online.store(st.members.len(), Ordering::Relaxed);
             if let Some(user) = user {
-                if st.members.len() <= self.settings.join_leave_threshold
-                    && !st.has_other(conn, user)
+                if st.members.len() <= self.limits.join_leave_threshold && !st.has_other(conn, user)
                 {
                     self.publish_tip(GroupTipPayload::JOIN, user);
                 }
             }
-            Some(Subscription::new(self.clone(), rx))
+            Some(subscription)
         };
         Ok(Entered {
             status: if already {
@@ -271,7 +245,7 @@ impl Room {
     }
 
     /// Removes connection `conn`; logged-in users produce a leave tip in small rooms.
-    pub async fn leave(self: &Arc<Self>, conn: u64) {
+    pub(crate) async fn leave(self: &Arc<Self>, conn: u64) {
         let mut st = self.state.lock().await;
         let before = st.members.len();
         if let Some(user) = st.members.remove(&conn) {
@@ -279,10 +253,10 @@ impl Room {
             if st.members.is_empty() {
                 // The last one out frees the ring; under the state lock, so no one enters
                 // meanwhile.
-                *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                self.ring.release();
             }
             if let Some(user) = user {
-                if before <= self.settings.join_leave_threshold && !st.has_other(conn, &user) {
+                if before <= self.limits.join_leave_threshold && !st.has_other(conn, &user) {
                     self.publish_tip(GroupTipPayload::QUIT, &user);
                 }
             }
@@ -290,7 +264,7 @@ impl Room {
     }
 
     /// Records that a member connection logged in (or out).
-    pub async fn set_member_user(&self, conn: u64, user: Option<&str>) {
+    pub(crate) async fn set_member_user(&self, conn: u64, user: Option<&str>) {
         let mut st = self.state.lock().await;
         if let Some(m) = st.members.get_mut(&conn) {
             *m = user.map(str::to_owned);
@@ -298,7 +272,7 @@ impl Room {
     }
 
     /// Whether the room's budget admits a message of `priority` now.
-    pub fn admit(&self, priority: Priority) -> bool {
+    pub(crate) fn admit(&self, priority: Priority) -> bool {
         match self.budget.lock() {
             Ok(mut b) => b.admit(priority, Instant::now()),
             Err(_) => true,
@@ -307,7 +281,7 @@ impl Room {
 
     /// Assigns the next sequence, commits the message, then publishes it. The reply (the
     /// returned message) is only produced after the commit.
-    pub async fn publish(
+    pub(crate) async fn publish(
         self: &Arc<Self>,
         from: &Profile,
         body: Body,
@@ -327,23 +301,23 @@ impl Room {
             .append_message(self.app, self.id.clone(), seq, msg.time, json.clone())
             .await?;
         st.last_seq = seq;
-        if self.settings.history > 0 {
-            if st.history.len() >= self.settings.history {
+        if self.limits.history > 0 {
+            if st.history.len() >= self.limits.history {
                 st.history.pop_front();
             }
             st.history.push_back((seq, json.clone()));
         }
-        self.emit_message(json.as_str(), priority);
+        self.ring.publish_message(json.as_str(), priority);
         Ok(msg)
     }
 
     /// Whether the room has been dismissed.
-    pub fn is_dismissed(&self) -> bool {
+    pub(crate) fn is_dismissed(&self) -> bool {
         self.dismissed.load(Ordering::Acquire)
     }
 
     /// 10010 for this (dismissed) room.
-    pub fn gone(&self) -> ApiError {
+    pub(crate) fn gone(&self) -> ApiError {
         ApiError::new(
             code::ROOM_NOT_FOUND,
             format!("room '{}' does not exist (dismissed)", self.id),
@@ -351,13 +325,13 @@ impl Room {
     }
 
     /// Pushes a moderation event to every member, in order with the messages.
-    pub fn publish_event(&self, event: RoomEvent) {
+    pub(crate) fn publish_event(&self, event: RoomEvent) {
         let frame = ServerFrame::RoomEvent {
             room: self.id.clone(),
             event,
         };
         match serde_json::to_string(&frame) {
-            Ok(s) => self.emit_frame(Utf8Bytes::from(s)),
+            Ok(s) => self.ring.publish_frame(Utf8Bytes::from(s)),
             Err(e) => tracing::error!(error = %e, "cannot encode a room event"),
         }
     }
@@ -365,7 +339,7 @@ impl Room {
     /// Checks that `user` may send `body` now (mute, mute-all, blocked words, slow mode);
     /// `exempt` (owner, admins, app admins) skips mute-all and slow mode. On success the send
     /// is counted for slow mode.
-    pub async fn check_send(
+    pub(crate) async fn check_send(
         &self,
         user: &str,
         app_admin: bool,
@@ -381,7 +355,7 @@ impl Room {
     }
 
     /// Marks the stream stopped (after its stop-push message went out).
-    pub async fn set_push_stopped(&self, postscript: &str) -> Result<(), ApiError> {
+    pub(crate) async fn set_push_stopped(&self, postscript: &str) -> Result<(), ApiError> {
         let mut st = self.state.lock().await;
         self.store
             .set_push_stopped(self.app, self.id.clone(), postscript.to_owned())
@@ -392,7 +366,7 @@ impl Room {
     }
 
     /// Pushes the online count to the room (only when someone is in).
-    pub fn publish_online(&self) {
+    pub(crate) fn publish_online(&self) {
         let count = self.online();
         if count == 0 {
             return;
@@ -402,50 +376,8 @@ impl Room {
             count: count as u64,
         };
         if let Ok(s) = serde_json::to_string(&frame) {
-            self.emit_frame(Utf8Bytes::from(s));
+            self.ring.publish_frame(Utf8Bytes::from(s));
         }
-    }
-
-    /// Publishes one encoded message at once, as the room's shared frame. There is no
-    /// timer: a viewer busy writing gathers what arrives meanwhile into its next frame, so
-    /// frames get fuller exactly when the server is loaded (measured better than fixed
-    /// coalescing windows at every room size; see BENCHMARKS.md).
-    fn emit_message(&self, json: &str, priority: Priority) {
-        self.emit(|| message_item(&self.prefix, json, priority));
-    }
-
-    /// Publishes a whole frame, in order with the messages.
-    fn emit_frame(&self, frame: Utf8Bytes) {
-        self.emit(|| Item::Frame(frame));
-    }
-
-    /// Sends an item to the ring, built only if there is one (someone is in the room).
-    fn emit(&self, item: impl FnOnce() -> Item) {
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(tx) = tx.as_ref() {
-            // No receivers is fine: nobody is watching.
-            let _ = tx.send(item());
-        }
-    }
-
-    /// A receiver of the ring, making the ring if the room has none. Called under the
-    /// state lock, like [`Room::leave`]'s release of it.
-    fn subscribe(&self) -> broadcast::Receiver<Item> {
-        let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        match tx.as_ref() {
-            Some(tx) => tx.subscribe(),
-            None => {
-                let (sender, rx) = broadcast::channel(self.settings.ring);
-                *tx = Some(sender);
-                rx
-            }
-        }
-    }
-
-    /// Whether the room holds a broadcast ring now.
-    #[cfg(test)]
-    pub fn has_ring(&self) -> bool {
-        self.tx.lock().map_or(true, |tx| tx.is_some())
     }
 
     /// Join/leave tip: not stored, sequence 0.
@@ -460,7 +392,7 @@ impl Room {
         });
         let msg = self.message(&from, body, Priority::Normal, 0);
         if let Ok(json) = encode(&msg) {
-            self.emit_message(&json, Priority::Normal);
+            self.ring.publish_message(&json, Priority::Normal);
         }
     }
 
@@ -552,9 +484,9 @@ impl Room {
     pub(crate) async fn change_settings(
         &self,
         by: &Moderator<'_>,
-        edit: impl FnOnce(&mut liveroom_proto::RoomSettings),
+        edit: impl FnOnce(&mut RoomSettings),
         mut audit: AuditRecord,
-    ) -> Result<liveroom_proto::RoomSettings, ApiError> {
+    ) -> Result<RoomSettings, ApiError> {
         let mut st = self.live().await?;
         st.authorize(&self.id, by)?;
         let mut settings = st.mods.settings();
@@ -796,152 +728,20 @@ fn encode(msg: &Message) -> Result<String, ApiError> {
     })
 }
 
-/// Why a room could not be created.
-pub enum CreateError {
-    /// Taken by someone else (10021).
-    Taken,
-    /// Taken by the caller (10025).
-    TakenByYou,
-    /// Storage failed.
-    Store(StoreError),
-}
-
-/// The rooms loaded in memory, keyed by (SDKAppID, room ID); loaded from the store on demand.
-pub struct Registry {
-    rooms: Mutex<HashMap<(u64, String), Arc<Room>>>,
-    store: Store,
-    settings: RoomSettings,
-}
-
-impl Registry {
-    /// An empty registry over `store`.
-    pub fn new(store: Store, settings: RoomSettings) -> Self {
-        Self {
-            rooms: Mutex::new(HashMap::new()),
-            store,
-            settings,
-        }
+impl Source for Room {
+    fn id(&self) -> &str {
+        &self.id
     }
 
-    /// The loaded room, unless dismissed (then it is gone, whether or not forgotten yet).
-    fn cached(&self, app: u64, id: &str) -> Option<Arc<Room>> {
-        let rooms = self.rooms.lock().ok()?;
-        rooms
-            .get(&(app, id.to_owned()))
-            .filter(|r| !r.is_dismissed())
-            .cloned()
-    }
-
-    /// Forgets a dismissed room.
-    pub fn remove(&self, app: u64, id: &str) {
-        if let Ok(mut rooms) = self.rooms.lock() {
-            rooms.remove(&(app, id.to_owned()));
-        }
-    }
-
-    fn insert(&self, app: u64, stored: StoredRoom) -> Arc<Room> {
-        let key = (app, stored.info.group_id.clone());
-        let room = Room::new(app, stored, self.settings, self.store.clone());
-        match self.rooms.lock() {
-            Ok(mut rooms) => {
-                // A room dismissed but not yet forgotten gives way to its successor.
-                let entry = rooms.entry(key).or_insert_with(|| room.clone());
-                if entry.is_dismissed() {
-                    *entry = room;
-                }
-                entry.clone()
-            }
-            Err(_) => room,
-        }
-    }
-
-    /// The room, loading it from the store when needed; `None` when it does not exist.
-    pub async fn get(&self, app: u64, id: &str) -> Result<Option<Arc<Room>>, StoreError> {
-        if let Some(room) = self.cached(app, id) {
-            return Ok(Some(room));
-        }
-        match self.store.load_room(app, id.to_owned()).await? {
-            Some(stored) => Ok(Some(self.insert(app, stored))),
-            None => Ok(None),
-        }
-    }
-
-    /// Creates a room owned by `info.owner_id`.
-    pub async fn create(&self, app: u64, info: RoomInfo) -> Result<Arc<Room>, CreateError> {
-        let owner = info.owner_id.clone();
-        let id = info.group_id.clone();
-        let created = self
-            .store
-            .create_room(app, info.clone())
-            .await
-            .map_err(CreateError::Store)?;
-        if !created {
-            let existing = self.get(app, &id).await.map_err(CreateError::Store)?;
-            return match existing {
-                Some(room) if room.info().await.owner_id == owner => Err(CreateError::TakenByYou),
-                _ => Err(CreateError::Taken),
-            };
-        }
-        Ok(self.insert(
-            app,
-            StoredRoom {
-                info,
-                last_seq: 0,
-                history: Vec::new(),
-                moderation: Default::default(),
-                deleted: Vec::new(),
-            },
-        ))
-    }
-
-    /// Unloads rooms nobody has used for `after`, as seen by successive calls (the online
-    /// ticker's): no member, no request holding the room. Everything that matters is in the
-    /// store (profile, messages, moderation, recent deletions); the next use reloads it.
-    /// What is lost is what a restart loses too: the send budget's window. Returns how many
-    /// were unloaded.
-    pub fn unload_idle(&self, now: Instant, after: Duration) -> usize {
-        let Ok(mut rooms) = self.rooms.lock() else {
-            return 0;
-        };
-        let before = rooms.len();
-        rooms.retain(|_, room| {
-            // Members hold the room through their subscriptions and requests through their
-            // handle; under the registry's lock nobody can take a new one, so a count of one
-            // (the registry's) means unused.
-            let unused = Arc::strong_count(room) == 1;
-            let mut since = room.unused_since.lock().unwrap_or_else(|e| e.into_inner());
-            match (unused, *since) {
-                (false, _) => {
-                    *since = None;
-                    true
-                }
-                (true, None) => {
-                    *since = Some(now);
-                    true
-                }
-                (true, Some(t)) => now.saturating_duration_since(t) < after,
-            }
-        });
-        before - rooms.len()
-    }
-
-    /// How many rooms are in memory.
-    pub fn loaded(&self) -> usize {
-        self.rooms.lock().map_or(0, |rooms| rooms.len())
-    }
-
-    /// Every loaded room.
-    pub fn all(&self) -> Vec<Arc<Room>> {
-        match self.rooms.lock() {
-            Ok(rooms) => rooms.values().cloned().collect(),
-            Err(_) => Vec::new(),
-        }
+    fn ring(&self) -> &Ring {
+        &self.ring
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fanout::Item;
     use liveroom_proto::ModOp;
 
     fn room() -> Arc<Room> {
@@ -973,42 +773,45 @@ mod tests {
     async fn each_message_is_published_at_once_in_order_with_its_class() {
         let r = room();
         r.online.store(19_000, Ordering::Relaxed);
-        let mut rx = r.subscribe();
-        r.emit_message(&json(1), Priority::Normal);
-        r.emit_message(&json(2), Priority::Low);
+        let mut sub = Subscription::new(r.clone());
+        r.ring.publish_message(&json(1), Priority::Normal);
+        r.ring.publish_message(&json(2), Priority::Low);
         r.publish_online();
-        r.emit_message(&json(3), Priority::Lowest);
-        assert_eq!(parse(&rx.try_recv().unwrap()), Some((vec![1], false)));
-        assert_eq!(parse(&rx.try_recv().unwrap()), Some((vec![2], true)));
-        assert_eq!(parse(&rx.try_recv().unwrap()), None, "online in its place");
-        assert_eq!(parse(&rx.try_recv().unwrap()), Some((vec![3], true)));
-        assert!(rx.try_recv().is_err(), "nothing held back for a timer");
+        r.ring.publish_message(&json(3), Priority::Lowest);
+        assert_eq!(parse(&sub.try_next().unwrap()), Some((vec![1], false)));
+        assert_eq!(parse(&sub.try_next().unwrap()), Some((vec![2], true)));
+        assert_eq!(parse(&sub.try_next().unwrap()), None, "online in its place");
+        assert_eq!(parse(&sub.try_next().unwrap()), Some((vec![3], true)));
+        assert!(sub.try_next().is_none(), "nothing held back for a timer");
     }
 
     #[tokio::test]
     async fn a_room_holds_a_ring_only_while_someone_is_in_it() {
         let r = room();
-        assert!(!r.has_ring(), "a new room allocates nothing for viewers");
+        assert!(
+            !r.ring.is_allocated(),
+            "a new room allocates nothing for viewers"
+        );
         r.publish_online();
-        r.emit_message(&json(1), Priority::Normal);
+        r.ring.publish_message(&json(1), Priority::Normal);
         let a = r.enter(1, None, None).await.unwrap();
         let b = r.enter(2, Some("u"), None).await.unwrap();
-        assert!(r.has_ring());
+        assert!(r.ring.is_allocated());
         let mut sub = a.subscription.unwrap();
-        r.emit_message(&json(2), Priority::Normal);
+        r.ring.publish_message(&json(2), Priority::Normal);
         assert!(
             matches!(sub.try_next(), Some(Item::Messages { .. })),
             "a member receives"
         );
         r.leave(1).await;
-        assert!(r.has_ring(), "still one member");
+        assert!(r.ring.is_allocated(), "still one member");
         drop((sub, b));
         r.leave(2).await;
-        assert!(!r.has_ring(), "the last one out frees it");
+        assert!(!r.ring.is_allocated(), "the last one out frees it");
         // And the next entry makes a fresh one.
         let c = r.enter(3, None, None).await.unwrap();
         let mut sub = c.subscription.unwrap();
-        r.emit_message(&json(3), Priority::Normal);
+        r.ring.publish_message(&json(3), Priority::Normal);
         assert!(matches!(sub.try_next(), Some(Item::Messages { .. })));
     }
 

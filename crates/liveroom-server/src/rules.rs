@@ -2,7 +2,7 @@
 //! blocked words), each room's own ([`RoomRules`]: admins, mutes, bans, blocked words,
 //! mute-all, slow mode), the roles they give users, and the checks built on them (who may
 //! send, who may moderate whom). Pure state and decisions: storing and announcing a change
-//! are the room's job ([`crate::room`]).
+//! are the room's job.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
@@ -78,20 +78,20 @@ pub(crate) fn role_of(owner: bool, app_admin: bool, admin: bool) -> Role {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Moderator<'a> {
     /// The logged-in user (None: a guest).
-    pub user: Option<&'a str>,
+    pub(crate) user: Option<&'a str>,
     /// Whether the settings make `user` an administrator of the app.
-    pub app_admin: bool,
+    pub(crate) app_admin: bool,
     /// What it asks for.
-    pub op: ModOp,
+    pub(crate) op: ModOp,
 }
 
 /// The member a mute, kick or ban is aimed at.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Target<'a> {
     /// The member.
-    pub user: &'a str,
+    pub(crate) user: &'a str,
     /// Whether the settings make it an administrator of the app.
-    pub app_admin: bool,
+    pub(crate) app_admin: bool,
 }
 
 /// A room's own rules, kept under the room's lock.

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 /// A signal to a connection from outside.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     /// End the session with this reason.
     Kick(KickReason),
     /// A moderator removed the user from `room`: send `frame` (the `room_event`), then leave.
@@ -29,14 +29,14 @@ struct Entry {
 
 /// The login table.
 #[derive(Default)]
-pub struct Sessions {
+pub(crate) struct Sessions {
     by_user: Mutex<HashMap<(u64, String), Entry>>,
     by_token: Mutex<HashMap<String, (u64, String)>>,
 }
 
 impl Sessions {
     /// Registers connection `conn` as `user`; kicks a previous session on another connection.
-    pub fn login(
+    pub(crate) fn login(
         &self,
         app: u64,
         user: &str,
@@ -70,7 +70,7 @@ impl Sessions {
     }
 
     /// Removes the session of `user` if it is still connection `conn`'s.
-    pub fn logout(&self, app: u64, user: &str, conn: u64) {
+    pub(crate) fn logout(&self, app: u64, user: &str, conn: u64) {
         let removed = match self.by_user.lock() {
             Ok(mut map) => {
                 let key = (app, user.to_owned());
@@ -89,7 +89,7 @@ impl Sessions {
 
     /// Sends `signal` to the connection of `user`, if logged in. Best effort: a connection
     /// whose signal queue is full is going away anyway.
-    pub fn signal(&self, app: u64, user: &str, signal: Signal) {
+    pub(crate) fn signal(&self, app: u64, user: &str, signal: Signal) {
         let sender = match self.by_user.lock() {
             Ok(map) => map.get(&(app, user.to_owned())).map(|e| e.signal.clone()),
             Err(_) => None,
@@ -102,7 +102,7 @@ impl Sessions {
     }
 
     /// The (SDKAppID, userID) an upload token belongs to, while its session lives.
-    pub fn upload_identity(&self, token: &str) -> Option<(u64, String)> {
+    pub(crate) fn upload_identity(&self, token: &str) -> Option<(u64, String)> {
         self.by_token.lock().ok()?.get(token).cloned()
     }
 }

@@ -98,7 +98,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// Deletions a room remembers for re-entering clients.
-pub const DELETIONS_KEPT: usize = 256;
+pub(crate) const DELETIONS_KEPT: usize = 256;
 
 /// Tables keyed by (app, room_id) that go with the room when it is dismissed.
 const ROOM_TABLES: &[&str] = &[
@@ -113,52 +113,52 @@ const ROOM_TABLES: &[&str] = &[
 
 /// A room as loaded from the store: its profile, last sequence and recent messages.
 #[derive(Debug, Clone)]
-pub struct StoredRoom {
+pub(crate) struct StoredRoom {
     /// The room's profile.
-    pub info: RoomInfo,
+    pub(crate) info: RoomInfo,
     /// Highest sequence ever assigned in the room.
-    pub last_seq: u64,
+    pub(crate) last_seq: u64,
     /// The kept history, oldest first: (sequence, encoded message).
-    pub history: Vec<(u64, Encoded)>,
+    pub(crate) history: Vec<(u64, Encoded)>,
     /// Admins, mutes, bans, blocked words and settings.
-    pub moderation: StoredModeration,
+    pub(crate) moderation: StoredModeration,
     /// Recent deletions (sequence, message ID), oldest first.
-    pub deleted: Vec<(u64, String)>,
+    pub(crate) deleted: Vec<(u64, String)>,
 }
 
 /// A room's stored moderation state.
 #[derive(Debug, Clone, Default)]
-pub struct StoredModeration {
+pub(crate) struct StoredModeration {
     /// Appointed admins.
-    pub admins: Vec<String>,
+    pub(crate) admins: Vec<String>,
     /// Muted members and the end of their mute (unix seconds).
-    pub mutes: Vec<(String, i64)>,
+    pub(crate) mutes: Vec<(String, i64)>,
     /// Banned members and the end of their ban (`None`: for good).
-    pub bans: Vec<(String, Option<i64>)>,
+    pub(crate) bans: Vec<(String, Option<i64>)>,
     /// The room's blocked words, as written.
-    pub words: Vec<String>,
+    pub(crate) words: Vec<String>,
     /// Mute-all and slow mode.
-    pub settings: RoomSettings,
+    pub(crate) settings: RoomSettings,
 }
 
 /// An audit row to write.
 #[derive(Debug, Clone)]
-pub struct AuditRecord {
+pub(crate) struct AuditRecord {
     /// Who acted.
-    pub actor: String,
+    pub(crate) actor: String,
     /// Whom or what.
-    pub target: String,
+    pub(crate) target: String,
     /// The op.
-    pub action: String,
+    pub(crate) action: String,
     /// The reason.
-    pub reason: String,
+    pub(crate) reason: String,
     /// JSON details.
-    pub details: String,
+    pub(crate) details: String,
 }
 
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
-pub struct Store {
+pub(crate) struct Store {
     conn: Arc<Mutex<Connection>>,
     /// Messages kept per room (0 = none).
     history: usize,
@@ -166,7 +166,7 @@ pub struct Store {
 
 impl Store {
     /// Opens (creating and migrating) `DIR/liveroom.db`.
-    pub fn open(dir: &Path, history: usize) -> Result<Self, StoreError> {
+    pub(crate) fn open(dir: &Path, history: usize) -> Result<Self, StoreError> {
         let conn = Connection::open(dir.join("liveroom.db"))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
@@ -181,7 +181,7 @@ impl Store {
 
     /// A store in memory, for unit tests.
     #[cfg(test)]
-    pub fn in_memory(history: usize) -> Self {
+    pub(crate) fn in_memory(history: usize) -> Self {
         let conn = Connection::open_in_memory().expect("an in-memory database");
         let mut store = Self {
             conn: Arc::new(Mutex::new(conn)),
@@ -237,7 +237,7 @@ impl Store {
     }
 
     /// A user's profile (empty nick and avatar when never set).
-    pub async fn profile(&self, app: u64, user_id: String) -> Result<Profile, StoreError> {
+    pub(crate) async fn profile(&self, app: u64, user_id: String) -> Result<Profile, StoreError> {
         self.call(move |c, _| {
             let row = c
                 .query_row(
@@ -257,7 +257,7 @@ impl Store {
     }
 
     /// Saves a profile.
-    pub async fn save_profile(&self, app: u64, profile: Profile) -> Result<(), StoreError> {
+    pub(crate) async fn save_profile(&self, app: u64, profile: Profile) -> Result<(), StoreError> {
         self.call(move |c, _| {
             c.execute(
                 "INSERT INTO profiles (app, user_id, nick, avatar) VALUES (?1, ?2, ?3, ?4)
@@ -270,7 +270,7 @@ impl Store {
     }
 
     /// Inserts a new room; `Ok(false)` when the ID is already taken.
-    pub async fn create_room(&self, app: u64, info: RoomInfo) -> Result<bool, StoreError> {
+    pub(crate) async fn create_room(&self, app: u64, info: RoomInfo) -> Result<bool, StoreError> {
         self.call(move |c, _| {
             let n = c.execute(
                 "INSERT OR IGNORE INTO rooms
@@ -293,7 +293,7 @@ impl Store {
     }
 
     /// Loads a room with its kept history; `None` when it does not exist.
-    pub async fn load_room(
+    pub(crate) async fn load_room(
         &self,
         app: u64,
         room_id: String,
@@ -361,7 +361,7 @@ impl Store {
     }
 
     /// How many rooms `owner` owns in `app`.
-    pub async fn rooms_owned(&self, app: u64, owner: String) -> Result<u64, StoreError> {
+    pub(crate) async fn rooms_owned(&self, app: u64, owner: String) -> Result<u64, StoreError> {
         self.call(move |c, _| {
             let n: i64 = c.query_row(
                 "SELECT COUNT(*) FROM rooms WHERE app = ?1 AND owner = ?2",
@@ -375,7 +375,7 @@ impl Store {
 
     /// Commits a message: its row (when history is kept), the room's last sequence, and the
     /// trim of rows beyond the history size, in one transaction.
-    pub async fn append_message(
+    pub(crate) async fn append_message(
         &self,
         app: u64,
         room_id: String,
@@ -408,7 +408,7 @@ impl Store {
     }
 
     /// Marks a room's stream as stopped, with the host's postscript.
-    pub async fn set_push_stopped(
+    pub(crate) async fn set_push_stopped(
         &self,
         app: u64,
         room_id: String,
@@ -460,7 +460,7 @@ impl Store {
     }
 
     /// Mutes `user` until `until` (unix seconds), with its audit row.
-    pub async fn mute_member(
+    pub(crate) async fn mute_member(
         &self,
         app: u64,
         room_id: String,
@@ -480,7 +480,7 @@ impl Store {
     }
 
     /// Lifts `user`'s mute, with its audit row.
-    pub async fn unmute_member(
+    pub(crate) async fn unmute_member(
         &self,
         app: u64,
         room_id: String,
@@ -498,7 +498,7 @@ impl Store {
     }
 
     /// Records a kick: nothing is stored for it but its audit row.
-    pub async fn kick_member(
+    pub(crate) async fn kick_member(
         &self,
         app: u64,
         room_id: String,
@@ -508,7 +508,7 @@ impl Store {
     }
 
     /// Bans `user` until `until` (`None`: for good), with its audit row.
-    pub async fn ban_member(
+    pub(crate) async fn ban_member(
         &self,
         app: u64,
         room_id: String,
@@ -528,7 +528,7 @@ impl Store {
     }
 
     /// Lifts `user`'s ban, with its audit row.
-    pub async fn unban_member(
+    pub(crate) async fn unban_member(
         &self,
         app: u64,
         room_id: String,
@@ -546,7 +546,7 @@ impl Store {
     }
 
     /// Stores the room's mute-all and slow mode, with its audit row.
-    pub async fn set_settings(
+    pub(crate) async fn set_settings(
         &self,
         app: u64,
         room_id: String,
@@ -569,7 +569,7 @@ impl Store {
     }
 
     /// Appoints `user` admin (`admin`) or removes them as one, with its audit row.
-    pub async fn set_admin(
+    pub(crate) async fn set_admin(
         &self,
         app: u64,
         room_id: String,
@@ -590,7 +590,7 @@ impl Store {
     }
 
     /// Adds `word` to the room's blocked words (`add`) or removes it, with its audit row.
-    pub async fn set_blocked_word(
+    pub(crate) async fn set_blocked_word(
         &self,
         app: u64,
         room_id: String,
@@ -612,7 +612,7 @@ impl Store {
 
     /// Deletes message `seq` from the kept history and remembers its deletion for
     /// re-entering clients (the newest [`DELETIONS_KEPT`]), with its audit row.
-    pub async fn delete_message(
+    pub(crate) async fn delete_message(
         &self,
         app: u64,
         room_id: String,
@@ -644,7 +644,7 @@ impl Store {
 
     /// Stores the room's editable profile fields (name, notification, introduction,
     /// avatar), with its audit row.
-    pub async fn edit_room(
+    pub(crate) async fn edit_room(
         &self,
         app: u64,
         room_id: String,
@@ -671,7 +671,7 @@ impl Store {
 
     /// Deletes the room with its messages and moderation state (the audit log stays, and
     /// gets this action's row).
-    pub async fn dismiss_room(
+    pub(crate) async fn dismiss_room(
         &self,
         app: u64,
         room_id: String,
@@ -691,7 +691,7 @@ impl Store {
     }
 
     /// A room's audit log, newest first, at most `limit` rows.
-    pub async fn audit_log(
+    pub(crate) async fn audit_log(
         &self,
         app: u64,
         room_id: String,
@@ -721,7 +721,7 @@ impl Store {
     }
 
     /// Folds the WAL into the main file; called on graceful shutdown.
-    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+    pub(crate) async fn checkpoint(&self) -> Result<(), StoreError> {
         self.call(|c, _| {
             c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
             Ok(())

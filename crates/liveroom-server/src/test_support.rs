@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use liveroom_proto::RoomInfo;
 
-use crate::room::{Room, RoomSettings};
+use crate::room::{Room, RoomLimits};
 use crate::store::{Store, StoredRoom};
 
 /// A room profile with only its ID set to something that matters.
-pub fn room_info(id: &str) -> RoomInfo {
+pub(crate) fn room_info(id: &str) -> RoomInfo {
     RoomInfo {
         group_id: id.into(),
         kind: "AVChatRoom".into(),
@@ -24,8 +24,8 @@ pub fn room_info(id: &str) -> RoomInfo {
 }
 
 /// An empty room of app 1 with a `ring`-slot channel, no budget and no history.
-pub fn room(id: &str, ring: usize) -> Arc<Room> {
-    let settings = RoomSettings {
+pub(crate) fn room(id: &str, ring: usize) -> Arc<Room> {
+    let limits = RoomLimits {
         budget: 0,
         history: 0,
         join_leave_threshold: 0,
@@ -38,5 +38,5 @@ pub fn room(id: &str, ring: usize) -> Arc<Room> {
         moderation: Default::default(),
         deleted: Vec::new(),
     };
-    Room::new(1, stored, settings, Store::in_memory(0))
+    Room::new(1, stored, limits, Store::in_memory(0))
 }
