@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, ensure, Context, Result};
 use liveroom_app_tests::{artifacts, free_port, terminate, tree_pss_kib, user_sig, App};
-use liveroom_engine::proto::Body;
+use liveroom_engine::proto::{Body, CustomPayload};
 use liveroom_engine::{Im, Priority};
 use serde_json::{json, Value};
 
@@ -50,6 +50,8 @@ struct Opts {
     secs: Option<u64>,
     /// Skip the bare window (`--no-bare`): quicker experiments, no ratios.
     no_bare: bool,
+    /// Likes per second into each room while messages flow (`--likes N`): floating hearts.
+    likes: u32,
 }
 
 impl Opts {
@@ -63,6 +65,7 @@ impl Opts {
             css: Vec::new(),
             secs: None,
             no_bare: false,
+            likes: 0,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -79,8 +82,9 @@ impl Opts {
                 "--css" => opts.css.push(args.next().context("--css RULE")?),
                 "--secs" => opts.secs = Some(args.next().context("--secs N")?.parse()?),
                 "--no-bare" => opts.no_bare = true,
+                "--likes" => opts.likes = args.next().context("--likes N")?.parse()?,
                 "-h" | "--help" => {
-                    println!("bench-app [--json] [--smoke] [--app PATH] [--bare PATH] [--app-env KEY=VALUE ...] [--css RULE ...] [--secs N] [--no-bare]");
+                    println!("bench-app [--json] [--smoke] [--app PATH] [--bare PATH] [--app-env KEY=VALUE ...] [--css RULE ...] [--secs N] [--no-bare] [--likes N]");
                     std::process::exit(0);
                 }
                 other => bail!("unknown argument {other} (try --help)"),
@@ -517,6 +521,28 @@ function visible(css, text) {
 }
 "#;
 
+/// Sends `per_room` likes a second into every room for `secs` (hearts float up for each).
+async fn like(rooms: &[Room], per_room: u32, secs: u64) {
+    if per_room == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / per_room as f64));
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        tick.tick().await;
+        for room in rooms {
+            let (im, id) = (room.senders[SENDERS_PER_ROOM - 1].clone(), room.id.clone());
+            tokio::spawn(async move {
+                let like = CustomPayload {
+                    data: "like".into(),
+                    ..CustomPayload::default()
+                };
+                let _ = im.send_custom_message(&id, like, Priority::Low).await;
+            });
+        }
+    }
+}
+
 fn pane(room: &str) -> String {
     format!(".pane[data-room='{room}']")
 }
@@ -549,7 +575,14 @@ async fn run_rate(app: &App, opts: &Opts, rooms: &[Room], per_room: u32) -> Resu
     let tag = format!("r{rate}");
     let sending = {
         let rooms = rooms.to_vec();
-        tokio::spawn(async move { flood(&rooms, per_room, secs, &tag).await })
+        let likes = opts.likes;
+        tokio::spawn(async move {
+            let (out, ()) = tokio::join!(
+                flood(&rooms, per_room, secs, &tag),
+                like(&rooms, likes, secs)
+            );
+            out
+        })
     };
     // Type at a steady pace for as long as the flood runs.
     let mut typed = String::new();
@@ -998,6 +1031,7 @@ async fn main() -> Result<()> {
         "room_idle_cpu_pct": ours["room_idle_cpu_pct"],
         "app_env": opts.app_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         "css": opts.css,
+        "likes_per_room_s": opts.likes,
         "room_open_ms": ours["room_open_ms"],
         "bare_start": bare_start,
         "processes": {
