@@ -48,9 +48,12 @@ pub enum StoreError {
     /// SQLite failed.
     #[error("sqlite: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    /// The blocking task running the query was lost.
+    /// The thread running the query was lost.
     #[error("store task failed: {0}")]
     Task(String),
+    /// The write succeeded but the transaction it was committed in failed.
+    #[error("commit failed: {0}")]
+    Commit(String),
     /// A stored value could not be decoded.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),

@@ -33,6 +33,7 @@ mod reply;
 mod room;
 mod rules;
 mod session;
+mod sqlite;
 mod store;
 #[cfg(test)]
 mod test_support;
@@ -85,12 +86,13 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         path: config.data_dir.clone(),
         source,
     })?;
-    let store = {
+    let store: Store = {
         let dir = config.data_dir.clone();
         let history = config.history;
-        tokio::task::spawn_blocking(move || Store::open(&dir, history))
+        let local = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&dir, history))
             .await
-            .map_err(|e| StoreError::Task(e.to_string()))??
+            .map_err(|e| StoreError::Task(e.to_string()))??;
+        Arc::new(local)
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -229,7 +231,7 @@ impl RunningServer {
                 "clients still open after the shutdown grace period: leaving them"
             );
         }
-        if let Err(e) = self.store.checkpoint().await {
+        if let Err(e) = self.store.flush().await {
             tracing::warn!(error = %e, "checkpoint on shutdown failed");
         }
         tracing::info!("stopped");

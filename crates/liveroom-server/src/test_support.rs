@@ -5,7 +5,8 @@ use std::sync::Arc;
 use liveroom_proto::RoomInfo;
 
 use crate::room::{Room, RoomLimits};
-use crate::store::{Store, StoredRoom};
+use crate::sqlite::SqliteStore;
+use crate::store::StoredRoom;
 
 /// A room profile with only its ID set to something that matters.
 pub(crate) fn room_info(id: &str) -> RoomInfo {
@@ -38,5 +39,5 @@ pub(crate) fn room(id: &str, ring: usize) -> Arc<Room> {
         moderation: Default::default(),
         deleted: Vec::new(),
     };
-    Room::new(1, stored, limits, Store::in_memory(0))
+    Room::new(1, stored, limits, Arc::new(SqliteStore::in_memory(0)))
 }
