@@ -8,6 +8,12 @@
 // ResizeObserver (after layout, before paint), so a picture that loads later or text that wraps
 // differently corrects the paddings and the scroll position before anything is drawn.
 //
+// New rows are drawn by a scheduler shared by every list on the page: each list at most every
+// other frame while rows stream in, and only `drawPace.perFrame` lists per frame (the others
+// on the next one, oldest first). A busy room, or five side by side, then cost a few short
+// frames instead of every frame doing everything, and input (a key press, a scroll) is never
+// held up. The user's own message and the user's scrolling are drawn at once.
+//
 // The list follows the newest row while the view is at the bottom. Once the user scrolls up it
 // stays where it is (rows dropped off the top of the backlog are compensated) and counts what
 // arrives below (`onUnseen(n)`), until the user comes back down or calls `scrollToBottom()`.
@@ -31,6 +37,12 @@ const LEFT_BOTTOM_PX = 4;
 const ROW_GAP = 8;
 /** The list's own padding at the top and bottom (CSS `.chat`), outside the spacers. */
 const LIST_PAD = 12;
+/**
+ * The shared scheduler's pace: while rows stream in, a list draws them at most every
+ * `minGapMs` (about every other frame), and at most `perFrame` lists draw new rows in one frame
+ * (page-wide). An object, so that a benchmark can try other values.
+ */
+export const drawPace = { minGapMs: 33, perFrame: 1 };
 /** First guesses of a row's height, per kind, until rows of that kind have been measured. */
 const DEFAULT_HEIGHT = { msg: 52, line: 22 };
 
@@ -42,6 +54,7 @@ export class ChatList {
    * @param {(item: object) => string} [opts.kindOf]  a row kind, for height estimates
    * @param {(item: object) => boolean} [opts.counts]  whether it counts as unseen news
    * @param {(n: number) => void} [opts.onUnseen]  rows arrived below a view scrolled up
+   * @param {(ms: number, rows: number) => void} [opts.onDrawn]  after each pass that added rows
    */
   constructor(list, opts) {
     this.list = list;
@@ -49,6 +62,8 @@ export class ChatList {
     this.kindOf = opts.kindOf || (() => 'msg');
     this.counts = opts.counts || (() => true);
     this.onUnseen = opts.onUnseen || (() => {});
+    this.onDrawn = opts.onDrawn || (() => {});
+    this.lastDraw = -Infinity;
     this.max = opts.max || MAX_ITEMS;
     this.entries = [];
     this.queued = [];
@@ -80,6 +95,19 @@ export class ChatList {
     this.rowObserver = new ResizeObserver((records) => this._measured(records));
     this.viewObserver = new ResizeObserver((records) => this._resized(records));
     this.viewObserver.observe(list, { box: 'border-box' });
+    // Off screen (a hidden pane, or one scrolled out of the side-by-side view) nothing is
+    // drawn: rows wait as data until the list is seen again.
+    this.onScreen = true;
+    this.screenObserver = new IntersectionObserver((records) => {
+      const seen = records[records.length - 1].isIntersecting;
+      if (seen === this.onScreen) return;
+      this.onScreen = seen;
+      if (seen) {
+        if (this.stuck) this.follow = true;
+        this._schedule();
+      }
+    });
+    this.screenObserver.observe(list);
   }
 
   /** How many rows the backlog holds (drawn or not). */
@@ -94,11 +122,13 @@ export class ChatList {
 
   /** Queues a row; it is drawn on the next animation frame. Returns its entry. */
   add(item) {
-    const entry = { item, seq: ++this.seq, h: 0, el: null };
+    const entry = { item, seq: ++this.seq, h: 0, guess: 0, el: null };
     this.queued.push(entry);
-    // A flood between two frames: only the newest rows can still be kept.
-    if (this.queued.length > HARD_MAX_ITEMS) this.queued.splice(0, this.queued.length - HARD_MAX_ITEMS);
-    this._schedule();
+    // A flood while nothing is drawn (between frames, or off screen): only the newest rows
+    // can still be kept (as many as the backlog holds, more if the user reads further up).
+    const bound = this.stuck ? this.max : HARD_MAX_ITEMS;
+    if (this.queued.length > bound) this.queued.splice(0, this.queued.length - bound);
+    drawLater(this);
     return entry;
   }
 
@@ -156,15 +186,24 @@ export class ChatList {
   flush() {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
+    waiting.delete(this);
+    const t0 = performance.now();
+    const rows = this.queued.length;
     this._update();
+    if (rows) {
+      this.lastDraw = t0;
+      this.onDrawn(performance.now() - t0, rows);
+    }
   }
 
   destroy() {
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
+    waiting.delete(this);
     this.list.removeEventListener('scroll', this._onScroll);
     this.rowObserver.disconnect();
     this.viewObserver.disconnect();
+    this.screenObserver.disconnect();
     this.entries = [];
     this.queued = [];
     this.rendered.clear();
@@ -270,9 +309,19 @@ export class ChatList {
     if (viewH <= 0) return [Math.max(0, n - HIDDEN_ROWS), n];
     const over = Math.max(OVERSCAN_PX, viewH);
     if (this.stuck) {
+      // The newest rows that fill the view, then above it only rows already drawn: under a
+      // flood a frame's rows can outnumber what fits, and those would never be seen.
       let need = viewH + over;
+      let view = viewH;
       let a = n;
-      while (a > 0 && need > 0 && n - a < MAX_DOM_ROWS) need -= this._slot(this.entries[--a]);
+      while (a > 0 && need > 0 && n - a < MAX_DOM_ROWS) {
+        const e = this.entries[a - 1];
+        if (view <= 0 && !e.el) break;
+        const slot = this._slot(e);
+        need -= slot;
+        view -= slot;
+        a--;
+      }
       return [a, n];
     }
     const from = top - LIST_PAD - over;
@@ -333,12 +382,19 @@ export class ChatList {
     return this.entries.length;
   }
 
-  /** A row's height with its gap: measured, else the average of its kind so far. */
+  /**
+   * A row's height with its gap: measured, else a guess (the average of its kind so far),
+   * kept until it is measured: a guess that moved with every new measurement would move the
+   * rows of a view scrolled up.
+   */
   _slot(e) {
     if (e.h) return e.h + ROW_GAP;
-    const kind = this.kindOf(e.item);
-    const m = this.measured[kind];
-    return (m ? m.sum / m.count : DEFAULT_HEIGHT[kind] || DEFAULT_HEIGHT.msg) + ROW_GAP;
+    if (!e.guess) {
+      const kind = this.kindOf(e.item);
+      const m = this.measured[kind];
+      e.guess = (m ? m.sum / m.count : DEFAULT_HEIGHT[kind] || DEFAULT_HEIGHT.msg) + ROW_GAP;
+    }
+    return e.guess;
   }
 
   _setUnseen(n) {
@@ -388,7 +444,12 @@ export class ChatList {
     const h = box ? box.blockSize : this.list.clientHeight;
     if (w !== this.viewW && this.viewW > 0 && w > 0) {
       // Rows drawn now are measured again by their observer; the others are guessed.
-      for (const e of this.entries) if (!e.el) e.h = 0;
+      for (const e of this.entries) {
+        if (!e.el) {
+          e.h = 0;
+          e.guess = 0;
+        }
+      }
     }
     this.viewW = w;
     this.viewH = h;
@@ -405,3 +466,51 @@ function spacer() {
   li.setAttribute('role', 'presentation');
   return li;
 }
+
+// ---------- the shared scheduler for new rows ----------
+
+/** Lists with rows to draw, oldest request first (a Set keeps insertion order). */
+const waiting = new Set();
+let drawFrame = 0;
+/** When the user last typed or pressed a key, and whether a frame was already left to it. */
+let inputAt = -Infinity;
+let yielded = false;
+for (const type of ['keydown', 'input']) {
+  document.addEventListener(type, () => (inputAt = performance.now()), { capture: true, passive: true });
+}
+
+function drawLater(list) {
+  waiting.add(list);
+  if (!drawFrame && list.onScreen) drawFrame = requestAnimationFrame(drawSome);
+}
+
+/** One frame's share: lists that have not drawn in the last frame, `drawPace.perFrame` at most. */
+function drawSome(now) {
+  drawFrame = 0;
+  // A key was pressed since the last frame: this frame draws what the user typed and nothing
+  // else (one frame at most, so typing never starves the chat).
+  if (inputAt > now - 16 && !yielded) {
+    yielded = true;
+    drawFrame = requestAnimationFrame(drawSome);
+    return;
+  }
+  yielded = false;
+  let drawn = 0;
+  for (const list of [...waiting]) {
+    if (drawn >= drawPace.perFrame) break;
+    if (!list.onScreen || now - list.lastDraw < drawPace.minGapMs) continue;
+    list.flush();
+    list.lastDraw = now; // the frame's time, so that two frames later is always due
+    drawn++;
+  }
+  // Lists off screen wait for their observer, not for frames.
+  for (const list of waiting) {
+    if (list.onScreen) {
+      drawFrame = requestAnimationFrame(drawSome);
+      break;
+    }
+  }
+}
+
+// For benchmarks and experiments in a running app.
+window.liveroomChatPace = drawPace;

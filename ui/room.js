@@ -48,8 +48,9 @@ export class RoomPane {
     this.roomID = group.groupID;
     this.guest = !!opts.guest;
     this.role = opts.role || (this.guest ? 'guest' : 'member');
-    this.pending = [];
     this.frame = 0;
+    /** Effects noted since the last frame: hearts to float, gifts to queue. */
+    this.fx = { hearts: 0, gifts: [] };
     this.stats = { received: 0, rendered: 0, likes: 0, gifts: 0 };
     this.el = document.getElementById('tpl-pane').content.firstElementChild.cloneNode(true);
     this.el.dataset.room = this.roomID;
@@ -61,6 +62,7 @@ export class RoomPane {
       // Join, leave, moderation and connection notices are not news worth a button.
       counts: (item) => !(item.__line && (item.kind === 'tip' || item.kind === 'net')),
       onUnseen: (n) => this._showUnseen(n),
+      onDrawn: (ms, rows) => perf.frame(ms, rows),
     });
     this.gifts = new GiftQueue(this.$('.fx-gifts'));
     this.el.classList.toggle('guest', this.guest);
@@ -474,7 +476,6 @@ export class RoomPane {
   /** t_message_deleted: the message leaves the view (and the frame queue). */
   removeMessage(messageID) {
     if (!messageID) return;
-    this.pending = this.pending.filter((m) => m.ID !== messageID);
     this.list.remove((item) => item.ID === messageID);
   }
 
@@ -693,62 +694,44 @@ export class RoomPane {
 
   // ---------- receiving ----------
 
-  /** Queues messages from an event; they are drawn on the next animation frame. */
+  /**
+   * Messages from an event: their rows go to the chat (drawn by its scheduler, chat-list.js),
+   * their effects (hearts, gifts) play on the next animation frame.
+   */
   receive(messages) {
     this.stats.received += messages.length;
     if (this.netDown) this.netDown.missed += messages.filter((m) => !isLike(m)).length;
-    for (const m of messages) this.pending.push(m);
-    if (this.pending.length > MAX_MESSAGES) this.pending.splice(0, this.pending.length - MAX_MESSAGES);
-    this._schedule();
+    for (const m of messages) this._add(m);
   }
 
   /** A line without a message behind it (join/leave notices, gifts). */
   _pushLine(text, kind, icon) {
-    this.pending.push({ __line: true, text, kind, icon });
-    this._schedule();
+    this._add({ __line: true, text, kind, icon });
   }
 
-  _schedule() {
-    if (!this.frame) this.frame = requestAnimationFrame(() => this._flush());
-  }
-
-  _flush() {
-    this.frame = 0;
-    const t0 = performance.now();
-    const batch = this.pending;
-    this.pending = [];
-    const fx = { hearts: 0, gifts: [] };
-    let rows = 0;
-    for (const m of batch) {
-      const row = this._toRow(m, fx);
-      if (row) {
-        this.list.add(row);
-        rows++;
-      }
+  _add(m) {
+    const row = this._toRow(m, this.fx);
+    if (row) {
+      this.list.add(row);
+      this.stats.rendered++;
     }
-    // The chat reads and writes its layout first; effects only add to their own layers.
-    this.list.flush();
-    this._play(fx);
-    this.stats.rendered += rows;
-    perf.frame(performance.now() - t0, batch.length);
+    if (!this.frame && (this.fx.hearts || this.fx.gifts.length)) this.frame = requestAnimationFrame(() => this._playEffects());
   }
 
-  /** Plays what a batch's likes and gifts asked for. */
-  _play(fx) {
+  /** Plays what the frame's likes and gifts asked for, in the effects' own layers. */
+  _playEffects() {
+    this.frame = 0;
+    const fx = this.fx;
+    this.fx = { hearts: 0, gifts: [] };
     if (fx.hearts) floatHearts(this.$('.fx-hearts'), Math.min(fx.hearts, HEARTS_PER_FRAME));
     for (const g of fx.gifts) this.gifts.push(g);
   }
 
-  /** Adds one of the user's own messages at once (after what is queued), scrolled into view. */
+  /** Adds one of the user's own messages and draws it at once, scrolled into view. */
   _addOwn(m) {
-    if (this.frame) {
-      cancelAnimationFrame(this.frame);
-      this._flush();
-    }
-    const fx = { hearts: 0, gifts: [] };
-    const row = this._toRow(m, fx);
+    const row = this._toRow(m, this.fx);
     const entry = row ? this.list.addNow(row) : null;
-    this._play(fx);
+    if (row) this.stats.rendered++;
     return entry;
   }
 
