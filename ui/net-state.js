@@ -7,7 +7,7 @@
 // Rooms subscribe with `net.subscribe(fn)`; `fn({state, text, online})` is called on every
 // change and every second of a countdown. The app feeds it the IM's events: `net.update(ev)`.
 
-import { t } from './i18n.js';
+import { t, onLangChange } from './i18n.js';
 
 /** How often a countdown's text is refreshed. */
 const TICK_MS = 1000;
@@ -94,6 +94,7 @@ class NetState {
 
 /** The one connection state of the app (one IM at a time). */
 export const net = new NetState();
+onLangChange(() => net._changed());
 
 /**
  * Why an own send failed, in a few words for the row under the message; `retry` when trying
