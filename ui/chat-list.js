@@ -4,9 +4,9 @@
 // the rows' measured heights (or an estimate until a row has been on screen).
 //
 // Per animation frame at most one pass: read the scroll position first, then write (rows in and
-// out, paddings, the scroll position), then one read of the new extent. Row heights come from a
-// ResizeObserver (after layout, before paint), so a picture that loads later or text that wraps
-// differently corrects the paddings and the scroll position before anything is drawn.
+// out, the spacers, the scroll position), then one read of the new extent. Row heights come from
+// a ResizeObserver (after layout, before paint), so a picture that loads later or text that wraps
+// differently corrects the spacers and the scroll position before anything is drawn.
 //
 // New rows are drawn by a scheduler shared by every list on the page: each list at most every
 // other frame while rows stream in, and only `drawPace.perFrame` lists per frame (the others
@@ -120,7 +120,7 @@ export class ChatList {
     return this.rendered.size;
   }
 
-  /** Queues a row; it is drawn on the next animation frame. Returns its entry. */
+  /** Queues a row; the shared scheduler draws it within a frame or two. Returns its entry. */
   add(item) {
     const entry = { item, seq: ++this.seq, h: 0, guess: 0, el: null };
     this.queued.push(entry);
@@ -244,7 +244,7 @@ export class ChatList {
     // The window of rows to draw.
     const [a, b] = this._window(top - shift, viewH);
 
-    // Writes: rows out, rows in (in order), paddings.
+    // Writes: rows out, rows in (in order), the spacers.
     const firstSeq = a < b ? this.entries[a].seq : Infinity;
     const lastSeq = a < b ? this.entries[b - 1].seq : -Infinity;
     for (const e of [...this.rendered]) if (e.seq < firstSeq || e.seq > lastSeq) this._unrender(e);
