@@ -110,8 +110,23 @@ impl App {
     }
 
     /// [`App::launch`] with extra environment for the app (e.g. the embedded server's budget).
+    ///
+    /// The window tests keep WebKitGTK's own renderer (compositing and DMA-BUF on, which the
+    /// app leaves alone when they are set): on a machine without a GPU the app otherwise
+    /// paints on the CPU (src-tauri/src/webview.rs), and there WebKitWebDriver's screenshot of
+    /// a page that does not change never completes. The benchmark (`launch_binary`) measures
+    /// the app as users run it.
     pub async fn launch_with_env(name: &str, env: &[(&str, &str)]) -> Result<App> {
-        let app = Self::launch_binary(name, &app_bin(), env).await?;
+        let mut env = env.to_vec();
+        for var in [
+            "WEBKIT_DISABLE_COMPOSITING_MODE",
+            "WEBKIT_DISABLE_DMABUF_RENDERER",
+        ] {
+            if !env.iter().any(|(k, _)| *k == var) {
+                env.push((var, "0"));
+            }
+        }
+        let app = Self::launch_binary(name, &app_bin(), &env).await?;
         app.wait_css("#screen-start").await?;
         Ok(app)
     }
