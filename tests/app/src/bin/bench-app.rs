@@ -131,9 +131,21 @@ fn memory(root: u32) -> Value {
     let ours: Vec<u32> = tree.iter().map(|p| p.0).collect();
     json!({
         "total_mib": mib(total),
-        "processes": procs.iter().map(|(pid, name, pss)| json!({"pid": pid, "name": name, "pss_mib": mib(*pss)})).collect::<Vec<_>>(),
+        "processes": procs.iter().map(|(pid, name, pss)| json!({"pid": pid, "name": name, "pss_mib": mib(*pss), "anon_mib": mib(pss_anon_kib(*pid))})).collect::<Vec<_>>(),
         "foreign_webkit_processes": foreign_webkit(&ours),
     })
+}
+
+/// The anonymous part of a process's PSS (heaps, JS and DOM; not the libraries' pages).
+fn pss_anon_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("Pss_Anon:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// WebKit processes on this machine that are not in `ours`.
@@ -293,12 +305,21 @@ async fn bare_direct(opts: &Opts, label: &str, env: &[(&str, String)]) -> Result
     let w = Direct::spawn(label, &opts.bare, env)?;
     let r = async {
         wait_web_process(w.child.id()).await?;
-        tokio::time::sleep(opts.settle() + Duration::from_secs(1)).await;
-        Ok(memory(w.child.id()))
+        idle_sample(w.child.id(), opts).await
     }
     .await;
     w.close();
     r
+}
+
+/// A window left alone: a second to finish starting, then its CPU over the settle time and
+/// its memory after it.
+async fn idle_sample(root: u32, opts: &Opts) -> Result<Value> {
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let ((), cpu) = cpu_during(root, tokio::time::sleep(opts.settle())).await;
+    let mut mem = memory(root);
+    mem["idle_cpu_pct"] = json!(cpu);
+    Ok(mem)
 }
 
 /// Our app's idle memory on the start screen, started directly.
@@ -318,8 +339,7 @@ async fn ours_direct(opts: &Opts) -> Result<Value> {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(opts.settle()).await;
-        Ok(memory(w.child.id()))
+        idle_sample(w.child.id(), opts).await
     }
     .await;
     w.close();
@@ -742,6 +762,9 @@ async fn drive(app: &App, opts: &Opts) -> Result<Value> {
     tokio::time::sleep(opts.settle()).await;
     let after_flood = memory(app.driver_pid());
     app.screenshot("bench-app-1000").await?;
+    // What a quiet half minute gives back (garbage collected, freed pages returned).
+    tokio::time::sleep(opts.settle() * 5).await;
+    let after_flood_later = memory(app.driver_pid());
 
     // 5 rooms side by side (the moderator view), 40 msg/s each.
     let mut rooms = Vec::from(one);
@@ -778,6 +801,7 @@ async fn drive(app: &App, opts: &Opts) -> Result<Value> {
         "room": room_mem,
         "room_idle_cpu_pct": room_idle_cpu,
         "after_flood": after_flood,
+        "after_flood_later": after_flood_later,
         "side_by_side": side_mem,
         "runs": runs,
         "checks_ok": checks_ok,
@@ -873,13 +897,18 @@ fn table(r: &Value) -> String {
         x("after_flood")
     );
     out += &format!(
+        "| ours, the same 30 s later | {} | {} | |\n",
+        m("after_flood_30s_pss_mib"),
+        x("after_flood_30s")
+    );
+    out += &format!(
         "| ours, 5 rooms side by side after 5×40/s (WebDriver) | {} | {} | |\n\n",
         m("side_by_side_pss_mib"),
         x("side_by_side")
     );
     out += &format!(
-        "app CPU, one room open and quiet: {}% of a core\n\n",
-        r["room_idle_cpu_pct"]
+        "CPU (% of a core) left alone: bare window {}, ours on the start screen {}, ours with one quiet room {}\n\n",
+        r["bare_idle_cpu_pct"], r["idle_cpu_pct"], r["room_idle_cpu_pct"]
     );
     out += "| rate (msg/s) | rooms | sent/s | frame p50 | frame p95 | frame target | input p50 | input p95 | input target | keys | app CPU | checks |\n|---:|---:|---:|---:|---:|---|---:|---:|---|---:|---:|---|\n";
     for run in r["rates"].as_array().into_iter().flatten() {
@@ -941,18 +970,22 @@ fn table(r: &Value) -> String {
         "| \"Create\" clicked → room drawn | {} | | ≤ 1000 |\n",
         n(&r["room_open_ms"])
     );
-    out += "\nprocesses (PSS MiB):\n";
+    out += "\nprocesses (PSS MiB, of which anonymous: heaps, JS, DOM):\n";
     for (label, key) in [
         ("bare idle", "bare_idle"),
         ("ours idle", "idle"),
         ("one room", "room"),
         ("after flood", "after_flood"),
+        ("30 s later", "after_flood_30s"),
     ] {
         let procs: Vec<String> = r["processes"][key]
             .as_array()
             .into_iter()
             .flatten()
-            .map(|p| format!("{} {}", p["name"].as_str().unwrap_or("?"), p["pss_mib"]))
+            .map(|p| {
+                let name = p["name"].as_str().unwrap_or("?");
+                format!("{name} {} ({})", p["pss_mib"], p["anon_mib"])
+            })
             .collect();
         out += &format!("  {label:<12} {}\n", procs.join(", "));
     }
@@ -1013,10 +1046,12 @@ async fn main() -> Result<()> {
         "room_pss_mib": total(&ours["room"]),
         "after_flood_pss_mib": total(&ours["after_flood"]),
         "side_by_side_pss_mib": total(&ours["side_by_side"]),
+        "after_flood_30s_pss_mib": total(&ours["after_flood_later"]),
         "ratios": {
             "idle": ratio(&idle, &bare),
             "room": ratio(&ours["room"], &bare),
             "after_flood": ratio(&ours["after_flood"], &bare),
+            "after_flood_30s": ratio(&ours["after_flood_later"], &bare),
             "side_by_side": ratio(&ours["side_by_side"], &bare),
             "idle_driver": ratio(&ours["idle_driver"], &bare),
             "bare_driver": ratio(&bare_drv, &bare),
@@ -1029,6 +1064,8 @@ async fn main() -> Result<()> {
         "cold_start_ms": ours["cold_start"]["start_screen_ms"],
         "start_to_main_ms": ours["start_to_main_ms"],
         "room_idle_cpu_pct": ours["room_idle_cpu_pct"],
+        "idle_cpu_pct": idle["idle_cpu_pct"],
+        "bare_idle_cpu_pct": bare["idle_cpu_pct"],
         "app_env": opts.app_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         "css": opts.css,
         "likes_per_room_s": opts.likes,
@@ -1042,6 +1079,7 @@ async fn main() -> Result<()> {
             "idle_driver": procs(&ours["idle_driver"]),
             "room": procs(&ours["room"]),
             "after_flood": procs(&ours["after_flood"]),
+            "after_flood_30s": procs(&ours["after_flood_later"]),
             "side_by_side": procs(&ours["side_by_side"]),
         },
         "checks_ok": ours["checks_ok"],
