@@ -867,12 +867,7 @@ impl Conn {
         )
         .await?;
         self.check_user_rate(app, &login.user_id)?;
-        if !room.admit(priority) {
-            return Err(ApiError::new(
-                code::RATE_LIMITED,
-                "room over its send budget; Low messages are dropped first",
-            ));
-        }
+        // The room's broker makes the budget decision as it accepts the send.
         let mut msg = room.publish(&login.profile, body, priority).await?;
         msg.flow = Flow::Out;
         Ok(Reply::Sent(Box::new(SendReply { message: msg })))
@@ -911,8 +906,7 @@ impl Conn {
             ));
         }
         self.check_user_rate(app, &login.user_id)?;
-        // High: always passes the room budget, and counts against it.
-        room.admit(Priority::High);
+        // High: always passes the room budget (in the broker's accept), and counts against it.
         let body = Body::Custom(CustomPayload {
             data: PUSH_STOPPED.into(),
             description: postscript.clone(),

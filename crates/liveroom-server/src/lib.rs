@@ -16,6 +16,7 @@
 //! ```
 
 mod auth;
+mod broker;
 mod budget;
 pub mod config;
 mod connection;
@@ -27,7 +28,10 @@ mod housekeeping;
 mod http;
 mod images;
 mod listener;
+mod local_broker;
+mod local_presence;
 mod moderation;
+mod presence;
 mod registry;
 mod reply;
 mod room;

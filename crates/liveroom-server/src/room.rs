@@ -1,13 +1,13 @@
-//! A room: its state, membership, sequencing and publishing, and the moderation actions it
-//! carries out (each checked, committed, applied and announced under its lock).
+//! A room: its state and rules, entering and leaving, and the moderation actions it carries
+//! out (each checked, committed, applied and announced under its lock). Its sends, history
+//! and subscriptions go through its [`Broker`], its members through its [`Presence`].
 //!
 //! Publishing, history snapshots and subscribing all happen under the room's lock, so a
 //! joiner's history (up to S) and its live stream (after S) meet with no gap and no overlap.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
 use liveroom_proto::{
@@ -16,9 +16,12 @@ use liveroom_proto::{
 };
 use rand::Rng;
 
-use crate::budget::RoomBudget;
+use crate::broker::{Broker, BrokerFuture, Outgoing};
 use crate::encoded::Encoded;
 use crate::fanout::{Ring, Source, Subscription};
+use crate::local_broker::LocalBroker;
+use crate::local_presence::LocalPresence;
+use crate::presence::Presence;
 use crate::rules::{self, Moderator, RoomRules, Target};
 use crate::store::{AuditRecord, Store, StoredRoom, DELETIONS_KEPT};
 
@@ -38,11 +41,6 @@ pub(crate) struct RoomLimits {
 /// Mutable state of a room, behind its lock.
 struct RoomState {
     info: RoomInfo,
-    last_seq: u64,
-    /// (sequence, encoded message), oldest first, at most `history` long.
-    history: VecDeque<(u64, Encoded)>,
-    /// Connection id → logged-in user (None for guests).
-    members: HashMap<u64, Option<String>>,
     /// Admins, mutes, bans, blocked words, settings.
     mods: RoomRules,
     /// Dismissed: nothing more is published, the registry has forgotten it.
@@ -60,14 +58,6 @@ impl RoomState {
             muted_until: self.mods.muted_until(user, now),
             banned: self.mods.banned(user, now),
         }
-    }
-
-    /// Whether `user` is in the room on another connection (a re-login racing the kicked
-    /// session): then joining or leaving changes nothing others should see.
-    fn has_other(&self, conn: u64, user: &str) -> bool {
-        self.members
-            .iter()
-            .any(|(c, u)| *c != conn && u.as_deref() == Some(user))
     }
 
     /// Checks that `by` may make its request here (see [`RoomRules::authorize`]).
@@ -94,11 +84,11 @@ pub(crate) struct Room {
     limits: RoomLimits,
     /// Where the room's messages and moderation are committed.
     store: Store,
-    /// Where its viewers are fed.
-    ring: Ring,
+    /// Budget, sequence, history and publishing (into the ring its viewers read).
+    broker: Box<dyn Broker>,
     state: tokio::sync::Mutex<RoomState>,
-    budget: Mutex<RoomBudget>,
-    online: AtomicUsize,
+    /// Its members (taken under `state`'s lock).
+    presence: Box<dyn Presence>,
     dismissed: AtomicBool,
 }
 
@@ -142,21 +132,24 @@ impl Room {
         let id = stored.info.group_id.clone();
         Arc::new(Self {
             app,
-            ring: Ring::new(&id, limits.ring),
+            broker: Box::new(LocalBroker::new(
+                &id,
+                limits.budget,
+                limits.history,
+                limits.ring,
+                stored.last_seq,
+                stored.history,
+            )),
             id,
             limits,
             store,
             state: tokio::sync::Mutex::new(RoomState {
                 info: stored.info,
-                last_seq: stored.last_seq,
-                history: stored.history.into_iter().collect(),
-                members: HashMap::new(),
                 mods: RoomRules::from_stored(stored.moderation),
                 dismissed: false,
                 deleted: stored.deleted.into_iter().collect(),
             }),
-            budget: Mutex::new(RoomBudget::new(limits.budget, Instant::now())),
-            online: AtomicUsize::new(0),
+            presence: Box::new(LocalPresence::default()),
             dismissed: AtomicBool::new(false),
         })
     }
@@ -168,7 +161,7 @@ impl Room {
 
     /// Connections in the room.
     pub(crate) fn online(&self) -> usize {
-        self.online.load(Ordering::Relaxed)
+        self.presence.online()
     }
 
     /// The room's profile.
@@ -194,26 +187,23 @@ impl Room {
         if let Some(banned) = member.as_ref().and_then(|m| m.banned) {
             return Err(rules::banned_from(&self.id, banned));
         }
-        let already = st.members.contains_key(&conn);
-        let history: Vec<Encoded> = match (already, since) {
-            (_, Some(since)) => st
-                .history
-                .iter()
-                .filter(|(s, _)| *s > since)
-                .map(|(_, j)| j.clone())
-                .collect(),
-            (false, None) => st.history.iter().map(|(_, j)| j.clone()).collect(),
-            (true, None) => Vec::new(),
-        };
+        let already = self.presence.contains(conn);
+        let mut kept = self.broker.history(since).await?;
+        if already && since.is_none() {
+            kept.messages.clear();
+        }
+        if kept.skipped {
+            // The wire has no event for it yet: the client sees the sequence jump.
+            tracing::debug!(room = %self.id, ?since, "gap older than the history");
+        }
         let subscription = if already {
             None
         } else {
+            self.broker.subscribe();
             let subscription = Subscription::new(self.clone());
-            st.members.insert(conn, user.map(str::to_owned));
-            self.online.store(st.members.len(), Ordering::Relaxed);
+            let joined = self.presence.join(conn, user).await?;
             if let Some(user) = user {
-                if st.members.len() <= self.limits.join_leave_threshold && !st.has_other(conn, user)
-                {
+                if joined.online <= self.limits.join_leave_threshold && joined.first {
                     self.publish_tip(GroupTipPayload::JOIN, user);
                 }
             }
@@ -226,9 +216,9 @@ impl Room {
                 EnterStatus::JoinedSuccess
             },
             info: st.info.clone(),
-            online: st.members.len(),
-            history,
-            last_seq: st.last_seq,
+            online: self.presence.online(),
+            history: kept.messages,
+            last_seq: kept.last_seq,
             subscription,
             deleted: match since {
                 Some(since) => st
@@ -246,69 +236,59 @@ impl Room {
 
     /// Removes connection `conn`; logged-in users produce a leave tip in small rooms.
     pub(crate) async fn leave(self: &Arc<Self>, conn: u64) {
-        let mut st = self.state.lock().await;
-        let before = st.members.len();
-        if let Some(user) = st.members.remove(&conn) {
-            self.online.store(st.members.len(), Ordering::Relaxed);
-            if st.members.is_empty() {
-                // The last one out frees the ring; under the state lock, so no one enters
-                // meanwhile.
-                self.ring.release();
+        let _st = self.state.lock().await;
+        let left = match self.presence.leave(conn).await {
+            Ok(Some(left)) => left,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(room = %self.id, conn, error = %e.message, "leave not recorded");
+                return;
             }
-            if let Some(user) = user {
-                if before <= self.limits.join_leave_threshold && !st.has_other(conn, &user) {
-                    self.publish_tip(GroupTipPayload::QUIT, &user);
-                }
+        };
+        if left.node_empty {
+            // The last one out frees the ring; under the state lock, so no one enters
+            // meanwhile.
+            self.broker.unsubscribe();
+        }
+        if let Some(user) = left.user {
+            if left.before <= self.limits.join_leave_threshold && left.last {
+                self.publish_tip(GroupTipPayload::QUIT, &user);
             }
         }
     }
 
     /// Records that a member connection logged in (or out).
     pub(crate) async fn set_member_user(&self, conn: u64, user: Option<&str>) {
-        let mut st = self.state.lock().await;
-        if let Some(m) = st.members.get_mut(&conn) {
-            *m = user.map(str::to_owned);
+        let _st = self.state.lock().await;
+        if let Err(e) = self.presence.set_user(conn, user).await {
+            tracing::warn!(room = %self.id, conn, error = %e.message, "login not recorded");
         }
     }
 
-    /// Whether the room's budget admits a message of `priority` now.
-    pub(crate) fn admit(&self, priority: Priority) -> bool {
-        match self.budget.lock() {
-            Ok(mut b) => b.admit(priority, Instant::now()),
-            Err(_) => true,
-        }
-    }
-
-    /// Assigns the next sequence, commits the message, then publishes it. The reply (the
-    /// returned message) is only produced after the commit.
+    /// Has the broker accept a send (budget, sequence, commit, history, publish: 10023 when
+    /// the budget drops it). The reply (the returned message) is only produced after the
+    /// commit.
     pub(crate) async fn publish(
         self: &Arc<Self>,
         from: &Profile,
         body: Body,
         priority: Priority,
     ) -> Result<Message, ApiError> {
-        let mut st = self.state.lock().await;
+        let st = self.state.lock().await;
         if st.dismissed {
             return Err(self.gone());
         }
-        let seq = st.last_seq + 1;
-        let msg = self.message(from, body, priority, seq);
-        let json = Encoded::new(&msg).map_err(|e| {
-            tracing::error!(error = %e, "cannot encode message");
-            ApiError::new(code::INTERNAL, "cannot encode message")
-        })?;
-        self.store
-            .append_message(self.app, self.id.clone(), seq, msg.time, json.clone())
-            .await?;
-        st.last_seq = seq;
-        if self.limits.history > 0 {
-            if st.history.len() >= self.limits.history {
-                st.history.pop_front();
-            }
-            st.history.push_back((seq, json.clone()));
-        }
-        self.ring.publish_message(json.as_str(), priority);
-        Ok(msg)
+        let mut out = Sending {
+            room: self,
+            from,
+            body: Some(body),
+            priority,
+            msg: None,
+        };
+        self.broker.accept(priority, &mut out).await?;
+        drop(st);
+        out.msg
+            .ok_or_else(|| ApiError::new(code::INTERNAL, "accepted send without a message"))
     }
 
     /// Whether the room has been dismissed.
@@ -331,7 +311,7 @@ impl Room {
             event,
         };
         match serde_json::to_string(&frame) {
-            Ok(s) => self.ring.publish_frame(Utf8Bytes::from(s)),
+            Ok(s) => self.broker.ring().publish_frame(Utf8Bytes::from(s)),
             Err(e) => tracing::error!(error = %e, "cannot encode a room event"),
         }
     }
@@ -376,7 +356,7 @@ impl Room {
             count: count as u64,
         };
         if let Ok(s) = serde_json::to_string(&frame) {
-            self.ring.publish_frame(Utf8Bytes::from(s));
+            self.broker.ring().publish_frame(Utf8Bytes::from(s));
         }
     }
 
@@ -392,7 +372,7 @@ impl Room {
         });
         let msg = self.message(&from, body, Priority::Normal, 0);
         if let Ok(json) = encode(&msg) {
-            self.ring.publish_message(&json, Priority::Normal);
+            self.broker.ring().publish_message(&json, Priority::Normal);
         }
     }
 
@@ -570,7 +550,7 @@ impl Room {
     ) -> Result<(), ApiError> {
         let mut st = self.live().await?;
         st.authorize(&self.id, by)?;
-        let Some(seq) = message_in_history(&self.id, &st.history, message_id) else {
+        let Some(seq) = self.message_in_history(message_id).await? else {
             return Err(ApiError::invalid(format!(
                 "message_id: room '{}' has no message '{message_id}' in its history",
                 self.id
@@ -579,7 +559,7 @@ impl Room {
         self.store
             .delete_message(self.app, self.id.clone(), seq, message_id.to_owned(), audit)
             .await?;
-        st.history.retain(|(s, _)| *s != seq);
+        self.broker.forget(seq).await?;
         if st.deleted.len() >= DELETIONS_KEPT {
             st.deleted.pop_front();
         }
@@ -687,7 +667,7 @@ impl Room {
     /// connection: for a moderator's user card.
     pub(crate) async fn standing(&self, user: &str, now: i64) -> (MemberState, bool) {
         let mut st = self.state.lock().await;
-        let in_room = st.members.values().any(|u| u.as_deref() == Some(user));
+        let in_room = self.presence.has_user(user).await.unwrap_or_default();
         (st.member_state(user, now), in_room)
     }
 
@@ -697,20 +677,57 @@ impl Room {
     }
 }
 
-/// The sequence of message `message_id` if the kept `history` of room `room` holds it.
-fn message_in_history(
-    room: &str,
-    history: &VecDeque<(u64, Encoded)>,
-    message_id: &str,
-) -> Option<u64> {
-    let seq = message_seq(room, message_id)?;
-    history
-        .iter()
-        .any(|(s, json)| {
-            *s == seq
-                && serde_json::from_str::<Message>(json.as_str()).is_ok_and(|m| m.id == message_id)
+impl Room {
+    /// The sequence of message `message_id` if the room's kept history holds it.
+    async fn message_in_history(&self, message_id: &str) -> Result<Option<u64>, ApiError> {
+        let Some(seq) = message_seq(&self.id, message_id) else {
+            return Ok(None);
+        };
+        let kept = self.broker.message(seq).await?;
+        Ok(kept
+            .is_some_and(|json| {
+                serde_json::from_str::<Message>(json.as_str()).is_ok_and(|m| m.id == message_id)
+            })
+            .then_some(seq))
+    }
+}
+
+/// A user's send as the broker accepts it: built with its sequence, committed to the store.
+struct Sending<'a> {
+    room: &'a Room,
+    from: &'a Profile,
+    /// Taken when the message is built.
+    body: Option<Body>,
+    priority: Priority,
+    /// The message, once built.
+    msg: Option<Message>,
+}
+
+impl Outgoing for Sending<'_> {
+    fn encode(&mut self, seq: u64) -> Result<Encoded, ApiError> {
+        let body = self
+            .body
+            .take()
+            .ok_or_else(|| ApiError::new(code::INTERNAL, "a send is encoded once"))?;
+        let msg = self.room.message(self.from, body, self.priority, seq);
+        let json = Encoded::new(&msg).map_err(|e| {
+            tracing::error!(error = %e, "cannot encode message");
+            ApiError::new(code::INTERNAL, "cannot encode message")
+        })?;
+        self.msg = Some(msg);
+        Ok(json)
+    }
+
+    fn persist(&mut self, seq: u64, json: Encoded) -> BrokerFuture<'_, ()> {
+        let time = self.msg.as_ref().map_or(0, |m| m.time);
+        let room = self.room;
+        Box::pin(async move {
+            room.store
+                .append_message(room.app, room.id.clone(), seq, time, json)
+                .await?;
+            Ok(())
         })
-        .then_some(seq)
+    }
 }
 
 /// The sequence inside a message ID of room `room` (`GROUP{room}-{seq}-{nonce}`).
@@ -734,7 +751,7 @@ impl Source for Room {
     }
 
     fn ring(&self) -> &Ring {
-        &self.ring
+        self.broker.ring()
     }
 }
 
@@ -772,12 +789,12 @@ mod tests {
     #[tokio::test]
     async fn each_message_is_published_at_once_in_order_with_its_class() {
         let r = room();
-        r.online.store(19_000, Ordering::Relaxed);
+        r.presence.join(99, None).await.unwrap();
         let mut sub = Subscription::new(r.clone());
-        r.ring.publish_message(&json(1), Priority::Normal);
-        r.ring.publish_message(&json(2), Priority::Low);
+        r.broker.ring().publish_message(&json(1), Priority::Normal);
+        r.broker.ring().publish_message(&json(2), Priority::Low);
         r.publish_online();
-        r.ring.publish_message(&json(3), Priority::Lowest);
+        r.broker.ring().publish_message(&json(3), Priority::Lowest);
         assert_eq!(parse(&sub.try_next().unwrap()), Some((vec![1], false)));
         assert_eq!(parse(&sub.try_next().unwrap()), Some((vec![2], true)));
         assert_eq!(parse(&sub.try_next().unwrap()), None, "online in its place");
@@ -789,29 +806,29 @@ mod tests {
     async fn a_room_holds_a_ring_only_while_someone_is_in_it() {
         let r = room();
         assert!(
-            !r.ring.is_allocated(),
+            !r.broker.ring().is_allocated(),
             "a new room allocates nothing for viewers"
         );
         r.publish_online();
-        r.ring.publish_message(&json(1), Priority::Normal);
+        r.broker.ring().publish_message(&json(1), Priority::Normal);
         let a = r.enter(1, None, None).await.unwrap();
         let b = r.enter(2, Some("u"), None).await.unwrap();
-        assert!(r.ring.is_allocated());
+        assert!(r.broker.ring().is_allocated());
         let mut sub = a.subscription.unwrap();
-        r.ring.publish_message(&json(2), Priority::Normal);
+        r.broker.ring().publish_message(&json(2), Priority::Normal);
         assert!(
             matches!(sub.try_next(), Some(Item::Messages { .. })),
             "a member receives"
         );
         r.leave(1).await;
-        assert!(r.ring.is_allocated(), "still one member");
+        assert!(r.broker.ring().is_allocated(), "still one member");
         drop((sub, b));
         r.leave(2).await;
-        assert!(!r.ring.is_allocated(), "the last one out frees it");
+        assert!(!r.broker.ring().is_allocated(), "the last one out frees it");
         // And the next entry makes a fresh one.
         let c = r.enter(3, None, None).await.unwrap();
         let mut sub = c.subscription.unwrap();
-        r.ring.publish_message(&json(3), Priority::Normal);
+        r.broker.ring().publish_message(&json(3), Priority::Normal);
         assert!(matches!(sub.try_next(), Some(Item::Messages { .. })));
     }
 

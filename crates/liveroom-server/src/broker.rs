@@ -1,0 +1,81 @@
+//! The broker seam: what a room's sends need that must be one for every node serving the
+//! room (centrifuge's `Broker`). Accepting a send (budget, sequence, durable append, history,
+//! publish) is one atomic step; history since a sequence answers gap fill; a node subscribes
+//! to a room while it has viewers in it.
+//!
+//! The local broker ([`crate::local_broker`]) is one process's memory over the store; a
+//! cluster broker implements the same trait over a shared engine. Either way this node's
+//! viewers read the room from its [`Ring`]: the broker publishes into it, and the fan-out
+//! (pre-encoded frames, one broadcast ring per room) does not know which broker fed it.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use liveroom_proto::{code, ApiError, Priority};
+
+use crate::encoded::Encoded;
+use crate::fanout::Ring;
+
+/// What a broker call returns.
+pub(crate) type BrokerFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, ApiError>> + Send + 'a>>;
+
+/// A send being accepted: encoded once its sequence is known, then made durable before it is
+/// published (the sender is acknowledged only after that).
+pub(crate) trait Outgoing: Send {
+    /// The message as sequence `seq`, encoded once.
+    fn encode(&mut self, seq: u64) -> Result<Encoded, ApiError>;
+    /// Makes message `seq` durable; the send fails (and nothing is published) if this does.
+    fn persist(&mut self, seq: u64, json: Encoded) -> BrokerFuture<'_, ()>;
+}
+
+/// The history after a sequence, for gap fill.
+#[derive(Debug, Clone)]
+pub(crate) struct Since {
+    /// Kept messages after the sequence asked for, oldest first.
+    pub(crate) messages: Vec<Encoded>,
+    /// The room's last sequence when the history was read.
+    pub(crate) last_seq: u64,
+    /// Messages after the sequence asked for fell out of the history (the gap is older
+    /// than what is kept): `messages` is not all that was missed.
+    pub(crate) skipped: bool,
+}
+
+/// A room's sends, history and subscriptions, as every node serving the room sees them.
+pub(crate) trait Broker: Send + Sync {
+    /// The ring this node's viewers of the room read from.
+    fn ring(&self) -> &Ring;
+
+    /// Accepts a send of `priority` in one atomic step: the room budget's decision (drop
+    /// order Lowest → Low → Normal; High always passes and counts), then the next sequence,
+    /// `out` encoded and made durable, the history append (capped at the room's history
+    /// size) and the publish. Returns the sequence; 10023 when the budget drops it.
+    fn accept<'a>(
+        &'a self,
+        priority: Priority,
+        out: &'a mut (dyn Outgoing + 'a),
+    ) -> BrokerFuture<'a, u64>;
+
+    /// The kept messages after `since` (all of them for `None`).
+    fn history(&self, since: Option<u64>) -> BrokerFuture<'_, Since>;
+
+    /// The kept message of sequence `seq`, if any.
+    fn message(&self, seq: u64) -> BrokerFuture<'_, Option<Encoded>>;
+
+    /// Takes message `seq` out of the history (it was deleted): never served again.
+    fn forget(&self, seq: u64) -> BrokerFuture<'_, ()>;
+
+    /// A viewer of this node enters the room: the node receives the room from now on.
+    fn subscribe(&self);
+
+    /// This node's last viewer of the room left: the node stops receiving it.
+    fn unsubscribe(&self);
+}
+
+/// 10023 for a send the room's budget drops.
+pub(crate) fn over_budget() -> ApiError {
+    ApiError::new(
+        code::RATE_LIMITED,
+        "room over its send budget; Low messages are dropped first",
+    )
+}
