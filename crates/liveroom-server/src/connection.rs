@@ -658,7 +658,8 @@ impl Conn {
             .clone();
         self.shared
             .sessions
-            .login(app, &user_id, self.id, signal_tx, upload_token.clone());
+            .login(app, &user_id, self.id, signal_tx, upload_token.clone())
+            .await?;
         for sub in &self.subs {
             sub.room.set_member_user(self.id, Some(&user_id)).await;
         }
@@ -685,7 +686,10 @@ impl Conn {
             sub.room.leave(self.id).await;
         }
         if let (Some(login), Some((app, _))) = (self.login.take(), &self.app) {
-            self.shared.sessions.logout(*app, &login.user_id, self.id);
+            self.shared
+                .sessions
+                .logout(*app, &login.user_id, self.id)
+                .await;
         }
         self.expiry = None;
     }

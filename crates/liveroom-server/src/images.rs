@@ -119,7 +119,7 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    let Some((app, user)) = shared.sessions.upload_identity(token) else {
+    let Some((app, user)) = shared.sessions.upload_identity(token).await else {
         refuse_body(request, declared);
         return Err(Refusal::new(
             StatusCode::UNAUTHORIZED,

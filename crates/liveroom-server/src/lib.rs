@@ -30,6 +30,7 @@ mod images;
 mod listener;
 mod local_broker;
 mod local_presence;
+mod local_sessions;
 mod moderation;
 mod presence;
 mod registry;
@@ -55,7 +56,7 @@ pub use error::{ServerError, StoreError};
 
 use registry::Registry;
 use room::RoomLimits;
-use session::Sessions;
+use session::SessionRegistry;
 use store::Store;
 
 /// State shared by every connection.
@@ -64,7 +65,7 @@ pub(crate) struct Shared {
     media: Arc<liveroom_media::MediaStore>,
     store: Store,
     rooms: Registry,
-    sessions: Sessions,
+    sessions: Box<dyn SessionRegistry>,
     rules: rules::AppRules,
     /// Each user's message rate, across all its connections and logins.
     send_rates: budget::UserRates,
@@ -126,7 +127,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         media: Arc::new(media),
         rooms: Registry::new(store.clone(), limits),
         store: store.clone(),
-        sessions: Sessions::default(),
+        sessions: Box::new(local_sessions::LocalSessions::default()),
         rules: rules::AppRules::from_config(&config),
         send_rates: budget::UserRates::new(
             f64::from(config.user_rate),

@@ -164,7 +164,7 @@ impl Cx<'_> {
     }
 
     /// Takes `user` out of the room on their connection, telling them why first.
-    fn remove_member(&self, user: &str, reason: &str, banned: bool, until: Option<i64>) {
+    async fn remove_member(&self, user: &str, reason: &str, banned: bool, until: Option<i64>) {
         let frame = ServerFrame::RoomEvent {
             room: self.room.id().to_owned(),
             event: RoomEvent::Kicked {
@@ -179,7 +179,7 @@ impl Cx<'_> {
                 room: self.room.id().to_owned(),
                 frame: text,
             };
-            self.shared.sessions.signal(self.app, user, leave);
+            self.shared.sessions.signal(self.app, user, leave).await;
         }
     }
 }
@@ -234,7 +234,7 @@ async fn kick(cx: &Cx<'_>, user: &str, reason: String) -> Result<Reply, ApiError
     let target = cx.target(user)?;
     let audit = cx.audit(user, &reason, json!({}));
     cx.room.kick(&cx.by, &target, audit).await?;
-    cx.remove_member(user, &reason, false, None);
+    cx.remove_member(user, &reason, false, None).await;
     cx.done(user);
     cx.reply(user, None)
 }
@@ -251,7 +251,7 @@ async fn ban(
     let until = seconds.map(from_now);
     let audit = cx.audit(user, &reason, json!({"seconds": seconds, "until": until}));
     cx.room.ban(&cx.by, &target, until, audit).await?;
-    cx.remove_member(user, &reason, true, until);
+    cx.remove_member(user, &reason, true, until).await;
     cx.done(user);
     cx.reply(user, until)
 }

@@ -1,11 +1,18 @@
-//! Who is logged in where: one session per (SDKAppID, userID); a new login kicks the old one.
-//! Also maps upload tokens to their session, the seam for the HTTP upload route.
+//! The session seam: one login per (SDKAppID, userID), a new login kicking the old one
+//! wherever it is, signals (kick, removal) to a user's connection, and upload tokens mapped to
+//! their session (the upload route may be served by any node). The signal channel of each
+//! connection stays on its node; a shared registry carries the signal there.
+//!
+//! The local registry is [`crate::local_sessions`].
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::pin::Pin;
 
-use liveroom_proto::KickReason;
+use liveroom_proto::{ApiError, KickReason};
 use tokio::sync::mpsc;
+
+/// What a registry call returns.
+pub(crate) type SessionFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A signal to a connection from outside.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,88 +28,27 @@ pub(crate) enum Signal {
     },
 }
 
-struct Entry {
-    conn: u64,
-    signal: mpsc::Sender<Signal>,
-    upload_token: String,
-}
-
-/// The login table.
-#[derive(Default)]
-pub(crate) struct Sessions {
-    by_user: Mutex<HashMap<(u64, String), Entry>>,
-    by_token: Mutex<HashMap<String, (u64, String)>>,
-}
-
-impl Sessions {
-    /// Registers connection `conn` as `user`; kicks a previous session on another connection.
-    pub(crate) fn login(
-        &self,
+/// Who is logged in where.
+pub(crate) trait SessionRegistry: Send + Sync {
+    /// Registers connection `conn` as `user`, reachable through `signal`, with its upload
+    /// token; a previous session of the user on another connection is kicked
+    /// (`multipleAccount`).
+    fn login<'a>(
+        &'a self,
         app: u64,
-        user: &str,
+        user: &'a str,
         conn: u64,
         signal: mpsc::Sender<Signal>,
         upload_token: String,
-    ) {
-        let entry = Entry {
-            conn,
-            signal,
-            upload_token: upload_token.clone(),
-        };
-        let old = match self.by_user.lock() {
-            Ok(mut map) => map.insert((app, user.to_owned()), entry),
-            Err(_) => None,
-        };
-        if let Ok(mut tokens) = self.by_token.lock() {
-            if let Some(old) = &old {
-                tokens.remove(&old.upload_token);
-            }
-            tokens.insert(upload_token, (app, user.to_owned()));
-        }
-        if let Some(old) = old {
-            if old.conn != conn {
-                // Full or closed: that connection is going away anyway.
-                let _ = old
-                    .signal
-                    .try_send(Signal::Kick(KickReason::MultipleAccount));
-            }
-        }
-    }
+    ) -> SessionFuture<'a, Result<(), ApiError>>;
 
     /// Removes the session of `user` if it is still connection `conn`'s.
-    pub(crate) fn logout(&self, app: u64, user: &str, conn: u64) {
-        let removed = match self.by_user.lock() {
-            Ok(mut map) => {
-                let key = (app, user.to_owned());
-                if map.get(&key).is_some_and(|e| e.conn == conn) {
-                    map.remove(&key)
-                } else {
-                    None
-                }
-            }
-            Err(_) => None,
-        };
-        if let (Some(e), Ok(mut tokens)) = (removed, self.by_token.lock()) {
-            tokens.remove(&e.upload_token);
-        }
-    }
+    fn logout<'a>(&'a self, app: u64, user: &'a str, conn: u64) -> SessionFuture<'a, ()>;
 
     /// Sends `signal` to the connection of `user`, if logged in. Best effort: a connection
     /// whose signal queue is full is going away anyway.
-    pub(crate) fn signal(&self, app: u64, user: &str, signal: Signal) {
-        let sender = match self.by_user.lock() {
-            Ok(map) => map.get(&(app, user.to_owned())).map(|e| e.signal.clone()),
-            Err(_) => None,
-        };
-        if let Some(sender) = sender {
-            if sender.try_send(signal).is_err() {
-                tracing::warn!(app, user, "could not signal the connection");
-            }
-        }
-    }
+    fn signal<'a>(&'a self, app: u64, user: &'a str, signal: Signal) -> SessionFuture<'a, ()>;
 
     /// The (SDKAppID, userID) an upload token belongs to, while its session lives.
-    pub(crate) fn upload_identity(&self, token: &str) -> Option<(u64, String)> {
-        self.by_token.lock().ok()?.get(token).cloned()
-    }
+    fn upload_identity<'a>(&'a self, token: &'a str) -> SessionFuture<'a, Option<(u64, String)>>;
 }
