@@ -758,6 +758,8 @@ async fn drive(app: &App, opts: &Opts) -> Result<Value> {
 
     let one = [senders(app, "bench-1", 0).await?];
     let r40 = run_rate(app, opts, &one, 40).await?;
+    tokio::time::sleep(opts.settle()).await;
+    let after_40 = memory(app.driver_pid());
     let r1000 = run_rate(app, opts, &one, 1000).await?;
     tokio::time::sleep(opts.settle()).await;
     let after_flood = memory(app.driver_pid());
@@ -800,6 +802,7 @@ async fn drive(app: &App, opts: &Opts) -> Result<Value> {
         "idle_driver": idle_driver,
         "room": room_mem,
         "room_idle_cpu_pct": room_idle_cpu,
+        "after_40": after_40,
         "after_flood": after_flood,
         "after_flood_later": after_flood_later,
         "side_by_side": side_mem,
@@ -890,6 +893,11 @@ fn table(r: &Value) -> String {
         "| ours, logged in, one room (WebDriver) | {} | {} | ≤ 1.3× |\n",
         m("room_pss_mib"),
         x("room")
+    );
+    out += &format!(
+        "| ours, after the 40 msg/s run (WebDriver) | {} | {} | |\n",
+        m("after_40_pss_mib"),
+        x("after_40")
     );
     out += &format!(
         "| ours, after 10,000 messages (WebDriver) | {} | {} | ≤ 1.4× |\n",
@@ -1021,7 +1029,9 @@ async fn main() -> Result<()> {
         &idle,
         &ours["idle_driver"],
         &ours["room"],
+        &ours["after_40"],
         &ours["after_flood"],
+        &ours["after_flood_later"],
         &ours["side_by_side"],
     ];
     let foreign = samples
@@ -1047,11 +1057,13 @@ async fn main() -> Result<()> {
         "after_flood_pss_mib": total(&ours["after_flood"]),
         "side_by_side_pss_mib": total(&ours["side_by_side"]),
         "after_flood_30s_pss_mib": total(&ours["after_flood_later"]),
+        "after_40_pss_mib": total(&ours["after_40"]),
         "ratios": {
             "idle": ratio(&idle, &bare),
             "room": ratio(&ours["room"], &bare),
             "after_flood": ratio(&ours["after_flood"], &bare),
             "after_flood_30s": ratio(&ours["after_flood_later"], &bare),
+            "after_40": ratio(&ours["after_40"], &bare),
             "side_by_side": ratio(&ours["side_by_side"], &bare),
             "idle_driver": ratio(&ours["idle_driver"], &bare),
             "bare_driver": ratio(&bare_drv, &bare),
@@ -1078,6 +1090,7 @@ async fn main() -> Result<()> {
             "idle": procs(&idle),
             "idle_driver": procs(&ours["idle_driver"]),
             "room": procs(&ours["room"]),
+            "after_40": procs(&ours["after_40"]),
             "after_flood": procs(&ours["after_flood"]),
             "after_flood_30s": procs(&ours["after_flood_later"]),
             "side_by_side": procs(&ours["side_by_side"]),
