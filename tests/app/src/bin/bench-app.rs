@@ -753,6 +753,8 @@ async fn drive(app: &App, opts: &Opts) -> Result<Value> {
     watch(app, "room", "#create-submit", &entered).await?;
     app.click("#create-submit").await?;
     let room_open = mark(app, "room").await?;
+    // The "room created" toast plays for 4 s: CPU is read once it is gone.
+    tokio::time::sleep(opts.settle()).await;
     let ((), room_idle_cpu) = cpu_during(app.driver_pid(), tokio::time::sleep(opts.settle())).await;
     let room_mem = memory(app.driver_pid());
 
