@@ -649,7 +649,17 @@ async fn run_rate(app: &App, opts: &Opts, rooms: &[Room], per_room: u32) -> Resu
             .await
             .is_err()
         {
-            eprintln!("rate {rate}: room {room} does not show its newest message {text:?}");
+            let view = app
+                .js(
+                    "const c = document.querySelector(arguments[0] + ' .chat'); return c && {scrollTop: c.scrollTop, scrollHeight: c.scrollHeight, clientHeight: c.clientHeight, last: [...c.children].slice(-3).map((li) => li.textContent.slice(0, 100))}",
+                    vec![json!(pane(room))],
+                )
+                .await
+                .unwrap_or_default();
+            eprintln!("rate {rate}: room {room} does not show its newest message {text:?}; its chat: {view}");
+            let _ = app
+                .screenshot(&format!("bench-app-{rate}-not-newest"))
+                .await;
             follows_newest = false;
         }
     }
