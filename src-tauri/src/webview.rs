@@ -3,9 +3,9 @@
 //!
 //! Without a GPU (no DRM render node: Xvfb, most VMs and remote desktops), WebKitGTK's
 //! compositing mode and its DMA-BUF renderer draw through Mesa's software OpenGL (llvmpipe).
-//! On a 2-core machine under Xvfb that made a chat at 40 messages/s draw a frame every 98 ms
-//! (p50), and it cost about 100 MiB more than painting on the CPU (BENCHMARKS.md, "Desktop
-//! app"). So without a render node both are turned off. With a GPU, WebKit's default
+//! On a 2-core machine under Xvfb that made a chat at 40 messages/s draw a frame every 135 ms
+//! (p50, 173 ms p95), took 2.6 s to the first screen and 115 MiB more than painting on the
+//! CPU (BENCHMARKS.md, "The desktop app"). So without a render node both are turned off. With a GPU, WebKit's default
 //! (hardware compositing) stays. A variable the user set is never overridden: for instance
 //! `WEBKIT_DISABLE_COMPOSITING_MODE=0` keeps compositing on a machine without a GPU.
 
