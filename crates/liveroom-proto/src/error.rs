@@ -54,6 +54,9 @@ pub mod code {
     pub const TIMEOUT: u32 = 2801;
     /// The server failed internally; the message says nothing secret.
     pub const INTERNAL: u32 = 5000;
+    /// The server cannot reach its store (cluster mode: Redis) for now; nothing was done,
+    /// try again (Tencent IM's "internal error, retry").
+    pub const UNAVAILABLE: u32 = 10002;
 }
 
 /// An error with a numeric code and a human-readable message, as TIM's `imError`.

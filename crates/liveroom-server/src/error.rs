@@ -57,11 +57,40 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// Redis (cluster mode) failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Redis (cluster mode) did not answer in time.
+    #[error("redis did not answer in time")]
+    Unavailable,
 }
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "store failure");
-        ApiError::new(code::INTERNAL, "internal storage error")
+        match &e {
+            StoreError::Unavailable => {
+                tracing::warn!(error = %e, "store unavailable");
+                ApiError::new(
+                    code::UNAVAILABLE,
+                    "the room service's store is unavailable; try again",
+                )
+            }
+            StoreError::Redis(r)
+                if r.is_io_error()
+                    || r.is_timeout()
+                    || r.is_connection_dropped()
+                    || r.is_connection_refusal() =>
+            {
+                tracing::warn!(error = %e, "store unavailable");
+                ApiError::new(
+                    code::UNAVAILABLE,
+                    "the room service's store is unavailable; try again",
+                )
+            }
+            _ => {
+                tracing::error!(error = %e, "store failure");
+                ApiError::new(code::INTERNAL, "internal storage error")
+            }
+        }
     }
 }

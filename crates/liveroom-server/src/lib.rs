@@ -18,6 +18,7 @@
 mod auth;
 mod broker;
 mod budget;
+mod cluster;
 pub mod config;
 mod connection;
 mod encoded;
