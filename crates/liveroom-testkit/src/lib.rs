@@ -1,7 +1,8 @@
 //! Test support shared by the workspace's integration tests (the engine's, the CLI's, the
 //! end-to-end suite and the app's window tests): the workspace's binaries found next to the
 //! running test, the real `liveroom-server` run as a process on a loopback port with its own
-//! data folder, and a TLS-terminating proxy with a self-signed certificate.
+//! data folder, a real `redis-server` for cluster mode ([`RedisProcess`]), and a
+//! TLS-terminating proxy with a self-signed certificate.
 //!
 //! The test command builds every binary first (`cargo build --workspace --all-targets`).
 
@@ -11,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+mod redis;
+pub use redis::{cpu_seconds, RedisProcess};
 
 /// Path of workspace binary `name`, built next to the running test.
 pub fn bin(name: &str) -> PathBuf {
@@ -45,11 +49,17 @@ impl ServerProcess {
     /// Starts a server on a free loopback port for app `app` with secret `key`, plus `extra`
     /// flags (e.g. `["--room-budget", "5"]`).
     pub fn start(app: u64, key: &str, extra: &[&str]) -> Self {
+        Self::start_on("127.0.0.1", app, key, extra)
+    }
+
+    /// Like [`ServerProcess::start`], on a free port of loopback address `ip` (e.g.
+    /// `"127.0.0.2"`): cluster tests give each node its own address, as hosts have.
+    pub fn start_on(ip: &str, app: u64, key: &str, extra: &[&str]) -> Self {
         let data = tempfile::tempdir().expect("temp dir");
         let mut args = vec!["--app".to_owned(), format!("{app}:{key}")];
         args.extend(extra.iter().map(|s| s.to_string()));
         let (child, addr) =
-            spawn(data.path(), "127.0.0.1:0", &args).unwrap_or_else(|e| panic!("{e}"));
+            spawn(data.path(), &format!("{ip}:0"), &args).unwrap_or_else(|e| panic!("{e}"));
         Self {
             child: Some(child),
             addr,
