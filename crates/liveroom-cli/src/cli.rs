@@ -359,7 +359,9 @@ pub enum WordsCmd {
 #[derive(Debug, Clone, Args)]
 pub struct Connect {
     /// Server address: ws://HOST:PORT or http://HOST:PORT (wss:// or https:// behind TLS).
-    #[arg(long, env = "LIVEROOM_SERVER")]
+    /// For a cluster, the nodes' addresses comma-separated (ws://10.0.0.1:9001,ws://10.0.0.2:9001):
+    /// one is chosen at random, and a node that refuses the connection is skipped.
+    #[arg(long, env = "LIVEROOM_SERVER", value_name = "ADDRESS[,ADDRESS...]")]
     pub server: String,
     /// PEM file of extra trusted root certificates for a wss:// or https:// server (a
     /// private CA or a self-signed certificate); the system's roots are always trusted.

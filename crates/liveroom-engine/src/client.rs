@@ -18,7 +18,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::connection::{self, Call, Command, Effect, REQUEST_TIMEOUT};
 use crate::download::ServerImage;
-use crate::endpoint::Endpoints;
+use crate::endpoint::Servers;
 use crate::error;
 use crate::events::{Event, EventName, HandlerId};
 use crate::lock;
@@ -83,7 +83,7 @@ impl std::fmt::Debug for Im {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Im")
             .field("sdk_app_id", &self.inner.shared.sdk_app_id)
-            .field("server", &self.inner.shared.endpoints.ws)
+            .field("server", &self.inner.shared.endpoints().ws)
             .field("user", &self.user_id())
             .finish()
     }
@@ -93,6 +93,14 @@ impl Im {
     /// An engine for `sdk_app_id` on `server` (`ws://HOST:PORT`, `http://HOST:PORT`, or
     /// `wss://` / `https://` for a server behind TLS, with or without `/ws`). Nothing
     /// connects until a call needs it. SDKAppID 0 is refused (10004).
+    ///
+    /// `server` may also list the nodes of a cluster, comma-separated
+    /// (`ws://10.0.0.1:9001, ws://10.0.0.2:9001`): the engine connects to one chosen at
+    /// random, skips a node that refuses the connection, and after a lost connection
+    /// reconnects to the next node (with the usual backoff), logging in again and re-entering
+    /// its rooms from their last sequence. Uploads and downloads go to the node connected to.
+    /// Each entry is checked like a single address; a bad or empty one is refused (10004)
+    /// with its place in the list.
     pub fn new(sdk_app_id: u64, server: impl AsRef<str>) -> Result<Self, ApiError> {
         Self::with_tls(sdk_app_id, server, TlsConfig::default())
     }
@@ -107,10 +115,10 @@ impl Im {
         if sdk_app_id == 0 {
             return Err(ApiError::invalid("SDKAppID is required (not 0)"));
         }
-        let endpoints = Endpoints::parse(server.as_ref())?;
+        let servers = Servers::parse(server.as_ref())?;
         Ok(Self {
             inner: Arc::new(Inner {
-                shared: Arc::new(Shared::new(sdk_app_id, endpoints, tls)),
+                shared: Arc::new(Shared::new(sdk_app_id, servers, tls)),
                 conn: Mutex::new(None),
                 session_lock: tokio::sync::Mutex::new(()),
             }),
@@ -356,7 +364,7 @@ impl Im {
             )
         };
         let target = UploadTarget {
-            http: &self.inner.shared.endpoints.http,
+            http: &self.inner.shared.endpoints().http,
             tls: &self.inner.shared.tls,
             path: &path,
             token: &token,
@@ -376,11 +384,18 @@ impl Im {
     /// a user) through the server's proxy `/external-image?url=...`, which fetches, checks and
     /// thumbnails it. Other URLs are refused (10004); the server's refusals come back with
     /// their codes (e.g. 10007 for an internal address). Uses the engine's trusted roots.
+    /// Given a list of nodes, the picture comes from the node connected to, whichever node's
+    /// absolute URL names it (every node of a cluster serves every picture).
     pub async fn fetch_image(&self, target: &str) -> Result<ServerImage, ApiError> {
         let shared = &self.inner.shared;
         shared
             .downloader
-            .fetch(&shared.endpoints.http, &shared.tls, target)
+            .fetch(
+                &shared.servers,
+                &shared.endpoints().http,
+                &shared.tls,
+                target,
+            )
             .await
     }
 
@@ -726,7 +741,7 @@ impl Im {
         message.flow = Flow::Out;
         upload::resolve_urls(
             std::slice::from_mut(&mut message),
-            &self.inner.shared.endpoints.http,
+            &self.inner.shared.endpoints().http,
         );
         Ok(message)
     }

@@ -12,7 +12,13 @@
 //! in-flight requests with 2800 (they may or may not have reached the server) and, after a
 //! first successful connection, reconnects with [`Backoff`]; requests made meanwhile wait in
 //! `queued` (a request whose caller already timed out is never sent late). A kick or a close
-//! code in 4000–4099 is terminal.
+//! code in 4000–4099 is terminal. A room the server no longer has when it is re-entered
+//! (10010) is left with `t_room_dismissed`.
+//!
+//! Given several nodes ([`crate::endpoint::Servers`]), every lost or refused connection moves
+//! to the next node, round-robin: the first connection tries each node once, at once, before
+//! it fails; a reconnect waits the same backoff as with one node, so a dead node costs one
+//! backoff step and is then skipped. With one address nothing changes.
 //!
 //! Against a misbehaving server (see [`crate::inbound`]): frames over
 //! [`crate::inbound::MAX_SERVER_FRAME`] and writes the server does not take within
@@ -26,8 +32,8 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use liveroom_proto::{
-    close, ApiError, ClientFrame, EnterReply, HelloReply, KickReason, LoginReply, Request,
-    ServerFrame,
+    close, code, ApiError, ClientFrame, EnterReply, HelloReply, KickReason, LoginReply, Request,
+    RoomEvent, ServerFrame,
 };
 use serde_json::Value;
 use tokio::net::TcpStream;
@@ -177,11 +183,19 @@ impl Connection {
     async fn run(mut self) {
         let mut backoff = Backoff::default();
         let mut was_connected = false;
+        // Before the first connection: why each node tried so far refused.
+        let mut refusals: Vec<String> = Vec::new();
         self.shared.set_net(NetState::Connecting);
         loop {
             let stop = match self.connect().await {
                 Ok(mut ws) => match self.handshake(&mut ws).await {
                     Ok(()) => {
+                        elog!(
+                            self.shared,
+                            DEBUG,
+                            "connected to {}",
+                            self.shared.endpoints().ws
+                        );
                         was_connected = true;
                         backoff.reset();
                         self.shared.set_net(NetState::Connected);
@@ -226,22 +240,38 @@ impl Connection {
                 }
                 Stop::Lost(reason) => {
                     self.fail_pending(&error::network(format!("connection lost: {reason}")));
+                    let lost = self.shared.endpoints().ws.clone();
+                    self.shared.next_server();
                     if !was_connected {
                         // The waiting calls get this error: no need to shout it in the log too.
-                        elog!(
-                            self.shared,
-                            DEBUG,
-                            "cannot connect to {}: {reason}",
-                            self.shared.endpoints.ws
-                        );
-                        self.finish(error::network(format!(
-                            "cannot connect to {}: {reason}",
-                            self.shared.endpoints.ws
-                        )));
+                        elog!(self.shared, DEBUG, "cannot connect to {lost}: {reason}");
+                        refusals.push(format!("{lost}: {reason}"));
+                        let nodes = self.shared.servers.len();
+                        if refusals.len() < nodes {
+                            continue;
+                        }
+                        let message = if nodes == 1 {
+                            format!("cannot connect to {lost}: {reason}")
+                        } else {
+                            format!(
+                                "cannot connect to any of the {nodes} servers: {}",
+                                refusals.join("; ")
+                            )
+                        };
+                        self.finish(error::network(message));
                         self.shared.set_net(NetState::Disconnected);
                         return;
                     }
-                    elog!(self.shared, WARN, "connection lost: {reason}; reconnecting");
+                    if self.shared.servers.len() > 1 {
+                        elog!(
+                            self.shared,
+                            WARN,
+                            "connection to {lost} lost: {reason}; reconnecting to {}",
+                            self.shared.endpoints().ws
+                        );
+                    } else {
+                        elog!(self.shared, WARN, "connection lost: {reason}; reconnecting");
+                    }
                     let delay = backoff.next_delay();
                     self.shared.set_reconnecting(backoff.attempts(), delay);
                     if !self.wait_queueing(delay).await {
@@ -256,7 +286,7 @@ impl Connection {
 
     /// Opens the socket.
     async fn connect(&self) -> Result<Ws, Stop> {
-        let url = &self.shared.endpoints.ws;
+        let url = &self.shared.endpoints().ws;
         elog!(self.shared, DEBUG, "connecting to {url}");
         match timeout(
             CONNECT_TIMEOUT,
@@ -350,6 +380,12 @@ impl Connection {
                 Err(CallError::Api(e)) => {
                     elog!(self.shared, WARN, room = %room, code = e.code, "re-entering failed: {}", e.message);
                     lock(&self.shared.state).rooms.remove(&room);
+                    if e.code == code::ROOM_NOT_FOUND {
+                        // Dismissed while this client was away (or, behind a list of nodes,
+                        // unknown to the node reached): the user must learn the room is gone.
+                        let (event, _) = room_event(&room, RoomEvent::Dismissed);
+                        self.shared.emitter.emit(event);
+                    }
                 }
                 Err(CallError::Stop(stop)) => return Err(stop),
             }
@@ -605,7 +641,7 @@ impl Connection {
                             )))
                         }
                     };
-                    resolve_urls(&mut fresh, &self.shared.endpoints.http);
+                    resolve_urls(&mut fresh, &self.shared.endpoints().http);
                     let me = state.session.as_ref().map(|s| s.user_id.as_str());
                     split_messages(&room, fresh, me, OwnMessages::Skip)
                 };
@@ -722,7 +758,7 @@ impl Connection {
                 OwnMessages::Deliver
             };
             let mut fresh = state.rooms.finish_enter(room, history, reply.last_sequence);
-            resolve_urls(&mut fresh, &self.shared.endpoints.http);
+            resolve_urls(&mut fresh, &self.shared.endpoints().http);
             let me = state.session.as_ref().map(|s| s.user_id.as_str());
             split_messages(room, fresh, me, own)
         };

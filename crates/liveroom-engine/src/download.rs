@@ -13,6 +13,7 @@ use bytes::Bytes;
 use liveroom_proto::limits::{AVATAR_MAX, IMAGE_MAX};
 use liveroom_proto::{code, ApiError};
 
+use crate::endpoint::Servers;
 use crate::tls::TlsConfig;
 
 /// A picture as the room server served it.
@@ -52,14 +53,19 @@ impl Downloader {
         Ok(self.client.get_or_init(|| client))
     }
 
-    /// GETs `target` (see [`request_path`]) from the server at `http`.
+    /// GETs `target` (see [`request_path`]) from the node at `http`, one of `servers`: an
+    /// absolute URL on any node of the list is that node's picture, which every node serves.
     pub(crate) async fn fetch(
         &self,
+        servers: &Servers,
         http: &str,
         tls: &TlsConfig,
         target: &str,
     ) -> Result<ServerImage, ApiError> {
-        let path = request_path(http, target)?;
+        let path = servers
+            .http_roots()
+            .find_map(|root| server_path(root, target).ok())
+            .map_or_else(|| request_path(http, target), |path| Ok(path.to_owned()))?;
         let url = format!("{}{path}", http.trim_end_matches('/'));
         let mut response = self
             .client(tls)?

@@ -1,13 +1,13 @@
 //! State shared by the [`crate::Im`] handle and its connection task.
 
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::download::Downloader;
-use crate::endpoint::Endpoints;
+use crate::endpoint::{Endpoints, Servers};
 use crate::events::{Emitter, Event, EventData, EventName, NextTry};
 use crate::lock;
 use crate::rooms::Rooms;
@@ -57,7 +57,11 @@ pub(crate) struct State {
 
 pub(crate) struct Shared {
     pub(crate) sdk_app_id: u64,
-    pub(crate) endpoints: Endpoints,
+    /// The nodes the engine may talk to.
+    pub(crate) servers: Servers,
+    /// The node connected to, or being tried: an index into `servers`, changed only by the
+    /// connection task.
+    current: AtomicUsize,
     /// Roots trusted for `wss://` and `https://`.
     pub(crate) tls: TlsConfig,
     pub(crate) emitter: Emitter,
@@ -72,10 +76,17 @@ pub(crate) struct Shared {
 const DEFAULT_LOG_LEVEL: u8 = 1;
 
 impl Shared {
-    pub(crate) fn new(sdk_app_id: u64, endpoints: Endpoints, tls: TlsConfig) -> Self {
+    /// The first node is one of `servers` chosen at random, so that clients given the same
+    /// list spread over the nodes.
+    pub(crate) fn new(sdk_app_id: u64, servers: Servers, tls: TlsConfig) -> Self {
+        let first = match servers.len() {
+            0 | 1 => 0,
+            n => rand::random::<usize>() % n,
+        };
         Self {
             sdk_app_id,
-            endpoints,
+            servers,
+            current: AtomicUsize::new(first),
             tls,
             emitter: Emitter::new(),
             downloader: Downloader::default(),
@@ -87,6 +98,21 @@ impl Shared {
             }),
             log_level: AtomicU8::new(DEFAULT_LOG_LEVEL),
             next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The node connected to (or being tried): its WebSocket, and the HTTP root that uploads,
+    /// downloads and image URLs use.
+    pub(crate) fn endpoints(&self) -> &Endpoints {
+        self.servers.get(self.current.load(Ordering::Relaxed))
+    }
+
+    /// Moves to the next node of the list (round-robin from the current one); with one
+    /// address this changes nothing.
+    pub(crate) fn next_server(&self) {
+        if self.servers.len() > 1 {
+            let next = (self.current.load(Ordering::Relaxed) + 1) % self.servers.len();
+            self.current.store(next, Ordering::Relaxed);
         }
     }
 

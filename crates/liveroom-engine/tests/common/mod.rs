@@ -1,7 +1,7 @@
 //! Runs the real `liveroom-server` binary for the engine's integration tests (the process is
 //! `liveroom_testkit::ServerProcess`).
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)] // each test binary uses a part of it
 
 use std::net::SocketAddr;
 use std::time::Duration;
