@@ -202,3 +202,47 @@ fn send_image_prints_progress_and_the_message() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("error 2252:"));
 }
+
+#[test]
+fn a_list_of_servers_skips_the_dead_ones() {
+    let server = Server::start();
+    json_out(&server.cli_as(
+        "host",
+        &["create-room", "--name", "Listed", "--room-id", "listed"],
+    ));
+    let dead = || {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("ws://{}", listener.local_addr().unwrap())
+    };
+    let list = format!("{}, {},{} ,{}", dead(), dead(), dead(), server.url());
+    let cli = |list: &str, args: &[&str]| {
+        Command::new(bin("liveroom"))
+            .args(args)
+            .env("LIVEROOM_SERVER", list)
+            .env("LIVEROOM_APP", APP.to_string())
+            .env("LIVEROOM_USER", "host")
+            .env("LIVEROOM_SIG", liveroom_tests::sig("host"))
+            .output()
+            .unwrap()
+    };
+    // The node is chosen at random: four runs all but surely start on a dead one.
+    let mut sequences = Vec::new();
+    for n in 0..4 {
+        let text = format!("through the list {n}");
+        let sent = json_out(&cli(&list, &["send", "listed", &text]));
+        assert_eq!(sent["payload"]["text"], text.as_str());
+        sequences.push(sent["sequence"].as_u64().unwrap());
+    }
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
+
+    // A bad entry is named, and nothing is sent.
+    let out = cli(&format!("{},", server.url()), &["send", "listed", "never"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("error 10004:")
+            && stderr.contains("server address 2 of 2")
+            && stderr.contains("is empty"),
+        "{stderr}"
+    );
+}
