@@ -3,6 +3,7 @@
 
 mod budget;
 mod cli;
+mod cluster;
 mod external_images;
 mod hostile;
 mod hostile_images;
@@ -80,7 +81,12 @@ pub struct RawClient {
 impl RawClient {
     /// Connects to `GET /ws`.
     pub async fn connect(server: &liveroom_tests::Server) -> Self {
-        let (ws, _) = tokio_tungstenite::connect_async(format!("{}/ws", server.url()))
+        Self::connect_url(&server.url()).await
+    }
+
+    /// Connects to `GET /ws` of the server at `url` (`ws://HOST:PORT`).
+    pub async fn connect_url(url: &str) -> Self {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("{url}/ws"))
             .await
             .expect("websocket connect");
         Self { ws }

@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use axum::extract::ws::Utf8Bytes;
 use liveroom_proto::{code, ApiError, Priority};
 
 use crate::encoded::Encoded;
@@ -23,7 +24,8 @@ pub(crate) type BrokerFuture<'a, T> =
 /// A send being accepted: encoded once its sequence is known, then made durable before it is
 /// published (the sender is acknowledged only after that).
 pub(crate) trait Outgoing: Send {
-    /// The message as sequence `seq`, encoded once.
+    /// The message as sequence `seq`, encoded. Called again, it is the same message (ID
+    /// nonce, time) with another sequence; the last call's is the one sent.
     fn encode(&mut self, seq: u64) -> Result<Encoded, ApiError>;
     /// Makes message `seq` durable; the send fails (and nothing is published) if this does.
     fn persist(&mut self, seq: u64, json: Encoded) -> BrokerFuture<'_, ()>;
@@ -56,8 +58,15 @@ pub(crate) trait Broker: Send + Sync {
         out: &'a mut (dyn Outgoing + 'a),
     ) -> BrokerFuture<'a, u64>;
 
-    /// The kept messages after `since` (all of them for `None`).
-    fn history(&self, since: Option<u64>) -> BrokerFuture<'_, Since>;
+    /// Where a joining viewer's live stream begins: runs `attach` (which subscribes the
+    /// viewer to the ring) at the point after which every message comes through the ring,
+    /// and returns the kept messages after `since` (all of them for `None`) up to that
+    /// point. So history and stream meet with no gap and no overlap.
+    fn snapshot<'a>(
+        &'a self,
+        since: Option<u64>,
+        attach: &'a mut (dyn FnMut() + Send + 'a),
+    ) -> BrokerFuture<'a, Since>;
 
     /// The kept message of sequence `seq`, if any.
     fn message(&self, seq: u64) -> BrokerFuture<'_, Option<Encoded>>;
@@ -66,10 +75,60 @@ pub(crate) trait Broker: Send + Sync {
     fn forget(&self, seq: u64) -> BrokerFuture<'_, ()>;
 
     /// A viewer of this node enters the room: the node receives the room from now on.
-    fn subscribe(&self);
+    fn subscribe(&self) -> BrokerFuture<'_, ()>;
 
     /// This node's last viewer of the room left: the node stops receiving it.
     fn unsubscribe(&self);
+
+    /// Publishes a whole frame (a room event) to every node's viewers, in order with the
+    /// messages; `changed`: it follows a change of the room's state, which every node
+    /// reloads.
+    fn announce(&self, frame: Utf8Bytes, changed: bool) -> BrokerFuture<'_, ()>;
+
+    /// Publishes a join/leave tip (not kept, sequence 0) to every node's viewers.
+    fn tip(&self, json: String) -> BrokerFuture<'_, ()>;
+
+    /// The right to change the room's state, alone among every node serving it: held
+    /// through a moderation action's checks, commit and announcement.
+    fn exclusive(&self) -> BrokerFuture<'_, Exclusive>;
+}
+
+/// Held while a room's state is changed (see [`Broker::exclusive`]); released when dropped.
+pub(crate) struct Exclusive {
+    /// Other nodes may have changed the room since this node last read it.
+    stale: bool,
+    release: Option<Box<dyn FnOnce() + Send>>,
+}
+
+impl Exclusive {
+    /// One process carries the room: its lock is the room's own.
+    pub(crate) fn local() -> Self {
+        Self {
+            stale: false,
+            release: None,
+        }
+    }
+
+    /// A lock shared by the nodes, released by `release`.
+    pub(crate) fn shared(release: Box<dyn FnOnce() + Send>) -> Self {
+        Self {
+            stale: true,
+            release: Some(release),
+        }
+    }
+
+    /// Whether the room's state must be read again before it is checked.
+    pub(crate) fn stale(&self) -> bool {
+        self.stale
+    }
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        if let Some(release) = self.release.take() {
+            release();
+        }
+    }
 }
 
 /// 10023 for a send the room's budget drops.

@@ -96,6 +96,14 @@ pub struct Config {
     /// Whether external pictures may come from loopback, private, link-local and other
     /// internal addresses (tests, LAN deployments). Off by default: any user picks the URL.
     pub external_image_allow_internal: bool,
+    /// Cluster mode: the Redis every node of the cluster shares (`redis://HOST:PORT[/DB]`).
+    /// `None`: one process carries its rooms, over SQLite.
+    pub redis: Option<String>,
+    /// This node's name in the cluster (default: a random one).
+    pub node_id: Option<String>,
+    /// Where pictures are kept (default: `DATA/images`). In cluster mode a folder every node
+    /// shares, so any node serves any picture.
+    pub media_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -136,6 +144,9 @@ impl Default for Config {
             external_image_retry_after: Duration::from_secs(300),
             external_image_cache_entries: 10_000,
             external_image_allow_internal: false,
+            redis: None,
+            node_id: None,
+            media_dir: None,
         }
     }
 }
@@ -405,6 +416,21 @@ impl ConfigBuilder {
         self.0.external_image_allow_internal = allow;
         self
     }
+    /// Cluster mode over this Redis (`redis://HOST:PORT[/DB]`).
+    pub fn redis(mut self, url: impl Into<String>) -> Self {
+        self.0.redis = Some(url.into());
+        self
+    }
+    /// This node's name in the cluster.
+    pub fn node_id(mut self, id: impl Into<String>) -> Self {
+        self.0.node_id = Some(id.into());
+        self
+    }
+    /// The pictures' folder (shared by every node in cluster mode).
+    pub fn media_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.0.media_dir = Some(dir.into());
+        self
+    }
     /// The config.
     pub fn build(self) -> Config {
         self.0
@@ -564,6 +590,17 @@ pub struct Cli {
         default_missing_value = "true"
     )]
     pub external_image_allow_internal: Option<bool>,
+    /// Cluster mode: the Redis every node shares, `redis://HOST:PORT[/DB]` [default: none,
+    /// one process over SQLite].
+    #[arg(long, env = "LIVEROOM_REDIS", value_name = "URL")]
+    pub redis: Option<String>,
+    /// This node's name in the cluster [default: a random one].
+    #[arg(long, env = "LIVEROOM_NODE_ID", value_name = "NAME")]
+    pub node_id: Option<String>,
+    /// Where pictures are kept; in cluster mode a folder every node shares [default:
+    /// DATA/images].
+    #[arg(long, env = "LIVEROOM_MEDIA", value_name = "DIR")]
+    pub media: Option<PathBuf>,
 }
 
 /// The TOML file's shape; every key optional.
@@ -605,6 +642,9 @@ struct FileConfig {
     external_image_retry_after: Option<u64>,
     external_image_cache_entries: Option<usize>,
     external_image_allow_internal: Option<bool>,
+    redis: Option<String>,
+    node_id: Option<String>,
+    media: Option<PathBuf>,
 }
 
 /// `apps = ["ID:SECRET", ...]` or `[apps]` with `ID = "SECRET"`.
@@ -832,6 +872,12 @@ impl Cli {
                 .external_image_allow_internal
                 .or(file.external_image_allow_internal)
                 .unwrap_or(d.external_image_allow_internal),
+            redis: self.redis.or(file.redis).filter(|r| !r.trim().is_empty()),
+            node_id: self
+                .node_id
+                .or(file.node_id)
+                .filter(|n| !n.trim().is_empty()),
+            media_dir: self.media.or(file.media),
         };
         config.validate()?;
         Ok(config)

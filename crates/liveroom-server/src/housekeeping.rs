@@ -11,14 +11,23 @@ use crate::Shared;
 /// Longest time between two sweeps.
 const SWEEP_MAX: Duration = Duration::from_secs(10);
 
-/// Pushes each room's online count every `online_interval` (rooms with nobody in get none).
+/// Pushes each room's online count every `online_interval` (rooms with nobody in get none),
+/// every node's members counted (read again first in cluster mode).
 pub(crate) async fn push_online(shared: Arc<Shared>) {
-    every(&shared, shared.config.online_interval, || {
-        for room in shared.rooms.all() {
-            room.publish_online();
+    let mut tick = tokio::time::interval(shared.config.online_interval);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tick.tick() => {
+                for room in shared.rooms.all() {
+                    room.refresh_online().await;
+                    room.publish_online();
+                }
+            }
         }
-    })
-    .await;
+    }
 }
 
 /// Unloads rooms unused for `room_unload_after` and drops full user-rate buckets. A room is

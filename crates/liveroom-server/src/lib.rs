@@ -22,6 +22,7 @@ mod cluster;
 pub mod config;
 mod connection;
 mod encoded;
+mod engine;
 pub mod error;
 mod external_images;
 mod fanout;
@@ -55,6 +56,7 @@ use tokio_util::task::TaskTracker;
 pub use config::{Config, ConfigBuilder};
 pub use error::{ServerError, StoreError};
 
+use engine::Engine;
 use registry::Registry;
 use room::RoomLimits;
 use session::SessionRegistry;
@@ -66,7 +68,7 @@ pub(crate) struct Shared {
     media: Arc<liveroom_media::MediaStore>,
     store: Store,
     rooms: Registry,
-    sessions: Box<dyn SessionRegistry>,
+    sessions: Arc<dyn SessionRegistry>,
     rules: rules::AppRules,
     /// Each user's message rate, across all its connections and logins.
     send_rates: budget::UserRates,
@@ -92,14 +94,9 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         path: config.data_dir.clone(),
         source,
     })?;
-    let store: Store = {
-        let dir = config.data_dir.clone();
-        let history = config.history;
-        let local = tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&dir, history))
-            .await
-            .map_err(|e| StoreError::Task(e.to_string()))??;
-        Arc::new(local)
-    };
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let (engine, store, sessions) = open_engine(&config, &shutdown, &tracker).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -110,25 +107,27 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         addr: config.listen,
         source,
     })?;
-    let shutdown = CancellationToken::new();
-    let tracker = TaskTracker::new();
     let limits = RoomLimits {
         budget: config.room_budget,
         history: config.history,
         join_leave_threshold: config.join_leave_threshold,
         ring: config.room_ring,
     };
-    let media = liveroom_media::MediaStore::open(config.data_dir.join("images"))
+    let media_dir = config
+        .media_dir
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("images"));
+    let media = liveroom_media::MediaStore::open(&media_dir)
         .map(|m| m.with_max_decodes(config.max_decodes))
         .map_err(|source| ServerError::DataDir {
-            path: config.data_dir.join("images"),
+            path: media_dir.clone(),
             source,
         })?;
     let shared = Arc::new(Shared {
         media: Arc::new(media),
-        rooms: Registry::new(store.clone(), limits),
+        rooms: Registry::new(store.clone(), limits, engine),
         store: store.clone(),
-        sessions: Box::new(local_sessions::LocalSessions::default()),
+        sessions,
         rules: rules::AppRules::from_config(&config),
         send_rates: budget::UserRates::new(
             f64::from(config.user_rate),
@@ -158,6 +157,37 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         store,
         shared,
     })
+}
+
+/// The rooms' engine with its store and session registry: SQLite and this process alone, or
+/// a node of a cluster over Redis (`config.redis`).
+async fn open_engine(
+    config: &Config,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Result<(Engine, Store, Arc<dyn SessionRegistry>), ServerError> {
+    match &config.redis {
+        None => {
+            let dir = config.data_dir.clone();
+            let history = config.history;
+            let local =
+                tokio::task::spawn_blocking(move || sqlite::SqliteStore::open(&dir, history))
+                    .await
+                    .map_err(|e| StoreError::Task(e.to_string()))??;
+            Ok((
+                Engine::Local,
+                Arc::new(local),
+                Arc::new(local_sessions::LocalSessions::default()),
+            ))
+        }
+        Some(url) => {
+            let node = cluster::Node::start(url, config.node_id.clone(), shutdown.clone(), tracker)
+                .await?;
+            let store = cluster::store::RedisStore::new(node.redis().clone(), config.history);
+            let sessions = cluster::sessions::RedisSessions::start(node.clone()).await?;
+            Ok((Engine::Cluster(node), Arc::new(store), sessions))
+        }
+    }
 }
 
 /// Triggers a graceful shutdown from anywhere (signal handlers, the desktop app).

@@ -6,9 +6,10 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use axum::extract::ws::Utf8Bytes;
 use liveroom_proto::Priority;
 
-use crate::broker::{over_budget, Broker, BrokerFuture, Outgoing, Since};
+use crate::broker::{over_budget, Broker, BrokerFuture, Exclusive, Outgoing, Since};
 use crate::budget::RoomBudget;
 use crate::encoded::Encoded;
 use crate::fanout::Ring;
@@ -109,9 +110,15 @@ impl Broker for LocalBroker {
         })
     }
 
-    fn history(&self, since: Option<u64>) -> BrokerFuture<'_, Since> {
+    fn snapshot<'a>(
+        &'a self,
+        since: Option<u64>,
+        attach: &'a mut (dyn FnMut() + Send + 'a),
+    ) -> BrokerFuture<'a, Since> {
         Box::pin(async move {
+            // Publishing holds the log: nothing is published between attaching and reading.
             let log = self.log.lock().await;
+            attach();
             let after = since.unwrap_or(0);
             Ok(Since {
                 messages: log
@@ -144,12 +151,27 @@ impl Broker for LocalBroker {
         })
     }
 
-    fn subscribe(&self) {
+    fn subscribe(&self) -> BrokerFuture<'_, ()> {
         // The ring makes itself on its first receiver.
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn unsubscribe(&self) {
         self.ring.release();
+    }
+
+    fn announce(&self, frame: Utf8Bytes, _changed: bool) -> BrokerFuture<'_, ()> {
+        self.ring.publish_frame(frame);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn tip(&self, json: String) -> BrokerFuture<'_, ()> {
+        self.ring.publish_message(&json, Priority::Normal);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn exclusive(&self) -> BrokerFuture<'_, Exclusive> {
+        Box::pin(std::future::ready(Ok(Exclusive::local())))
     }
 }
 
@@ -195,6 +217,14 @@ mod tests {
                 }
             })
         }
+    }
+
+    /// The kept history after `since` (no viewer attaching).
+    async fn history(
+        b: &LocalBroker,
+        since: Option<u64>,
+    ) -> Result<Since, liveroom_proto::ApiError> {
+        b.snapshot(since, &mut || {}).await
     }
 
     async fn send(b: &LocalBroker, priority: Priority) -> Result<u64, liveroom_proto::ApiError> {
@@ -256,7 +286,7 @@ mod tests {
         assert_eq!(refused.code, code::RATE_LIMITED);
         assert!(send(&b, Priority::High).await.is_ok(), "High always passes");
         // Dropped sends take no sequence: the accepted ones are numbered without holes.
-        let h = b.history(None).await.unwrap();
+        let h = history(&b, None).await.unwrap();
         let accepted = lowest + low + normal + 1;
         assert_eq!(h.last_seq, accepted);
         assert_eq!(seqs(&h), (1..=accepted).collect::<Vec<_>>());
@@ -268,13 +298,13 @@ mod tests {
         for _ in 0..5 {
             send(&b, Priority::Normal).await.unwrap();
         }
-        let h = b.history(None).await.unwrap();
+        let h = history(&b, None).await.unwrap();
         assert_eq!(seqs(&h), vec![3, 4, 5]);
         assert_eq!(h.last_seq, 5);
-        let gap = b.history(Some(3)).await.unwrap();
+        let gap = history(&b, Some(3)).await.unwrap();
         assert_eq!(seqs(&gap), vec![4, 5]);
         assert!(!gap.skipped, "the gap is inside the history");
-        let caught_up = b.history(Some(5)).await.unwrap();
+        let caught_up = history(&b, Some(5)).await.unwrap();
         assert!(caught_up.messages.is_empty() && !caught_up.skipped);
     }
 
@@ -286,15 +316,15 @@ mod tests {
         }
         // 1 and 2 fell out: a client at 0 or 1 gets 3..=5 and is told it missed some.
         for since in [0, 1] {
-            let h = b.history(Some(since)).await.unwrap();
+            let h = history(&b, Some(since)).await.unwrap();
             assert_eq!(seqs(&h), vec![3, 4, 5]);
             assert!(h.skipped, "since {since}");
         }
         // A client at 2 missed exactly what is kept.
-        assert!(!b.history(Some(2)).await.unwrap().skipped);
+        assert!(!history(&b, Some(2)).await.unwrap().skipped);
         // A deleted message is a hole, not a skip.
         b.forget(4).await.unwrap();
-        let h = b.history(Some(2)).await.unwrap();
+        let h = history(&b, Some(2)).await.unwrap();
         assert_eq!(seqs(&h), vec![3, 5]);
         assert!(!h.skipped);
         // A room loaded from the store knows what it no longer holds.
@@ -302,8 +332,8 @@ mod tests {
             .map(|s| (s, Encoded::parse(format!(r#"{{"sequence":{s}}}"#)).unwrap()))
             .collect();
         let loaded = LocalBroker::new("r", 0, 3, 16, 9, stored);
-        assert!(loaded.history(Some(6)).await.unwrap().skipped);
-        assert!(!loaded.history(Some(7)).await.unwrap().skipped);
+        assert!(history(&loaded, Some(6)).await.unwrap().skipped);
+        assert!(!history(&loaded, Some(7)).await.unwrap().skipped);
     }
 
     #[tokio::test]

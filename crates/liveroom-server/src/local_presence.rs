@@ -22,6 +22,11 @@ impl LocalPresence {
     fn members(&self) -> MutexGuard<'_, Members> {
         self.members.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// The user connection `conn` is in the room as (None: a guest, or not in).
+    pub(crate) fn user_of(&self, conn: u64) -> Option<String> {
+        self.members().get(&conn).cloned().flatten()
+    }
 }
 
 /// Whether `user` is in `members` on a connection other than `conn` (a re-login racing the
@@ -35,6 +40,10 @@ fn has_other(members: &Members, conn: u64, user: &str) -> bool {
 impl Presence for LocalPresence {
     fn online(&self) -> usize {
         self.online.load(Ordering::Relaxed)
+    }
+
+    fn here(&self) -> usize {
+        self.online()
     }
 
     fn contains(&self, conn: u64) -> bool {
@@ -90,6 +99,10 @@ impl Presence for LocalPresence {
     fn has_user<'a>(&'a self, user: &'a str) -> PresenceFuture<'a, bool> {
         let found = self.members().values().any(|u| u.as_deref() == Some(user));
         Box::pin(std::future::ready(Ok(found)))
+    }
+
+    fn refresh(&self) -> PresenceFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
     }
 }
 

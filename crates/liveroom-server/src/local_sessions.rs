@@ -24,7 +24,7 @@ pub(crate) struct LocalSessions {
 
 impl LocalSessions {
     /// Registers connection `conn` as `user`; kicks a previous session on another connection.
-    fn login_now(
+    pub(crate) fn login_now(
         &self,
         app: u64,
         user: &str,
@@ -58,7 +58,7 @@ impl LocalSessions {
     }
 
     /// Removes the session of `user` if it is still connection `conn`'s.
-    fn logout_now(&self, app: u64, user: &str, conn: u64) {
+    pub(crate) fn logout_now(&self, app: u64, user: &str, conn: u64) {
         let removed = match self.by_user.lock() {
             Ok(mut map) => {
                 let key = (app, user.to_owned());
@@ -77,7 +77,7 @@ impl LocalSessions {
 
     /// Sends `signal` to the connection of `user`, if logged in. Best effort: a connection
     /// whose signal queue is full is going away anyway.
-    fn signal_now(&self, app: u64, user: &str, signal: Signal) {
+    pub(crate) fn signal_now(&self, app: u64, user: &str, signal: Signal) {
         let sender = match self.by_user.lock() {
             Ok(map) => map.get(&(app, user.to_owned())).map(|e| e.signal.clone()),
             Err(_) => None,
@@ -89,8 +89,23 @@ impl LocalSessions {
         }
     }
 
+    /// Sends `signal` to `user`'s session if it is still connection `conn`'s (a newer
+    /// login elsewhere kicks exactly the session it replaced).
+    pub(crate) fn signal_conn_now(&self, app: u64, user: &str, conn: u64, signal: Signal) {
+        let sender = match self.by_user.lock() {
+            Ok(map) => map
+                .get(&(app, user.to_owned()))
+                .filter(|e| e.conn == conn)
+                .map(|e| e.signal.clone()),
+            Err(_) => None,
+        };
+        if let Some(sender) = sender {
+            let _ = sender.try_send(signal);
+        }
+    }
+
     /// The (SDKAppID, userID) an upload token belongs to, while its session lives.
-    fn upload_identity_now(&self, token: &str) -> Option<(u64, String)> {
+    pub(crate) fn upload_identity_now(&self, token: &str) -> Option<(u64, String)> {
         self.by_token.lock().ok()?.get(token).cloned()
     }
 }

@@ -43,6 +43,9 @@ pub(crate) trait Presence: Send + Sync {
     /// Members now, every node's (as last known: read on every tick, never waits).
     fn online(&self) -> usize;
 
+    /// Members on this node.
+    fn here(&self) -> usize;
+
     /// Whether connection `conn` of this node is in the room.
     fn contains(&self, conn: u64) -> bool;
 
@@ -57,4 +60,7 @@ pub(crate) trait Presence: Send + Sync {
 
     /// Whether `user` is in the room on some connection.
     fn has_user<'a>(&'a self, user: &'a str) -> PresenceFuture<'a, bool>;
+
+    /// Reads every node's members again (the online ticker, before it publishes the count).
+    fn refresh(&self) -> PresenceFuture<'_, ()>;
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use liveroom_proto::RoomInfo;
 
+use crate::engine::Engine;
 use crate::error::StoreError;
 use crate::room::{Room, RoomLimits};
 use crate::store::{Store, StoredRoom};
@@ -33,15 +34,17 @@ pub(crate) struct Registry {
     rooms: Mutex<HashMap<(u64, String), Loaded>>,
     store: Store,
     limits: RoomLimits,
+    engine: Engine,
 }
 
 impl Registry {
-    /// An empty registry over `store`; its rooms get `limits`.
-    pub(crate) fn new(store: Store, limits: RoomLimits) -> Self {
+    /// An empty registry over `store`; its rooms get `limits` and run on `engine`.
+    pub(crate) fn new(store: Store, limits: RoomLimits, engine: Engine) -> Self {
         Self {
             rooms: Mutex::new(HashMap::new()),
             store,
             limits,
+            engine,
         }
     }
 
@@ -64,7 +67,7 @@ impl Registry {
 
     fn insert(&self, app: u64, stored: StoredRoom) -> Arc<Room> {
         let key = (app, stored.info.group_id.clone());
-        let room = Room::new(app, stored, self.limits, self.store.clone());
+        let room = Room::new(app, stored, self.limits, self.store.clone(), &self.engine);
         match self.rooms.lock() {
             Ok(mut rooms) => {
                 let entry = rooms.entry(key).or_insert_with(|| Loaded {

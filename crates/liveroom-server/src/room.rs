@@ -7,7 +7,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use axum::extract::ws::Utf8Bytes;
 use liveroom_proto::{
@@ -16,11 +16,10 @@ use liveroom_proto::{
 };
 use rand::Rng;
 
-use crate::broker::{Broker, BrokerFuture, Outgoing};
+use crate::broker::{Broker, BrokerFuture, Exclusive, Outgoing};
 use crate::encoded::Encoded;
+use crate::engine::Engine;
 use crate::fanout::{Ring, Source, Subscription};
-use crate::local_broker::LocalBroker;
-use crate::local_presence::LocalPresence;
 use crate::presence::Presence;
 use crate::rules::{self, Moderator, RoomRules, Target};
 use crate::store::{AuditRecord, Store, StoredRoom, DELETIONS_KEPT};
@@ -128,30 +127,66 @@ pub(crate) struct MemberState {
 }
 
 impl Room {
-    pub(crate) fn new(app: u64, stored: StoredRoom, limits: RoomLimits, store: Store) -> Arc<Self> {
+    pub(crate) fn new(
+        app: u64,
+        stored: StoredRoom,
+        limits: RoomLimits,
+        store: Store,
+        engine: &Engine,
+    ) -> Arc<Self> {
         let id = stored.info.group_id.clone();
-        Arc::new(Self {
-            app,
-            broker: Box::new(LocalBroker::new(
-                &id,
-                limits.budget,
-                limits.history,
-                limits.ring,
-                stored.last_seq,
-                stored.history,
-            )),
-            id,
-            limits,
-            store,
-            state: tokio::sync::Mutex::new(RoomState {
-                info: stored.info,
-                mods: RoomRules::from_stored(stored.moderation),
-                dismissed: false,
-                deleted: stored.deleted.into_iter().collect(),
-            }),
-            presence: Box::new(LocalPresence::default()),
-            dismissed: AtomicBool::new(false),
+        Arc::new_cyclic(|me: &Weak<Room>| {
+            let me = me.clone();
+            let on_change = Box::new(move || {
+                if let Some(room) = me.upgrade() {
+                    tokio::spawn(async move { room.reload().await });
+                }
+            });
+            Self {
+                app,
+                broker: engine.broker(
+                    app,
+                    &id,
+                    &limits,
+                    stored.last_seq,
+                    stored.history,
+                    on_change,
+                ),
+                presence: engine.presence(app, &id),
+                id,
+                limits,
+                store,
+                state: tokio::sync::Mutex::new(RoomState {
+                    info: stored.info,
+                    mods: RoomRules::from_stored(stored.moderation),
+                    dismissed: false,
+                    deleted: stored.deleted.into_iter().collect(),
+                }),
+                dismissed: AtomicBool::new(false),
+            }
         })
+    }
+
+    /// Reads the room's state again from the store: another node changed it (cluster
+    /// mode). A room gone from the store was dismissed there.
+    async fn reload(&self) {
+        let mut st = self.state.lock().await;
+        self.reload_locked(&mut st).await;
+    }
+
+    async fn reload_locked(&self, st: &mut RoomState) {
+        match self.store.load_rules(self.app, self.id.clone()).await {
+            Ok(Some(rules)) => {
+                st.info = rules.info;
+                st.mods.reload(rules.moderation);
+                st.deleted = rules.deleted.into_iter().collect();
+            }
+            Ok(None) => {
+                st.dismissed = true;
+                self.dismissed.store(true, Ordering::Release);
+            }
+            Err(e) => tracing::warn!(room = %self.id, error = %e, "room state not reloaded"),
+        }
     }
 
     /// The room ID.
@@ -188,7 +223,25 @@ impl Room {
             return Err(rules::banned_from(&self.id, banned));
         }
         let already = self.presence.contains(conn);
-        let mut kept = self.broker.history(since).await?;
+        if !already {
+            self.broker.subscribe().await?;
+        }
+        let mut subscription = None;
+        let mut attach = || {
+            if !already {
+                subscription = Some(Subscription::new(self.clone()));
+            }
+        };
+        let kept = self.broker.snapshot(since, &mut attach).await;
+        let mut kept = match kept {
+            Ok(kept) => kept,
+            Err(e) => {
+                if !already && self.presence.here() == 0 {
+                    self.broker.unsubscribe();
+                }
+                return Err(e);
+            }
+        };
         if already && since.is_none() {
             kept.messages.clear();
         }
@@ -196,19 +249,14 @@ impl Room {
             // The wire has no event for it yet: the client sees the sequence jump.
             tracing::debug!(room = %self.id, ?since, "gap older than the history");
         }
-        let subscription = if already {
-            None
-        } else {
-            self.broker.subscribe();
-            let subscription = Subscription::new(self.clone());
+        if !already {
             let joined = self.presence.join(conn, user).await?;
             if let Some(user) = user {
                 if joined.online <= self.limits.join_leave_threshold && joined.first {
-                    self.publish_tip(GroupTipPayload::JOIN, user);
+                    self.publish_tip(GroupTipPayload::JOIN, user).await;
                 }
             }
-            Some(subscription)
-        };
+        }
         Ok(Entered {
             status: if already {
                 EnterStatus::AlreadyInGroup
@@ -252,7 +300,7 @@ impl Room {
         }
         if let Some(user) = left.user {
             if left.before <= self.limits.join_leave_threshold && left.last {
-                self.publish_tip(GroupTipPayload::QUIT, &user);
+                self.publish_tip(GroupTipPayload::QUIT, &user).await;
             }
         }
     }
@@ -304,14 +352,20 @@ impl Room {
         )
     }
 
-    /// Pushes a moderation event to every member, in order with the messages.
-    pub(crate) fn publish_event(&self, event: RoomEvent) {
+    /// Pushes a moderation event to every member (of every node), in order with the
+    /// messages; `changed`: the room's state changed with it (other nodes reload it).
+    /// Best effort after the commit: a failure is logged (what is stored stands).
+    pub(crate) async fn publish_event(&self, event: RoomEvent, changed: bool) {
         let frame = ServerFrame::RoomEvent {
             room: self.id.clone(),
             event,
         };
         match serde_json::to_string(&frame) {
-            Ok(s) => self.broker.ring().publish_frame(Utf8Bytes::from(s)),
+            Ok(s) => {
+                if let Err(e) = self.broker.announce(Utf8Bytes::from(s), changed).await {
+                    tracing::warn!(room = %self.id, error = %e.message, "room event not published");
+                }
+            }
             Err(e) => tracing::error!(error = %e, "cannot encode a room event"),
         }
     }
@@ -336,13 +390,31 @@ impl Room {
 
     /// Marks the stream stopped (after its stop-push message went out).
     pub(crate) async fn set_push_stopped(&self, postscript: &str) -> Result<(), ApiError> {
-        let mut st = self.state.lock().await;
+        let (mut st, _exclusive) = self.live().await?;
         self.store
             .set_push_stopped(self.app, self.id.clone(), postscript.to_owned())
             .await?;
         st.info.push_stopped = true;
         st.info.postscript = postscript.to_owned();
+        self.announce_change().await;
         Ok(())
+    }
+
+    /// Tells the other nodes the room's state changed, with no event for the viewers.
+    async fn announce_change(&self) {
+        if let Err(e) = self.broker.announce(Utf8Bytes::from_static(""), true).await {
+            tracing::warn!(room = %self.id, error = %e.message, "room change not published");
+        }
+    }
+
+    /// Reads every node's members again (cluster mode; nothing to do for one process).
+    pub(crate) async fn refresh_online(&self) {
+        if self.presence.here() == 0 {
+            return;
+        }
+        if let Err(e) = self.presence.refresh().await {
+            tracing::debug!(room = %self.id, error = %e.message, "online count not refreshed");
+        }
     }
 
     /// Pushes the online count to the room (only when someone is in).
@@ -361,7 +433,7 @@ impl Room {
     }
 
     /// Join/leave tip: not stored, sequence 0.
-    fn publish_tip(self: &Arc<Self>, operation_type: u8, user: &str) {
+    async fn publish_tip(self: &Arc<Self>, operation_type: u8, user: &str) {
         let from = Profile {
             user_id: user.to_owned(),
             ..Profile::default()
@@ -372,7 +444,9 @@ impl Room {
         });
         let msg = self.message(&from, body, Priority::Normal, 0);
         if let Ok(json) = encode(&msg) {
-            self.broker.ring().publish_message(&json, Priority::Normal);
+            if let Err(e) = self.broker.tip(json).await {
+                tracing::warn!(room = %self.id, error = %e.message, "join/leave tip not published");
+            }
         }
     }
 
@@ -402,18 +476,31 @@ impl Room {
 /// either before the action or after it, and what members are told matches what is stored.
 /// A failure before the commit changes nothing; nothing after it can fail.
 impl Room {
-    /// The room's state for a change: 10010 when the room has been dismissed.
-    async fn live(&self) -> Result<tokio::sync::MutexGuard<'_, RoomState>, ApiError> {
-        let st = self.state.lock().await;
+    /// The room's state for a change, and the right to change it alone among the nodes
+    /// (read again first when another node may have changed it): 10010 when the room has
+    /// been dismissed.
+    async fn live(&self) -> Result<(tokio::sync::MutexGuard<'_, RoomState>, Exclusive), ApiError> {
+        let mut st = self.state.lock().await;
         if st.dismissed {
             return Err(self.gone());
         }
-        Ok(st)
+        let exclusive = self.broker.exclusive().await?;
+        if exclusive.stale() {
+            self.reload_locked(&mut st).await;
+            if st.dismissed {
+                return Err(self.gone());
+            }
+        }
+        Ok((st, exclusive))
     }
 
     /// Checks that `by` may make its request here (10007 if not, 10010 if dismissed).
     pub(crate) async fn authorize(&self, by: &Moderator<'_>) -> Result<(), ApiError> {
-        self.live().await?.authorize(&self.id, by).map(|_| ())
+        let st = self.state.lock().await;
+        if st.dismissed {
+            return Err(self.gone());
+        }
+        st.authorize(&self.id, by).map(|_| ())
     }
 
     /// Mutes `target` until `until` (unix seconds); the room gets `muted`.
@@ -424,17 +511,21 @@ impl Room {
         until: i64,
         audit: AuditRecord,
     ) -> Result<(), ApiError> {
-        let mut st = self.live().await?;
+        let (mut st, _exclusive) = self.live().await?;
         st.authorize_on(&self.id, by, target)?;
         let user = target.user;
         self.store
             .mute_member(self.app, self.id.clone(), user.to_owned(), until, audit)
             .await?;
         st.mods.mute(user, until);
-        self.publish_event(RoomEvent::Muted {
-            user_id: user.to_owned(),
-            until,
-        });
+        self.publish_event(
+            RoomEvent::Muted {
+                user_id: user.to_owned(),
+                until,
+            },
+            true,
+        )
+        .await;
         Ok(())
     }
 
@@ -445,16 +536,20 @@ impl Room {
         user: &str,
         audit: AuditRecord,
     ) -> Result<(), ApiError> {
-        let mut st = self.live().await?;
+        let (mut st, _exclusive) = self.live().await?;
         st.authorize(&self.id, by)?;
         self.store
             .unmute_member(self.app, self.id.clone(), user.to_owned(), audit)
             .await?;
         st.mods.unmute(user);
-        self.publish_event(RoomEvent::Muted {
-            user_id: user.to_owned(),
-            until: 0,
-        });
+        self.publish_event(
+            RoomEvent::Muted {
+                user_id: user.to_owned(),
+                until: 0,
+            },
+            true,
+        )
+        .await;
         Ok(())
     }
 
@@ -467,7 +562,7 @@ impl Room {
         edit: impl FnOnce(&mut RoomSettings),
         mut audit: AuditRecord,
     ) -> Result<RoomSettings, ApiError> {
-        let mut st = self.live().await?;
+        let (mut st, _exclusive) = self.live().await?;
         st.authorize(&self.id, by)?;
         let mut settings = st.mods.settings();
         edit(&mut settings);
@@ -476,7 +571,8 @@ impl Room {
             .set_settings(self.app, self.id.clone(), settings, audit)
             .await?;
         st.mods.set_settings(settings);
-        self.publish_event(RoomEvent::SettingsUpdated { settings });
+        self.publish_event(RoomEvent::SettingsUpdated { settings }, true)
+            .await;
         Ok(settings)
     }
 
@@ -488,15 +584,19 @@ impl Room {
         target: &Target<'_>,
         audit: AuditRecord,
     ) -> Result<(), ApiError> {
-        let st = self.live().await?;
+        let (st, _exclusive) = self.live().await?;
         st.authorize_on(&self.id, by, target)?;
         self.store
             .kick_member(self.app, self.id.clone(), audit)
             .await?;
-        self.publish_event(RoomEvent::MemberRemoved {
-            user_id: target.user.to_owned(),
-            banned: false,
-        });
+        self.publish_event(
+            RoomEvent::MemberRemoved {
+                user_id: target.user.to_owned(),
+                banned: false,
+            },
+            false,
+        )
+        .await;
         Ok(())
     }
 
@@ -509,17 +609,21 @@ impl Room {
         until: Option<i64>,
         audit: AuditRecord,
     ) -> Result<(), ApiError> {
-        let mut st = self.live().await?;
+        let (mut st, _exclusive) = self.live().await?;
         st.authorize_on(&self.id, by, target)?;
         let user = target.user;
         self.store
             .ban_member(self.app, self.id.clone(), user.to_owned(), until, audit)
             .await?;
         st.mods.ban(user, until);
-        self.publish_event(RoomEvent::MemberRemoved {
-            user_id: user.to_owned(),
-            banned: true,
-        });
+        self.publish_event(
+            RoomEvent::MemberRemoved {
+                user_id: user.to_owned(),
+                banned: true,
+            },
+            true,
+        )
+        .await;
         Ok(())
     }
 
@@ -530,12 +634,13 @@ impl Room {
         user: &str,
         audit: AuditRecord,
     ) -> Result<(), ApiError> {
-        let mut st = self.live().await?;
+        let (mut st, _exclusive) = self.live().await?;
         st.authorize(&self.id, by)?;
         self.store
             .unban_member(self.app, self.id.clone(), user.to_owned(), audit)
             .await?;
         st.mods.unban(user);
+        self.announce_change().await;
         Ok(())
     }
 
@@ -548,7 +653,7 @@ impl Room {
         message_id: &str,
         audit: AuditRecord,
     ) -> Result<(), ApiError> {
-        let mut st = self.live().await?;
+        let (mut st, _exclusive) = self.live().await?;
         st.authorize(&self.id, by)?;
         let Some(seq) = self.message_in_history(message_id).await? else {
             return Err(ApiError::invalid(format!(
@@ -564,9 +669,13 @@ impl Room {
             st.deleted.pop_front();
         }
         st.deleted.push_back((seq, message_id.to_owned()));
-        self.publish_event(RoomEvent::MessageDeleted {
-            message_id: message_id.to_owned(),
-        });
+        self.publish_event(
+            RoomEvent::MessageDeleted {
+                message_id: message_id.to_owned(),
+            },
+            true,
+        )
+        .await;
         Ok(())
     }
 
@@ -579,7 +688,7 @@ impl Room {
         admin: bool,
         audit: AuditRecord,
     ) -> Result<(), ApiError> {
-        let mut st = self.live().await?;
+        let (mut st, _exclusive) = self.live().await?;
         st.authorize(&self.id, by)?;
         if st.info.owner_id == user {
             return Err(ApiError::invalid("user_id: the owner is not made an admin"));
@@ -588,10 +697,14 @@ impl Room {
             .set_admin(self.app, self.id.clone(), user.to_owned(), admin, audit)
             .await?;
         st.mods.set_admin(user, admin);
-        self.publish_event(RoomEvent::AdminChanged {
-            user_id: user.to_owned(),
-            admin,
-        });
+        self.publish_event(
+            RoomEvent::AdminChanged {
+                user_id: user.to_owned(),
+                admin,
+            },
+            true,
+        )
+        .await;
         Ok(())
     }
 
@@ -605,7 +718,7 @@ impl Room {
         max: usize,
         audit: AuditRecord,
     ) -> Result<Vec<String>, ApiError> {
-        let mut st = self.live().await?;
+        let (mut st, _exclusive) = self.live().await?;
         st.authorize(&self.id, by)?;
         if add && !st.mods.has_word(word) && st.mods.word_count() >= max {
             return Err(ApiError::invalid(format!(
@@ -616,6 +729,7 @@ impl Room {
             .set_blocked_word(self.app, self.id.clone(), word.to_owned(), add, audit)
             .await?;
         st.mods.set_word(word, add);
+        self.announce_change().await;
         Ok(st.mods.words())
     }
 
@@ -632,7 +746,7 @@ impl Room {
         edit: impl FnOnce(&mut RoomInfo),
         audit: AuditRecord,
     ) -> Result<RoomInfo, ApiError> {
-        let mut st = self.live().await?;
+        let (mut st, _exclusive) = self.live().await?;
         st.authorize(&self.id, by)?;
         let mut info = st.info.clone();
         edit(&mut info);
@@ -640,7 +754,8 @@ impl Room {
             .edit_room(self.app, self.id.clone(), info.clone(), audit)
             .await?;
         st.info = info.clone();
-        self.publish_event(RoomEvent::ProfileUpdated { info: info.clone() });
+        self.publish_event(RoomEvent::ProfileUpdated { info: info.clone() }, true)
+            .await;
         Ok(info)
     }
 
@@ -652,13 +767,13 @@ impl Room {
         by: &Moderator<'_>,
         audit: AuditRecord,
     ) -> Result<(), ApiError> {
-        let mut st = self.live().await?;
+        let (mut st, _exclusive) = self.live().await?;
         st.authorize(&self.id, by)?;
         self.store
             .dismiss_room(self.app, self.id.clone(), audit)
             .await?;
         st.dismissed = true;
-        self.publish_event(RoomEvent::Dismissed);
+        self.publish_event(RoomEvent::Dismissed, true).await;
         self.dismissed.store(true, Ordering::Release);
         Ok(())
     }
@@ -705,17 +820,24 @@ struct Sending<'a> {
 
 impl Outgoing for Sending<'_> {
     fn encode(&mut self, seq: u64) -> Result<Encoded, ApiError> {
-        let body = self
-            .body
-            .take()
-            .ok_or_else(|| ApiError::new(code::INTERNAL, "a send is encoded once"))?;
-        let msg = self.room.message(self.from, body, self.priority, seq);
-        let json = Encoded::new(&msg).map_err(|e| {
+        let msg = match (self.msg.as_mut(), self.body.take()) {
+            (Some(msg), _) => {
+                // The same message, another sequence: its ID keeps its nonce.
+                let nonce = msg.id.rsplit('-').next().unwrap_or_default().to_owned();
+                msg.id = format!("GROUP{}-{seq}-{nonce}", self.room.id);
+                msg.sequence = seq;
+                msg
+            }
+            (None, Some(body)) => {
+                self.msg
+                    .insert(self.room.message(self.from, body, self.priority, seq))
+            }
+            (None, None) => return Err(ApiError::new(code::INTERNAL, "a send without a body")),
+        };
+        Encoded::new(&*msg).map_err(|e| {
             tracing::error!(error = %e, "cannot encode message");
             ApiError::new(code::INTERNAL, "cannot encode message")
-        })?;
-        self.msg = Some(msg);
-        Ok(json)
+        })
     }
 
     fn persist(&mut self, seq: u64, json: Encoded) -> BrokerFuture<'_, ()> {

@@ -128,6 +128,16 @@ impl RoomRules {
         rules
     }
 
+    /// Takes the stored rules (another node changed them), keeping this node's slow-mode
+    /// memory of who sent when.
+    pub(crate) fn reload(&mut self, stored: StoredModeration) {
+        let last_sent = std::mem::take(&mut self.last_sent);
+        *self = Self {
+            last_sent,
+            ..Self::from_stored(stored)
+        };
+    }
+
     fn refold(&mut self) {
         self.folded = self.words.iter().map(|w| normalize(w)).collect();
     }

@@ -31,6 +31,17 @@ pub(crate) struct StoredRoom {
     pub(crate) deleted: Vec<(u64, String)>,
 }
 
+/// A room's state but its messages (see [`RoomStore::load_rules`]).
+#[derive(Debug, Clone)]
+pub(crate) struct StoredRules {
+    /// The room's profile.
+    pub(crate) info: RoomInfo,
+    /// Admins, mutes, bans, blocked words and settings.
+    pub(crate) moderation: StoredModeration,
+    /// Recent deletions (sequence, message ID), oldest first.
+    pub(crate) deleted: Vec<(u64, String)>,
+}
+
 /// A room's stored moderation state.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct StoredModeration {
@@ -82,6 +93,19 @@ pub(crate) trait RoomStore: Send + Sync {
 
     /// Loads a room with its kept history; `None` when it does not exist.
     fn load_room(&self, app: u64, room_id: String) -> StoreFuture<'_, Option<StoredRoom>>;
+
+    /// A room's profile, moderation state and recent deletions, without its history: what
+    /// a node reloads when another node changed the room (cluster mode). `None` when the
+    /// room does not exist (any more).
+    fn load_rules(&self, app: u64, room_id: String) -> StoreFuture<'_, Option<StoredRules>> {
+        Box::pin(async move {
+            Ok(self.load_room(app, room_id).await?.map(|r| StoredRules {
+                info: r.info,
+                moderation: r.moderation,
+                deleted: r.deleted,
+            }))
+        })
+    }
 
     /// How many rooms `owner` owns in `app`.
     fn rooms_owned(&self, app: u64, owner: String) -> StoreFuture<'_, u64>;

@@ -39,5 +39,11 @@ pub(crate) fn room(id: &str, ring: usize) -> Arc<Room> {
         moderation: Default::default(),
         deleted: Vec::new(),
     };
-    Room::new(1, stored, limits, Arc::new(SqliteStore::in_memory(0)))
+    Room::new(
+        1,
+        stored,
+        limits,
+        Arc::new(SqliteStore::in_memory(0)),
+        &crate::engine::Engine::Local,
+    )
 }

@@ -1,0 +1,569 @@
+//! The Redis broker: a room's sends accepted by one Lua script (budget, sequence, history
+//! append capped at the room's history size, publish: one atomic step, so every node sees one
+//! order), its history read from the shared sorted set, and this node's viewers fed from the
+//! room's channel while the node has viewers in the room.
+//!
+//! A node delivers a room's messages into its ring strictly in sequence order: a sequence
+//! already delivered is dropped, a jump is filled from the shared history first, and after
+//! a lost pub/sub connection the feed catches up from the history. So a viewer of any node
+//! sees every message once, in order.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use axum::extract::ws::Utf8Bytes;
+use liveroom_proto::{code, ApiError, Priority};
+use rand::Rng;
+use redis::AsyncCommands;
+
+use super::conn::{Redis, CALL_DEADLINE};
+use super::keys::RoomKeys;
+use super::subscriber::{ChannelHandler, HandlerFuture, Subscriber};
+use super::wire::RoomItem;
+use crate::broker::{over_budget, Broker, BrokerFuture, Exclusive, Outgoing, Since};
+use crate::encoded::Encoded;
+use crate::error::StoreError;
+use crate::fanout::Ring;
+
+/// The sequence a message is encoded with before the script gives it its own; the script
+/// puts the real one in its two places (see [`template`]).
+const SENTINEL: u64 = u64::MAX;
+
+/// Accepts a send. KEYS: seq, history, trimmed, budget, channel, info. ARGV: priority
+/// (0 High .. 3 Lowest), budget per second (0: none), history cap, the message's three
+/// parts around its sequence. Returns {1, seq}; {0} over budget; {-1} no such room.
+const SEND: &str = r#"
+if redis.call('EXISTS', KEYS[6]) == 0 then return {-1} end
+local budget = tonumber(ARGV[2])
+if budget > 0 then
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local b = redis.call('HMGET', KEYS[4], 'tokens', 'at_ms')
+  local tokens = tonumber(b[1]) or budget
+  local at = tonumber(b[2]) or now
+  local dt = now - at
+  if dt < 0 then dt = 0 end
+  tokens = math.min(budget, tokens + dt * budget / 1000)
+  local p = tonumber(ARGV[1])
+  local ok = true
+  if p == 0 then
+    tokens = math.max(-budget, tokens - 1)
+  else
+    local reserve = 0
+    if p == 2 then reserve = budget / 4 elseif p == 3 then reserve = budget / 2 end
+    if tokens >= 1 and tokens > reserve then tokens = tokens - 1 else ok = false end
+  end
+  redis.call('HSET', KEYS[4], 'tokens', tostring(tokens), 'at_ms', tostring(now))
+  redis.call('PEXPIRE', KEYS[4], 60000)
+  if not ok then return {0} end
+end
+local seq = redis.call('INCR', KEYS[1])
+local msg = ARGV[4] .. seq .. ARGV[5] .. seq .. ARGV[6]
+local cap = tonumber(ARGV[3])
+if cap > 0 then
+  redis.call('ZADD', KEYS[2], seq, msg)
+  local n = redis.call('ZCARD', KEYS[2])
+  if n > cap then
+    local old = redis.call('ZRANGE', KEYS[2], n - cap - 1, n - cap - 1, 'WITHSCORES')
+    redis.call('SET', KEYS[3], old[2])
+    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - cap - 1)
+  end
+else
+  redis.call('SET', KEYS[3], seq)
+end
+redis.call('PUBLISH', KEYS[5], 'M' .. ARGV[1] .. seq .. ' ' .. msg)
+return {1, seq}
+"#;
+
+/// Takes the room's moderation lock. KEYS: lock. ARGV: token, expiry (ms).
+const LOCK: &str = "return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0";
+
+/// Releases the lock if it is still ours. KEYS: lock. ARGV: token.
+const UNLOCK: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;
+
+/// How long a moderation lock lives if its node dies holding it.
+const LOCK_EXPIRY: Duration = Duration::from_secs(5);
+
+/// A room's broker in cluster mode.
+pub(crate) struct RedisBroker {
+    feed: Arc<Feed>,
+    subscriber: Subscriber,
+    /// Budget per second (0: none).
+    budget: u32,
+    /// Messages kept.
+    cap: usize,
+    room_id: String,
+}
+
+impl RedisBroker {
+    /// The broker of room `room_id` of `app`: `budget` messages/s, `cap` kept, a ring of
+    /// `slots`; `on_change` runs when another node (or this one) changed the room's state.
+    pub(crate) fn new(
+        redis: Redis,
+        subscriber: Subscriber,
+        app: u64,
+        room_id: &str,
+        budget: u32,
+        cap: usize,
+        slots: usize,
+    ) -> Self {
+        Self {
+            feed: Arc::new(Feed {
+                ring: Ring::new(room_id, slots),
+                keys: RoomKeys::new(app, room_id),
+                redis,
+                state: Mutex::new(FeedState::default()),
+                on_change: OnceLock::new(),
+            }),
+            subscriber,
+            budget,
+            cap,
+            room_id: room_id.to_owned(),
+        }
+    }
+
+    /// What to run when the room's state changed (set once, by the room).
+    pub(crate) fn on_change(&self, f: Box<dyn Fn() + Send + Sync>) {
+        let _ = self.feed.on_change.set(f);
+    }
+
+    fn conn(&self) -> redis::aio::ConnectionManager {
+        self.feed.redis.conn()
+    }
+
+    async fn publish_item(&self, item: RoomItem) -> Result<(), ApiError> {
+        let mut conn = self.conn();
+        let channel = self.feed.keys.channel();
+        Redis::call(conn.publish::<_, _, ()>(channel, item.encode())).await?;
+        Ok(())
+    }
+}
+
+/// What a feed knows of what it delivered.
+#[derive(Default)]
+struct FeedState {
+    /// The last sequence put into the ring; `None` while the node is not subscribed.
+    delivered: Option<u64>,
+    /// Subscribed to the room's channel.
+    subscribed: bool,
+    /// Items received between the subscription and learning where the room stands.
+    early: Vec<RoomItem>,
+}
+
+/// Items kept while a subscription learns where the room stands, at most.
+const EARLY_MAX: usize = 4096;
+
+/// This node's end of a room's channel: into the ring, in sequence order.
+struct Feed {
+    ring: Ring,
+    keys: RoomKeys,
+    redis: Redis,
+    state: Mutex<FeedState>,
+    on_change: OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl Feed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The kept messages with a sequence in (after, upto], oldest first.
+    async fn range(&self, after: u64, upto: Option<u64>) -> Result<Vec<(u64, String)>, StoreError> {
+        let mut conn = self.redis.conn();
+        let max = upto.map_or_else(|| "+inf".to_owned(), |u| u.to_string());
+        let rows: Vec<(String, f64)> = Redis::call(conn.zrangebyscore_withscores(
+            self.keys.history(),
+            format!("({after}"),
+            max,
+        ))
+        .await?;
+        Ok(rows.into_iter().map(|(m, s)| (s as u64, m)).collect())
+    }
+
+    /// Puts message `seq` into the ring if it is the next one; false if a gap comes first.
+    fn deliver(&self, st: &mut FeedState, priority: Priority, seq: u64, json: &str) -> bool {
+        let Some(delivered) = st.delivered else {
+            return true;
+        };
+        if seq == 0 {
+            // A join/leave tip: not sequenced.
+            self.ring.publish_message(json, priority);
+            return true;
+        }
+        if seq <= delivered {
+            return true;
+        }
+        if seq > delivered + 1 {
+            return false;
+        }
+        self.ring.publish_message(json, priority);
+        st.delivered = Some(seq);
+        true
+    }
+
+    /// Fills the ring from the history up to `upto` (all when `None`).
+    async fn fill(&self, upto: Option<u64>) {
+        let Some(after) = self.lock().delivered else {
+            return;
+        };
+        match self.range(after, upto).await {
+            Ok(rows) => {
+                let mut st = self.lock();
+                for (seq, json) in rows {
+                    let priority = priority_in(&json);
+                    if st.delivered.is_some_and(|d| seq == d + 1) {
+                        self.ring.publish_message(&json, priority);
+                        st.delivered = Some(seq);
+                    }
+                }
+                if let (Some(upto), Some(d)) = (upto, st.delivered) {
+                    if d + 1 < upto {
+                        // Fell out of the history (or deleted) meanwhile: go on from here.
+                        st.delivered = Some(upto - 1);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "gap fill from the shared history failed"),
+        }
+    }
+
+    fn take_item(&self, item: RoomItem) -> Option<(Priority, u64, String)> {
+        match item {
+            RoomItem::Message {
+                priority,
+                seq,
+                json,
+            } => return Some((priority, seq, json)),
+            RoomItem::Frame(frame) => self.ring.publish_frame(Utf8Bytes::from(frame)),
+            RoomItem::Changed(frame) => {
+                if let Some(f) = self.on_change.get() {
+                    f();
+                }
+                self.ring.publish_frame(Utf8Bytes::from(frame));
+            }
+        }
+        None
+    }
+}
+
+/// A kept message's priority (what a slow viewer may drop); Normal if unreadable.
+fn priority_in(json: &str) -> Priority {
+    #[derive(serde::Deserialize)]
+    struct P {
+        #[serde(default)]
+        priority: Priority,
+    }
+    serde_json::from_str::<P>(json).map_or(Priority::Normal, |p| p.priority)
+}
+
+impl ChannelHandler for Feed {
+    fn receive<'a>(&'a self, payload: &'a str) -> HandlerFuture<'a> {
+        Box::pin(async move {
+            let Some(item) = RoomItem::decode(payload) else {
+                tracing::warn!("unreadable item on a room channel: ignored");
+                return;
+            };
+            {
+                let mut st = self.lock();
+                if st.delivered.is_none() {
+                    if st.subscribed && st.early.len() < EARLY_MAX {
+                        st.early.push(item);
+                    }
+                    return;
+                }
+            }
+            let Some((priority, seq, json)) = self.take_item(item) else {
+                return;
+            };
+            if self.deliver(&mut self.lock(), priority, seq, &json) {
+                return;
+            }
+            self.fill(Some(seq)).await;
+            self.deliver(&mut self.lock(), priority, seq, &json);
+        })
+    }
+
+    fn resync(&self) -> HandlerFuture<'_> {
+        Box::pin(self.fill(None))
+    }
+}
+
+impl Broker for RedisBroker {
+    fn ring(&self) -> &Ring {
+        &self.feed.ring
+    }
+
+    fn accept<'a>(
+        &'a self,
+        priority: Priority,
+        out: &'a mut (dyn Outgoing + 'a),
+    ) -> BrokerFuture<'a, u64> {
+        Box::pin(async move {
+            let json = out.encode(SENTINEL)?;
+            let [a, b, c] = template(json.as_str(), &self.room_id)?;
+            let keys = &self.feed.keys;
+            let script = redis::Script::new(SEND);
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(keys.seq())
+                .key(keys.history())
+                .key(keys.trimmed())
+                .key(keys.budget())
+                .key(keys.channel())
+                .key(keys.info())
+                .arg(RoomItem::priority_digit(priority).to_string())
+                .arg(self.budget)
+                .arg(self.cap)
+                .arg(a)
+                .arg(b)
+                .arg(c);
+            let mut conn = self.conn();
+            let reply: Vec<i64> = Redis::call(invocation.invoke_async(&mut conn)).await?;
+            match reply.as_slice() {
+                [1, seq] => {
+                    let seq = u64::try_from(*seq).unwrap_or(0);
+                    // The sender's copy: the same message with its sequence.
+                    out.encode(seq)?;
+                    Ok(seq)
+                }
+                [0] => Err(over_budget()),
+                [-1] => Err(ApiError::new(
+                    code::ROOM_NOT_FOUND,
+                    format!("room '{}' does not exist (dismissed)", self.room_id),
+                )),
+                other => {
+                    tracing::error!(?other, "unexpected reply of the send script");
+                    Err(ApiError::new(code::INTERNAL, "internal storage error"))
+                }
+            }
+        })
+    }
+
+    fn snapshot<'a>(
+        &'a self,
+        since: Option<u64>,
+        attach: &'a mut (dyn FnMut() + Send + 'a),
+    ) -> BrokerFuture<'a, Since> {
+        Box::pin(async move {
+            let upto = {
+                let _st = self.feed.lock();
+                attach();
+                _st.delivered
+            };
+            let mut conn = self.conn();
+            let (last, trimmed): (Option<u64>, Option<u64>) = Redis::call(
+                redis::pipe()
+                    .get(self.feed.keys.seq())
+                    .get(self.feed.keys.trimmed())
+                    .query_async(&mut conn),
+            )
+            .await?;
+            let last_seq = upto.unwrap_or(last.unwrap_or(0));
+            let after = since.unwrap_or(0);
+            let rows = self.feed.range(after, Some(last_seq)).await?;
+            Ok(Since {
+                messages: rows
+                    .into_iter()
+                    .filter_map(|(_, json)| Encoded::parse(json).ok())
+                    .collect(),
+                last_seq,
+                skipped: since.is_some_and(|s| s < trimmed.unwrap_or(0)),
+            })
+        })
+    }
+
+    fn message(&self, seq: u64) -> BrokerFuture<'_, Option<Encoded>> {
+        Box::pin(async move {
+            let rows = self.feed.range(seq.saturating_sub(1), Some(seq)).await?;
+            Ok(rows
+                .into_iter()
+                .find(|(s, _)| *s == seq)
+                .and_then(|(_, json)| Encoded::parse(json).ok()))
+        })
+    }
+
+    fn forget(&self, _seq: u64) -> BrokerFuture<'_, ()> {
+        // The store's delete took it out of the shared history, in the same step as the
+        // deletion's audit row.
+        Box::pin(async { Ok(()) })
+    }
+
+    fn subscribe(&self) -> BrokerFuture<'_, ()> {
+        Box::pin(async move {
+            if self.feed.lock().subscribed {
+                return Ok(());
+            }
+            self.feed.lock().subscribed = true;
+            let channel = self.feed.keys.channel();
+            let handler: Arc<dyn ChannelHandler> = self.feed.clone();
+            if let Err(e) = self.subscriber.subscribe(channel, handler).await {
+                let mut st = self.feed.lock();
+                st.subscribed = false;
+                st.early.clear();
+                return Err(e.into());
+            }
+            // Subscribed: everything published from now on arrives. Where the room stands
+            // now is where this node's delivery starts; what arrived meanwhile and is newer
+            // goes into the ring after it.
+            let mut conn = self.conn();
+            let last: Result<Option<u64>, StoreError> =
+                Redis::call(conn.get(self.feed.keys.seq())).await;
+            let last = match last {
+                Ok(last) => last.unwrap_or(0),
+                Err(e) => {
+                    self.subscriber.unsubscribe(&self.feed.keys.channel());
+                    let mut st = self.feed.lock();
+                    st.subscribed = false;
+                    st.early.clear();
+                    return Err(e.into());
+                }
+            };
+            let early = {
+                let mut st = self.feed.lock();
+                st.delivered = Some(last);
+                std::mem::take(&mut st.early)
+            };
+            for item in early {
+                if let Some((priority, seq, json)) = self.feed.take_item(item) {
+                    let mut st = self.feed.lock();
+                    self.feed.deliver(&mut st, priority, seq, &json);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn unsubscribe(&self) {
+        self.subscriber.unsubscribe(&self.feed.keys.channel());
+        let mut st = self.feed.lock();
+        st.subscribed = false;
+        st.delivered = None;
+        st.early.clear();
+        self.feed.ring.release();
+    }
+
+    fn announce(&self, frame: Utf8Bytes, changed: bool) -> BrokerFuture<'_, ()> {
+        Box::pin(async move {
+            let frame = frame.as_str().to_owned();
+            let item = if changed {
+                RoomItem::Changed(frame)
+            } else {
+                RoomItem::Frame(frame)
+            };
+            self.publish_item(item).await
+        })
+    }
+
+    fn tip(&self, json: String) -> BrokerFuture<'_, ()> {
+        Box::pin(async move {
+            self.publish_item(RoomItem::Message {
+                priority: Priority::Normal,
+                seq: 0,
+                json,
+            })
+            .await
+        })
+    }
+
+    fn exclusive(&self) -> BrokerFuture<'_, Exclusive> {
+        Box::pin(async move {
+            let token: u64 = rand::thread_rng().gen();
+            let token = token.to_string();
+            let lock = self.feed.keys.lock();
+            let deadline = tokio::time::Instant::now() + CALL_DEADLINE;
+            loop {
+                let mut conn = self.conn();
+                let got: i64 = Redis::call(
+                    redis::Script::new(LOCK)
+                        .key(&lock)
+                        .arg(&token)
+                        .arg(LOCK_EXPIRY.as_millis() as u64)
+                        .invoke_async(&mut conn),
+                )
+                .await?;
+                if got == 1 {
+                    break;
+                }
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(ApiError::new(
+                        code::UNAVAILABLE,
+                        "the room is busy with another moderator's action; try again",
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let mut conn = self.conn();
+            Ok(Exclusive::shared(Box::new(move || {
+                tokio::spawn(async move {
+                    let released: Result<i64, StoreError> = Redis::call(
+                        redis::Script::new(UNLOCK)
+                            .key(&lock)
+                            .arg(&token)
+                            .invoke_async(&mut conn),
+                    )
+                    .await;
+                    if let Err(e) = released {
+                        tracing::warn!(error = %e, "moderation lock not released: it expires");
+                    }
+                });
+            })))
+        })
+    }
+}
+
+/// The three parts of `json` (a message of room `room` encoded with [`SENTINEL`] as its
+/// sequence) around the sentinel's two places: its ID (`GROUP<room>-<seq>-<nonce>`, the first
+/// field) and its `sequence` field. The places are found by structure, never by searching
+/// user text: the ID's offset follows from the room ID, and `"sequence":` with unescaped
+/// quotes occurs once (quotes inside strings are escaped).
+fn template<'a>(json: &'a str, room: &str) -> Result<[&'a str; 3], ApiError> {
+    let bad = || {
+        tracing::error!("a message does not have the shape the send script expects");
+        ApiError::new(code::INTERNAL, "cannot encode message")
+    };
+    let sentinel = SENTINEL.to_string();
+    let room_json = serde_json::to_string(room).map_err(|_| bad())?;
+    let room_inner = room_json
+        .get(1..room_json.len().saturating_sub(1))
+        .ok_or_else(bad)?;
+    let id_at = format!("{{\"ID\":\"GROUP{room_inner}-").len();
+    if json.get(id_at..id_at + sentinel.len()) != Some(sentinel.as_str()) {
+        return Err(bad());
+    }
+    let field = format!("\"sequence\":{sentinel}");
+    let mut found = json.match_indices(&field);
+    let (at, _) = found.next().ok_or_else(bad)?;
+    if found.next().is_some() {
+        return Err(bad());
+    }
+    let seq_at = at + "\"sequence\":".len();
+    Ok([
+        &json[..id_at],
+        json.get(id_at + sentinel.len()..seq_at).ok_or_else(bad)?,
+        json.get(seq_at + sentinel.len()..).ok_or_else(bad)?,
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_is_cut_around_its_two_sequences_only() {
+        let room = "r\"18446744073709551615";
+        let json = format!(
+            r#"{{"ID":"GROUPr\"18446744073709551615-{s}-9","type":"TIMTextElem","payload":{{"text":"\"sequence\":{s}"}},"sequence":{s},"time":1}}"#,
+            s = SENTINEL
+        );
+        let [a, b, c] = template(&json, room).unwrap();
+        let built = format!("{a}7{b}7{c}");
+        assert_eq!(
+            built,
+            r#"{"ID":"GROUPr\"18446744073709551615-7-9","type":"TIMTextElem","payload":{"text":"\"sequence\":18446744073709551615"},"sequence":7,"time":1}"#
+        );
+        assert!(template(r#"{"ID":"GROUPx-1-2"}"#, "x").is_err());
+    }
+}

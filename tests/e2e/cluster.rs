@@ -1,0 +1,404 @@
+//! Cluster mode (issue 13): one room served by several `liveroom-server` nodes over a real
+//! `redis-server`, each node a real process on its own loopback address.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use liveroom_engine::proto::{code, ApiError, CreateRoomOptions, Priority, WordsAction};
+use liveroom_engine::Im;
+use liveroom_testkit::{RedisProcess, ServerProcess};
+use liveroom_tests::{sig, APP, KEY};
+use serde_json::{json, Value};
+
+use crate::{messages, wait_for, RawClient};
+
+/// Redis and `n` nodes over it, sharing one pictures folder.
+struct Cluster {
+    nodes: Vec<ServerProcess>,
+    redis: RedisProcess,
+    _media: tempfile::TempDir,
+}
+
+impl Cluster {
+    fn start(n: usize) -> Self {
+        Self::start_with(n, RedisProcess::start(), &[])
+    }
+
+    fn start_with(n: usize, redis: RedisProcess, extra: &[&str]) -> Self {
+        let media = tempfile::tempdir().unwrap();
+        let url = redis.url();
+        let media_dir = media.path().to_str().unwrap().to_owned();
+        let nodes = (0..n)
+            .map(|i| {
+                let name = format!("n{i}");
+                let mut args = vec![
+                    "--redis",
+                    url.as_str(),
+                    "--node-id",
+                    name.as_str(),
+                    "--media",
+                    media_dir.as_str(),
+                ];
+                args.extend_from_slice(extra);
+                ServerProcess::start_on(&format!("127.0.0.{}", i + 1), APP, KEY, &args)
+            })
+            .collect();
+        Self {
+            nodes,
+            redis,
+            _media: media,
+        }
+    }
+
+    fn url(&self, node: usize) -> String {
+        format!("ws://{}", self.nodes[node].addr())
+    }
+
+    async fn login(&self, node: usize, user: &str) -> Im {
+        let im = Im::new(APP, self.url(node)).unwrap();
+        im.login(user, &sig(user)).await.expect("login");
+        im
+    }
+
+    /// A room `id` owned by `owner` on `node`, the owner in it.
+    async fn room(&self, node: usize, owner: &str, id: &str) -> Im {
+        let im = self.login(node, owner).await;
+        im.create_room(CreateRoomOptions {
+            name: id.into(),
+            room_id: Some(id.into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        im.enter_room(id).await.unwrap();
+        im
+    }
+
+    async fn raw(&self, node: usize) -> RawClient {
+        let mut c = RawClient::connect_url(&self.url(node)).await;
+        c.request(json!({"id": 1, "op": "hello", "sdk_app_id": APP}))
+            .await;
+        c
+    }
+}
+
+fn code_of<T>(r: &Result<T, ApiError>) -> u32 {
+    r.as_ref().err().map_or(0, |e| e.code)
+}
+
+fn texts(list: &[Value]) -> Vec<String> {
+    list.iter()
+        .map(|m| m["payload"]["text"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+fn seqs(list: &[Value]) -> Vec<u64> {
+    list.iter()
+        .map(|m| m["sequence"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_on_one_node_reaches_every_nodes_viewers_once_in_order() {
+    let c = Cluster::start(3);
+    let host = c.room(0, "host", "all").await;
+    let mut viewers = Vec::new();
+    for node in 0..3 {
+        let v = c.login(node, &format!("v{node}")).await;
+        v.enter_room("all").await.unwrap();
+        viewers.push((v.events(), v));
+    }
+    // Two senders on two nodes, interleaved: one room order for everyone.
+    let other = c.login(2, "other").await;
+    other.enter_room("all").await.unwrap();
+    let mut acked = Vec::new();
+    for i in 0..20 {
+        let (im, who) = if i % 2 == 0 {
+            (&host, "h")
+        } else {
+            (&other, "o")
+        };
+        let m = im
+            .send_text_message("all", &format!("{who}{i}"), Priority::Normal)
+            .await
+            .unwrap();
+        acked.push(m.sequence);
+    }
+    assert_eq!(
+        acked,
+        (1..=20).collect::<Vec<_>>(),
+        "one sequence for the room"
+    );
+    for (rx, _) in &mut viewers {
+        let got = messages(rx, "t_text_message_received", 20).await;
+        assert_eq!(seqs(&got), acked, "every message once, in order");
+        assert_eq!(texts(&got)[..2], ["h0", "o1"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_loses_no_acknowledged_message_for_its_viewers() {
+    let mut c = Cluster::start(2);
+    let host = c.room(1, "host", "kill").await;
+    let mut viewer = c.raw(0).await;
+    let r = viewer
+        .request(json!({"id": 2, "op": "enter_room", "room_id": "kill"}))
+        .await;
+    assert_eq!(r["t"], "reply", "{r}");
+    for i in 1..=5 {
+        host.send_text_message("kill", &format!("m{i}"), Priority::Normal)
+            .await
+            .unwrap();
+    }
+    let mut last = 0;
+    while last < 5 {
+        let f = viewer.next_json().await.expect("messages");
+        if f["t"] == "messages" {
+            for m in f["list"].as_array().unwrap() {
+                assert_eq!(m["sequence"].as_u64(), Some(last + 1));
+                last += 1;
+            }
+        }
+    }
+    // Node 0 dies mid-chat; the chat goes on on node 1, every send acknowledged.
+    c.nodes[0].kill();
+    for i in 6..=12 {
+        host.send_text_message("kill", &format!("m{i}"), Priority::Normal)
+            .await
+            .unwrap();
+    }
+    // The viewer comes back on node 1 with the last sequence it has: exactly what it
+    // missed, from the shared history, then the live stream.
+    let mut back = c.raw(1).await;
+    let r = back
+        .request(json!({"id": 2, "op": "enter_room", "room_id": "kill", "since": last}))
+        .await;
+    let missed = r["data"]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(seqs(&missed), (6..=12).collect::<Vec<_>>(), "{r}");
+    host.send_text_message("kill", "m13", Priority::Normal)
+        .await
+        .unwrap();
+    loop {
+        let f = back.next_json().await.expect("the live stream");
+        if f["t"] == "messages" {
+            assert_eq!(seqs(f["list"].as_array().unwrap()), [13]);
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_older_than_the_history_gives_the_history() {
+    let c = Cluster::start_with(2, RedisProcess::start(), &["--history", "5"]);
+    let host = c.room(0, "host", "gap").await;
+    for i in 1..=12 {
+        host.send_text_message("gap", &format!("m{i}"), Priority::Normal)
+            .await
+            .unwrap();
+    }
+    let mut back = c.raw(1).await;
+    let r = back
+        .request(json!({"id": 2, "op": "enter_room", "room_id": "gap", "since": 2}))
+        .await;
+    let kept = r["data"]["messages"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(seqs(&kept), (8..=12).collect::<Vec<_>>(), "{r}");
+    assert_eq!(r["data"]["last_sequence"], 12, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_login_on_another_node_kicks_the_first() {
+    let c = Cluster::start(2);
+    let first = c.login(0, "dup").await;
+    let mut rx = first.events();
+    let _second = c.login(1, "dup").await;
+    let ev = wait_for(&mut rx, "t_kicked_out").await;
+    assert_eq!(ev["data"], "multipleAccount", "{ev}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderation_on_one_node_holds_on_every_node() {
+    let c = Cluster::start(3);
+    let owner = c.room(0, "own", "mod").await;
+    let muted = c.login(1, "mut").await;
+    muted.enter_room("mod").await.unwrap();
+    let banned = c.login(2, "ban").await;
+    banned.enter_room("mod").await.unwrap();
+    let mut banned_rx = banned.events();
+    let writer = c.login(2, "wri").await;
+    writer.enter_room("mod").await.unwrap();
+
+    // A mute made on node 0 holds for a member on node 1.
+    owner.mute_member("mod", "mut", 600, "").await.unwrap();
+    let e = muted.send_text_message("mod", "hi", Priority::Normal).await;
+    assert_eq!(code_of(&e), code::MUTED);
+    // A word blocked on node 0 is refused on node 2.
+    owner
+        .blocked_words("mod", WordsAction::Add, Some("forbidden"))
+        .await
+        .unwrap();
+    let e = writer
+        .send_text_message("mod", "so forbidden", Priority::Normal)
+        .await;
+    assert_eq!(code_of(&e), code::BLOCKED_WORD);
+    // A ban made on node 0 removes the member on node 2, and no node lets them back.
+    owner.ban_member("mod", "ban", None, "spam").await.unwrap();
+    let ev = wait_for(&mut banned_rx, "t_kicked_from_room").await;
+    assert_eq!(ev["data"]["banned"], true, "{ev}");
+    for node in 0..3 {
+        let again = c.login(node, "ban").await;
+        assert_eq!(
+            code_of(&again.enter_room("mod").await),
+            code::NO_PERMISSION,
+            "node {node}"
+        );
+    }
+    // A message deleted on node 0 is never served again by another node.
+    let m = writer
+        .send_text_message("mod", "oops", Priority::Normal)
+        .await
+        .unwrap();
+    owner.delete_message("mod", &m.id, "").await.unwrap();
+    let mut late = c.raw(1).await;
+    let r = late
+        .request(json!({"id": 2, "op": "enter_room", "room_id": "mod"}))
+        .await;
+    assert!(
+        !texts(r["data"]["messages"].as_array().unwrap()).contains(&"oops".to_owned()),
+        "{r}"
+    );
+    // An admin appointed on node 0 has the rights on node 1; the audit log is one log.
+    owner.set_admin("mod", "wri", true).await.unwrap();
+    let admin = c.login(1, "wri").await;
+    admin.unmute_member("mod", "mut").await.unwrap();
+    muted
+        .send_text_message("mod", "free", Priority::Normal)
+        .await
+        .unwrap();
+    let log = admin.get_audit_log("mod", Some(50)).await.unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "unmute_member",
+            "set_admin",
+            "delete_message",
+            "ban_member",
+            "blocked_words",
+            "mute_member"
+        ],
+        "{log:?}"
+    );
+    // Dismissed on node 0: gone for the members of every node.
+    let mut muted_rx = muted.events();
+    owner.dismiss_room("mod").await.unwrap();
+    wait_for(&mut muted_rx, "t_room_dismissed").await;
+    let e = writer.send_text_message("mod", "x", Priority::Normal).await;
+    assert!(code_of(&e) != 0, "a dismissed room takes no message");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_moderators_on_two_nodes_at_once_lose_no_update() {
+    let c = Cluster::start(2);
+    let owner = c.room(0, "own", "two").await;
+    owner.set_admin("two", "a", true).await.unwrap();
+    owner.set_admin("two", "b", true).await.unwrap();
+    let a = c.login(0, "a").await;
+    let b = c.login(1, "b").await;
+    let add = |im: Im, prefix: &'static str| async move {
+        for i in 0..10 {
+            im.blocked_words("two", WordsAction::Add, Some(&format!("{prefix}{i}")))
+                .await
+                .unwrap();
+        }
+    };
+    let (ra, rb) = tokio::join!(tokio::spawn(add(a, "alpha")), tokio::spawn(add(b, "beta")));
+    ra.unwrap();
+    rb.unwrap();
+    let words = owner
+        .blocked_words("two", WordsAction::List, None)
+        .await
+        .unwrap();
+    assert_eq!(words.room.len(), 20, "{words:?}");
+    let log = owner.get_audit_log("two", Some(100)).await.unwrap();
+    assert_eq!(log.len(), 22, "every action audited once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_online_count_counts_every_nodes_members() {
+    let c = Cluster::start_with(2, RedisProcess::start(), &["--online-interval", "1"]);
+    let host = c.room(0, "host", "cnt").await;
+    let mut rx = host.events();
+    let mut others = Vec::new();
+    for (node, user) in [(1, "x"), (1, "y"), (0, "z")] {
+        let v = c.login(node, user).await;
+        v.enter_room("cnt").await.unwrap();
+        others.push(v);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ev = wait_for(&mut rx, "t_online_count").await;
+        if ev["data"]["count"] == 4 || ev["data"] == 4 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "last count {ev}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_answers_a_coded_error_in_time_and_the_nodes_resume() {
+    let mut c = Cluster::start_with(2, RedisProcess::start_aof(), &[]);
+    let host = c.room(0, "host", "down").await;
+    let viewer = c.login(1, "viewer").await;
+    viewer.enter_room("down").await.unwrap();
+    let mut rx = viewer.events();
+    host.send_text_message("down", "before", Priority::Normal)
+        .await
+        .unwrap();
+    assert_eq!(
+        texts(&messages(&mut rx, "t_text_message_received", 1).await),
+        ["before"]
+    );
+
+    c.redis.kill();
+    let t = Instant::now();
+    let e = host
+        .send_text_message("down", "lost?", Priority::Normal)
+        .await;
+    let took = t.elapsed();
+    assert_eq!(code_of(&e), code::UNAVAILABLE, "{e:?}");
+    assert!(took < Duration::from_secs(2), "answered after {took:?}");
+    let t = Instant::now();
+    let e = host.mute_member("down", "viewer", 60, "").await;
+    assert_eq!(code_of(&e), code::UNAVAILABLE, "{e:?}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+
+    // Viewers stay connected; once Redis is back (its AOF intact) the nodes resume.
+    c.redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match host
+            .send_text_message("down", "after", Priority::Normal)
+            .await
+        {
+            Ok(m) => {
+                assert_eq!(m.sequence, 2, "nothing acknowledged lost, nothing doubled");
+                break;
+            }
+            Err(e) => {
+                assert!(Instant::now() < deadline, "not back: {e:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+    let got = messages(&mut rx, "t_text_message_received", 1).await;
+    assert_eq!(texts(&got), ["after"]);
+    assert_eq!(viewer.net_state(), liveroom_engine::NetState::Connected);
+    let seen: BTreeSet<u64> = seqs(&got).into_iter().collect();
+    assert_eq!(seen, BTreeSet::from([2]));
+}
