@@ -119,6 +119,50 @@ pub fn scan_frame(frame: &[u8], mut each: impl FnMut(u64, u8)) -> usize {
     count
 }
 
+/// One message of the cluster scenario's numbered texts (`t<micros>:<P><n>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Numbered {
+    /// Send time, µs since the epoch.
+    pub stamp: u64,
+    /// The sender's number for it, from 1.
+    pub n: u64,
+    /// The room sequence the server gave it (0 if the frame has none, as Socket.IO's).
+    pub sequence: u64,
+}
+
+/// Like [`scan_frame`] for numbered texts: hands each message's stamp, number and the
+/// `"sequence"` that follows its text in the same message to `each`; returns the count.
+pub fn scan_numbered(frame: &[u8], mut each: impl FnMut(Numbered)) -> usize {
+    const KEY: &[u8] = b"\"text\":\"t";
+    const SEQ: &[u8] = b"\"sequence\":";
+    let digits = |from: usize| {
+        let mut j = from;
+        let mut v = 0u64;
+        while j < frame.len() && frame[j].is_ascii_digit() {
+            v = v * 10 + u64::from(frame[j] - b'0');
+            j += 1;
+        }
+        (v, j)
+    };
+    let mut count = 0;
+    let mut next = find(frame, KEY);
+    while let Some(pos) = next {
+        let (stamp, j) = digits(pos + KEY.len());
+        // `:` then the priority mark, then the number.
+        let (n, j) = if frame.get(j) == Some(&b':') {
+            digits(j + 2)
+        } else {
+            (0, j)
+        };
+        next = find(&frame[j..], KEY).map(|p| p + j);
+        let end = next.unwrap_or(frame.len());
+        let sequence = find(&frame[j..end], SEQ).map_or(0, |p| digits(j + p + SEQ.len()).0);
+        each(Numbered { stamp, n, sequence });
+        count += 1;
+    }
+    count
+}
+
 /// SIMD substring search: the viewers' scan is load-generator CPU taken from the server.
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
@@ -134,5 +178,14 @@ mod tests {
         let mut seen = Vec::new();
         assert_eq!(scan_frame(f, |s, m| seen.push((s, m))), 2);
         assert_eq!(seen, [(123, b'H'), (45, b'L')]);
+    }
+
+    #[test]
+    fn scans_numbers_and_sequences() {
+        let f = br#"{"t":"messages","list":[{"payload":{"text":"t123:N7"},"time":1,"sequence":40},{"payload":{"text":"t45:N8"}},{"payload":{"text":"t46:N9"},"sequence":42}]}"#;
+        let mut seen = Vec::new();
+        assert_eq!(scan_numbered(f, |m| seen.push(m)), 3);
+        let num = |stamp, n, sequence| Numbered { stamp, n, sequence };
+        assert_eq!(seen, [num(123, 7, 40), num(45, 8, 0), num(46, 9, 42)]);
     }
 }

@@ -28,7 +28,7 @@ const VIEWERS_PER_WORKER: usize = 7000;
 /// Viewers per worker process: at most [`VIEWERS_PER_WORKER`], and spread over at least one
 /// single-threaded worker per core, so a worker's own backlog does not add to the latency
 /// it measures (one worker reading 5,000 sockets on one thread added ~10 ms at p50 here).
-fn viewers_per_worker(viewers: usize) -> usize {
+pub fn viewers_per_worker(viewers: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     viewers.div_ceil(cores).clamp(1, VIEWERS_PER_WORKER)
 }
@@ -100,16 +100,7 @@ pub async fn run(p: Params) -> anyhow::Result<Report> {
         .map(|s| s.to_string())
         .collect();
     let server = BenchServer::start_target(p.target, p.server.clone(), &extra)?;
-    let mut host = Conn::connect(&server.url, source_ip(0)).await?;
-    host.request(json!({"op": "login", "user_id": "host", "user_sig": server.sig("host")}))
-        .await?;
-    let room = host
-        .request(json!({"op": "create_room", "name": "bench"}))
-        .await?["groupID"]
-        .as_str()
-        .ok_or_else(|| anyhow!("create_room gave no groupID"))?
-        .to_owned();
-    drop(host);
+    let room = create_room(&server).await?;
     let pid = server.pid;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = pid.and_then(procstat::sample);
@@ -258,6 +249,20 @@ pub async fn run(p: Params) -> anyhow::Result<Report> {
     })
 }
 
+/// Logs in as `host` on `server` and creates the bench's room; its ID.
+pub async fn create_room(server: &BenchServer) -> anyhow::Result<String> {
+    let mut host = Conn::connect(&server.url, source_ip(0)).await?;
+    host.request(json!({"op": "login", "user_id": "host", "user_sig": server.sig("host")}))
+        .await?;
+    let room = host
+        .request(json!({"op": "create_room", "name": "bench"}))
+        .await?["groupID"]
+        .as_str()
+        .ok_or_else(|| anyhow!("create_room gave no groupID"))?
+        .to_owned();
+    Ok(room)
+}
+
 /// Sends and joins counted while a scenario runs.
 #[derive(Default)]
 pub struct Counts {
@@ -330,14 +335,8 @@ pub async fn collect(workers: Vec<Worker>) -> anyhow::Result<Collected> {
         hist: Histogram::<u64>::new_with_bounds(1, 120_000_000, 3)?,
         per_viewer: Vec::new(),
     };
-    for mut w in workers {
-        w.stdin.write_all(b"stop\n").await?;
-        w.stdin.flush().await?;
-        let line = tokio::time::timeout(Duration::from_secs(60), w.stdout.next_line())
-            .await
-            .context("worker report")??
-            .ok_or_else(|| anyhow!("worker gave no report"))?;
-        let r: WorkerReport = serde_json::from_str(&line)?;
+    for w in workers {
+        let r: WorkerReport = serde_json::from_str(&w.finish().await?)?;
         c.delivered += r.delivered;
         c.frames += r.frames;
         c.closed_early += r.closed_early;
@@ -346,7 +345,6 @@ pub async fn collect(workers: Vec<Worker>) -> anyhow::Result<Collected> {
         }
         c.hist.add(r.histogram()?)?;
         c.per_viewer.extend(&r.per_viewer);
-        let _ = w.child.wait().await;
     }
     Ok(c)
 }
@@ -366,38 +364,65 @@ fn spawn_worker(
     sample_every: usize,
     slow: usize,
 ) -> anyhow::Result<Worker> {
-    let exe = std::env::current_exe()?;
-    let mut child = Command::new(exe)
-        .args(["worker", "--url", url, "--room", room])
-        .args([
-            "--viewers",
-            &viewers.to_string(),
-            "--source-offset",
-            &offset.to_string(),
-        ])
-        .args([
-            "--sample-every",
-            &sample_every.to_string(),
-            "--slow",
-            &slow.to_string(),
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdin = child.stdin.take().ok_or_else(|| anyhow!("worker stdin"))?;
-    let stdout = BufReader::new(
-        child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow!("worker stdout"))?,
-    )
-    .lines();
-    Ok(Worker {
-        child,
-        stdin,
-        stdout,
-    })
+    let args: Vec<String> = [
+        "worker",
+        "--url",
+        url,
+        "--room",
+        room,
+        "--viewers",
+        &viewers.to_string(),
+        "--source-offset",
+        &offset.to_string(),
+        "--sample-every",
+        &sample_every.to_string(),
+        "--slow",
+        &slow.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    Worker::spawn(&args)
+}
+
+impl Worker {
+    /// Starts this executable with `args` (a hidden viewer command: `worker`, or the cluster
+    /// scenario's `cluster-worker`), which prints `{"ready": N, ...}`, then its report after
+    /// a line on stdin.
+    pub fn spawn(args: &[String]) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut child = Command::new(exe)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdin = child.stdin.take().ok_or_else(|| anyhow!("worker stdin"))?;
+        let stdout = BufReader::new(
+            child
+                .stdout
+                .take()
+                .ok_or_else(|| anyhow!("worker stdout"))?,
+        )
+        .lines();
+        Ok(Worker {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    /// Tells the worker to stop and returns its report line (JSON).
+    pub async fn finish(mut self) -> anyhow::Result<String> {
+        self.stdin.write_all(b"stop\n").await?;
+        self.stdin.flush().await?;
+        let line = tokio::time::timeout(Duration::from_secs(60), self.stdout.next_line())
+            .await
+            .context("worker report")??
+            .ok_or_else(|| anyhow!("worker gave no report"))?;
+        let _ = self.child.wait().await;
+        Ok(line)
+    }
 }
 
 /// Sends at `rate`/s for `seconds`, pipelined; replies are counted as they come back.

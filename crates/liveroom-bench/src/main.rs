@@ -8,14 +8,19 @@
 //! - `churn`: hundreds of joins and leaves per second while chatting.
 //! - `slow`: some viewers stop reading; memory stays bounded, others' latency holds.
 //! - `all`: every scenario, ours beside the Node.js `ws` baseline, then `hostile` (`--smoke` for
-//!   a quick run, which adds the soak's smoke form).
+//!   a quick run, which adds the smoke forms of `soak` and `cluster`).
 //! - `images`: upload throughput and thumbnail time.
 //! - `hostile`: the attacks of issue 11 and the limits that held, ours beside the baseline.
 //! - `soak`: a room under steady load for many minutes; memory and open files sampled.
+//! - `cluster`: one room on N nodes sharing Redis (optionally one node killed mid-run), beside
+//!   Socket.IO with its Redis Streams adapter on as many Node.js processes.
 //!
 //! Without `--server`, each run starts its own server binary on a free loopback port
 //! (`--server-bin` chooses which binary, e.g. an older build to compare with).
 
+mod cluster;
+mod cluster_report;
+mod cluster_viewer;
 mod conn;
 mod fanout;
 mod hostile;
@@ -26,6 +31,7 @@ mod rawws;
 mod report;
 mod server;
 mod soak;
+mod socketio;
 mod worker;
 
 use clap::{Parser, Subcommand};
@@ -104,7 +110,8 @@ enum Scenario {
         #[arg(long, default_value_t = 100)]
         slow: usize,
     },
-    /// Every scenario, ours and the baseline, then `hostile` (and `soak --smoke` with `--smoke`).
+    /// Every scenario, ours and the baseline, then `hostile` (and `soak --smoke` and
+    /// `cluster --smoke` with `--smoke`).
     All {
         /// Small numbers, a few seconds each: a smoke test.
         #[arg(long)]
@@ -119,9 +126,15 @@ enum Scenario {
     Hostile(hostile::Args),
     /// Long steady load (default 30 min, 5,000 viewers): memory, open files, every delivery.
     Soak(soak::Args),
+    /// One room on N nodes sharing Redis (default 3 nodes, 57,000 viewers, 40 msg/s, 20 s),
+    /// beside Socket.IO with the Redis Streams adapter.
+    Cluster(cluster::Args),
     /// (internal) a viewer process.
     #[command(hide = true)]
     Worker(worker::Args),
+    /// (internal) a viewer process of the cluster scenario.
+    #[command(hide = true)]
+    ClusterWorker(cluster_viewer::Args),
 }
 
 fn params(scenario: &'static str, c: &Common, viewers: usize, rate: u32, seconds: u64) -> Params {
@@ -168,7 +181,10 @@ fn main() -> anyhow::Result<()> {
     // A viewer worker is one thread: the orchestrator starts one per core or more, and a
     // single-threaded reader spends nothing on work stealing and cross-thread wake-ups
     // (measured: 15-25 % more frames/s through the same server).
-    let rt = if matches!(cli.scenario, Scenario::Worker(_)) {
+    let rt = if matches!(
+        cli.scenario,
+        Scenario::Worker(_) | Scenario::ClusterWorker(_)
+    ) {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
@@ -179,6 +195,8 @@ fn main() -> anyhow::Result<()> {
         match cli.scenario {
             Scenario::Latency(args) => latency::run(args).await,
             Scenario::Worker(args) => worker::run(args).await,
+            Scenario::ClusterWorker(args) => cluster_viewer::run(args).await,
+            Scenario::Cluster(args) => cluster::run(args).await,
             Scenario::Images(args) => images::run(args).await,
             Scenario::Hostile(args) => hostile::run(args).await,
             Scenario::Soak(args) => soak::run(args).await,

@@ -44,13 +44,32 @@ impl RawWs {
         source: Ipv4Addr,
         recv_buffer: u32,
     ) -> anyhow::Result<Self> {
+        Self::open(addr, source, recv_buffer, "/ws").await
+    }
+
+    /// [`connect`](Self::connect) upgrading `GET path` instead of `/ws` (Socket.IO's
+    /// `/socket.io/?EIO=4&transport=websocket`).
+    pub async fn connect_path(
+        addr: SocketAddr,
+        source: Ipv4Addr,
+        path: &str,
+    ) -> anyhow::Result<Self> {
+        Self::open(addr, source, 64 * 1024, path).await
+    }
+
+    async fn open(
+        addr: SocketAddr,
+        source: Ipv4Addr,
+        recv_buffer: u32,
+        path: &str,
+    ) -> anyhow::Result<Self> {
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
         socket.set_recv_buffer_size(recv_buffer)?;
         let mut stream = socket.connect(addr).await?;
         stream.set_nodelay(true)?;
         let request = format!(
-            "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await?;

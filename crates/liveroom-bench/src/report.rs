@@ -194,8 +194,23 @@ pub async fn all(smoke: bool, json: bool) -> anyhow::Result<()> {
         json,
     })
     .await?;
-    // The soak takes half an hour at full size: `all` runs only its smoke form.
+    // The soak takes half an hour at full size, the cluster's 57,000 viewers need a quiet box:
+    // `all` runs only their smoke forms.
     if smoke {
+        crate::cluster::run(crate::cluster::Args {
+            nodes: 0,
+            viewers: 0,
+            rate: 0,
+            seconds: 0,
+            kill_node_after: None,
+            target: crate::cluster::Which::Both,
+            single: false,
+            aof: false,
+            sample_every: 10,
+            smoke: true,
+            json,
+        })
+        .await?;
         crate::soak::run(crate::soak::Args {
             minutes: 0.0,
             viewers: 0,

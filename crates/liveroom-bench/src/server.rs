@@ -75,53 +75,44 @@ impl BenchServer {
             });
         }
         let data = tempfile::tempdir()?;
-        let mut cmd = match target {
-            Target::Liveroom => {
-                let bin = server_binary()?;
-                let mut c = Command::new(bin);
-                c.args([
-                    "--listen",
-                    "127.0.0.1:0",
-                    "--app",
-                    &format!("{APP}:{KEY}"),
-                    "--data",
-                ])
-                .arg(data.path())
-                .args(extra)
-                .args(loopback_defaults(extra)?)
-                .env("RUST_LOG", log);
-                c
-            }
+        let cmd = match target {
+            Target::Liveroom => liveroom_command("127.0.0.1", data.path(), extra, log)?,
             Target::Node => {
-                let dir = baseline_dir()?;
-                if !dir.join("node_modules/ws").exists() {
-                    let ok = Command::new("npm")
-                        .args(["install", "--silent", "--no-audit", "--no-fund"])
-                        .current_dir(&dir)
-                        .status()
-                        .context("npm install in bench/node-ws-baseline")?;
-                    if !ok.success() {
-                        bail!("npm install failed in {}", dir.display());
-                    }
-                }
+                let dir = node_package("node-ws-baseline", "ws")?;
                 let mut c = Command::new("node");
                 c.arg(dir.join("server.js")).args(["--port", "0"]);
                 c
             }
         };
+        Self::spawn(cmd, Some(data))
+    }
+
+    /// Runs `cmd` (a server that prints `... listening on http://HOST:PORT` on stdout) and
+    /// waits for that line; `data` is removed when the server is dropped.
+    pub fn spawn(mut cmd: Command, data: Option<tempfile::TempDir>) -> anyhow::Result<Self> {
         let mut child = cmd
             .stdout(Stdio::piped())
             .spawn()
             .context("starting the server")?;
         let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
         let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        reader.read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .split_once("listening on http://")
-            .map(|(_, a)| a.to_owned())
-            .ok_or_else(|| anyhow!("unexpected server output: {line}"))?;
+        let mut addr = None;
+        // A server may print a few lines (its node id, ...) before its address.
+        for _ in 0..20 {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                break;
+            }
+            if let Some((_, a)) = line.trim().split_once("listening on http://") {
+                addr = Some(a.to_owned());
+                break;
+            }
+        }
+        let Some(addr) = addr else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("the server printed no address");
+        };
         // Keep draining stdout so the server never blocks on a full pipe.
         std::thread::spawn(move || for _ in reader.lines() {});
         let pid = Some(child.id());
@@ -129,8 +120,17 @@ impl BenchServer {
             child: Some(child),
             url: format!("ws://{addr}"),
             pid,
-            _data: Some(data),
+            _data: data,
         })
+    }
+
+    /// Kills the server at once (SIGKILL) and waits for it: a node crashing.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.pid = None;
     }
 
     /// A UserSig for `user` on the benchmark app.
@@ -260,11 +260,47 @@ pub fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// `bench/node-ws-baseline` in the source tree.
-fn baseline_dir() -> anyhow::Result<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../bench/node-ws-baseline");
+/// Our server listening on a free port of loopback address `ip`, with data folder `data`,
+/// the bench app, `extra` flags and the loopback defaults, logging at `log`.
+pub fn liveroom_command(
+    ip: &str,
+    data: &std::path::Path,
+    extra: &[String],
+    log: &str,
+) -> anyhow::Result<Command> {
+    let mut c = Command::new(server_binary()?);
+    c.args([
+        "--listen",
+        &format!("{ip}:0"),
+        "--app",
+        &format!("{APP}:{KEY}"),
+        "--data",
+    ])
+    .arg(data)
+    .args(extra)
+    .args(loopback_defaults(extra)?)
+    .env("RUST_LOG", log);
+    Ok(c)
+}
+
+/// `bench/NAME` in the source tree, its npm packages installed (`npm ci` from its lock file)
+/// if `module` is missing from its node_modules.
+pub fn node_package(name: &str, module: &str) -> anyhow::Result<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../bench")
+        .join(name);
     if !dir.join("server.js").exists() {
         bail!("{} not found", dir.display());
+    }
+    if !dir.join("node_modules").join(module).exists() {
+        let ok = Command::new("npm")
+            .args(["ci", "--silent", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .with_context(|| format!("npm ci in bench/{name}"))?;
+        if !ok.success() {
+            bail!("npm ci failed in {}", dir.display());
+        }
     }
     Ok(dir)
 }

@@ -64,9 +64,23 @@ pub struct WorkerReport {
 impl WorkerReport {
     /// The latency histogram.
     pub fn histogram(&self) -> anyhow::Result<Histogram<u64>> {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(&self.histogram)?;
-        Ok(Deserializer::new().deserialize(&mut bytes.as_slice())?)
+        decode_histogram(&self.histogram)
     }
+}
+
+/// A histogram as a report carries it: HDR V2, base64.
+pub fn encode_histogram(hist: &Histogram<u64>) -> anyhow::Result<String> {
+    let mut buf = Vec::new();
+    V2Serializer::new()
+        .serialize(hist, &mut buf)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+}
+
+/// The reverse of [`encode_histogram`].
+pub fn decode_histogram(text: &str) -> anyhow::Result<Histogram<u64>> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text)?;
+    Ok(Deserializer::new().deserialize(&mut bytes.as_slice())?)
 }
 
 /// Index of a priority mark in [`WorkerReport::by_priority`].
@@ -211,10 +225,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .lock()
         .map_err(|_| anyhow::anyhow!("poisoned"))?
         .clone();
-    let mut buf = Vec::new();
-    V2Serializer::new()
-        .serialize(&hist, &mut buf)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let report = WorkerReport {
         delivered: shared.delivered.load(Ordering::Relaxed),
         frames: shared.frames.load(Ordering::Relaxed),
@@ -225,7 +235,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .lock()
             .map(|p| p.clone())
             .unwrap_or_default(),
-        histogram: base64::engine::general_purpose::STANDARD.encode(buf),
+        histogram: encode_histogram(&hist)?,
     };
     println!("{}", serde_json::to_string(&report)?);
     Ok(())
