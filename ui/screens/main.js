@@ -46,7 +46,8 @@ export class MainScreen {
     const s = this.session;
     $('screen-start').hidden = true;
     $('screen-main').hidden = false;
-    $('server-chip').textContent = `${s.server} · ${s.sdkAppID}`;
+    // A cluster's list of nodes can be long: cut with an ellipsis, whole on hover.
+    $('server-chip').textContent = $('server-chip').title = `${s.server} · ${s.sdkAppID}`;
     $('create-box').hidden = s.guest;
     $('btn-logout').dataset.i18n = s.guest ? 'changeServer' : 'logout';
     $('btn-logout').textContent = t($('btn-logout').dataset.i18n);

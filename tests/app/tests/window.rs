@@ -506,6 +506,57 @@ async fn remote_server_login_with_address_sdkappid_and_usersig() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
+async fn remote_server_accepts_a_list_of_node_addresses() -> Result<()> {
+    let app = App::launch("remote-list").await?;
+    let r: Result<()> = async {
+        app.wait_js("embedded server", "return /^http/.test(document.getElementById('embedded-address').textContent)").await?;
+        let field = app.js("const i = document.getElementById('remote-server'); return {label: i.previousElementSibling.textContent, placeholder: i.placeholder}", vec![]).await?;
+        ensure!(field["label"].as_str().is_some_and(|l| l.contains("comma-separated")), "the label says a list is taken: {field}");
+        ensure!(field["placeholder"].as_str().is_some_and(|p| p.contains(',')), "{field}");
+        app.screenshot("remote-list-field").await?;
+
+        // A bad list is refused, naming the bad entry.
+        let (app_id, key) = app.keys()?;
+        app.fill("#remote-server", "ws://127.0.0.1:1,,ws://127.0.0.1:2").await?;
+        app.fill("#remote-appid", &app_id.to_string()).await?;
+        app.fill("#remote-user", "list_user").await?;
+        app.fill("#remote-sig", &liveroom_app_tests::user_sig(app_id, &key, "list_user")).await?;
+        app.click("#remote-connect").await?;
+        app.wait_js("the bad entry named", "const t = document.querySelector('.toast.error'); return t && t.textContent.includes('server address 2 of 3') && t.textContent.includes('is empty')").await?;
+        app.screenshot("remote-list-bad-entry").await?;
+
+        // Dead nodes first, then the embedded server: the dead ones are skipped.
+        let listeners = [std::net::TcpListener::bind("127.0.0.1:0")?, std::net::TcpListener::bind("127.0.0.1:0")?];
+        let (dead_1, dead_2) = (listeners[0].local_addr()?, listeners[1].local_addr()?);
+        drop(listeners);
+        let list = format!("ws://{dead_1}, ws://{dead_2}, ws://127.0.0.1:{}", app.port);
+        app.js("document.querySelectorAll('.toast').forEach(t => t.remove())", vec![]).await?;
+        app.fill("#remote-server", &list).await?;
+        app.click("#remote-connect").await?;
+        app.wait_main().await?;
+        app.create_room("list-room", "Listed room", "").await?;
+        send_text(&app, "list-room", "through a list of nodes").await?;
+        let chip = app.js("return document.getElementById('server-chip').textContent", vec![]).await?;
+        ensure!(chip.as_str().is_some_and(|c| c.starts_with(&list)), "the chip shows the list: {chip}");
+        app.screenshot("remote-list-main").await?;
+
+        // The recent rooms are kept under the list as typed, and offered again with it.
+        let stored = app.js("return JSON.parse(localStorage.getItem('liveroom.recent'))", vec![]).await?;
+        ensure!(stored.as_array().is_some_and(|l| l.iter().any(|r| r["roomID"] == "list-room" && r["server"] == json!(list))), "{stored}");
+        app.click("#btn-logout").await?;
+        app.wait_js("back to the start screen", "return !document.getElementById('screen-start').hidden").await?;
+        app.fill("#remote-sig", &liveroom_app_tests::user_sig(app_id, &key, "list_user")).await?;
+        app.click("#remote-connect").await?;
+        app.wait_main().await?;
+        app.wait_js("the recent room", "return document.getElementById('recent-list').textContent.includes('Listed room')").await?;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
 async fn host_deletes_and_mutes_through_the_message_menu() -> Result<()> {
     let app = App::launch("moderation").await?;
     let r: Result<()> = async {
