@@ -178,6 +178,7 @@ async fn a_killed_node_loses_no_acknowledged_message_for_its_viewers() {
         .cloned()
         .unwrap_or_default();
     assert_eq!(seqs(&missed), (6..=12).collect::<Vec<_>>(), "{r}");
+    assert_eq!(r["data"]["skipped"], Value::Null, "nothing skipped: {r}");
     host.send_text_message("kill", "m13", Priority::Normal)
         .await
         .unwrap();
@@ -192,16 +193,29 @@ async fn a_killed_node_loses_no_acknowledged_message_for_its_viewers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_older_than_the_history_gives_the_history() {
-    let c = Cluster::start_with(2, RedisProcess::start(), &["--history", "5"]);
+    let mut c = Cluster::start_with(2, RedisProcess::start(), &["--history", "5"]);
     let host = c.room(0, "host", "gap").await;
-    for i in 1..=12 {
+    // An engine on node 1 that will lose its node and come back through node 0.
+    let viewer = Im::new(APP, format!("{},{}", c.url(1), c.url(0))).unwrap();
+    viewer.login("viewer", &sig("viewer")).await.unwrap();
+    let on_one = viewer.current_server().starts_with(&c.url(1));
+    viewer.enter_room("gap").await.unwrap();
+    let mut viewer_rx = viewer.events();
+    host.send_text_message("gap", "m1", Priority::Normal)
+        .await
+        .unwrap();
+    let _ = messages(&mut viewer_rx, "t_text_message_received", 1).await;
+    if on_one {
+        c.nodes[1].kill();
+    }
+    for i in 2..=12 {
         host.send_text_message("gap", &format!("m{i}"), Priority::Normal)
             .await
             .unwrap();
     }
-    let mut back = c.raw(1).await;
+    let mut back = c.raw(if on_one { 0 } else { 1 }).await;
     let r = back
-        .request(json!({"id": 2, "op": "enter_room", "room_id": "gap", "since": 2}))
+        .request(json!({"id": 2, "op": "enter_room", "room_id": "gap", "since": 1}))
         .await;
     let kept = r["data"]["messages"]
         .as_array()
@@ -209,6 +223,19 @@ async fn a_gap_older_than_the_history_gives_the_history() {
         .unwrap_or_default();
     assert_eq!(seqs(&kept), (8..=12).collect::<Vec<_>>(), "{r}");
     assert_eq!(r["data"]["last_sequence"], 12, "{r}");
+    assert_eq!(
+        r["data"]["skipped"], true,
+        "the client is told, never silence: {r}"
+    );
+    if on_one {
+        // The engine comes back after that gap and says so.
+        let ev = tokio::time::timeout(Duration::from_secs(20), async {
+            crate::wait_for_long(&mut viewer_rx, "t_messages_skipped").await
+        })
+        .await
+        .expect("an event saying messages were skipped");
+        assert_eq!(ev["data"], json!({"roomID": "gap", "firstKept": 8}), "{ev}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -365,6 +392,11 @@ async fn redis_down_answers_a_coded_error_in_time_and_the_nodes_resume() {
         ["before"]
     );
 
+    // A moderation action acknowledged before Redis dies survives it too.
+    let muted = c.login(1, "muted").await;
+    muted.enter_room("down").await.unwrap();
+    host.mute_member("down", "muted", 600, "").await.unwrap();
+
     c.redis.kill();
     let t = Instant::now();
     let e = host
@@ -398,7 +430,88 @@ async fn redis_down_answers_a_coded_error_in_time_and_the_nodes_resume() {
     }
     let got = messages(&mut rx, "t_text_message_received", 1).await;
     assert_eq!(texts(&got), ["after"]);
+    let e = muted
+        .send_text_message("down", "still muted?", Priority::Normal)
+        .await;
+    assert_eq!(code_of(&e), code::MUTED, "the mute outlived the restart");
     assert_eq!(viewer.net_state(), liveroom_engine::NetState::Connected);
     let seen: BTreeSet<u64> = seqs(&got).into_iter().collect();
     assert_eq!(seen, BTreeSet::from([2]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engine_given_the_nodes_moves_to_another_when_its_node_dies() {
+    let mut c = Cluster::start(3);
+    let list = (0..3).map(|i| c.url(i)).collect::<Vec<_>>().join(",");
+    let viewer = Im::new(APP, &list).unwrap();
+    viewer.login("viewer", &sig("viewer")).await.unwrap();
+    let on = (0..3)
+        .find(|&i| viewer.current_server().starts_with(&c.url(i)))
+        .expect("connected to one of the nodes");
+    let host_node = (on + 1) % 3;
+    let host = c.room(host_node, "host", "move").await;
+    viewer.enter_room("move").await.unwrap();
+    let mut rx = viewer.events();
+    for i in 1..=5 {
+        host.send_text_message("move", &format!("m{i}"), Priority::Normal)
+            .await
+            .unwrap();
+    }
+    let mut got = messages(&mut rx, "t_text_message_received", 5).await;
+
+    // Its node is killed mid-chat; every send meanwhile is acknowledged by another node.
+    c.nodes[on].kill();
+    let mut acked: Vec<u64> = (1..=5).collect();
+    for i in 6..=15 {
+        let m = host
+            .send_text_message("move", &format!("m{i}"), Priority::Normal)
+            .await
+            .unwrap();
+        acked.push(m.sequence);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let t = Instant::now();
+    while got.len() < acked.len() {
+        let ev = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("the viewer receives again within 20 s")
+            .unwrap();
+        let v = crate::as_json(&ev);
+        if v["name"] == "t_text_message_received" {
+            got.extend(v["data"].as_array().unwrap().clone());
+        }
+    }
+    assert!(t.elapsed() < Duration::from_secs(20));
+    assert_eq!(
+        seqs(&got),
+        acked,
+        "every acknowledged message once, in order"
+    );
+    assert!(
+        !viewer.current_server().starts_with(&c.url(on)),
+        "moved off the dead node"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sends_through_a_list_of_the_nodes() {
+    let c = Cluster::start(2);
+    let host = c.room(1, "host", "cli").await;
+    let mut rx = host.events();
+    let list = format!("{},{}", c.url(0), c.url(1));
+    let out = std::process::Command::new(liveroom_tests::bin("liveroom"))
+        .args(["send", "cli", "from the cli"])
+        .env("LIVEROOM_SERVER", &list)
+        .env("LIVEROOM_APP", APP.to_string())
+        .env("LIVEROOM_USER", "cliuser")
+        .env("LIVEROOM_SIG", sig("cliuser"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = messages(&mut rx, "t_text_message_received", 1).await;
+    assert_eq!(texts(&got), ["from the cli"]);
 }

@@ -47,6 +47,17 @@ pub async fn wait_for(rx: &mut broadcast::Receiver<Event>, name: &str) -> Value 
     }
 }
 
+/// Waits (as long as the caller lets it) for the next event named `name`, skipping others.
+pub async fn wait_for_long(rx: &mut broadcast::Receiver<Event>, name: &str) -> Value {
+    loop {
+        let ev = rx.recv().await.expect("event stream open");
+        let v = as_json(&ev);
+        if v["name"] == name {
+            return v;
+        }
+    }
+}
+
 /// Collects the messages of `name` events until `n` have arrived.
 pub async fn messages(rx: &mut broadcast::Receiver<Event>, name: &str, n: usize) -> Vec<Value> {
     let mut out = Vec::new();

@@ -689,6 +689,12 @@ impl Im {
         lock(&self.inner.shared.state).net
     }
 
+    /// The node of the server list this engine talks to (or will try next): its
+    /// WebSocket URL (`ws://HOST:PORT/ws`).
+    pub fn current_server(&self) -> String {
+        self.inner.shared.endpoints().ws.clone()
+    }
+
     /// The rooms this engine is in, sorted.
     pub fn joined_rooms(&self) -> Vec<String> {
         lock(&self.inner.shared.state).rooms.joined()

@@ -747,6 +747,17 @@ impl Connection {
             );
             self.shared.emitter.emit(event);
         }
+        if reply.skipped {
+            let first_kept = reply
+                .messages
+                .first()
+                .map_or(reply.last_sequence + 1, |m| m.sequence);
+            self.shared.emitter.emit(Event::in_room(
+                EventName::MessagesSkipped,
+                room,
+                EventData::Object(serde_json::json!({"roomID": room, "firstKept": first_kept})),
+            ));
+        }
         let history = self.sane(reply.messages);
         let events = {
             let mut state = lock(&self.shared.state);

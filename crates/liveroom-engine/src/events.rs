@@ -62,11 +62,14 @@ pub enum EventName {
     MemberRemoved,
     /// `t_admin_changed`: `{roomID, userID, admin}`; that member was made admin or not.
     AdminChanged,
+    /// `t_messages_skipped`: `{roomID, firstKept}` (beyond the seed); back after a gap older
+    /// than the room's history, this client missed messages before sequence `firstKept`.
+    MessagesSkipped,
 }
 
 impl EventName {
     /// Every event name.
-    pub const ALL: [EventName; 19] = [
+    pub const ALL: [EventName; 20] = [
         Self::ImReady,
         Self::ImNotReady,
         Self::TextMessageReceived,
@@ -86,6 +89,7 @@ impl EventName {
         Self::RoomSettingsUpdated,
         Self::MemberRemoved,
         Self::AdminChanged,
+        Self::MessagesSkipped,
     ];
 
     /// The wire name, as the seed's `TWebLive.EVENT` values.
@@ -110,6 +114,7 @@ impl EventName {
             Self::RoomProfileUpdated => "t_room_profile_updated",
             Self::RoomDismissed => "t_room_dismissed",
             Self::RoomSettingsUpdated => "t_room_settings_updated",
+            Self::MessagesSkipped => "t_messages_skipped",
         }
     }
 

@@ -188,6 +188,7 @@ mod tests {
             role: Role::Member,
             settings: RoomSettings::default(),
             muted_until: Some(i64::MAX),
+            skipped: false,
             // The server keeps the newest 256 deletions per room.
             deleted: (0..256).map(|i| largest_message(i).id).collect(),
         };

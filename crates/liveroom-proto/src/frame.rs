@@ -699,6 +699,10 @@ pub struct EnterReply<M = Message> {
     /// When the caller's mute ends (unix seconds), if muted now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub muted_until: Option<i64>,
+    /// On a re-enter: messages after `since` fell out of the kept history (the gap is older
+    /// than what the room keeps), so `messages` is not all that was missed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skipped: bool,
 }
 
 /// A reply frame as the server writes it: [`ServerFrame::Reply`] with typed `data`, encoded
@@ -1034,6 +1038,7 @@ mod tests {
             role: Role::Member,
             settings: RoomSettings::default(),
             muted_until: Some(9),
+            skipped: true,
         };
         let text = serde_json::to_string(&ReplyFrame::new(1, &written)).unwrap();
         assert!(text.contains(m), "the message's own bytes: {text}");
@@ -1045,6 +1050,7 @@ mod tests {
         assert_eq!(read.messages[0].sequence, 4);
         assert_eq!(read.deleted, written.deleted);
         assert_eq!(read.muted_until, Some(9));
+        assert!(read.skipped);
         assert_eq!(read.group, written.group);
     }
 

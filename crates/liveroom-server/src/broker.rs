@@ -75,7 +75,9 @@ pub(crate) trait Broker: Send + Sync {
     fn forget(&self, seq: u64) -> BrokerFuture<'_, ()>;
 
     /// A viewer of this node enters the room: the node receives the room from now on.
-    fn subscribe(&self) -> BrokerFuture<'_, ()>;
+    /// True when the node was not receiving it before (and may have missed changes to the
+    /// room's state made on other nodes meanwhile).
+    fn subscribe(&self) -> BrokerFuture<'_, bool>;
 
     /// This node's last viewer of the room left: the node stops receiving it.
     fn unsubscribe(&self);

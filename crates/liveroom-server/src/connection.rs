@@ -804,6 +804,7 @@ impl Conn {
             role,
             settings: entered.settings,
             muted_until: member.and_then(|(_, m)| m.muted_until),
+            skipped: entered.skipped,
         })))
     }
 

@@ -151,9 +151,9 @@ impl Broker for LocalBroker {
         })
     }
 
-    fn subscribe(&self) -> BrokerFuture<'_, ()> {
-        // The ring makes itself on its first receiver.
-        Box::pin(std::future::ready(Ok(())))
+    fn subscribe(&self) -> BrokerFuture<'_, bool> {
+        // The ring makes itself on its first receiver; nothing happens elsewhere.
+        Box::pin(std::future::ready(Ok(false)))
     }
 
     fn unsubscribe(&self) {

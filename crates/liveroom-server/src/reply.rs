@@ -88,6 +88,7 @@ mod tests {
                 slow_mode: 5,
             },
             muted_until: Some(77),
+            skipped: false,
         }));
         // As connection.rs wrote it before replies were typed.
         let by_hand = format!(

@@ -111,6 +111,8 @@ pub(crate) struct Entered {
     pub(crate) settings: RoomSettings,
     /// The entering user's place in the room (`None` for a guest), read under the same lock.
     pub(crate) member: Option<MemberState>,
+    /// Messages after `since` fell out of the history: `history` is not the whole gap.
+    pub(crate) skipped: bool,
 }
 
 /// A logged-in user's place in a room: what entering tells the user about itself and what a
@@ -216,15 +218,24 @@ impl Room {
         if st.dismissed {
             return Err(self.gone());
         }
+        let already = self.presence.contains(conn);
+        if !already && self.broker.subscribe().await? {
+            // This node just began receiving the room: changes other nodes made while it
+            // had no viewer here did not reach it.
+            self.reload_locked(&mut st).await;
+            if st.dismissed {
+                self.broker.unsubscribe();
+                return Err(self.gone());
+            }
+        }
         let member = user.map(|u| st.member_state(u, liveroom_usersig::now_secs()));
         // Under the lock that membership takes: a ban lands either before (refused here) or
         // after (the member is found and removed), never in between.
         if let Some(banned) = member.as_ref().and_then(|m| m.banned) {
+            if !already && self.presence.here() == 0 {
+                self.broker.unsubscribe();
+            }
             return Err(rules::banned_from(&self.id, banned));
-        }
-        let already = self.presence.contains(conn);
-        if !already {
-            self.broker.subscribe().await?;
         }
         let mut subscription = None;
         let mut attach = || {
@@ -244,10 +255,6 @@ impl Room {
         };
         if already && since.is_none() {
             kept.messages.clear();
-        }
-        if kept.skipped {
-            // The wire has no event for it yet: the client sees the sequence jump.
-            tracing::debug!(room = %self.id, ?since, "gap older than the history");
         }
         if !already {
             let joined = self.presence.join(conn, user).await?;
@@ -279,6 +286,7 @@ impl Room {
             },
             settings: st.mods.settings(),
             member,
+            skipped: kept.skipped,
         })
     }
 

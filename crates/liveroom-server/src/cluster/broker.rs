@@ -391,10 +391,10 @@ impl Broker for RedisBroker {
         Box::pin(async { Ok(()) })
     }
 
-    fn subscribe(&self) -> BrokerFuture<'_, ()> {
+    fn subscribe(&self) -> BrokerFuture<'_, bool> {
         Box::pin(async move {
             if self.feed.lock().subscribed {
-                return Ok(());
+                return Ok(false);
             }
             self.feed.lock().subscribed = true;
             let channel = self.feed.keys.channel();
@@ -432,7 +432,7 @@ impl Broker for RedisBroker {
                     self.feed.deliver(&mut st, priority, seq, &json);
                 }
             }
-            Ok(())
+            Ok(true)
         })
     }
 
