@@ -13,6 +13,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod cluster;
 mod redis;
 pub use redis::{cpu_seconds, RedisProcess};
 

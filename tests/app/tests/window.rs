@@ -1214,3 +1214,287 @@ async fn a_lost_server_shows_reconnecting_queues_or_refuses_sends_and_fills_the_
     drop(server);
     r
 }
+
+// ---------- a cluster (issue 13) ----------
+
+/// Parses an address of `/proc/net/tcp` (`0100007F:1F90`: the IPv4 address as the kernel's
+/// little-endian word, the port big-endian).
+fn proc_tcp_addr(field: &str) -> Option<std::net::SocketAddr> {
+    let (ip, port) = field.split_once(':')?;
+    let ip = u32::from_str_radix(ip, 16).ok()?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    Some((std::net::Ipv4Addr::from(ip.to_le_bytes()), port).into())
+}
+
+/// Which of the cluster's nodes the app's own process holds an established TCP connection to
+/// (its engine's WebSocket). The app does not say which node of a list it chose and the
+/// test's engines see only their own sockets, so this reads the app's socket inodes
+/// (`/proc/PID/fd`) and finds them in `/proc/PID/net/tcp`: exact, whatever else the nodes
+/// hold open (Redis connections, other clients).
+fn app_nodes(app: &App, cluster: &liveroom_testkit::cluster::Cluster) -> Result<Vec<usize>> {
+    let pid = liveroom_app_tests::tree_pss_kib(app.driver_pid())
+        .into_iter()
+        .find(|(_, name, _)| name == "liveroom-app")
+        .map(|(pid, ..)| pid)
+        .context("the app's process under tauri-driver")?;
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))?
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter_map(|l| {
+            let l = l.to_str()?;
+            Some(l.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+        })
+        .collect();
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp"))?;
+    let mut on = Vec::new();
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        // 01: ESTABLISHED; field 9 is the socket's inode.
+        if f.len() < 10 || f[3] != "01" || !inodes.contains(f[9]) {
+            continue;
+        }
+        let Some(remote) = proc_tcp_addr(f[2]) else {
+            continue;
+        };
+        on.extend((0..cluster.nodes.len()).filter(|&i| cluster.nodes[i].addr() == remote));
+    }
+    Ok(on)
+}
+
+/// Waits until the app is connected to exactly one node, other than `not`; returns it.
+async fn wait_app_node(
+    app: &App,
+    cluster: &liveroom_testkit::cluster::Cluster,
+    not: Option<usize>,
+) -> Result<usize> {
+    let end = std::time::Instant::now() + liveroom_app_tests::WAIT;
+    loop {
+        let on = app_nodes(app, cluster)?;
+        if let [node] = on[..] {
+            if Some(node) != not {
+                return Ok(node);
+            }
+        }
+        ensure!(
+            std::time::Instant::now() < end,
+            "the app is connected to nodes {on:?} (not wanted: {not:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// JS (async): the texts of every row of the room's chat, top to bottom (lines as
+/// `line: TEXT`). The chat keeps only the rows near the view in the DOM, so this scrolls it
+/// from the top to the bottom, reading the rows drawn at each step, keyed by the list's own
+/// row number (a message shown twice is two rows), then follows the newest again.
+fn chat_rows_js(room: &str) -> String {
+    format!(
+        "const done = arguments[arguments.length - 1];
+         const chat = document.querySelector(\".pane[data-room='{room}'] .chat\");
+         const list = window.liveroomApp.panes.get('{room}').list;
+         const frames = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+         const rows = new Map();
+         (async () => {{
+           chat.scrollTop = 0;
+           for (let i = 0; i < 500; i++) {{
+             await frames();
+             for (const li of chat.querySelectorAll('li.msg, li.line')) {{
+               const e = list.entryOf(li);
+               if (!e) continue;
+               rows.set(e.seq, li.classList.contains('line')
+                 ? 'line: ' + li.textContent
+                 : (li.querySelector('.text') || {{}}).textContent || '');
+             }}
+             if (chat.scrollTop + chat.clientHeight >= chat.scrollHeight - 1) break;
+             chat.scrollTop += Math.max(40, chat.clientHeight / 2);
+           }}
+           list.scrollToBottom();
+           done([...rows.entries()].sort((a, b) => a[0] - b[0]).map(r => r[1]));
+         }})();"
+    )
+}
+
+/// JS: records every text the room's banner shows from now on (`window.bannerSeen`), so that
+/// a banner up for only a second is seen whatever the polling.
+fn record_banner_js(room: &str) -> String {
+    format!(
+        "const b = document.querySelector(\".pane[data-room='{room}'] .net-banner\");
+         window.bannerSeen = [];
+         const note = () => {{ if (!b.hidden) window.bannerSeen.push({{ text: b.textContent, state: b.dataset.state || null }}); }};
+         new MutationObserver(note).observe(b, {{ attributes: true, childList: true, characterData: true, subtree: true }});
+         return true;"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver) and starts redis-server: run by scripts/test-app"]
+async fn a_three_node_cluster_serves_the_app_through_a_list() -> Result<()> {
+    const APP_ID: u64 = 1_400_000_913;
+    const KEY: &str = "cluster-window-key";
+    const ROOM: &str = "cluster-1";
+    // Redis and three nodes on 127.0.0.1..3, as an operator runs them.
+    let mut cluster = liveroom_testkit::cluster::Cluster::start(3, APP_ID, KEY, &[]);
+    let app = App::launch("cluster").await?;
+    let r: Result<()> = async {
+        app.fill("#remote-server", &cluster.list()).await?;
+        app.fill("#remote-appid", &APP_ID.to_string()).await?;
+        app.fill("#remote-user", "cluster_host").await?;
+        app.fill(
+            "#remote-sig",
+            &liveroom_app_tests::user_sig(APP_ID, KEY, "cluster_host"),
+        )
+        .await?;
+        app.click("#remote-connect").await?;
+        app.wait_main().await?;
+        let on = wait_app_node(&app, &cluster, None).await?;
+        eprintln!("the app is on node {on} ({})", cluster.url(on));
+        app.create_room(ROOM, "Three nodes", "").await?;
+
+        // The CLI on one other node, an engine on the third: the app shows both.
+        let (fan_node, cli_node) = ((on + 1) % 3, (on + 2) % 3);
+        let cli_text = format!("from the cli on node {cli_node}");
+        let cli_env = vec![
+            ("LIVEROOM_SERVER", cluster.url(cli_node)),
+            ("LIVEROOM_APP", APP_ID.to_string()),
+            ("LIVEROOM_USER", "cluster_cli".to_owned()),
+            (
+                "LIVEROOM_SIG",
+                liveroom_app_tests::user_sig(APP_ID, KEY, "cluster_cli"),
+            ),
+        ];
+        liveroom_app_tests::Cli::spawn(&["send", ROOM, &cli_text], &cli_env)?
+            .finish(Duration::from_secs(30))?;
+        app.wait_js("the CLI's message", &shows_text_js(ROOM, &cli_text))
+            .await?;
+        let fan = liveroom_engine::Im::new(APP_ID, cluster.url(fan_node))?;
+        fan.login(
+            "cluster_fan",
+            &liveroom_app_tests::user_sig(APP_ID, KEY, "cluster_fan"),
+        )
+        .await?;
+        fan.enter_room(ROOM).await?;
+        let mut fan_rx = fan.events();
+        let send = |i: u32| {
+            let fan = &fan;
+            async move {
+                fan.send_text_message(ROOM, &format!("c {i}"), liveroom_engine::Priority::Normal)
+                    .await
+                    .with_context(|| format!("c {i} not acknowledged"))
+            }
+        };
+        for i in 1..=5 {
+            send(i).await?;
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
+        app.wait_js("the engine's messages", &shows_text_js(ROOM, "c 5"))
+            .await?;
+        app.js(&record_banner_js(ROOM), vec![]).await?;
+
+        // The app's node dies mid-chat. Every send meanwhile is acknowledged by the fan's
+        // node; the first ones before the app can be back (its first retry waits ≥ 0.5 s).
+        cluster.nodes[on].kill();
+        for i in 6..=15 {
+            send(i).await?;
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
+        wait_net(
+            &app,
+            ROOM,
+            "back with every message",
+            "!v.down && v.msgs.some(m => m.text === 'c 15')",
+        )
+        .await?;
+        let moved = wait_app_node(&app, &cluster, Some(on)).await?;
+        eprintln!("the app moved to node {moved} ({})", cluster.url(moved));
+        let seen = app.js("return window.bannerSeen", vec![]).await?;
+        let seen = seen.as_array().context("bannerSeen")?;
+        ensure!(
+            seen.iter().any(|b| b["state"] == "connecting"
+                && b["text"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Reconnecting"))),
+            "the reconnecting banner was shown: {seen:?}"
+        );
+        ensure!(
+            seen.iter()
+                .any(|b| b["state"] == "back" && b["text"] == "Reconnected"),
+            "then 'Reconnected': {seen:?}"
+        );
+
+        // On its new node the room goes on, both ways.
+        send_text(&app, ROOM, "from the app after the move").await?;
+        let deadline = tokio::time::Instant::now() + liveroom_app_tests::WAIT;
+        loop {
+            let ev = tokio::time::timeout_at(deadline, fan_rx.recv())
+                .await
+                .context("the app's message at the fan")??;
+            if serde_json::to_value(&ev)?["data"]
+                .to_string()
+                .contains("from the app after the move")
+            {
+                break;
+            }
+        }
+        fan.send_text_message(
+            ROOM,
+            "live after the move",
+            liveroom_engine::Priority::Normal,
+        )
+        .await?;
+        wait_net(
+            &app,
+            ROOM,
+            "a live message after the move",
+            "v.msgs.some(m => m.text === 'live after the move')",
+        )
+        .await?;
+
+        // Every acknowledged message exactly once, in order, as the chat's rows read, with
+        // the loss and the return marked where they happened.
+        let rows = app
+            .client
+            .execute_async(&chat_rows_js(ROOM), vec![])
+            .await?;
+        let rows: Vec<String> = serde_json::from_value(rows)?;
+        let mut want = vec![cli_text.clone()];
+        want.extend((1..=15).map(|i| format!("c {i}")));
+        want.push("from the app after the move".to_owned());
+        want.push("live after the move".to_owned());
+        let msgs: Vec<&String> = rows.iter().filter(|r| !r.starts_with("line: ")).collect();
+        ensure!(
+            msgs == want.iter().collect::<Vec<_>>(),
+            "the chat's rows: {rows:?}\nwant: {want:?}"
+        );
+        let at = |pred: &dyn Fn(&str) -> bool| rows.iter().position(|r| pred(r));
+        let lost = at(&|r| r.starts_with("line: Connection lost at"))
+            .with_context(|| format!("the loss marked: {rows:?}"))?;
+        let back = at(&|r| r.starts_with("line: Reconnected · "))
+            .with_context(|| format!("the return marked: {rows:?}"))?;
+        let c5 = at(&|r| r == "c 5").context("c 5")?;
+        ensure!(
+            lost == c5 + 1,
+            "the loss marked right after the last message before it: {rows:?}"
+        );
+        // The line counts what the gap fill brought: the messages between the two lines.
+        let brought = rows[lost + 1..back]
+            .iter()
+            .filter(|r| !r.starts_with("line: "))
+            .count();
+        ensure!(
+            brought > 0,
+            "messages sent while the app was away came by gap fill: {rows:?}"
+        );
+        ensure!(
+            rows[back]
+                == format!("line: Reconnected · {brought} messages arrived while you were away"),
+            "{rows:?}"
+        );
+        app.screenshot("cluster-moved").await?;
+        fan.shutdown().await;
+        Ok(())
+    }
+    .await;
+    let r = app.finish(r).await;
+    drop(cluster);
+    r
+}
