@@ -31,6 +31,16 @@ pub(crate) trait Outgoing: Send {
     fn persist(&mut self, seq: u64, json: Encoded) -> BrokerFuture<'_, ()>;
 }
 
+/// What became of a send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Accepted {
+    /// Accepted as this sequence.
+    Sent(u64),
+    /// Refused untouched (no budget taken, no sequence): the room's rules changed on another
+    /// node since this node read them; read them, check the send again, and retry.
+    StaleRules,
+}
+
 /// The history after a sequence, for gap fill.
 #[derive(Debug, Clone)]
 pub(crate) struct Since {
@@ -56,7 +66,14 @@ pub(crate) trait Broker: Send + Sync {
         &'a self,
         priority: Priority,
         out: &'a mut (dyn Outgoing + 'a),
-    ) -> BrokerFuture<'a, u64>;
+    ) -> BrokerFuture<'a, Accepted>;
+
+    /// The version of the room's rules now (each change announced with `changed` makes a new
+    /// one), read before the rules are read.
+    fn rules_version(&self) -> BrokerFuture<'_, u64>;
+
+    /// This node now checks sends against the rules of `version`.
+    fn rules_loaded(&self, version: u64);
 
     /// Where a joining viewer's live stream begins: runs `attach` (which subscribes the
     /// viewer to the ring) at the point after which every message comes through the ring,
@@ -84,7 +101,7 @@ pub(crate) trait Broker: Send + Sync {
 
     /// Publishes a whole frame (a room event) to every node's viewers, in order with the
     /// messages; `changed`: it follows a change of the room's state, which every node
-    /// reloads.
+    /// reloads (a new rules version; an empty frame: a change with no event to show).
     fn announce(&self, frame: Utf8Bytes, changed: bool) -> BrokerFuture<'_, ()>;
 
     /// Publishes a join/leave tip (not kept, sequence 0) to every node's viewers.

@@ -32,7 +32,7 @@ use crate::listener::AddrSlot;
 use crate::moderation::{self, Actor};
 use crate::registry::CreateError;
 use crate::reply::Reply;
-use crate::room::Room;
+use crate::room::{Room, SendCheck};
 use crate::session::Signal;
 use crate::Shared;
 
@@ -864,16 +864,18 @@ impl Conn {
                 )
             })?;
         let app_admin = self.shared.rules.is_app_admin(app, &login.user_id);
-        room.check_send(
-            &login.user_id,
+        let rate = || self.check_user_rate(app, &login.user_id);
+        let check = SendCheck {
+            user: &login.user_id,
             app_admin,
-            &body,
-            self.shared.rules.words(app),
-        )
-        .await?;
-        self.check_user_rate(app, &login.user_id)?;
-        // The room's broker makes the budget decision as it accepts the send.
-        let mut msg = room.publish(&login.profile, body, priority).await?;
+            app_words: self.shared.rules.words(app),
+            rate: &rate,
+        };
+        // The room checks its rules, then the user's own rate, and its broker makes the
+        // budget decision as it accepts the send.
+        let mut msg = room
+            .publish(&login.profile, body, priority, Some(check))
+            .await?;
         msg.flow = Flow::Out;
         Ok(Reply::Sent(Box::new(SendReply { message: msg })))
     }
@@ -917,7 +919,9 @@ impl Conn {
             description: postscript.clone(),
             extension: String::new(),
         });
-        let mut msg = room.publish(&login.profile, body, Priority::High).await?;
+        let mut msg = room
+            .publish(&login.profile, body, Priority::High, None)
+            .await?;
         room.set_push_stopped(&postscript).await?;
         msg.flow = Flow::Out;
         Ok(Reply::Sent(Box::new(SendReply { message: msg })))

@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::extract::ws::Utf8Bytes;
 use liveroom_proto::Priority;
 
-use crate::broker::{over_budget, Broker, BrokerFuture, Exclusive, Outgoing, Since};
+use crate::broker::{over_budget, Accepted, Broker, BrokerFuture, Exclusive, Outgoing, Since};
 use crate::budget::RoomBudget;
 use crate::encoded::Encoded;
 use crate::fanout::Ring;
@@ -95,7 +95,7 @@ impl Broker for LocalBroker {
         &'a self,
         priority: Priority,
         out: &'a mut (dyn Outgoing + 'a),
-    ) -> BrokerFuture<'a, u64> {
+    ) -> BrokerFuture<'a, Accepted> {
         Box::pin(async move {
             if !self.admit(priority) {
                 return Err(over_budget());
@@ -106,9 +106,16 @@ impl Broker for LocalBroker {
             out.persist(seq, json.clone()).await?;
             self.ring.publish_message(json.as_str(), priority);
             log.append(seq, json);
-            Ok(seq)
+            Ok(Accepted::Sent(seq))
         })
     }
+
+    fn rules_version(&self) -> BrokerFuture<'_, u64> {
+        // One process: the room's rules in memory are the rules.
+        Box::pin(std::future::ready(Ok(0)))
+    }
+
+    fn rules_loaded(&self, _version: u64) {}
 
     fn snapshot<'a>(
         &'a self,
@@ -161,7 +168,10 @@ impl Broker for LocalBroker {
     }
 
     fn announce(&self, frame: Utf8Bytes, _changed: bool) -> BrokerFuture<'_, ()> {
-        self.ring.publish_frame(frame);
+        // A change with no event for the viewers carries no frame.
+        if !frame.is_empty() {
+            self.ring.publish_frame(frame);
+        }
         Box::pin(std::future::ready(Ok(())))
     }
 
@@ -228,7 +238,10 @@ mod tests {
     }
 
     async fn send(b: &LocalBroker, priority: Priority) -> Result<u64, liveroom_proto::ApiError> {
-        b.accept(priority, &mut Fake { fail: false }).await
+        match b.accept(priority, &mut Fake { fail: false }).await? {
+            Accepted::Sent(seq) => Ok(seq),
+            Accepted::StaleRules => panic!("one process never has stale rules"),
+        }
     }
 
     fn seqs(since: &Since) -> Vec<u64> {

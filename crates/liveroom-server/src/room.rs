@@ -16,7 +16,7 @@ use liveroom_proto::{
 };
 use rand::Rng;
 
-use crate::broker::{Broker, BrokerFuture, Exclusive, Outgoing};
+use crate::broker::{Accepted, Broker, BrokerFuture, Exclusive, Outgoing};
 use crate::encoded::Encoded;
 use crate::engine::Engine;
 use crate::fanout::{Ring, Source, Subscription};
@@ -173,22 +173,29 @@ impl Room {
     /// mode). A room gone from the store was dismissed there.
     async fn reload(&self) {
         let mut st = self.state.lock().await;
-        self.reload_locked(&mut st).await;
+        if let Err(e) = self.reload_locked(&mut st).await {
+            tracing::warn!(room = %self.id, error = %e.message, "room state not reloaded");
+        }
     }
 
-    async fn reload_locked(&self, st: &mut RoomState) {
-        match self.store.load_rules(self.app, self.id.clone()).await {
-            Ok(Some(rules)) => {
+    /// Reads the room's state again under its lock; a room gone from the store is marked
+    /// dismissed.
+    async fn reload_locked(&self, st: &mut RoomState) -> Result<(), ApiError> {
+        // The version first: rules read after it are at least that new.
+        let version = self.broker.rules_version().await?;
+        match self.store.load_rules(self.app, self.id.clone()).await? {
+            Some(rules) => {
                 st.info = rules.info;
                 st.mods.reload(rules.moderation);
                 st.deleted = rules.deleted.into_iter().collect();
+                self.broker.rules_loaded(version);
             }
-            Ok(None) => {
+            None => {
                 st.dismissed = true;
                 self.dismissed.store(true, Ordering::Release);
             }
-            Err(e) => tracing::warn!(room = %self.id, error = %e, "room state not reloaded"),
         }
+        Ok(())
     }
 
     /// The room ID.
@@ -222,7 +229,10 @@ impl Room {
         if !already && self.broker.subscribe().await? {
             // This node just began receiving the room: changes other nodes made while it
             // had no viewer here did not reach it.
-            self.reload_locked(&mut st).await;
+            if let Err(e) = self.reload_locked(&mut st).await {
+                self.broker.unsubscribe();
+                return Err(e);
+            }
             if st.dismissed {
                 self.broker.unsubscribe();
                 return Err(self.gone());
@@ -329,10 +339,15 @@ impl Room {
         from: &Profile,
         body: Body,
         priority: Priority,
+        check: Option<SendCheck<'_>>,
     ) -> Result<Message, ApiError> {
-        let st = self.state.lock().await;
+        let mut st = self.state.lock().await;
         if st.dismissed {
             return Err(self.gone());
+        }
+        if let Some(check) = &check {
+            self.check_send(&mut st, check, &body)?;
+            (check.rate)()?;
         }
         let mut out = Sending {
             room: self,
@@ -341,10 +356,31 @@ impl Room {
             priority,
             msg: None,
         };
-        self.broker.accept(priority, &mut out).await?;
-        drop(st);
-        out.msg
-            .ok_or_else(|| ApiError::new(code::INTERNAL, "accepted send without a message"))
+        // Checked against rules another node has changed since: read them and check again
+        // (once is enough: the change is then this node's too).
+        for _ in 0..2 {
+            match self.broker.accept(priority, &mut out).await? {
+                Accepted::Sent(_) => {
+                    drop(st);
+                    return out.msg.ok_or_else(|| {
+                        ApiError::new(code::INTERNAL, "accepted send without a message")
+                    });
+                }
+                Accepted::StaleRules => {
+                    self.reload_locked(&mut st).await?;
+                    if st.dismissed {
+                        return Err(self.gone());
+                    }
+                    if let (Some(check), Some(body)) = (&check, out.body()) {
+                        self.check_send(&mut st, check, body)?;
+                    }
+                }
+            }
+        }
+        Err(ApiError::new(
+            code::UNAVAILABLE,
+            "the room's rules keep changing; try again",
+        ))
     }
 
     /// Whether the room has been dismissed.
@@ -381,19 +417,16 @@ impl Room {
     /// Checks that `user` may send `body` now (mute, mute-all, blocked words, slow mode);
     /// `exempt` (owner, admins, app admins) skips mute-all and slow mode. On success the send
     /// is counted for slow mode.
-    pub(crate) async fn check_send(
+    fn check_send(
         &self,
-        user: &str,
-        app_admin: bool,
+        st: &mut RoomState,
+        check: &SendCheck<'_>,
         body: &Body,
-        app_words: &[String],
     ) -> Result<(), ApiError> {
-        let mut st = self.state.lock().await;
-        if st.dismissed {
-            return Err(self.gone());
-        }
-        let exempt = app_admin || st.info.owner_id == user || st.mods.is_admin(user);
-        st.mods.check_send(&self.id, user, exempt, body, app_words)
+        let user = check.user;
+        let exempt = check.app_admin || st.info.owner_id == user || st.mods.is_admin(user);
+        st.mods
+            .check_send(&self.id, user, exempt, body, check.app_words)
     }
 
     /// Marks the stream stopped (after its stop-push message went out).
@@ -494,7 +527,7 @@ impl Room {
         }
         let exclusive = self.broker.exclusive().await?;
         if exclusive.stale() {
-            self.reload_locked(&mut st).await;
+            self.reload_locked(&mut st).await?;
             if st.dismissed {
                 return Err(self.gone());
             }
@@ -815,6 +848,19 @@ impl Room {
     }
 }
 
+/// Who sends, for the room's checks of a user's send (mute, mute-all, blocked words, slow
+/// mode; owner, admins and app admins skip mute-all and slow mode).
+pub(crate) struct SendCheck<'a> {
+    /// The sender.
+    pub(crate) user: &'a str,
+    /// The sender is an app administrator.
+    pub(crate) app_admin: bool,
+    /// The app's blocked words.
+    pub(crate) app_words: &'a [String],
+    /// The user's own rate, taken once the room's rules let the send through.
+    pub(crate) rate: &'a (dyn Fn() -> Result<(), ApiError> + Sync),
+}
+
 /// A user's send as the broker accepts it: built with its sequence, committed to the store.
 struct Sending<'a> {
     room: &'a Room,
@@ -824,6 +870,13 @@ struct Sending<'a> {
     priority: Priority,
     /// The message, once built.
     msg: Option<Message>,
+}
+
+impl Sending<'_> {
+    /// The body being sent.
+    fn body(&self) -> Option<&Body> {
+        self.msg.as_ref().map(|m| &m.body).or(self.body.as_ref())
+    }
 }
 
 impl Outgoing for Sending<'_> {

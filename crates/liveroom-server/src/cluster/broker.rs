@@ -8,6 +8,7 @@
 //! a lost pub/sub connection the feed catches up from the history. So a viewer of any node
 //! sees every message once, in order.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use super::conn::{Redis, CALL_DEADLINE};
 use super::keys::RoomKeys;
 use super::subscriber::{ChannelHandler, HandlerFuture, Subscriber};
 use super::wire::RoomItem;
-use crate::broker::{over_budget, Broker, BrokerFuture, Exclusive, Outgoing, Since};
+use crate::broker::{over_budget, Accepted, Broker, BrokerFuture, Exclusive, Outgoing, Since};
 use crate::encoded::Encoded;
 use crate::error::StoreError;
 use crate::fanout::Ring;
@@ -29,11 +30,13 @@ use crate::fanout::Ring;
 /// puts the real one in its two places (see [`template`]).
 const SENTINEL: u64 = u64::MAX;
 
-/// Accepts a send. KEYS: seq, history, trimmed, budget, channel, info. ARGV: priority
-/// (0 High .. 3 Lowest), budget per second (0: none), history cap, the message's three
-/// parts around its sequence. Returns {1, seq}; {0} over budget; {-1} no such room.
+/// Accepts a send. KEYS: seq, history, trimmed, budget, channel, info, version. ARGV:
+/// priority (0 High .. 3 Lowest), budget per second (0: none), history cap, the message's
+/// three parts around its sequence, the rules version the send was checked against. Returns
+/// {1, seq}; {0} over budget; {-1} no such room; {-2} checked against older rules.
 const SEND: &str = r#"
 if redis.call('EXISTS', KEYS[6]) == 0 then return {-1} end
+if (redis.call('GET', KEYS[7]) or '0') ~= ARGV[7] then return {-2} end
 local budget = tonumber(ARGV[2])
 if budget > 0 then
   local t = redis.call('TIME')
@@ -75,6 +78,14 @@ redis.call('PUBLISH', KEYS[5], 'M' .. ARGV[1] .. seq .. ' ' .. msg)
 return {1, seq}
 "#;
 
+/// Announces a change of the room's state: a new rules version and the event, together.
+/// KEYS: version, channel. ARGV: the channel item.
+const CHANGED: &str = r#"
+redis.call('INCR', KEYS[1])
+redis.call('PUBLISH', KEYS[2], ARGV[1])
+return 1
+"#;
+
 /// Takes the room's moderation lock. KEYS: lock. ARGV: token, expiry (ms).
 const LOCK: &str = "return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0";
 
@@ -96,7 +107,12 @@ pub(crate) struct RedisBroker {
     /// Messages kept.
     cap: usize,
     room_id: String,
+    /// The rules version this node checks sends against ([`UNKNOWN`] until first read).
+    rules_version: AtomicU64,
 }
+
+/// No rules version read yet: the first send reads the rules.
+const UNKNOWN: u64 = u64::MAX;
 
 impl RedisBroker {
     /// The broker of room `room_id` of `app`: `budget` messages/s, `cap` kept, a ring of
@@ -122,6 +138,7 @@ impl RedisBroker {
             budget,
             cap,
             room_id: room_id.to_owned(),
+            rules_version: AtomicU64::new(UNKNOWN),
         }
     }
 
@@ -242,7 +259,10 @@ impl Feed {
                 if let Some(f) = self.on_change.get() {
                     f();
                 }
-                self.ring.publish_frame(Utf8Bytes::from(frame));
+                // A change with no event for the viewers carries no frame.
+                if !frame.is_empty() {
+                    self.ring.publish_frame(Utf8Bytes::from(frame));
+                }
             }
         }
         None
@@ -300,8 +320,12 @@ impl Broker for RedisBroker {
         &'a self,
         priority: Priority,
         out: &'a mut (dyn Outgoing + 'a),
-    ) -> BrokerFuture<'a, u64> {
+    ) -> BrokerFuture<'a, Accepted> {
         Box::pin(async move {
+            let version = self.rules_version.load(Ordering::Acquire);
+            if version == UNKNOWN {
+                return Ok(Accepted::StaleRules);
+            }
             let json = out.encode(SENTINEL)?;
             let [a, b, c] = template(json.as_str(), &self.room_id)?;
             let keys = &self.feed.keys;
@@ -314,12 +338,14 @@ impl Broker for RedisBroker {
                 .key(keys.budget())
                 .key(keys.channel())
                 .key(keys.info())
+                .key(keys.version())
                 .arg(RoomItem::priority_digit(priority).to_string())
                 .arg(self.budget)
                 .arg(self.cap)
                 .arg(a)
                 .arg(b)
-                .arg(c);
+                .arg(c)
+                .arg(version);
             let mut conn = self.conn();
             let reply: Vec<i64> = Redis::call(invocation.invoke_async(&mut conn)).await?;
             match reply.as_slice() {
@@ -327,8 +353,9 @@ impl Broker for RedisBroker {
                     let seq = u64::try_from(*seq).unwrap_or(0);
                     // The sender's copy: the same message with its sequence.
                     out.encode(seq)?;
-                    Ok(seq)
+                    Ok(Accepted::Sent(seq))
                 }
+                [-2] => Ok(Accepted::StaleRules),
                 [0] => Err(over_budget()),
                 [-1] => Err(ApiError::new(
                     code::ROOM_NOT_FOUND,
@@ -340,6 +367,18 @@ impl Broker for RedisBroker {
                 }
             }
         })
+    }
+
+    fn rules_version(&self) -> BrokerFuture<'_, u64> {
+        Box::pin(async move {
+            let mut conn = self.conn();
+            let v: Option<u64> = Redis::call(conn.get(self.feed.keys.version())).await?;
+            Ok(v.unwrap_or(0))
+        })
+    }
+
+    fn rules_loaded(&self, version: u64) {
+        self.rules_version.store(version, Ordering::Release);
     }
 
     fn snapshot<'a>(
@@ -448,12 +487,20 @@ impl Broker for RedisBroker {
     fn announce(&self, frame: Utf8Bytes, changed: bool) -> BrokerFuture<'_, ()> {
         Box::pin(async move {
             let frame = frame.as_str().to_owned();
-            let item = if changed {
-                RoomItem::Changed(frame)
-            } else {
-                RoomItem::Frame(frame)
-            };
-            self.publish_item(item).await
+            if !changed {
+                return self.publish_item(RoomItem::Frame(frame)).await;
+            }
+            let mut conn = self.conn();
+            let keys = &self.feed.keys;
+            let _: i64 = Redis::call(
+                redis::Script::new(CHANGED)
+                    .key(keys.version())
+                    .key(keys.channel())
+                    .arg(RoomItem::Changed(frame).encode())
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+            Ok(())
         })
     }
 

@@ -96,6 +96,12 @@ impl RoomKeys {
         self.key("ch")
     }
 
+    /// String: the version of the room's rules, raised by every change of its state; a send
+    /// checked against an older version is refused untouched and checked again.
+    pub(crate) fn version(&self) -> String {
+        self.key("version")
+    }
+
     /// String: the moderation lock (a random token, with an expiry).
     pub(crate) fn lock(&self) -> String {
         self.key("lock")
@@ -125,6 +131,7 @@ impl RoomKeys {
             self.words(),
             self.settings(),
             self.deleted(),
+            self.version(),
         ]
     }
 }
