@@ -6,17 +6,26 @@ use std::time::{Duration, Instant};
 
 use liveroom_engine::proto::{code, ApiError, CreateRoomOptions, Priority, WordsAction};
 use liveroom_engine::Im;
-use liveroom_testkit::{RedisProcess, ServerProcess};
+use liveroom_testkit::RedisProcess;
 use liveroom_tests::{sig, APP, KEY};
 use serde_json::{json, Value};
 
 use crate::{messages, wait_for, RawClient};
 
-/// Redis and `n` nodes over it, sharing one pictures folder.
-struct Cluster {
-    nodes: Vec<ServerProcess>,
-    redis: RedisProcess,
-    _media: tempfile::TempDir,
+/// Redis and its nodes (the testkit's), with the test app's users.
+struct Cluster(liveroom_testkit::cluster::Cluster);
+
+impl std::ops::Deref for Cluster {
+    type Target = liveroom_testkit::cluster::Cluster;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Cluster {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
 }
 
 impl Cluster {
@@ -25,33 +34,9 @@ impl Cluster {
     }
 
     fn start_with(n: usize, redis: RedisProcess, extra: &[&str]) -> Self {
-        let media = tempfile::tempdir().unwrap();
-        let url = redis.url();
-        let media_dir = media.path().to_str().unwrap().to_owned();
-        let nodes = (0..n)
-            .map(|i| {
-                let name = format!("n{i}");
-                let mut args = vec![
-                    "--redis",
-                    url.as_str(),
-                    "--node-id",
-                    name.as_str(),
-                    "--media",
-                    media_dir.as_str(),
-                ];
-                args.extend_from_slice(extra);
-                ServerProcess::start_on(&format!("127.0.0.{}", i + 1), APP, KEY, &args)
-            })
-            .collect();
-        Self {
-            nodes,
-            redis,
-            _media: media,
-        }
-    }
-
-    fn url(&self, node: usize) -> String {
-        format!("ws://{}", self.nodes[node].addr())
+        Self(liveroom_testkit::cluster::Cluster::start_over(
+            redis, n, APP, KEY, extra,
+        ))
     }
 
     async fn login(&self, node: usize, user: &str) -> Im {
@@ -442,7 +427,7 @@ async fn redis_down_answers_a_coded_error_in_time_and_the_nodes_resume() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engine_given_the_nodes_moves_to_another_when_its_node_dies() {
     let mut c = Cluster::start(3);
-    let list = (0..3).map(|i| c.url(i)).collect::<Vec<_>>().join(",");
+    let list = c.list();
     let viewer = Im::new(APP, &list).unwrap();
     viewer.login("viewer", &sig("viewer")).await.unwrap();
     let on = (0..3)

@@ -18,7 +18,12 @@ impl Cluster {
     /// Starts Redis (no persistence) and `n` nodes for app `app` with secret `key`, each given
     /// `extra` flags too (e.g. `["--history", "5"]`).
     pub fn start(n: usize, app: u64, key: &str, extra: &[&str]) -> Self {
-        let redis = RedisProcess::start();
+        Self::start_over(RedisProcess::start(), n, app, key, extra)
+    }
+
+    /// Starts `n` nodes over `redis` (e.g. [`RedisProcess::start_aof`], for a test that
+    /// restarts it).
+    pub fn start_over(redis: RedisProcess, n: usize, app: u64, key: &str, extra: &[&str]) -> Self {
         let media = tempfile::tempdir().expect("temp dir");
         let url = redis.url();
         let media_dir = media.path().to_string_lossy().into_owned();
