@@ -913,15 +913,7 @@ mod tests {
         crate::test_support::room_info(id)
     }
 
-    fn record(action: &str, reason: &str) -> AuditRecord {
-        AuditRecord {
-            actor: "o".into(),
-            target: "m".into(),
-            action: action.into(),
-            reason: reason.into(),
-            details: "{}".into(),
-        }
-    }
+    use crate::test_support::record;
 
     #[tokio::test]
     async fn deletions_are_kept_newest_first_up_to_the_cap() {

@@ -47,3 +47,14 @@ pub(crate) fn room(id: &str, ring: usize) -> Arc<Room> {
         &crate::engine::Engine::Local,
     )
 }
+
+/// An audit row by `o` about `m`.
+pub(crate) fn record(action: &str, reason: &str) -> crate::store::AuditRecord {
+    crate::store::AuditRecord {
+        actor: "o".into(),
+        target: "m".into(),
+        action: action.into(),
+        reason: reason.into(),
+        details: "{}".into(),
+    }
+}

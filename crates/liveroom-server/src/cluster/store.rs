@@ -724,15 +724,7 @@ mod tests {
         crate::test_support::room_info(id)
     }
 
-    fn record(action: &str, reason: &str) -> AuditRecord {
-        AuditRecord {
-            actor: "o".into(),
-            target: "m".into(),
-            action: action.into(),
-            reason: reason.into(),
-            details: "{}".into(),
-        }
-    }
+    use crate::test_support::record;
 
     async fn connect(redis: &TestRedis) -> Redis {
         Redis::connect(&redis.url()).await.unwrap()
