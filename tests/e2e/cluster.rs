@@ -500,3 +500,43 @@ async fn the_cli_sends_through_a_list_of_the_nodes() {
     let got = messages(&mut rx, "t_text_message_received", 1).await;
     assert_eq!(texts(&got), ["from the cli"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn room_edits_settings_and_stop_push_made_on_one_node_reach_every_node() {
+    let c = Cluster::start(3);
+    let owner = c.room(0, "own", "edit").await;
+    let viewer = c.login(1, "vie").await;
+    viewer.enter_room("edit").await.unwrap();
+    let mut rx = viewer.events();
+
+    owner
+        .edit_room(
+            "edit",
+            liveroom_engine::EditRoomOptions {
+                name: Some("Renamed".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let ev = wait_for(&mut rx, "t_room_profile_updated").await;
+    assert_eq!(ev["data"]["name"], "Renamed", "{ev}");
+    owner.set_mute_all("edit", true).await.unwrap();
+    let ev = wait_for(&mut rx, "t_room_settings_updated").await;
+    assert_eq!(ev["data"]["muteAll"], true, "{ev}");
+    let e = viewer
+        .send_text_message("edit", "hi", Priority::Normal)
+        .await;
+    assert_eq!(code_of(&e), code::MUTED, "mute-all holds on node 1");
+    owner.stop_push("edit", "bye").await.unwrap();
+    let ev = wait_for(&mut rx, "t_push_stopped").await;
+    assert_eq!(ev["data"], "bye", "{ev}");
+
+    // A node that had no viewer of the room meanwhile shows it as it is now.
+    let late = c.login(2, "late").await;
+    let entered = late.enter_room("edit").await.unwrap();
+    assert_eq!(entered.group.name, "Renamed");
+    assert!(entered.group.push_stopped);
+    assert_eq!(entered.group.postscript, "bye");
+    assert!(entered.settings.mute_all);
+}
