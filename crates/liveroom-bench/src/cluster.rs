@@ -54,6 +54,10 @@ pub struct Args {
     /// baseline for cluster mode with one node (`--nodes 1 --single`).
     #[arg(long)]
     pub single: bool,
+    /// Messages each room keeps for gap fill (the nodes' `--history`; default: the server's).
+    /// A killed node's viewers get back what they missed only if it is still kept.
+    #[arg(long)]
+    pub history: Option<usize>,
     /// Redis with its append-only file synced on every write (`appendfsync always`); by
     /// default Redis keeps nothing on disk.
     #[arg(long)]
@@ -193,6 +197,17 @@ pub async fn run(mut a: Args) -> anyhow::Result<()> {
     if a.kill_node_after.is_some() && a.nodes < 2 {
         bail!("--kill-node-after needs at least 2 nodes");
     }
+    // A process may hold 20,000 open files here: the survivors must have room for the
+    // killed node's viewers too.
+    if a.kill_node_after.is_some() && a.nodes >= 2 && a.viewers.div_ceil(a.nodes - 1) > 19_500 {
+        eprintln!(
+            "warning: after the kill, {} nodes must hold {} viewers each, past the 20,000 open \
+             files a process may hold: use more nodes (e.g. --nodes {})",
+            a.nodes - 1,
+            a.viewers.div_ceil(a.nodes - 1),
+            a.viewers.div_ceil(19_500) + 1
+        );
+    }
     let mut kinds = Vec::new();
     if a.single {
         kinds.push(Kind::Single);
@@ -234,7 +249,13 @@ async fn run_one(kind: Kind, a: &Args) -> anyhow::Result<ClusterReport> {
     let mut nodes = Vec::with_capacity(node_count);
     for k in 0..node_count {
         let url = redis.as_ref().map(|r| r.url());
-        nodes.push(start_node(kind, k, url.as_deref(), media.path())?);
+        nodes.push(start_node(
+            kind,
+            k,
+            url.as_deref(),
+            media.path(),
+            a.history,
+        )?);
     }
     let urls: Vec<String> = nodes.iter().map(|n| n.url.clone()).collect();
     let sender_node = node_count - 1;
@@ -438,9 +459,13 @@ fn start_node(
     k: usize,
     redis: Option<&str>,
     media: &std::path::Path,
+    history: Option<usize>,
 ) -> anyhow::Result<BenchServer> {
     let ip = format!("127.0.0.{}", k + 1);
     let mut extra: Vec<String> = vec!["--user-rate".into(), "1000000".into()];
+    if let Some(h) = history {
+        extra.extend(["--history".into(), h.to_string()]);
+    }
     let cmd = match (kind, redis) {
         (Kind::Single, _) => {
             let data = tempfile::tempdir()?;

@@ -90,11 +90,11 @@ pub fn print_summary(reports: &[ClusterReport]) {
     );
     let mut header = format!("{:<28}", "");
     for r in reports {
-        header.push_str(&format!("{:>17}", r.target));
+        header.push_str(&format!("{:>18}", r.target));
     }
     for (i, r) in reports.iter().enumerate() {
         if i != base {
-            header.push_str(&format!("{:>17}", format!("{} ratio", r.target)));
+            header.push_str(&format!("{:>24}", format!("{} ratio", r.target)));
         }
     }
     println!("{header}");
@@ -117,7 +117,7 @@ pub fn print_summary(reports: &[ClusterReport]) {
     for (name, get) in rows {
         let mut line = format!("{name:<28}");
         for r in reports {
-            line.push_str(&format!("{:>17.2}", get(r)));
+            line.push_str(&format!("{:>18.2}", get(r)));
         }
         let b = get(&reports[base]);
         for (i, r) in reports.iter().enumerate() {
@@ -126,11 +126,22 @@ pub fn print_summary(reports: &[ClusterReport]) {
             }
             let v = get(r);
             if b > 0.0 && v > 0.0 {
-                line.push_str(&format!("{:>16.2}x", v / b));
+                line.push_str(&format!("{:>23.2}x", v / b));
             } else {
-                line.push_str(&format!("{:>17}", "-"));
+                line.push_str(&format!("{:>24}", "-"));
             }
         }
         println!("{line}");
+    }
+    // Issue 13's target for cluster mode with one node: p99 within 1.5× of the single server.
+    let single = reports.iter().find(|r| r.target == "liveroom-single");
+    if let (Some(s), Some(c)) = (single, reports.iter().find(|r| r.target == "liveroom")) {
+        if s.total.p99_ms > 0.0 {
+            println!(
+                "liveroom cluster ({} node(s)) ÷ single-node server, latency p99: {:.2}x",
+                c.nodes,
+                c.total.p99_ms / s.total.p99_ms
+            );
+        }
     }
 }

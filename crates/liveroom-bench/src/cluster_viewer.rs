@@ -347,8 +347,9 @@ async fn read(
     }
 }
 
-/// Tries the nodes after `node` in turn, with a growing, jittered pause (the engine's way:
-/// a herd of viewers of a dead node spreads over the others and over time).
+/// Tries the other nodes in turn, with a growing, jittered pause (the engine's way: a herd of
+/// viewers of a dead node spreads over time), starting from a node chosen by the viewer's
+/// index so that the herd also spreads evenly over the others (as a random choice would).
 async fn reconnect(
     ctx: &Ctx,
     node: &mut usize,
@@ -376,7 +377,9 @@ async fn reconnect(
             _ = tokio::time::sleep(pause) => {}
             _ = stop.changed() => return None,
         }
-        *node = (*node + 1) % ctx.addrs.len();
+        let others = ctx.addrs.len().saturating_sub(1).max(1);
+        let step = if attempt == 0 { 1 + i % others } else { 1 };
+        *node = (*node + step) % ctx.addrs.len();
         let since = Some(tally.last_seq);
         let attempt = async {
             let _permit = ctx.gate.acquire().await;

@@ -205,6 +205,7 @@ pub async fn all(smoke: bool, json: bool) -> anyhow::Result<()> {
             kill_node_after: None,
             target: crate::cluster::Which::Both,
             single: false,
+            history: None,
             aof: false,
             sample_every: 10,
             smoke: true,
