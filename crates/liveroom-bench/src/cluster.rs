@@ -169,6 +169,10 @@ pub struct ClusterReport {
     pub sent: u64,
     pub accepted: u64,
     pub rejected: u64,
+    /// Sends with no answer 30 s after the last one.
+    pub unanswered: u64,
+    /// Refused sends that viewers received all the same (a refusal must mean not sent).
+    pub refused_but_delivered: u64,
     pub ack_p50_ms: f64,
     pub ack_p99_ms: f64,
     pub ack_max_ms: f64,
@@ -380,6 +384,13 @@ async fn run_one(kind: Kind, a: &Args) -> anyhow::Result<ClusterReport> {
         all.extend(reports.iter().cloned());
     }
     let cpu_total = per_node.iter().map(|n| n.cpu_percent).sum();
+    let everyone = merge(&all);
+    let refused_but_delivered = sent
+        .refused
+        .iter()
+        .enumerate()
+        .filter(|(n, r)| **r && everyone.received.get(*n).is_some_and(|c| *c > 0))
+        .count() as u64;
     let total = node_report(
         "total".to_owned(),
         connections.iter().sum(),
@@ -431,6 +442,8 @@ async fn run_one(kind: Kind, a: &Args) -> anyhow::Result<ClusterReport> {
         sent: sent.sent,
         accepted: sent.accepted.iter().filter(|a| **a).count() as u64,
         rejected: sent.rejected,
+        unanswered: sent.sent - sent.rejected - sent.accepted.iter().filter(|a| **a).count() as u64,
+        refused_but_delivered,
         ack_p50_ms: ms(&sent.ack_us, 0.5),
         ack_p99_ms: ms(&sent.ack_us, 0.99),
         ack_max_ms: if sent.ack_us.is_empty() {
@@ -582,6 +595,8 @@ struct Sent {
     sent: u64,
     /// `accepted[n]`: message number `n` was acknowledged.
     accepted: Vec<bool>,
+    /// `refused[n]`: message number `n` was answered with an error.
+    refused: Vec<bool>,
     rejected: u64,
     /// Send → acknowledgement, µs.
     ack_us: Histogram<u64>,
@@ -589,7 +604,7 @@ struct Sent {
 
 /// Connects the sender to `addr` (logged in and in the room for Liveroom; Socket.IO needs
 /// neither) and sends `rate × seconds` numbered texts at `rate`, timing each until its
-/// acknowledgement; waits up to 10 s for the last ones.
+/// acknowledgement; waits up to 30 s for the last ones (an overloaded node answers late).
 async fn send_all(
     kind: Kind,
     addr: SocketAddr,
@@ -620,6 +635,7 @@ async fn send_all(
     let mut out = Sent {
         sent: 0,
         accepted: vec![false; total as usize + 1],
+        refused: vec![false; total as usize + 1],
         rejected: 0,
         ack_us: Histogram::new_with_bounds(1, 120_000_000, 3)?,
     };
@@ -631,7 +647,7 @@ async fn send_all(
     loop {
         if n == total {
             let deadline =
-                *last_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(10));
+                *last_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(30));
             if pending.is_empty() || Instant::now() >= deadline {
                 break;
             }
@@ -665,6 +681,9 @@ async fn send_all(
                     .ack_us
                     .record(now.duration_since(at).as_micros().max(1) as u64);
             } else {
+                if let Some(slot) = out.refused.get_mut(num) {
+                    *slot = true;
+                }
                 out.rejected += 1;
             }
         }

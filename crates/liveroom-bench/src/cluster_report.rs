@@ -46,8 +46,16 @@ pub fn print_run(r: &ClusterReport) {
         println!("{line}");
     }
     println!(
-        "sender: {} sent, {} acknowledged, {} refused; send→ack p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        r.sent, r.accepted, r.rejected, r.ack_p50_ms, r.ack_p99_ms, r.ack_max_ms
+        "sender: {} sent, {} acknowledged, {} refused ({} of them delivered all the same), {} \
+         unanswered; send→ack p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        r.sent,
+        r.accepted,
+        r.rejected,
+        r.refused_but_delivered,
+        r.unanswered,
+        r.ack_p50_ms,
+        r.ack_p99_ms,
+        r.ack_max_ms
     );
     if !r.redis_persistence.is_empty() {
         println!(
