@@ -352,14 +352,7 @@ async fn the_online_count_counts_every_nodes_members() {
         v.enter_room("cnt").await.unwrap();
         others.push(v);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let ev = wait_for(&mut rx, "t_online_count").await;
-        if ev["data"]["count"] == 4 || ev["data"] == 4 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "last count {ev}");
-    }
+    wait_count(&mut rx, 4).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -539,4 +532,43 @@ async fn room_edits_settings_and_stop_push_made_on_one_node_reach_every_node() {
     assert!(entered.group.push_stopped);
     assert_eq!(entered.group.postscript, "bye");
     assert!(entered.settings.mute_all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_back_under_its_name_does_not_count_its_old_members() {
+    let mut c = Cluster::start_with(2, RedisProcess::start(), &["--online-interval", "1"]);
+    let host = c.room(0, "host", "back").await;
+    let mut rx = host.events();
+    let mut gone = Vec::new();
+    for user in ["a", "b", "c"] {
+        let v = c.login(1, user).await;
+        v.enter_room("back").await.unwrap();
+        gone.push(v);
+    }
+    wait_count(&mut rx, 4).await;
+    // Node 1 is killed and back at once, before its heartbeat lapses: its three members
+    // are not in the room any more (their engines are reconnecting elsewhere or not at all).
+    c.nodes[1].kill();
+    for v in &gone {
+        v.shutdown().await;
+    }
+    c.nodes[1].restart();
+    wait_count(&mut rx, 1).await;
+}
+
+/// Waits until the room's online count is `n`.
+async fn wait_count(rx: &mut tokio::sync::broadcast::Receiver<liveroom_engine::Event>, n: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let ev = tokio::time::timeout(
+            Duration::from_secs(15),
+            crate::wait_for_long(rx, "t_online_count"),
+        )
+        .await
+        .expect("online counts keep coming");
+        if ev["data"] == n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "count stuck at {ev}, want {n}");
+    }
 }

@@ -65,6 +65,21 @@ pub enum StoreError {
     Unavailable,
 }
 
+impl StoreError {
+    /// The call may have been carried out though its answer never came (a timeout, or the
+    /// connection dropped while it was on its way); not so when Redis refused or failed it.
+    pub(crate) fn outcome_unknown(&self) -> bool {
+        match self {
+            StoreError::Unavailable => true,
+            StoreError::Redis(r) => r.is_timeout() || r.is_connection_dropped(),
+            StoreError::Sqlite(_)
+            | StoreError::Task(_)
+            | StoreError::Commit(_)
+            | StoreError::Corrupt(_) => false,
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match &e {

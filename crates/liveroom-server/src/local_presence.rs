@@ -23,6 +23,15 @@ impl LocalPresence {
         self.members.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The logged-in users in the room and their connections each.
+    pub(crate) fn users(&self) -> HashMap<String, usize> {
+        let mut users = HashMap::new();
+        for user in self.members().values().flatten() {
+            *users.entry(user.clone()).or_insert(0) += 1;
+        }
+        users
+    }
+
     /// The user connection `conn` is in the room as (None: a guest, or not in).
     pub(crate) fn user_of(&self, conn: u64) -> Option<String> {
         self.members().get(&conn).cloned().flatten()

@@ -450,6 +450,8 @@ impl Room {
 
     /// Reads every node's members again (cluster mode; nothing to do for one process).
     pub(crate) async fn refresh_online(&self) {
+        // Under the lock joins and leaves take: the node's members are written as they are.
+        let _st = self.state.lock().await;
         if self.presence.here() == 0 {
             return;
         }

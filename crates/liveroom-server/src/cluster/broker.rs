@@ -95,6 +95,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 "#;
 
+/// How long a send that got no answer in time is looked for in the history (after
+/// [`CALL_DEADLINE`], so that the sender has its answer within 2 s).
+const CONFIRM_DEADLINE: Duration = Duration::from_millis(400);
+
+/// 10002 for a send Redis neither confirmed nor was found to hold.
+fn unconfirmed() -> ApiError {
+    ApiError::new(
+        code::UNAVAILABLE,
+        "the room service's store did not confirm the message in time; it may still appear: \
+         look before sending it again",
+    )
+}
+
 /// How long a moderation lock lives if its node dies holding it.
 const LOCK_EXPIRY: Duration = Duration::from_secs(5);
 
@@ -149,6 +162,26 @@ impl RedisBroker {
 
     fn conn(&self) -> redis::aio::ConnectionManager {
         self.feed.redis.conn()
+    }
+
+    /// The sequence of the message with ID nonce `nonce` among the newest kept, if Redis
+    /// has it (looked for within [`CONFIRM_DEADLINE`]).
+    async fn find_sent(&self, nonce: &str) -> Option<u64> {
+        if nonce.is_empty() {
+            return None;
+        }
+        let mut conn = self.conn();
+        let newest: Vec<(String, f64)> = Redis::call_within(
+            CONFIRM_DEADLINE,
+            conn.zrevrange_withscores(self.feed.keys.history(), 0, 63),
+        )
+        .await
+        .ok()?;
+        let tail = format!("-{nonce}\"");
+        newest
+            .into_iter()
+            .find(|(json, seq)| json.contains(&format!("-{}{tail}", *seq as u64)))
+            .map(|(_, seq)| seq as u64)
     }
 
     async fn publish_item(&self, item: RoomItem) -> Result<(), ApiError> {
@@ -229,10 +262,11 @@ impl Feed {
         match self.range(after, upto).await {
             Ok(rows) => {
                 let mut st = self.lock();
+                // Every kept message after what was delivered, in order: a missing sequence
+                // was deleted (or trimmed), never to be served.
                 for (seq, json) in rows {
-                    let priority = priority_in(&json);
-                    if st.delivered.is_some_and(|d| seq == d + 1) {
-                        self.ring.publish_message(&json, priority);
+                    if st.delivered.is_some_and(|d| seq > d) {
+                        self.ring.publish_message(&json, priority_in(&json));
                         st.delivered = Some(seq);
                     }
                 }
@@ -347,7 +381,19 @@ impl Broker for RedisBroker {
                 .arg(c)
                 .arg(version);
             let mut conn = self.conn();
-            let reply: Vec<i64> = Redis::call(invocation.invoke_async(&mut conn)).await?;
+            let reply: Vec<i64> = match Redis::call(invocation.invoke_async(&mut conn)).await {
+                Ok(reply) => reply,
+                Err(e) if e.outcome_unknown() => {
+                    // No answer in time: Redis may still have run the script. Look for the
+                    // message before saying anything (never "failed" for a sent message).
+                    let nonce = b.get(1..).and_then(|rest| rest.split('"').next());
+                    match self.find_sent(nonce.unwrap_or_default()).await {
+                        Some(seq) => vec![1, i64::try_from(seq).unwrap_or(0)],
+                        None => return Err(unconfirmed()),
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            };
             match reply.as_slice() {
                 [1, seq] => {
                     let seq = u64::try_from(*seq).unwrap_or(0);
@@ -597,6 +643,89 @@ fn template<'a>(json: &'a str, room: &str) -> Result<[&'a str; 3], ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::test_redis::TestRedis;
+    use crate::fanout::{Item, Source, Subscription};
+    use liveroom_proto::ServerFrame;
+
+    /// A viewer's view of a broker's ring.
+    struct Viewer(RedisBroker);
+
+    impl Source for Viewer {
+        fn id(&self) -> &str {
+            "r"
+        }
+
+        fn ring(&self) -> &Ring {
+            self.0.ring()
+        }
+    }
+
+    fn message(seq: u64) -> String {
+        format!(
+            r#"{{"ID":"GROUPr-{seq}-1","type":"TIMTextElem","payload":{{"text":"t"}},"to":"r","from":"u","time":1,"sequence":{seq}}}"#
+        )
+    }
+
+    /// The sequences the viewer has been given so far.
+    async fn received(sub: &mut Subscription<Viewer>, want: usize) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while seqs.len() < want && tokio::time::Instant::now() < deadline {
+            match sub.try_next() {
+                Some(Item::Messages { frame, .. }) => {
+                    match serde_json::from_str(frame.as_str()).unwrap() {
+                        ServerFrame::Messages { list, .. } => {
+                            seqs.extend(list.iter().map(|m| m.sequence))
+                        }
+                        f => panic!("{f:?}"),
+                    }
+                }
+                Some(Item::Frame(_)) => {}
+                None => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        }
+        seqs
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_jump_is_filled_from_the_history_past_deleted_messages() {
+        let server = TestRedis::start();
+        let redis = Redis::connect(&server.url()).await.unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let tracker = tokio_util::task::TaskTracker::new();
+        let subscriber = Subscriber::start(redis.clone(), shutdown.clone(), &tracker);
+        let broker = RedisBroker::new(redis.clone(), subscriber, 1, "r", 0, 100, 64);
+        let keys = RoomKeys::new(1, "r");
+        let mut conn = redis.conn();
+        let _: () = conn.set(keys.info(), "{}").await.unwrap();
+        assert!(broker.subscribe().await.unwrap(), "newly subscribed");
+        let viewer = Arc::new(Viewer(broker));
+        let mut sub = Subscription::new(viewer.clone());
+
+        // Sequences 1..=4 are kept but 2 (deleted); this node saw none of their publishes.
+        for seq in [1u64, 3, 4] {
+            let _: () = conn.zadd(keys.history(), message(seq), seq).await.unwrap();
+        }
+        let _: () = conn.set(keys.seq(), 5).await.unwrap();
+        // Then 5 arrives live: the feed fills 1, 3 and 4 first, in order, and skips 2.
+        let live = RoomItem::Message {
+            priority: Priority::Normal,
+            seq: 5,
+            json: message(5),
+        };
+        let _: () = conn.publish(keys.channel(), live.encode()).await.unwrap();
+        assert_eq!(received(&mut sub, 4).await, [1, 3, 4, 5]);
+        // An old one arriving late again is dropped.
+        let _: () = conn.publish(keys.channel(), live.encode()).await.unwrap();
+        let again = RoomItem::Message {
+            priority: Priority::Normal,
+            seq: 6,
+            json: message(6),
+        };
+        let _: () = conn.publish(keys.channel(), again.encode()).await.unwrap();
+        assert_eq!(received(&mut sub, 1).await, [6], "5 once, then 6");
+        shutdown.cancel();
+    }
 
     #[test]
     fn a_message_is_cut_around_its_two_sequences_only() {

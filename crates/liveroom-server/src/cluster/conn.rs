@@ -52,7 +52,15 @@ impl Redis {
     pub(crate) async fn call<T>(
         fut: impl Future<Output = redis::RedisResult<T>>,
     ) -> Result<T, StoreError> {
-        match tokio::time::timeout(CALL_DEADLINE, fut).await {
+        Self::call_within(CALL_DEADLINE, fut).await
+    }
+
+    /// Runs a call under `deadline`.
+    pub(crate) async fn call_within<T>(
+        deadline: Duration,
+        fut: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout(deadline, fut).await {
             Ok(r) => Ok(r?),
             Err(_) => Err(StoreError::Unavailable),
         }

@@ -30,7 +30,7 @@ use crate::error::StoreError;
 /// How often a node tells the cluster it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A node silent this long is dead: its members are no longer counted.
-const HEARTBEAT_EXPIRY: Duration = Duration::from_secs(3);
+const HEARTBEAT_EXPIRY: Duration = Duration::from_secs(5);
 
 /// This process as a node of the cluster.
 pub(crate) struct Node {
@@ -55,6 +55,7 @@ impl Node {
             redis,
             subscriber,
         });
+        node.forget_previous_life().await?;
         node.beat().await?;
         tracker.spawn(heartbeat(node.clone(), shutdown));
         tracing::info!(node = %node.id, "cluster mode: joined over redis");
@@ -74,6 +75,39 @@ impl Node {
     /// The node's pub/sub subscriber.
     pub(crate) fn subscriber(&self) -> &Subscriber {
         &self.subscriber
+    }
+
+    /// A node started again under the same name (killed, then restarted within its
+    /// heartbeat's expiry, or any time later) clears what its previous run left in the
+    /// rooms' presence: that run's members are gone.
+    async fn forget_previous_life(&self) -> Result<(), StoreError> {
+        let mut conn = self.redis.conn();
+        let mut cursor = 0u64;
+        // Only a room's presence keys end so: every room key ends with a fixed name.
+        let users = format!("}}:users:{}", self.id);
+        loop {
+            let (next, found): (u64, Vec<String>) = Redis::call(
+                redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg("lr:{*}:*")
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut conn),
+            )
+            .await?;
+            for key in found {
+                if key.ends_with(":online") {
+                    Redis::call(conn.hdel::<_, _, ()>(&key, &self.id)).await?;
+                } else if key.ends_with(&users) {
+                    Redis::call(conn.del::<_, ()>(&key)).await?;
+                }
+            }
+            if next == 0 {
+                return Ok(());
+            }
+            cursor = next;
+        }
     }
 
     async fn beat(&self) -> Result<(), StoreError> {

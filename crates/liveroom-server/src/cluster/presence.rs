@@ -42,6 +42,21 @@ end
 return {total, elsewhere}
 "#;
 
+/// Writes this node's users in the room anew. KEYS: users of this node. ARGV: user,
+/// connections, user, connections, ...
+const REWRITE: &str = r#"
+redis.call('DEL', KEYS[1])
+for i = 1, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return 1
+"#;
+
+/// Rooms with at most this many members on a node have the node's users written anew on
+/// every online tick (what join/leave tips and `has_user` rely on heals by itself after a
+/// lost write or a Redis restart); bigger rooms send no tips.
+const REWRITE_MAX: usize = 1000;
+
 /// A room's members over every node.
 pub(crate) struct RedisPresence {
     local: LocalPresence,
@@ -174,6 +189,16 @@ impl Presence for RedisPresence {
 
     fn refresh(&self) -> PresenceFuture<'_, ()> {
         Box::pin(async move {
+            if self.local.online() <= REWRITE_MAX {
+                let rewrite = redis::Script::new(REWRITE);
+                let mut script = rewrite.prepare_invoke();
+                script.key(self.keys.users(self.node.id()));
+                for (user, conns) in self.local.users() {
+                    script.arg(user).arg(conns);
+                }
+                let mut conn = self.node.redis().conn();
+                let _: i64 = Redis::call(script.invoke_async(&mut conn)).await?;
+            }
             self.count(None, 0).await?;
             Ok(())
         })

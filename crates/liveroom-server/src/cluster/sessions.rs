@@ -24,6 +24,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 "#;
 
+/// How long an upload token is known to other nodes: a session's token is deleted at its
+/// logout, and one left by a killed node goes by itself.
+const UPLOAD_TOKEN_TTL_SECS: u64 = 86_400;
+
 /// Logins over every node.
 pub(crate) struct RedisSessions {
     local: Arc<LocalSessions>,
@@ -115,6 +119,8 @@ impl SessionRegistry for RedisSessions {
                     .cmd("SET")
                     .arg(keys::upload(&upload_token))
                     .arg(format!("{app} {user}"))
+                    .arg("EX")
+                    .arg(UPLOAD_TOKEN_TTL_SECS)
                     .ignore()
                     .query_async::<(Option<String>,)>(&mut redis),
             )
