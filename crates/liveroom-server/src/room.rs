@@ -185,6 +185,9 @@ impl Room {
         let version = self.broker.rules_version().await?;
         match self.store.load_rules(self.app, self.id.clone()).await? {
             Some(rules) => {
+                for (seq, _) in &rules.deleted {
+                    self.broker.forget(*seq).await?;
+                }
                 st.info = rules.info;
                 st.mods.reload(rules.moderation);
                 st.deleted = rules.deleted.into_iter().collect();

@@ -8,12 +8,13 @@
 //! a lost pub/sub connection the feed catches up from the history. So a viewer of any node
 //! sees every message once, in order.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use liveroom_proto::{code, ApiError, Priority};
+use liveroom_proto::{code, ApiError, Priority, RoomEvent, ServerFrame};
 use rand::Rng;
 use redis::AsyncCommands;
 
@@ -146,6 +147,7 @@ impl RedisBroker {
                 redis,
                 state: Mutex::new(FeedState::default()),
                 on_change: OnceLock::new(),
+                cap,
             }),
             subscriber,
             budget,
@@ -201,6 +203,37 @@ struct FeedState {
     subscribed: bool,
     /// Items received between the subscription and learning where the room stands.
     early: Vec<RoomItem>,
+    /// This node's copy of the shared history while subscribed: joiners are served from it
+    /// without a trip to Redis.
+    kept: Kept,
+}
+
+/// A copy of the room's kept history: loaded when the node subscribes, then every message
+/// the feed delivers, capped like the shared one; deletions are taken out as they are
+/// learnt. It holds exactly what Redis holds up to the last delivered sequence.
+#[derive(Default)]
+struct Kept {
+    messages: VecDeque<(u64, Encoded)>,
+    /// The newest sequence that fell out by the cap (a gap from before it is `skipped`).
+    trimmed_through: u64,
+}
+
+impl Kept {
+    fn push(&mut self, cap: usize, seq: u64, json: &str) {
+        if cap == 0 {
+            self.trimmed_through = seq;
+            return;
+        }
+        let Ok(json) = Encoded::parse(json.to_owned()) else {
+            return;
+        };
+        if self.messages.len() >= cap {
+            if let Some((old, _)) = self.messages.pop_front() {
+                self.trimmed_through = old;
+            }
+        }
+        self.messages.push_back((seq, json));
+    }
 }
 
 /// Items kept while a subscription learns where the room stands, at most.
@@ -213,9 +246,18 @@ struct Feed {
     redis: Redis,
     state: Mutex<FeedState>,
     on_change: OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// Messages the room keeps.
+    cap: usize,
 }
 
 impl Feed {
+    /// Puts message `seq` into the ring and this node's copy of the history.
+    fn put(&self, st: &mut FeedState, priority: Priority, seq: u64, json: &str) {
+        self.ring.publish_message(json, priority);
+        st.kept.push(self.cap, seq, json);
+        st.delivered = Some(seq);
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -249,8 +291,7 @@ impl Feed {
         if seq > delivered + 1 {
             return false;
         }
-        self.ring.publish_message(json, priority);
-        st.delivered = Some(seq);
+        self.put(st, priority, seq, json);
         true
     }
 
@@ -266,8 +307,7 @@ impl Feed {
                 // was deleted (or trimmed), never to be served.
                 for (seq, json) in rows {
                     if st.delivered.is_some_and(|d| seq > d) {
-                        self.ring.publish_message(&json, priority_in(&json));
-                        st.delivered = Some(seq);
+                        self.put(&mut st, priority_in(&json), seq, &json);
                     }
                 }
                 if let (Some(upto), Some(d)) = (upto, st.delivered) {
@@ -281,6 +321,27 @@ impl Feed {
         }
     }
 
+    /// A deletion announced by `frame` leaves this node's copy of the history before the
+    /// event goes on: no joiner is served the message after it.
+    fn take_deleted(&self, frame: &str) {
+        let Ok(ServerFrame::RoomEvent {
+            event: RoomEvent::MessageDeleted { message_id },
+            ..
+        }) = serde_json::from_str::<ServerFrame>(frame)
+        else {
+            return;
+        };
+        let Ok(id) = serde_json::to_string(&message_id) else {
+            return;
+        };
+        // The ID is a message's first field.
+        let head = format!("{{\"ID\":{id}");
+        self.lock()
+            .kept
+            .messages
+            .retain(|(_, json)| !json.as_str().starts_with(&head));
+    }
+
     fn take_item(&self, item: RoomItem) -> Option<(Priority, u64, String)> {
         match item {
             RoomItem::Message {
@@ -290,6 +351,7 @@ impl Feed {
             } => return Some((priority, seq, json)),
             RoomItem::Frame(frame) => self.ring.publish_frame(Utf8Bytes::from(frame)),
             RoomItem::Changed(frame) => {
+                self.take_deleted(&frame);
                 if let Some(f) = self.on_change.get() {
                     f();
                 }
@@ -434,9 +496,24 @@ impl Broker for RedisBroker {
     ) -> BrokerFuture<'a, Since> {
         Box::pin(async move {
             let upto = {
-                let _st = self.feed.lock();
+                let st = self.feed.lock();
                 attach();
-                _st.delivered
+                if let Some(last_seq) = st.delivered {
+                    // Subscribed: this node's copy is the history up to what it delivered.
+                    let after = since.unwrap_or(0);
+                    return Ok(Since {
+                        messages: st
+                            .kept
+                            .messages
+                            .iter()
+                            .filter(|(s, _)| *s > after)
+                            .map(|(_, j)| j.clone())
+                            .collect(),
+                        last_seq,
+                        skipped: since.is_some_and(|s| s < st.kept.trimmed_through),
+                    });
+                }
+                st.delivered
             };
             let mut conn = self.conn();
             let (last, trimmed): (Option<u64>, Option<u64>) = Redis::call(
@@ -462,6 +539,17 @@ impl Broker for RedisBroker {
 
     fn message(&self, seq: u64) -> BrokerFuture<'_, Option<Encoded>> {
         Box::pin(async move {
+            {
+                let st = self.feed.lock();
+                if st.delivered.is_some_and(|d| seq <= d) {
+                    return Ok(st
+                        .kept
+                        .messages
+                        .iter()
+                        .find(|(s, _)| *s == seq)
+                        .map(|(_, j)| j.clone()));
+                }
+            }
             let rows = self.feed.range(seq.saturating_sub(1), Some(seq)).await?;
             Ok(rows
                 .into_iter()
@@ -470,9 +558,10 @@ impl Broker for RedisBroker {
         })
     }
 
-    fn forget(&self, _seq: u64) -> BrokerFuture<'_, ()> {
+    fn forget(&self, seq: u64) -> BrokerFuture<'_, ()> {
         // The store's delete took it out of the shared history, in the same step as the
-        // deletion's audit row.
+        // deletion's audit row; this node's copy follows.
+        self.feed.lock().kept.messages.retain(|(s, _)| *s != seq);
         Box::pin(async { Ok(()) })
     }
 
@@ -494,10 +583,27 @@ impl Broker for RedisBroker {
             // now is where this node's delivery starts; what arrived meanwhile and is newer
             // goes into the ring after it.
             let mut conn = self.conn();
-            let last: Result<Option<u64>, StoreError> =
-                Redis::call(conn.get(self.feed.keys.seq())).await;
-            let last = match last {
-                Ok(last) => last.unwrap_or(0),
+            let keys = &self.feed.keys;
+            let now: Result<(Option<u64>, Option<u64>, Vec<(String, f64)>), StoreError> =
+                Redis::call(
+                    redis::pipe()
+                        .get(keys.seq())
+                        .get(keys.trimmed())
+                        .zrange_withscores(keys.history(), 0, -1)
+                        .query_async(&mut conn),
+                )
+                .await;
+            let (last, kept) = match now {
+                Ok((last, trimmed, rows)) => {
+                    let mut kept = Kept {
+                        trimmed_through: trimmed.unwrap_or(0),
+                        ..Kept::default()
+                    };
+                    for (json, seq) in rows {
+                        kept.push(self.cap, seq as u64, &json);
+                    }
+                    (last.unwrap_or(0), kept)
+                }
                 Err(e) => {
                     self.subscriber.unsubscribe(&self.feed.keys.channel());
                     let mut st = self.feed.lock();
@@ -509,6 +615,7 @@ impl Broker for RedisBroker {
             let early = {
                 let mut st = self.feed.lock();
                 st.delivered = Some(last);
+                st.kept = kept;
                 std::mem::take(&mut st.early)
             };
             for item in early {
@@ -527,6 +634,7 @@ impl Broker for RedisBroker {
         st.subscribed = false;
         st.delivered = None;
         st.early.clear();
+        st.kept = Kept::default();
         self.feed.ring.release();
     }
 
@@ -645,7 +753,6 @@ mod tests {
     use super::*;
     use crate::cluster::test_redis::TestRedis;
     use crate::fanout::{Item, Source, Subscription};
-    use liveroom_proto::ServerFrame;
 
     /// A viewer's view of a broker's ring.
     struct Viewer(RedisBroker);
@@ -724,6 +831,39 @@ mod tests {
         };
         let _: () = conn.publish(keys.channel(), again.encode()).await.unwrap();
         assert_eq!(received(&mut sub, 1).await, [6], "5 once, then 6");
+
+        // Joiners are served this node's copy: what Redis keeps, up to what was delivered.
+        let since = |s| {
+            let viewer = viewer.clone();
+            async move {
+                let got = viewer.0.snapshot(s, &mut || {}).await.unwrap();
+                let seqs: Vec<u64> = got
+                    .messages
+                    .iter()
+                    .map(|j| {
+                        serde_json::from_str::<liveroom_proto::Message>(j.as_str())
+                            .unwrap()
+                            .sequence
+                    })
+                    .collect();
+                (seqs, got.last_seq)
+            }
+        };
+        assert_eq!(since(Some(3)).await, (vec![4, 5, 6], 6));
+        // A deletion announced on the channel leaves the copy before its event goes on.
+        let deleted = ServerFrame::RoomEvent {
+            room: "r".into(),
+            event: RoomEvent::MessageDeleted {
+                message_id: "GROUPr-5-1".into(),
+            },
+        };
+        let item = RoomItem::Changed(serde_json::to_string(&deleted).unwrap());
+        let _: () = conn.publish(keys.channel(), item.encode()).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while since(Some(3)).await.0 != [4, 6] {
+            assert!(tokio::time::Instant::now() < deadline, "5 still served");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         shutdown.cancel();
     }
 
