@@ -236,6 +236,10 @@ impl Kept {
     }
 }
 
+/// Where a room stands when a node subscribes: its last sequence, the newest trimmed one,
+/// its kept history (JSON, sequence).
+type RoomNow = (Option<u64>, Option<u64>, Vec<(String, f64)>);
+
 /// Items kept while a subscription learns where the room stands, at most.
 const EARLY_MAX: usize = 4096;
 
@@ -584,15 +588,14 @@ impl Broker for RedisBroker {
             // goes into the ring after it.
             let mut conn = self.conn();
             let keys = &self.feed.keys;
-            let now: Result<(Option<u64>, Option<u64>, Vec<(String, f64)>), StoreError> =
-                Redis::call(
-                    redis::pipe()
-                        .get(keys.seq())
-                        .get(keys.trimmed())
-                        .zrange_withscores(keys.history(), 0, -1)
-                        .query_async(&mut conn),
-                )
-                .await;
+            let now: Result<RoomNow, StoreError> = Redis::call(
+                redis::pipe()
+                    .get(keys.seq())
+                    .get(keys.trimmed())
+                    .zrange_withscores(keys.history(), 0, -1)
+                    .query_async(&mut conn),
+            )
+            .await;
             let (last, kept) = match now {
                 Ok((last, trimmed, rows)) => {
                     let mut kept = Kept {
