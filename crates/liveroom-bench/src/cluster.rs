@@ -169,6 +169,8 @@ pub struct ClusterReport {
     pub sent: u64,
     pub accepted: u64,
     pub rejected: u64,
+    /// How many refusals of each error code ("10023": over the room's send budget, ...).
+    pub rejected_codes: std::collections::BTreeMap<u32, u64>,
     /// Sends with no answer 30 s after the last one.
     pub unanswered: u64,
     /// Refused sends that viewers received all the same (a refusal must mean not sent).
@@ -442,6 +444,7 @@ async fn run_one(kind: Kind, a: &Args) -> anyhow::Result<ClusterReport> {
         sent: sent.sent,
         accepted: sent.accepted.iter().filter(|a| **a).count() as u64,
         rejected: sent.rejected,
+        rejected_codes: sent.rejected_codes.clone(),
         unanswered: sent.sent - sent.rejected - sent.accepted.iter().filter(|a| **a).count() as u64,
         refused_but_delivered,
         ack_p50_ms: ms(&sent.ack_us, 0.5),
@@ -598,6 +601,7 @@ struct Sent {
     /// `refused[n]`: message number `n` was answered with an error.
     refused: Vec<bool>,
     rejected: u64,
+    rejected_codes: std::collections::BTreeMap<u32, u64>,
     /// Send → acknowledgement, µs.
     ack_us: Histogram<u64>,
 }
@@ -637,6 +641,7 @@ async fn send_all(
         accepted: vec![false; total as usize + 1],
         refused: vec![false; total as usize + 1],
         rejected: 0,
+        rejected_codes: Default::default(),
         ack_us: Histogram::new_with_bounds(1, 120_000_000, 3)?,
     };
     let mut pending: HashMap<u64, Instant> = HashMap::new();
@@ -657,7 +662,7 @@ async fn send_all(
             _ = tick.tick(), if n < total => true,
             read = ws.next_frames(|f| match answer(protocol, f) {
                 Answer::Ping => pings += 1,
-                Answer::Reply(id, ok) => answers.push((id, ok)),
+                Answer::Reply(id, code) => answers.push((id, code)),
                 Answer::None => {}
             }) => {
                 if matches!(read?, Read::Closed) {
@@ -668,12 +673,12 @@ async fn send_all(
             _ = tokio::time::sleep(Duration::from_millis(100)), if n == total => false,
         };
         let now = Instant::now();
-        for (id, ok) in answers {
+        for (id, code) in answers {
             let Some(at) = pending.remove(&id) else {
                 continue;
             };
             let num = id.saturating_sub(BASE) as usize;
-            if ok {
+            if code.is_none() {
                 if let Some(slot) = out.accepted.get_mut(num) {
                     *slot = true;
                 }
@@ -685,6 +690,7 @@ async fn send_all(
                     *slot = true;
                 }
                 out.rejected += 1;
+                *out.rejected_codes.entry(code.unwrap_or(0)).or_insert(0) += 1;
             }
         }
         for _ in 0..pings {
@@ -709,8 +715,9 @@ async fn send_all(
 /// What a frame the sender receives means to it.
 enum Answer {
     Ping,
-    /// The answer to request `id`: accepted or refused.
-    Reply(u64, bool),
+    /// The answer to request `id`: accepted (`None`) or refused with an error code (0: a
+    /// refusal without one).
+    Reply(u64, Option<u32>),
     None,
 }
 
@@ -718,7 +725,7 @@ fn answer(protocol: Protocol, f: &[u8]) -> Answer {
     match protocol {
         Protocol::Socketio => match socketio::packet(f) {
             socketio::Packet::Ping => Answer::Ping,
-            socketio::Packet::Ack(id) => Answer::Reply(id, true),
+            socketio::Packet::Ack(id) => Answer::Reply(id, None),
             _ => Answer::None,
         },
         Protocol::Liveroom => {
@@ -729,16 +736,26 @@ fn answer(protocol: Protocol, f: &[u8]) -> Answer {
             } else {
                 return Answer::None;
             };
-            let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-            match std::str::from_utf8(&rest[..digits])
-                .ok()
-                .and_then(|d| d.parse().ok())
-            {
-                Some(id) => Answer::Reply(id, ok),
-                None => Answer::None,
+            let Some(id) = leading_number(rest) else {
+                return Answer::None;
+            };
+            if ok {
+                return Answer::Reply(id, None);
             }
+            let code = rest
+                .windows(7)
+                .position(|w| w == b"\"code\":")
+                .and_then(|at| leading_number(&rest[at + 7..]))
+                .and_then(|c| u32::try_from(c).ok());
+            Answer::Reply(id, Some(code.unwrap_or(0)))
         }
     }
+}
+
+/// The number `bytes` start with.
+fn leading_number(bytes: &[u8]) -> Option<u64> {
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&bytes[..digits]).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -757,18 +774,18 @@ mod tests {
         let ok = br#"{"t":"reply","id":1042,"data":{"message":{}}}"#;
         assert!(matches!(
             answer(Protocol::Liveroom, ok),
-            Answer::Reply(1042, true)
+            Answer::Reply(1042, None)
         ));
         let refused = br#"{"t":"error","id":1043,"code":10016,"message":"x"}"#;
         assert!(matches!(
             answer(Protocol::Liveroom, refused),
-            Answer::Reply(1043, false)
+            Answer::Reply(1043, Some(10016))
         ));
         let pushed = br#"{"t":"messages","room":"r","list":[]}"#;
         assert!(matches!(answer(Protocol::Liveroom, pushed), Answer::None));
         assert!(matches!(
             answer(Protocol::Socketio, b"431001[{}]"),
-            Answer::Reply(1001, true)
+            Answer::Reply(1001, None)
         ));
         assert!(matches!(answer(Protocol::Socketio, b"2"), Answer::Ping));
     }

@@ -57,6 +57,14 @@ pub fn print_run(r: &ClusterReport) {
         r.ack_p99_ms,
         r.ack_max_ms
     );
+    if !r.rejected_codes.is_empty() {
+        let codes: Vec<String> = r
+            .rejected_codes
+            .iter()
+            .map(|(code, n)| format!("{code} ×{n}"))
+            .collect();
+        println!("refusals by code: {}", codes.join(", "));
+    }
     if !r.redis_persistence.is_empty() {
         println!(
             "redis: {:.2} CPU s while sending ({:.1} % of one core)",
