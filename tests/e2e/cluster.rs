@@ -572,3 +572,35 @@ async fn wait_count(rx: &mut tokio::sync::broadcast::Receiver<liveroom_engine::E
         assert!(Instant::now() < deadline, "count stuck at {ev}, want {n}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_and_leave_tips_reach_every_node_once_per_user() {
+    let c = Cluster::start(2);
+    let host = c.room(0, "host", "tips").await;
+    let mut rx = host.events();
+    let guest = c.login(1, "visitor").await;
+    guest.enter_room("tips").await.unwrap();
+    let joined = wait_for(&mut rx, "t_remote_user_join").await;
+    assert_eq!(
+        joined["data"][0]["payload"]["userIDList"],
+        json!(["visitor"]),
+        "{joined}"
+    );
+    guest.exit_room("tips").await.unwrap();
+    let left = wait_for(&mut rx, "t_remote_user_leave").await;
+    assert_eq!(
+        left["data"][0]["payload"]["userIDList"],
+        json!(["visitor"]),
+        "{left}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entering_tells_every_nodes_members() {
+    let c = Cluster::start(3);
+    let _host = c.room(0, "host", "many").await;
+    let fan = c.login(1, "fan").await;
+    assert_eq!(fan.enter_room("many").await.unwrap().online, 2);
+    let third = c.login(2, "third").await;
+    assert_eq!(third.enter_room("many").await.unwrap().online, 3);
+}
