@@ -299,6 +299,16 @@ impl Feed {
         true
     }
 
+    /// Delivers message `seq` in its turn: at once if it is the next one, after what the
+    /// history holds before it if there is a gap, not at all if it was delivered already.
+    async fn offer(&self, priority: Priority, seq: u64, json: &str) {
+        if self.deliver(&mut self.lock(), priority, seq, json) {
+            return;
+        }
+        self.fill(Some(seq)).await;
+        self.deliver(&mut self.lock(), priority, seq, json);
+    }
+
     /// Fills the ring from the history up to `upto` (all when `None`).
     async fn fill(&self, upto: Option<u64>) {
         let Some(after) = self.lock().delivered else {
@@ -398,11 +408,7 @@ impl ChannelHandler for Feed {
             let Some((priority, seq, json)) = self.take_item(item) else {
                 return;
             };
-            if self.deliver(&mut self.lock(), priority, seq, &json) {
-                return;
-            }
-            self.fill(Some(seq)).await;
-            self.deliver(&mut self.lock(), priority, seq, &json);
+            self.offer(priority, seq, &json).await;
         })
     }
 
@@ -463,6 +469,11 @@ impl Broker for RedisBroker {
             match reply.as_slice() {
                 [1, seq] => {
                     let seq = u64::try_from(*seq).unwrap_or(0);
+                    // This node's viewers get it now, without waiting for the channel to
+                    // bring it back (which then finds it delivered); in its turn, as ever.
+                    self.feed
+                        .offer(priority, seq, &format!("{a}{seq}{b}{seq}{c}"))
+                        .await;
                     // The sender's copy: the same message with its sequence.
                     out.encode(seq)?;
                     Ok(Accepted::Sent(seq))
