@@ -118,8 +118,6 @@ pub(crate) struct RedisBroker {
     subscriber: Subscriber,
     /// Budget per second (0: none).
     budget: u32,
-    /// Messages kept.
-    cap: usize,
     room_id: String,
     /// The rules version this node checks sends against ([`UNKNOWN`] until first read).
     rules_version: AtomicU64,
@@ -151,7 +149,6 @@ impl RedisBroker {
             }),
             subscriber,
             budget,
-            cap,
             room_id: room_id.to_owned(),
             rules_version: AtomicU64::new(UNKNOWN),
         }
@@ -447,7 +444,7 @@ impl Broker for RedisBroker {
                 .key(keys.version())
                 .arg(RoomItem::priority_digit(priority).to_string())
                 .arg(self.budget)
-                .arg(self.cap)
+                .arg(self.feed.cap)
                 .arg(a)
                 .arg(b)
                 .arg(c)
@@ -614,7 +611,7 @@ impl Broker for RedisBroker {
                         ..Kept::default()
                     };
                     for (json, seq) in rows {
-                        kept.push(self.cap, seq as u64, &json);
+                        kept.push(self.feed.cap, seq as u64, &json);
                     }
                     (last.unwrap_or(0), kept)
                 }
