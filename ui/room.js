@@ -283,20 +283,31 @@ export class RoomPane {
     if (down) {
       clearTimeout(this.netBannerTimer);
       if (!this.netDown && this.wasOnline) {
-        this.netDown = { missed: 0 };
+        this.netDown = { missed: 0, skipped: false };
         this._pushLine(t('netLost').replace('{time}', new Date().toLocaleTimeString()), 'net');
       }
       show(v.text, v.state);
     } else if (v.online && this.netDown) {
-      const n = this.netDown.missed;
+      const { missed: n, skipped } = this.netDown;
       this.netDown = null;
-      this._pushLine(n ? t('netBack').replace('{n}', String(n)) : t('netBackNone'), 'net');
+      const back = skipped ? 'netBackSkipped' : n ? 'netBack' : 'netBackNone';
+      this._pushLine(t(back).replace('{n}', String(n)), 'net');
       show(t('netBackBanner'), 'back');
       this.netBannerTimer = setTimeout(() => (banner.hidden = true), RECONNECTED_MS);
     } else if (banner.dataset.state !== 'back') {
       banner.hidden = true;
     }
     this.wasOnline = v.online;
+  }
+
+  /**
+   * t_messages_skipped: back after a gap older than the room's kept history, some messages
+   * are gone for good. The engine says so just before it delivers what was kept, so this line
+   * sits where the gap is: right above the first kept message.
+   */
+  messagesSkipped() {
+    if (this.netDown) this.netDown.skipped = true;
+    this._pushLine(t('netSkipped'), 'net');
   }
 
   /** Sends a failed text again (its row goes; the new one comes at the bottom). */

@@ -50,6 +50,7 @@ export class Rooms {
     im.on(E.IM_ROOM_PROFILE_UPDATED, toRoom((pane, data) => pane.update(data || {})));
     im.on(E.IM_MEMBER_REMOVED, toRoom((pane, data) => pane.memberRemoved(data || {})));
     im.on(E.IM_ADMIN_CHANGED, toRoom((pane, data) => pane.adminChanged(data || {})));
+    im.on(E.IM_MESSAGES_SKIPPED, toRoom((pane) => pane.messagesSkipped()));
     im.on(E.IM_KICKED_FROM_ROOM, toRoom((pane, data) => {
       const d = data || {};
       const why = d.banned ? (d.until ? `${t('bannedUntil')}${fmtTime(d.until)}` : t('bannedForGood')) : t('kickedFromRoom');

@@ -31,6 +31,9 @@ export const EVENT = Object.freeze({
   IM_ROOM_DISMISSED: 't_room_dismissed',
   IM_MEMBER_REMOVED: 't_member_removed',
   IM_ADMIN_CHANGED: 't_admin_changed',
+  // Beyond the seed: back after a gap older than the room's kept history, `{roomID,
+  // firstKept}`: the messages before sequence `firstKept` that this client missed are gone.
+  IM_MESSAGES_SKIPPED: 't_messages_skipped',
 });
 
 /** Constant values, as the seed's TWebLive.TYPES. */

@@ -1215,6 +1215,117 @@ async fn a_lost_server_shows_reconnecting_queues_or_refuses_sends_and_fills_the_
     r
 }
 
+/// The notice `t_messages_skipped` puts in the chat (ui/i18n.js `netSkipped`).
+const SKIPPED_LINE: &str = "Some earlier messages were not kept by the room and cannot be shown";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
+async fn a_gap_longer_than_the_kept_history_is_said_in_the_chat() -> Result<()> {
+    const APP_ID: u64 = 1_400_000_778;
+    const KEY: &str = "skip-test-key";
+    const ROOM: &str = "skip-1";
+    // The room keeps only 5 messages; one user may send as fast as it likes.
+    let mut server = liveroom_testkit::ServerProcess::start(
+        APP_ID,
+        KEY,
+        &["--history", "5", "--user-rate", "0"],
+    );
+    let addr = server.addr();
+    let sig = |user: &str| liveroom_app_tests::user_sig(APP_ID, KEY, user);
+    let owner_env = vec![
+        ("LIVEROOM_SERVER", format!("ws://{addr}")),
+        ("LIVEROOM_APP", APP_ID.to_string()),
+        ("LIVEROOM_USER", "skip_owner".to_owned()),
+        ("LIVEROOM_SIG", sig("skip_owner")),
+    ];
+    let cli = |args: &[&str]| -> Result<String> {
+        liveroom_app_tests::Cli::spawn(args, &owner_env)?.finish(Duration::from_secs(30))
+    };
+    cli(&["create-room", "--name", "Short memory", "--room-id", ROOM])?;
+
+    let app = App::launch("skipped").await?;
+    let r: Result<()> = async {
+        app.fill("#remote-server", &format!("ws://{addr}")).await?;
+        app.fill("#remote-appid", &APP_ID.to_string()).await?;
+        app.fill("#remote-user", "skip_viewer").await?;
+        app.fill("#remote-sig", &sig("skip_viewer")).await?;
+        app.click("#remote-connect").await?;
+        app.wait_main().await?;
+        app.enter_room(ROOM).await?;
+        cli(&["send", ROOM, "before the cut"])?;
+        app.wait_js("the owner's message", &shows_text_js(ROOM, "before the cut"))
+            .await?;
+
+        // The server goes. Once the app waits at least 3 s for its next try (its third), the
+        // server is back and 12 messages go out (more than the 5 kept) before the app returns.
+        server.kill();
+        wait_net(
+            &app,
+            ROOM,
+            "a next try 3 s or more away",
+            "v.down && Number((/next try in (\\d+) s/.exec(v.banner || '') || [])[1]) >= 3",
+        )
+        .await?;
+        server.restart();
+        let burst = liveroom_engine::Im::new(APP_ID, format!("ws://{addr}"))?;
+        burst.login("skip_owner", &sig("skip_owner")).await?;
+        burst.enter_room(ROOM).await?;
+        send_all(&burst, ROOM, (1..=12).map(|i| format!("burst {i}"))).await?;
+        ensure!(
+            app.js(&net_view_js(ROOM), vec![]).await?["down"] == json!(true),
+            "the app came back before the burst was sent: the gap would be inside the history"
+        );
+
+        // Back: the chat says messages are missing, then shows the 5 the room kept.
+        let v = wait_net(
+            &app,
+            ROOM,
+            "the notice and the newest message",
+            &format!(
+                "!v.down && v.lines.includes({SKIPPED_LINE:?}) && v.msgs.some(m => m.text === 'burst 12')"
+            ),
+        )
+        .await?;
+        ensure!(
+            v["lines"].as_array().is_some_and(|l| l
+                .iter()
+                .any(|l| l == "Reconnected · only the newest 5 messages could be shown")),
+            "the return says only the newest were shown: {v}"
+        );
+        let rows: Vec<String> =
+            serde_json::from_value(app.client.execute_async(&chat_rows_js(ROOM), vec![]).await?)?;
+        let at = |want: &str| rows.iter().position(|r| r == want);
+        let lost = rows
+            .iter()
+            .position(|r| r.starts_with("line: Connection lost at"))
+            .with_context(|| format!("the loss marked: {rows:?}"))?;
+        let notice = at(&format!("line: {SKIPPED_LINE}"))
+            .with_context(|| format!("the notice: {rows:?}"))?;
+        let before = at("before the cut").with_context(|| format!("{rows:?}"))?;
+        ensure!(before < lost && lost < notice, "the notice after the loss: {rows:?}");
+        let kept: Vec<String> = (8..=12).map(|i| format!("burst {i}")).collect();
+        ensure!(
+            rows.get(notice + 1..notice + 6) == Some(&kept[..]),
+            "the 5 kept messages right after the notice: {rows:?}"
+        );
+        ensure!(
+            !rows.iter().any(|r| (1..=7).any(|i| r == &format!("burst {i}"))),
+            "the messages the room no longer kept are not shown: {rows:?}"
+        );
+        ensure!(
+            rows.iter().filter(|r| r.as_str() == format!("line: {SKIPPED_LINE}")).count() == 1,
+            "one notice: {rows:?}"
+        );
+        app.screenshot("net-messages-skipped").await?;
+        burst.logout().await?;
+        Ok(())
+    }
+    .await;
+    let r = app.finish(r).await;
+    drop(server);
+    r
+}
+
 // ---------- a cluster (issue 13) ----------
 
 /// Parses an address of `/proc/net/tcp` (`0100007F:1F90`: the IPv4 address as the kernel's
