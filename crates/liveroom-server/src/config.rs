@@ -199,6 +199,24 @@ impl Config {
                 "keepalive timeout must be longer than the keepalive interval".into(),
             ));
         }
+        if let Some(id) = &self.node_id {
+            let ok = (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+            if !ok {
+                return Err(ServerError::Config(format!(
+                    "node id '{id}': 1 to 64 of A-Z a-z 0-9 - _ ."
+                )));
+            }
+        }
+        if let Some(url) = &self.redis {
+            if !url.starts_with("redis://") {
+                return Err(ServerError::Config(format!(
+                    "redis '{url}': expected redis://HOST:PORT[/DB]"
+                )));
+            }
+        }
         // A batch frame (256 KiB) plus a reply must fit.
         if self.max_write_buffer < 512 * 1024 {
             return Err(ServerError::Config(
@@ -887,6 +905,23 @@ impl Cli {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cluster_settings_are_checked() {
+        let base = || Config::builder().app(1, "k");
+        assert!(base()
+            .redis("redis://127.0.0.1:6379/2")
+            .node_id("n-1.a_b")
+            .build()
+            .validate()
+            .is_ok());
+        for bad in ["", "has space", "n/1", &"x".repeat(65)] {
+            let e = base().node_id(bad).build().validate();
+            assert!(matches!(e, Err(ServerError::Config(_))), "{bad:?}");
+        }
+        let e = base().redis("127.0.0.1:6379").build().validate();
+        assert!(matches!(e, Err(ServerError::Config(m)) if m.contains("redis://")));
+    }
 
     #[test]
     fn every_flag_is_well_formed() {
