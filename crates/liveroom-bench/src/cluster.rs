@@ -58,6 +58,11 @@ pub struct Args {
     /// A killed node's viewers get back what they missed only if it is still kept.
     #[arg(long)]
     pub history: Option<usize>,
+    /// Seconds the viewers are given after the last acknowledgement for what is still on its
+    /// way (a saturated run has seconds of backlog: what has not arrived by then counts as
+    /// lost) [default: 3, plus 5 with --kill-node-after].
+    #[arg(long)]
+    pub drain: Option<u64>,
     /// Redis with its append-only file synced on every write (`appendfsync always`); by
     /// default Redis keeps nothing on disk.
     #[arg(long)]
@@ -360,7 +365,8 @@ async fn run_one(kind: Kind, a: &Args) -> anyhow::Result<ClusterReport> {
     sampler.abort();
     let last = latest.lock().map(|l| l.clone()).unwrap_or_default();
     // Let the last deliveries arrive, and the killed node's viewers come back.
-    let drain = if a.smoke { 2 } else { 3 } + if killed_at.is_some() { 5 } else { 0 };
+    let drain = a.drain.unwrap_or(if a.smoke { 2 } else { 3 })
+        + if killed_at.is_some() { 5 } else { 0 };
     tokio::time::sleep(Duration::from_secs(drain)).await;
 
     let mut by_node: Vec<Vec<ViewerReport>> = vec![Vec::new(); node_count];

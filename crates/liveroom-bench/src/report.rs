@@ -206,6 +206,7 @@ pub async fn all(smoke: bool, json: bool) -> anyhow::Result<()> {
             target: crate::cluster::Which::Both,
             single: false,
             history: None,
+            drain: None,
             aof: false,
             sample_every: 10,
             smoke: true,
