@@ -154,8 +154,16 @@ impl Embedded {
                 .map_err(|_| CmdError::invalid(format!("{PORT_ENV}={p}: not a port number")))?,
             Err(_) => 0,
         };
-        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-        let server = launch(addr, data_dir, &keys).await?;
+        let server = if port == 0 {
+            launch_on_a_port_free_everywhere(data_dir, &keys).await?
+        } else {
+            launch(
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+                data_dir,
+                &keys,
+            )
+            .await?
+        };
         let port = server.local_addr().port();
         tracing::info!(
             port,
@@ -268,6 +276,33 @@ async fn launch_retrying(
                 tries += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
+            r => return r,
+        }
+    }
+}
+
+/// Starts the server on loopback, on a port no socket of any address uses (asked of the
+/// system by a wildcard bind): the same port on all interfaces is then free for the LAN
+/// switch too, even with thousands of client sockets of other addresses lingering on the box.
+async fn launch_on_a_port_free_everywhere(
+    data_dir: &Path,
+    keys: &AppKeys,
+) -> CmdResult<liveroom_server::RunningServer> {
+    let mut tries = 0;
+    loop {
+        let port = std::net::TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0))
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(0);
+        match launch(
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+            data_dir,
+            keys,
+        )
+        .await
+        {
+            // Taken in between by someone else: ask again.
+            Err(e) if tries < 5 && e.message.contains("in use") => tries += 1,
             r => return r,
         }
     }
