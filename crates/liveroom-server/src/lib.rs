@@ -43,6 +43,8 @@ mod session;
 mod sqlite;
 mod store;
 #[cfg(test)]
+mod store_contract;
+#[cfg(test)]
 mod test_support;
 
 use std::net::SocketAddr;

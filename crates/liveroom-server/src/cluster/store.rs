@@ -846,20 +846,9 @@ mod tests {
     async fn deletions_are_kept_oldest_first_up_to_the_cap() {
         let redis = TestRedis::start();
         let store = store(&redis, 3).await;
-        assert!(store.create_room(1, room("r")).await.unwrap());
+        crate::store_contract::deletions_are_kept_oldest_first_up_to_the_cap(&store, room("r"))
+            .await;
         let n = DELETIONS_KEPT as u64 + 4;
-        for seq in 1..=n {
-            store
-                .delete_message(
-                    1,
-                    "r".into(),
-                    seq,
-                    format!("m{seq}"),
-                    record("delete_message", ""),
-                )
-                .await
-                .unwrap();
-        }
         // Deleting one again records it once.
         store
             .delete_message(
@@ -1157,23 +1146,7 @@ mod tests {
     async fn profiles_round_trip() {
         let redis = TestRedis::start();
         let store = store(&redis, 3).await;
-        let empty = store.profile(1, "u".into()).await.unwrap();
-        assert_eq!(
-            empty,
-            Profile {
-                user_id: "u".into(),
-                ..Profile::default()
-            }
-        );
-        let p = Profile {
-            user_id: "u".into(),
-            nick: "N".into(),
-            avatar: "a".into(),
-        };
-        store.save_profile(1, p.clone()).await.unwrap();
-        assert_eq!(store.profile(1, "u".into()).await.unwrap(), p);
-        assert_eq!(store.profile(2, "u".into()).await.unwrap().nick, "");
-        store.flush().await.unwrap();
+        crate::store_contract::profiles_round_trip(&store).await;
     }
 
     #[tokio::test(flavor = "multi_thread")]
