@@ -1,4 +1,5 @@
-//! Liveroom room server: WebSocket gateway (`GET /ws`), SQLite store, room fan-out.
+//! Liveroom room server: WebSocket gateway (`GET /ws`), room fan-out, and its store: SQLite
+//! in one process, or Redis shared by the nodes of a cluster (`--redis`; the `cluster` module).
 //!
 //! Run it standalone (`liveroom-server --listen ADDR --data DIR --app ID:SECRET`) or embed it:
 //!
