@@ -365,8 +365,8 @@ async fn run_one(kind: Kind, a: &Args) -> anyhow::Result<ClusterReport> {
     sampler.abort();
     let last = latest.lock().map(|l| l.clone()).unwrap_or_default();
     // Let the last deliveries arrive, and the killed node's viewers come back.
-    let drain = a.drain.unwrap_or(if a.smoke { 2 } else { 3 })
-        + if killed_at.is_some() { 5 } else { 0 };
+    let drain =
+        a.drain.unwrap_or(if a.smoke { 2 } else { 3 }) + if killed_at.is_some() { 5 } else { 0 };
     tokio::time::sleep(Duration::from_secs(drain)).await;
 
     let mut by_node: Vec<Vec<ViewerReport>> = vec![Vec::new(); node_count];
