@@ -192,20 +192,8 @@ mod tests {
 
     use liveroom_proto::code;
 
-    use crate::fanout::{Source, Subscription};
-
-    /// A viewer's view of a broker's ring.
-    struct Viewer(LocalBroker);
-
-    impl Source for Viewer {
-        fn id(&self) -> &str {
-            "r"
-        }
-
-        fn ring(&self) -> &Ring {
-            self.0.ring()
-        }
-    }
+    use crate::fanout::Subscription;
+    use crate::test_support::Viewer;
 
     /// A send whose commit always succeeds (or always fails).
     struct Fake {

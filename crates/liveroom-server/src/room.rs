@@ -229,15 +229,28 @@ impl Room {
             return Err(self.gone());
         }
         let already = self.presence.contains(conn);
+        let entered = self.enter_locked(&mut st, conn, user, since, already).await;
+        if entered.is_err() && !already && self.presence.here() == 0 {
+            // Failed on its way in: the node stops receiving a room nobody here is in.
+            self.broker.unsubscribe();
+        }
+        entered
+    }
+
+    /// [`Room::enter`] under the room's lock; `already`: the connection is in the room.
+    async fn enter_locked(
+        self: &Arc<Self>,
+        st: &mut RoomState,
+        conn: u64,
+        user: Option<&str>,
+        since: Option<u64>,
+        already: bool,
+    ) -> Result<Entered, ApiError> {
         if !already && self.broker.subscribe().await? {
             // This node just began receiving the room: changes other nodes made while it
             // had no viewer here did not reach it.
-            if let Err(e) = self.reload_locked(&mut st).await {
-                self.broker.unsubscribe();
-                return Err(e);
-            }
+            self.reload_locked(st).await?;
             if st.dismissed {
-                self.broker.unsubscribe();
                 return Err(self.gone());
             }
         }
@@ -245,9 +258,6 @@ impl Room {
         // Under the lock that membership takes: a ban lands either before (refused here) or
         // after (the member is found and removed), never in between.
         if let Some(banned) = member.as_ref().and_then(|m| m.banned) {
-            if !already && self.presence.here() == 0 {
-                self.broker.unsubscribe();
-            }
             return Err(rules::banned_from(&self.id, banned));
         }
         let mut subscription = None;
@@ -256,16 +266,7 @@ impl Room {
                 subscription = Some(Subscription::new(self.clone()));
             }
         };
-        let kept = self.broker.snapshot(since, &mut attach).await;
-        let mut kept = match kept {
-            Ok(kept) => kept,
-            Err(e) => {
-                if !already && self.presence.here() == 0 {
-                    self.broker.unsubscribe();
-                }
-                return Err(e);
-            }
-        };
+        let mut kept = self.broker.snapshot(since, &mut attach).await?;
         if already && since.is_none() {
             kept.messages.clear();
         }

@@ -58,3 +58,16 @@ pub(crate) fn record(action: &str, reason: &str) -> crate::store::AuditRecord {
         details: "{}".into(),
     }
 }
+
+/// A viewer's view of a broker's ring (room `r`).
+pub(crate) struct Viewer<B>(pub(crate) B);
+
+impl<B: crate::broker::Broker> crate::fanout::Source for Viewer<B> {
+    fn id(&self) -> &str {
+        "r"
+    }
+
+    fn ring(&self) -> &crate::fanout::Ring {
+        self.0.ring()
+    }
+}

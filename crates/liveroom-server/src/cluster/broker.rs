@@ -763,20 +763,8 @@ fn template<'a>(json: &'a str, room: &str) -> Result<[&'a str; 3], ApiError> {
 mod tests {
     use super::*;
     use crate::cluster::test_redis::TestRedis;
-    use crate::fanout::{Item, Source, Subscription};
-
-    /// A viewer's view of a broker's ring.
-    struct Viewer(RedisBroker);
-
-    impl Source for Viewer {
-        fn id(&self) -> &str {
-            "r"
-        }
-
-        fn ring(&self) -> &Ring {
-            self.0.ring()
-        }
-    }
+    use crate::fanout::{Item, Subscription};
+    use crate::test_support::Viewer;
 
     fn message(seq: u64) -> String {
         format!(
@@ -785,7 +773,7 @@ mod tests {
     }
 
     /// The sequences the viewer has been given so far.
-    async fn received(sub: &mut Subscription<Viewer>, want: usize) -> Vec<u64> {
+    async fn received(sub: &mut Subscription<Viewer<RedisBroker>>, want: usize) -> Vec<u64> {
         let mut seqs = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         while seqs.len() < want && tokio::time::Instant::now() < deadline {
