@@ -105,8 +105,10 @@ const LINES: &[&str] = &[
     "where can I find the slides from last week? I missed the first half and would like to catch up before the Q&A",
 ];
 
-/// Sends `per_room` messages a second into every room for `secs`; returns (sent, errors) and
-/// the last text of every sender (room, text).
+/// Sends `per_room` messages a second into every room for `secs`, then, once every send of a
+/// room is answered, one last marker into it; returns (sent, errors) and each room's marker
+/// (room, text). The marker is the room's newest message for certain: the senders' own last
+/// sends race one another, so either may land a screen above the other.
 async fn flood(
     rooms: &[Room],
     per_room: u32,
@@ -124,7 +126,6 @@ async fn flood(
                 let start = Instant::now();
                 let end = Duration::from_secs(secs);
                 let mut sent = 0u64;
-                let mut last = String::new();
                 let mut sends = Vec::new();
                 let mut tick = tokio::time::interval(Duration::from_millis(10));
                 while start.elapsed() < end {
@@ -135,7 +136,6 @@ async fn flood(
                             "{tag} {s}-{sent}: {}",
                             LINES[(sent as usize + s) % LINES.len()]
                         );
-                        last = text.clone();
                         let (im, room_id, errors) = (im.clone(), room_id.clone(), errors.clone());
                         sends.push(tokio::spawn(async move {
                             if im
@@ -152,19 +152,28 @@ async fn flood(
                 for t in sends {
                     let _ = t.await;
                 }
-                (sent, room_id, last)
+                sent
             }));
         }
     }
     let mut sent = 0;
-    let mut last = Vec::new();
     for t in tasks {
-        if let Ok((n, room, text)) = t.await {
-            sent += n;
-            last.push((room, text));
-        }
+        sent += t.await.unwrap_or(0);
     }
-    (sent, errors.load(Ordering::Relaxed), last)
+    let mut markers = Vec::new();
+    for room in rooms {
+        let text = format!("{tag} end of the flood in {}", room.id);
+        if room.senders[0]
+            .send_text_message(&room.id, &text, Priority::Normal)
+            .await
+            .is_err()
+        {
+            errors.fetch_add(1, Ordering::Relaxed);
+        }
+        sent += 1;
+        markers.push((room.id.clone(), text));
+    }
+    (sent, errors.load(Ordering::Relaxed), markers)
 }
 
 /// `visible(paneCss, text)`: whether a text node holding `text` is on screen in that pane.
@@ -286,8 +295,8 @@ pub(crate) async fn run_rate(
     if !typed_ok {
         eprintln!("rate {rate}: typed {typed:?}, the composer holds {value:?}");
     }
-    // Every room shows the last message of each of its senders, on screen (hit-tested, so a
-    // row that is in the DOM but scrolled away, clipped or not painted does not count).
+    // Every room shows its newest message, on screen (hit-tested, so a row that is in the DOM
+    // but scrolled away, clipped or not painted does not count).
     let mut follows_newest = true;
     for (room, text) in &last {
         let script = format!(
