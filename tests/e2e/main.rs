@@ -12,6 +12,7 @@ mod images;
 mod moderation;
 mod protocol;
 mod reconnect;
+mod rest;
 mod rooms;
 mod session;
 mod usersig;

@@ -18,7 +18,7 @@ use liveroom_proto::message::{Flow, PUSH_STOPPED};
 use liveroom_proto::{
     close, code, field_kind, limits, ApiError, Body, ClientFrame, CreateRoomOptions, CustomPayload,
     Done, EnterReply, FieldKind, HelloReply, KickReason, LoginReply, Priority, Profile, Request,
-    Role, RoomInfo, RoomRef, SendReply, ServerFrame, TextPayload,
+    Role, RoomRef, SendReply, ServerFrame, TextPayload,
 };
 use rand::distributions::{Alphanumeric, DistString};
 use serde_json::Value;
@@ -30,9 +30,9 @@ use crate::budget::TokenBucket;
 use crate::fanout::{self, Subscription};
 use crate::listener::AddrSlot;
 use crate::moderation::{self, Actor};
-use crate::registry::CreateError;
 use crate::reply::Reply;
 use crate::room::{Room, SendCheck};
+use crate::service;
 use crate::session::Signal;
 use crate::Shared;
 
@@ -570,6 +570,7 @@ impl Conn {
                 let actor = Actor {
                     app: self.app_id()?,
                     user: self.login.as_ref().map(|l| l.user_id.as_str()),
+                    backend: false,
                 };
                 moderation::handle(&self.shared, actor, req).await
             }
@@ -702,91 +703,15 @@ impl Conn {
             .ok_or_else(not_logged_in)?
             .user_id
             .clone();
-        limits::check_room_name(&opts.name)?;
-        limits::check_len("notification", &opts.notification, limits::NOTIFICATION_MAX)?;
-        limits::check_len("introduction", &opts.introduction, limits::INTRODUCTION_MAX)?;
-        limits::check_len("avatar", &opts.avatar, limits::AVATAR_MAX)?;
-        let custom = opts.room_id.filter(|id| !id.is_empty());
-        if let Some(id) = &custom {
-            limits::check_custom_room_id(id)?;
-        }
-        self.check_room_quota(app, &owner).await?;
-        // Server-picked IDs: retry on the (unlikely) collision.
-        for _ in 0..5 {
-            let group_id = custom.clone().unwrap_or_else(|| {
-                let suffix = Alphanumeric.sample_string(&mut rand::thread_rng(), 12);
-                format!("{}{suffix}", limits::AUTO_ROOM_PREFIX)
-            });
-            let info = RoomInfo {
-                group_id: group_id.clone(),
-                kind: "AVChatRoom".into(),
-                name: opts.name.clone(),
-                owner_id: owner.clone(),
-                notification: opts.notification.clone(),
-                introduction: opts.introduction.clone(),
-                avatar: opts.avatar.clone(),
-                create_time: liveroom_usersig::now_secs(),
-                push_stopped: false,
-                postscript: String::new(),
-            };
-            match self.shared.rooms.create(app, info.clone()).await {
-                Ok(_) => {
-                    tracing::info!(app, room = %group_id, owner = %owner, "room created");
-                    return Ok(Reply::Room(Box::new(info)));
-                }
-                Err(CreateError::Store(e)) => return Err(e.into()),
-                Err(CreateError::TakenByYou) if custom.is_some() => {
-                    return Err(ApiError::new(
-                        code::ROOM_ID_TAKEN_BY_YOU,
-                        format!("roomID '{group_id}' is already taken, by you"),
-                    ))
-                }
-                Err(_) if custom.is_some() => {
-                    return Err(ApiError::new(
-                        code::ROOM_ID_TAKEN,
-                        format!("roomID '{group_id}' is already taken"),
-                    ))
-                }
-                Err(_) => continue,
-            }
-        }
-        Err(ApiError::new(
-            code::INTERNAL,
-            "could not pick a free room ID",
-        ))
-    }
-
-    /// The user's room-creation rate and the most rooms it may own.
-    async fn check_room_quota(&self, app: u64, owner: &str) -> Result<(), ApiError> {
-        let config = &self.shared.config;
-        if !self.shared.create_rates.admit(app, owner, Instant::now()) {
-            return Err(ApiError::new(
-                code::FREQUENCY_LIMIT,
-                format!(
-                    "userID '{owner}' may create at most {} rooms per minute: try again later",
-                    config.room_create_rate
-                ),
-            ));
-        }
-        let max = u64::from(config.max_rooms_per_user);
-        if max > 0 && self.shared.store.rooms_owned(app, owner.to_owned()).await? >= max {
-            return Err(ApiError::new(
-                code::ROOM_QUOTA,
-                format!("userID '{owner}' owns {max} rooms, the most allowed: dismiss one first"),
-            ));
-        }
-        Ok(())
+        let info =
+            service::create_room(&self.shared, app, &owner, opts, service::Creator::Member).await?;
+        Ok(Reply::Room(Box::new(info)))
     }
 
     async fn enter_room(&mut self, room_id: String, since: Option<u64>) -> Result<Reply, ApiError> {
         let app = self.app_id()?;
         limits::check_room_id(&room_id)?;
-        let room = self.shared.rooms.get(app, &room_id).await?.ok_or_else(|| {
-            ApiError::new(
-                code::ROOM_NOT_FOUND,
-                format!("room '{room_id}' does not exist"),
-            )
-        })?;
+        let room = service::room(&self.shared, app, &room_id).await?;
         let user = self.login.as_ref().map(|l| l.user_id.as_str());
         let entered = room.enter(self.id, user, since).await?;
         self.pending = entered.subscription;
@@ -873,9 +798,7 @@ impl Conn {
         };
         // The room checks its rules, then the user's own rate, and its broker makes the
         // budget decision as it accepts the send.
-        let mut msg = room
-            .publish(&login.profile, body, priority, Some(check))
-            .await?;
+        let mut msg = service::send(&room, &login.profile, body, priority, Some(check)).await?;
         msg.flow = Flow::Out;
         Ok(Reply::Sent(Box::new(SendReply { message: msg })))
     }
@@ -898,14 +821,8 @@ impl Conn {
     async fn stop_push(&mut self, room_id: String, postscript: String) -> Result<Reply, ApiError> {
         let app = self.app_id()?;
         let login = self.login.as_ref().ok_or_else(not_logged_in)?;
-        limits::check_room_id(&room_id)?;
         limits::check_message_size(postscript.len())?;
-        let room = self.shared.rooms.get(app, &room_id).await?.ok_or_else(|| {
-            ApiError::new(
-                code::ROOM_NOT_FOUND,
-                format!("room '{room_id}' does not exist"),
-            )
-        })?;
+        let room = service::room(&self.shared, app, &room_id).await?;
         if room.info().await.owner_id != login.user_id {
             return Err(ApiError::new(
                 code::NO_PERMISSION,
@@ -919,9 +836,7 @@ impl Conn {
             description: postscript.clone(),
             extension: String::new(),
         });
-        let mut msg = room
-            .publish(&login.profile, body, Priority::High, None)
-            .await?;
+        let mut msg = service::send(&room, &login.profile, body, Priority::High, None).await?;
         room.set_push_stopped(&postscript).await?;
         msg.flow = Flow::Out;
         Ok(Reply::Sent(Box::new(SendReply { message: msg })))

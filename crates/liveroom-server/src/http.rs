@@ -1,5 +1,5 @@
 //! HTTP routes: the WebSocket gateway, picture upload and download, external pictures through
-//! the server, and a health check.
+//! the server, the REST API for the app's backend (`/v4/...`), and a health check.
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use axum::Router;
 use liveroom_proto::limits;
 
 use crate::listener::Client;
-use crate::{connection, external_images, fanout, images, Shared};
+use crate::{connection, external_images, fanout, images, rest, Shared};
 
 /// Initial read buffer per connection: viewers rarely send, and a larger request grows it,
 /// so idle viewers keep only this.
@@ -27,6 +27,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/upload", post(images::upload))
         .route("/images/{name}", get(images::serve))
         .route("/external-image", get(external_images::serve))
+        .route("/v4/{service}/{command}", post(rest::call))
         .with_state(shared)
 }
 

@@ -38,8 +38,10 @@ mod moderation;
 mod presence;
 mod registry;
 mod reply;
+mod rest;
 mod room;
 mod rules;
+mod service;
 mod session;
 mod sqlite;
 mod store;
@@ -47,6 +49,7 @@ mod store;
 mod store_contract;
 #[cfg(test)]
 mod test_support;
+mod tim;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -77,6 +80,10 @@ pub(crate) struct Shared {
     send_rates: budget::UserRates,
     /// Each user's room creations.
     create_rates: budget::UserRates,
+    /// Each app's REST calls, per command.
+    api_rates: budget::UserRates,
+    /// REST sends of the last minutes by their `Random`, for de-duplication.
+    rest_sends: rest::RecentSends,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     next_conn: AtomicU64,
@@ -140,6 +147,11 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             f64::from(config.room_create_rate) / 60.0,
             f64::from(config.room_create_rate),
         ),
+        api_rates: budget::UserRates::new(
+            f64::from(rest::CALLS_PER_SEC),
+            2.0 * f64::from(rest::CALLS_PER_SEC),
+        ),
+        rest_sends: rest::RecentSends::default(),
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         next_conn: AtomicU64::new(1),

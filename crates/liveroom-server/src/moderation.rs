@@ -11,14 +11,15 @@ use std::sync::Arc;
 
 use liveroom_proto::moderation::{self as limits_of, AUDIT_PAGE_MAX, BLOCKED_WORDS_PER_ROOM};
 use liveroom_proto::{
-    code, limits, ApiError, BlockedWords, MemberStanding, ModOp, ModRequest, ModerationReply,
-    RoomEvent, RoomInfo, RoomRef, ServerFrame, WordsAction,
+    limits, ApiError, BlockedWords, MemberStanding, ModOp, ModRequest, ModerationReply, RoomEvent,
+    RoomInfo, RoomRef, ServerFrame, WordsAction,
 };
 use serde_json::json;
 
 use crate::reply::Reply;
 use crate::room::Room;
 use crate::rules::{Moderator, Target};
+use crate::service;
 use crate::session::Signal;
 use crate::store::AuditRecord;
 use crate::Shared;
@@ -29,6 +30,9 @@ pub(crate) struct Actor<'a> {
     pub(crate) app: u64,
     /// The logged-in user (None: a guest).
     pub(crate) user: Option<&'a str>,
+    /// The app's backend through the REST API (`user` is its app administrator): the
+    /// owner's rights in every room.
+    pub(crate) backend: bool,
 }
 
 /// One moderation request, answered with its reply.
@@ -38,19 +42,13 @@ pub(crate) async fn handle(
     req: ModRequest,
 ) -> Result<Reply, ApiError> {
     let app = actor.app;
-    let room_id = req.room_id();
-    limits::check_room_id(room_id)?;
-    let room = shared.rooms.get(app, room_id).await?.ok_or_else(|| {
-        ApiError::new(
-            code::ROOM_NOT_FOUND,
-            format!("room '{room_id}' does not exist"),
-        )
-    })?;
+    let room = service::room(shared, app, req.room_id()).await?;
     let by = Moderator {
         user: actor.user,
         app_admin: actor
             .user
             .is_some_and(|u| shared.rules.is_app_admin(app, u)),
+        backend: actor.backend,
         op: req.op(),
     };
     room.authorize(&by).await?;

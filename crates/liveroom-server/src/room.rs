@@ -1025,6 +1025,7 @@ mod tests {
     async fn moderation_is_checked_by_the_room_as_it_acts() {
         let r = room();
         let by = |user, op| Moderator {
+            backend: false,
             user: Some(user),
             app_admin: false,
             op,

@@ -81,6 +81,9 @@ pub(crate) struct Moderator<'a> {
     pub(crate) user: Option<&'a str>,
     /// Whether the settings make `user` an administrator of the app.
     pub(crate) app_admin: bool,
+    /// The app's backend through the REST API (an app administrator there): it has the
+    /// owner's rights in every room, as Tencent's REST API gives them.
+    pub(crate) backend: bool,
     /// What it asks for.
     pub(crate) op: ModOp,
 }
@@ -166,7 +169,7 @@ impl RoomRules {
         by: &Moderator<'a>,
     ) -> Result<(&'a str, Role), ApiError> {
         let role = by.user.map_or(Role::Guest, |u| {
-            role_of(owner == u, by.app_admin, self.is_admin(u))
+            role_of(owner == u || by.backend, by.app_admin, self.is_admin(u))
         });
         let needed = by.op.required_role();
         match by.user {
@@ -460,6 +463,7 @@ mod tests {
         let mut m = RoomRules::default();
         m.set_admin("a", true);
         let by = |user, app_admin, op| Moderator {
+            backend: false,
             user,
             app_admin,
             op,

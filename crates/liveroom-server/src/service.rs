@@ -1,0 +1,134 @@
+//! What a client asks of the server, whoever asks: a WebSocket connection ([`crate::connection`])
+//! or the app's backend through the REST API ([`crate::rest`]). One function per request, so
+//! both ways behave the same.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use liveroom_proto::{
+    code, limits, ApiError, Body, CreateRoomOptions, Message, Priority, Profile, RoomInfo,
+};
+use rand::distributions::{Alphanumeric, DistString};
+
+use crate::registry::CreateError;
+use crate::room::{Room, SendCheck};
+use crate::Shared;
+
+/// Who creates a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Creator {
+    /// A member for themselves: their creation rate and room quota apply.
+    Member,
+    /// The app's backend (REST), for any owner: a member's limits do not apply.
+    Backend,
+}
+
+/// Creates a room owned by `owner`, with a custom ID or one the server picks.
+pub(crate) async fn create_room(
+    shared: &Shared,
+    app: u64,
+    owner: &str,
+    opts: CreateRoomOptions,
+    creator: Creator,
+) -> Result<RoomInfo, ApiError> {
+    limits::check_room_name(&opts.name)?;
+    limits::check_len("notification", &opts.notification, limits::NOTIFICATION_MAX)?;
+    limits::check_len("introduction", &opts.introduction, limits::INTRODUCTION_MAX)?;
+    limits::check_len("avatar", &opts.avatar, limits::AVATAR_MAX)?;
+    let custom = opts.room_id.filter(|id| !id.is_empty());
+    if let Some(id) = &custom {
+        limits::check_custom_room_id(id)?;
+    }
+    match creator {
+        Creator::Member => check_room_quota(shared, app, owner).await?,
+        Creator::Backend => {}
+    }
+    // Server-picked IDs: retry on the (unlikely) collision.
+    for _ in 0..5 {
+        let group_id = custom.clone().unwrap_or_else(|| {
+            let suffix = Alphanumeric.sample_string(&mut rand::thread_rng(), 12);
+            format!("{}{suffix}", limits::AUTO_ROOM_PREFIX)
+        });
+        let info = RoomInfo {
+            group_id: group_id.clone(),
+            kind: "AVChatRoom".into(),
+            name: opts.name.clone(),
+            owner_id: owner.to_owned(),
+            notification: opts.notification.clone(),
+            introduction: opts.introduction.clone(),
+            avatar: opts.avatar.clone(),
+            create_time: liveroom_usersig::now_secs(),
+            push_stopped: false,
+            postscript: String::new(),
+        };
+        match shared.rooms.create(app, info.clone()).await {
+            Ok(_) => {
+                tracing::info!(app, room = %group_id, owner = %owner, "room created");
+                return Ok(info);
+            }
+            Err(CreateError::Store(e)) => return Err(e.into()),
+            Err(CreateError::TakenByYou) if custom.is_some() => {
+                return Err(ApiError::new(
+                    code::ROOM_ID_TAKEN_BY_YOU,
+                    format!("roomID '{group_id}' is already taken, by you"),
+                ))
+            }
+            Err(_) if custom.is_some() => {
+                return Err(ApiError::new(
+                    code::ROOM_ID_TAKEN,
+                    format!("roomID '{group_id}' is already taken"),
+                ))
+            }
+            Err(_) => continue,
+        }
+    }
+    Err(ApiError::new(
+        code::INTERNAL,
+        "could not pick a free room ID",
+    ))
+}
+
+/// The user's room-creation rate and the most rooms it may own.
+async fn check_room_quota(shared: &Shared, app: u64, owner: &str) -> Result<(), ApiError> {
+    let config = &shared.config;
+    if !shared.create_rates.admit(app, owner, Instant::now()) {
+        return Err(ApiError::new(
+            code::FREQUENCY_LIMIT,
+            format!(
+                "userID '{owner}' may create at most {} rooms per minute: try again later",
+                config.room_create_rate
+            ),
+        ));
+    }
+    let max = u64::from(config.max_rooms_per_user);
+    if max > 0 && shared.store.rooms_owned(app, owner.to_owned()).await? >= max {
+        return Err(ApiError::new(
+            code::ROOM_QUOTA,
+            format!("userID '{owner}' owns {max} rooms, the most allowed: dismiss one first"),
+        ));
+    }
+    Ok(())
+}
+
+/// The room `room_id` of `app`, or 10010.
+pub(crate) async fn room(shared: &Shared, app: u64, room_id: &str) -> Result<Arc<Room>, ApiError> {
+    limits::check_room_id(room_id)?;
+    shared.rooms.get(app, room_id).await?.ok_or_else(|| {
+        ApiError::new(
+            code::ROOM_NOT_FOUND,
+            format!("room '{room_id}' does not exist"),
+        )
+    })
+}
+
+/// Sends a message into `room` as `from`: the room's rules for that sender when `check` is
+/// given (a member's send), then the room budget, sequence, history and fan-out.
+pub(crate) async fn send(
+    room: &Arc<Room>,
+    from: &Profile,
+    body: Body,
+    priority: Priority,
+    check: Option<SendCheck<'_>>,
+) -> Result<Message, ApiError> {
+    room.publish(from, body, priority, check).await
+}
