@@ -326,6 +326,54 @@ pub enum Command {
         #[arg(long)]
         timeout: Option<f64>,
     },
+    /// App administrators: the server's REST API (Tencent IM's server API).
+    Admin {
+        /// What to do.
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+/// The `admin` commands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// POST one REST API command as an app administrator; prints the answer's JSON.
+    ///
+    /// Signs as --user/--sig (LIVEROOM_USER/LIVEROOM_SIG), which must be an app administrator
+    /// of --app (the server's --admin APP:USER), and posts BODY to
+    /// /v4/SERVICE/COMMAND?sdkappid=&identifier=&usersig=&random=&contenttype=json on the
+    /// server's HTTP address (ws:// becomes http://, wss:// https://; with a list, the first
+    /// node that accepts the connection). Prints the answer (Tencent's envelope
+    /// {ActionStatus, ErrorCode, ErrorInfo, ...}) on stdout as it came, also when it failed;
+    /// ActionStatus FAIL exits 1 with `error ErrorCode: ErrorInfo` on stderr. A body that is
+    /// not a JSON object is refused before anything is sent.
+    #[command(after_help = ADMIN_CALL_EXAMPLES)]
+    Call(AdminCall),
+}
+
+/// Examples shown under `liveroom admin call --help`.
+const ADMIN_CALL_EXAMPLES: &str = r#"Examples:
+  export LIVEROOM_USER=boss LIVEROOM_SIG=$(liveroom usersig --key SECRET --user boss)
+  liveroom admin call im_open_login_svc/account_import --json '{"UserID":"host","Nick":"Ann"}'
+  liveroom admin call group_open_http_svc/create_group \
+      --json '{"Owner_Account":"host","Type":"AVChatRoom","GroupId":"show-1","Name":"My show"}'
+  liveroom admin call group_open_http_svc/send_group_msg --json @gift.json
+  echo '{"GroupId":"show-1"}' | liveroom admin call group_open_http_svc/destroy_group --json -
+
+The commands and their fields: the server README's REST API section."#;
+
+/// `admin call`'s arguments.
+#[derive(Debug, Args)]
+pub struct AdminCall {
+    /// Server and the administrator's identity.
+    #[command(flatten)]
+    pub conn: Connect,
+    /// The command, e.g. group_open_http_svc/send_group_msg (a leading v4/ is accepted).
+    #[arg(value_name = "SERVICE/COMMAND")]
+    pub command: String,
+    /// The request body: JSON text, @FILE to read it from FILE, or - (or @-) to read stdin.
+    #[arg(long = "json", value_name = "BODY", default_value = "{}")]
+    pub json: String,
 }
 
 /// `on` or `off`.

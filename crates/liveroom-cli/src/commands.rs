@@ -10,7 +10,7 @@ use liveroom_engine::{EditRoomOptions, Event, EventName, Im, ImageSource, TlsCon
 use serde::Serialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::cli::{Command, Connect, WordsCmd};
+use crate::cli::{AdminCommand, Command, Connect, WordsCmd};
 use crate::output::{escape_text, json_line};
 
 /// Why a command failed.
@@ -159,6 +159,13 @@ pub async fn run(command: Command) -> Result<(), Failure> {
             count,
             timeout,
         } => tail(&conn, &room, count, timeout).await,
+        Command::Admin {
+            command: AdminCommand::Call(args),
+        } => {
+            let answer = crate::admin::call(args).await?;
+            print_json(&answer)?;
+            crate::admin::verdict(&answer)
+        }
         other => moderate(other).await,
     }
 }

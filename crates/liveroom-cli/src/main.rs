@@ -4,6 +4,7 @@
 //! `SIG=$(liveroom usersig ...)` works). Exit status: 0 success, 1 failure (with
 //! `error CODE: message` on stderr), 2 bad usage. A closed stdout (`| head`) is a success.
 
+mod admin;
 mod cli;
 mod commands;
 mod output;

@@ -26,6 +26,17 @@ pub use shared::NetState;
 pub use tls::TlsConfig;
 pub use upload::{ImageSource, ProgressFn};
 
+/// The HTTP root of each node of `server` (one address, or a cluster's comma-separated list,
+/// as [`Im::new`] takes it), in the order given: `ws://` becomes `http://`, `wss://`
+/// `https://`, no trailing slash. Where the server's HTTP routes are (its REST API at
+/// `/v4/...`), for a caller that talks HTTP to the same addresses the engine uses.
+pub fn http_roots(server: &str) -> Result<Vec<String>, ApiError> {
+    Ok(endpoint::Servers::parse(server)?
+        .http_roots()
+        .map(str::to_owned)
+        .collect())
+}
+
 /// Locks a mutex, recovering from poisoning: engine state stays usable even if a thread
 /// panicked while holding it (handlers never run under these locks).
 pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -48,8 +48,9 @@ impl TlsConfig {
             .map(tokio_tungstenite::Connector::NativeTls)
     }
 
-    /// Sets up an HTTP client builder to trust the same roots.
-    pub(crate) fn http(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
+    /// Sets up an HTTP client builder to trust the same roots (the engine's uploads and
+    /// downloads, and an application's own calls to the server, such as the CLI's REST calls).
+    pub fn http(&self, builder: reqwest::ClientBuilder) -> reqwest::ClientBuilder {
         match &self.connector {
             Some(c) => builder.use_preconfigured_tls(c.clone()),
             None => builder,
