@@ -95,10 +95,16 @@ pub struct Report {
 }
 
 pub async fn run(p: Params) -> anyhow::Result<Report> {
-    let extra: Vec<String> = ["--user-rate", "1000000"]
+    run_with(p, &[]).await
+}
+
+/// [`run`] with `flags` added to our server's command line (e.g. a webhook to a dead port).
+pub async fn run_with(p: Params, flags: &[String]) -> anyhow::Result<Report> {
+    let mut extra: Vec<String> = ["--user-rate", "1000000"]
         .iter()
         .map(|s| s.to_string())
         .collect();
+    extra.extend_from_slice(flags);
     let server = BenchServer::start_target(p.target, p.server.clone(), &extra)?;
     let room = create_room(&server).await?;
     let pid = server.pid;

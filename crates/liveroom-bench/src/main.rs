@@ -14,6 +14,9 @@
 //! - `soak`: a room under steady load for many minutes; memory and open files sampled.
 //! - `cluster`: one room on N nodes sharing Redis (optionally one node killed mid-run), beside
 //!   Socket.IO with its Redis Streams adapter on as many Node.js processes.
+//! - `rest`: issue 14's targets: `send_group_msg` through the REST API beside the WebSocket
+//!   send, a before-send webhook answering in 1 ms or never, fan-out with the webhook backend
+//!   down.
 //!
 //! Without `--server`, each run starts its own server binary on a free loopback port
 //! (`--server-bin` chooses which binary, e.g. an older build to compare with).
@@ -23,12 +26,15 @@ mod cluster_report;
 mod cluster_viewer;
 mod conn;
 mod fanout;
+mod hook_receiver;
 mod hostile;
 mod images;
 mod latency;
+mod paced;
 mod procstat;
 mod rawws;
 mod report;
+mod rest;
 mod server;
 mod soak;
 mod socketio;
@@ -129,6 +135,10 @@ enum Scenario {
     /// One room on N nodes sharing Redis (default 3 nodes, 57,000 viewers, 40 msg/s, 20 s),
     /// beside Socket.IO with the Redis Streams adapter.
     Cluster(cluster::Args),
+    /// Issue 14: REST `send_group_msg` beside the WebSocket send (`api`), a before-send webhook
+    /// answering in 1 ms or never (`before-send`), fan-out with the webhook backend down
+    /// (`backend-down`); all three by default.
+    Rest(rest::Args),
     /// (internal) a viewer process.
     #[command(hide = true)]
     Worker(worker::Args),
@@ -200,6 +210,7 @@ fn main() -> anyhow::Result<()> {
             Scenario::Images(args) => images::run(args).await,
             Scenario::Hostile(args) => hostile::run(args).await,
             Scenario::Soak(args) => soak::run(args).await,
+            Scenario::Rest(args) => rest::run(args).await,
             Scenario::Fanout(c) => {
                 run_targets(params("fanout", &c, 1000, 40, 10), c.target, c.json).await
             }

@@ -1,7 +1,10 @@
 //! Prints reports as tables (ours beside the baseline, with their ratio) or JSON, and runs the
 //! whole suite.
 
+use serde::Serialize;
+
 use crate::fanout::{self, Params, Report};
+use crate::paced::Row;
 use crate::server::Target;
 
 /// Prints one scenario's reports (one per target).
@@ -226,4 +229,67 @@ pub async fn all(smoke: bool, json: bool) -> anyhow::Result<()> {
         .await?;
     }
     Ok(())
+}
+
+/// What a scenario of timed sends measured (the REST and webhook scenarios): one row per
+/// series of sends, the targets, and any fan-out runs beside them.
+#[derive(Debug, Clone, Serialize)]
+pub struct SendsReport {
+    pub scenario: String,
+    /// The table's title (settings).
+    pub title: String,
+    pub rows: Vec<Row>,
+    pub goals: Vec<Goal>,
+    /// Other figures of the run, one line each.
+    pub notes: Vec<String>,
+    /// Fan-out runs, printed side by side (with their ratio when two).
+    pub fanout: Vec<Report>,
+}
+
+/// A target and whether the run met it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Goal {
+    pub target: String,
+    pub measured: String,
+    pub met: bool,
+}
+
+/// Prints a [`SendsReport`]: a table, or one JSON line.
+pub fn print_sends(r: &SendsReport, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(r).unwrap_or_default());
+        return;
+    }
+    println!("\n== {}: {} ==", r.scenario, r.title);
+    if !r.rows.is_empty() {
+        println!(
+            "{:<44}{:>8}{:>8}{:>8}{:>10}{:>10}{:>10}",
+            "sends", "sent", "ok", "failed", "p50 ms", "p99 ms", "max ms"
+        );
+        for row in &r.rows {
+            let failed: u64 = row.failed.values().sum();
+            println!(
+                "{:<44}{:>8}{:>8}{:>8}{:>10.3}{:>10.3}{:>10.3}",
+                row.name, row.sent, row.ok, failed, row.p50_ms, row.p99_ms, row.max_ms
+            );
+        }
+        for row in r.rows.iter().filter(|row| !row.failed.is_empty()) {
+            println!(
+                "  {} failed by code: {}",
+                row.name,
+                serde_json::to_string(&row.failed).unwrap_or_default()
+            );
+        }
+    }
+    if !r.fanout.is_empty() {
+        print(&r.fanout, false);
+    }
+    for note in &r.notes {
+        println!("{note}");
+    }
+    println!("{:<64}{:>24}{:>10}", "target", "measured", "");
+    for g in &r.goals {
+        let met = if g.met { "met" } else { "NOT MET" };
+        println!("{:<64}{:>24}{:>10}", g.target, g.measured, met);
+    }
 }
