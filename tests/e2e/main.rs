@@ -13,6 +13,7 @@ mod moderation;
 mod protocol;
 mod reconnect;
 mod rest;
+mod rest_backend;
 mod rest_cli;
 mod rooms;
 mod session;
