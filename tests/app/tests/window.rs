@@ -1609,3 +1609,106 @@ async fn a_three_node_cluster_serves_the_app_through_a_list() -> Result<()> {
     drop(cluster);
     r
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
+async fn messages_sent_through_the_rest_api_show_in_the_room_with_the_imported_nick() -> Result<()>
+{
+    const APP_ID: u64 = 1_400_000_914;
+    const KEY: &str = "rest-window-key";
+    const ROOM: &str = "rest-show";
+    const NICK: &str = "主播 Ann (backend)";
+    // A server with an app administrator, as an app's backend uses it.
+    let server = liveroom_testkit::ServerProcess::start(
+        APP_ID,
+        KEY,
+        &["--admin", &format!("{APP_ID}:boss")],
+    );
+    let url = format!("ws://{}", server.addr());
+    // `liveroom admin call PATH --json BODY` as the administrator; its answer must be OK.
+    let admin = |path: &str, body: Value| -> Result<Value> {
+        let out = std::process::Command::new(liveroom_app_tests::cli_bin())
+            .args(["admin", "call", path, "--json", &body.to_string()])
+            .env("LIVEROOM_SERVER", &url)
+            .env("LIVEROOM_APP", APP_ID.to_string())
+            .env("LIVEROOM_USER", "boss")
+            .env(
+                "LIVEROOM_SIG",
+                liveroom_app_tests::user_sig(APP_ID, KEY, "boss"),
+            )
+            .output()?;
+        let answer: Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("{path}: {}", String::from_utf8_lossy(&out.stderr)))?;
+        ensure!(
+            out.status.success() && answer["ActionStatus"] == "OK",
+            "{path}: {answer}"
+        );
+        Ok(answer)
+    };
+    admin(
+        "im_open_login_svc/account_import",
+        json!({"UserID": "rest_host", "Nick": NICK}),
+    )?;
+    admin(
+        "group_open_http_svc/create_group",
+        json!({"Owner_Account": "rest_host", "Type": "AVChatRoom", "GroupId": ROOM, "Name": "Backend show",
+               "Notification": "Gifts arrive from the backend"}),
+    )?;
+    let app = App::launch("rest-window").await?;
+    let r: Result<()> = async {
+        app.fill("#remote-server", &url).await?;
+        app.fill("#remote-appid", &APP_ID.to_string()).await?;
+        app.fill("#remote-user", "rest_viewer").await?;
+        app.fill("#remote-sig", &liveroom_app_tests::user_sig(APP_ID, KEY, "rest_viewer")).await?;
+        app.click("#remote-connect").await?;
+        app.wait_main().await?;
+        app.enter_room(ROOM).await?;
+        let pane = format!(".pane[data-room='{ROOM}']");
+
+        // A text from the host, sent by the backend.
+        let text = "Welcome! Sent by the backend · 欢迎";
+        admin(
+            "group_open_http_svc/send_group_msg",
+            json!({"GroupId": ROOM, "From_Account": "rest_host", "Random": 1,
+                   "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": text}}]}),
+        )?;
+        app.wait_js("the backend's text", &shows_text_js(ROOM, text)).await?;
+        let row = app
+            .js(
+                &format!(
+                    "const li = [...document.querySelectorAll(\"{pane} .msg\")].find(li => li.querySelector('.text') && li.querySelector('.text').textContent === arguments[0]); \
+                     return {{who: li.querySelector('.who-name').textContent, host: !!li.querySelector('.host-tag'), from: li.dataset.from}}"
+                ),
+                vec![json!(text)],
+            )
+            .await?;
+        ensure!(row["who"] == NICK && row["from"] == "rest_host", "shown with the imported nick: {row}");
+        ensure!(row["host"] == true, "marked as the room's host (Owner_Account): {row}");
+        app.screenshot("rest-message").await?;
+
+        // A gift from the host, High priority: its card and its chat line name the host.
+        admin(
+            "group_open_http_svc/send_group_msg",
+            json!({"GroupId": ROOM, "From_Account": "rest_host", "Random": 2, "MsgPriority": "High",
+                   "MsgBody": [{"MsgType": "TIMCustomElem", "MsgContent": {"Data": "gift", "Desc": "rocket", "Ext": "{\"count\":3}"}}]}),
+        )?;
+        let card = app
+            .wait_js(
+                "the backend's gift",
+                &format!("const c = document.querySelector(\"{pane} .gift-fx[data-gift='rocket']\"); return c && {{who: c.querySelector('.g-who').textContent, count: c.querySelector('.g-count').textContent}}"),
+            )
+            .await?;
+        ensure!(card["who"] == NICK && card["count"] == "x3", "{card}");
+        app.wait_js(
+            "the gift's chat line",
+            &format!("return [...document.querySelectorAll(\"{pane} .chat li\")].some(li => li.textContent.includes({}) && li.textContent.includes('x3'))", json!(NICK)),
+        )
+        .await?;
+        app.screenshot("rest-gift").await?;
+        Ok(())
+    }
+    .await;
+    let r = app.finish(r).await;
+    drop(server);
+    r
+}
