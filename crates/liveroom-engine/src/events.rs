@@ -65,11 +65,15 @@ pub enum EventName {
     /// `t_messages_skipped`: `{roomID, firstKept}` (beyond the seed); back after a gap older
     /// than the room's history, this client missed messages before sequence `firstKept`.
     MessagesSkipped,
+    /// `t_group_system_notice`: array of `TIMGroupSystemNoticeElem` messages (beyond the
+    /// seed): notices the app's backend sent to everyone in the room (REST
+    /// `send_group_system_notification`), the text in `payload.userDefinedField`.
+    GroupSystemNotice,
 }
 
 impl EventName {
     /// Every event name.
-    pub const ALL: [EventName; 20] = [
+    pub const ALL: [EventName; 21] = [
         Self::ImReady,
         Self::ImNotReady,
         Self::TextMessageReceived,
@@ -90,6 +94,7 @@ impl EventName {
         Self::MemberRemoved,
         Self::AdminChanged,
         Self::MessagesSkipped,
+        Self::GroupSystemNotice,
     ];
 
     /// The wire name, as the seed's `TWebLive.EVENT` values.
@@ -115,6 +120,7 @@ impl EventName {
             Self::RoomDismissed => "t_room_dismissed",
             Self::RoomSettingsUpdated => "t_room_settings_updated",
             Self::MessagesSkipped => "t_messages_skipped",
+            Self::GroupSystemNotice => "t_group_system_notice",
         }
     }
 
@@ -127,6 +133,7 @@ impl EventName {
                 | Self::ImageMessageReceived
                 | Self::RemoteUserJoin
                 | Self::RemoteUserLeave
+                | Self::GroupSystemNotice
         )
     }
 }
@@ -422,6 +429,7 @@ pub(crate) fn split_messages(
             }
             // Other tips (kick, admin, profile) have no TWebLive event.
             Body::GroupTip(_) => continue,
+            Body::GroupSystemNotice(_) => EventName::GroupSystemNotice,
         };
         let w = weight(&message);
         match open.get_mut(&name) {
@@ -584,6 +592,40 @@ mod tests {
             events.last().map(|e| e.name),
             Some(EventName::CustomMessageReceived)
         );
+    }
+
+    #[test]
+    fn a_system_notice_is_its_own_message_event_in_order() {
+        use liveroom_proto::message::SYSTEM_SENDER;
+        use liveroom_proto::GroupSystemNoticePayload;
+        let notice = msg(
+            2,
+            SYSTEM_SENDER,
+            Body::GroupSystemNotice(GroupSystemNoticePayload {
+                operation_type: GroupSystemNoticePayload::CUSTOM,
+                user_defined_field: "doors open".into(),
+                operator_id: "boss".into(),
+            }),
+        );
+        let events = split_messages(
+            "r",
+            vec![text(1, "bob"), notice, text(3, "bob")],
+            Some("boss"),
+            OwnMessages::Skip,
+        );
+        let names: Vec<_> = events.iter().map(|e| e.name).collect();
+        assert_eq!(
+            names,
+            [EventName::TextMessageReceived, EventName::GroupSystemNotice]
+        );
+        assert!(EventName::GroupSystemNotice.is_message_event());
+        let v = serde_json::to_value(&events[1]).unwrap();
+        assert_eq!(v["name"], "t_group_system_notice");
+        assert_eq!(v["roomID"], "r");
+        assert_eq!(v["data"][0]["type"], "TIMGroupSystemNoticeElem");
+        assert_eq!(v["data"][0]["payload"]["operationType"], 255);
+        assert_eq!(v["data"][0]["payload"]["userDefinedField"], "doors open");
+        assert_eq!(v["data"][0]["flow"], "in", "the operator is not its sender");
     }
 
     #[test]

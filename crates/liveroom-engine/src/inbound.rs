@@ -65,6 +65,7 @@ pub(crate) fn weight(m: &Message) -> usize {
                     .sum::<usize>()
         }
         Body::GroupTip(t) => t.user_id_list.iter().map(|u| u.len() + 32).sum(),
+        Body::GroupSystemNotice(n) => n.user_defined_field.len() + n.operator_id.len(),
     };
     MESSAGE_OVERHEAD
         + body

@@ -302,6 +302,14 @@ pub enum ModRequest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         avatar: Option<String>,
     },
+    /// Room owner: hand the room to another user, who becomes its owner (the caller is then
+    /// a member). Reply: `RoomInfo` (the room gets `profile_updated`).
+    ChangeOwner {
+        /// The room.
+        room_id: String,
+        /// The new owner.
+        user_id: String,
+    },
     /// Room owner: dismiss the room; everyone is removed and the room is gone.
     /// Reply: `{"groupID": ...}`.
     DismissRoom {
@@ -347,6 +355,7 @@ impl ModRequest {
             Self::SetAdmin { .. } => ModOp::SetAdmin,
             Self::BlockedWords { .. } => ModOp::BlockedWords,
             Self::EditRoom { .. } => ModOp::EditRoom,
+            Self::ChangeOwner { .. } => ModOp::ChangeOwner,
             Self::DismissRoom { .. } => ModOp::DismissRoom,
             Self::GetAuditLog { .. } => ModOp::GetAuditLog,
             Self::GetMember { .. } => ModOp::GetMember,
@@ -368,6 +377,7 @@ impl ModRequest {
             | Self::SetAdmin { room_id, .. }
             | Self::BlockedWords { room_id, .. }
             | Self::EditRoom { room_id, .. }
+            | Self::ChangeOwner { room_id, .. }
             | Self::DismissRoom { room_id }
             | Self::GetAuditLog { room_id, .. }
             | Self::GetMember { room_id, .. }
@@ -408,6 +418,8 @@ pub enum ModOp {
     BlockedWords,
     /// `edit_room`
     EditRoom,
+    /// `change_owner`
+    ChangeOwner,
     /// `dismiss_room`
     DismissRoom,
     /// `get_audit_log`
@@ -433,6 +445,7 @@ impl ModOp {
             Self::SetAdmin => "set_admin",
             Self::BlockedWords => "blocked_words",
             Self::EditRoom => "edit_room",
+            Self::ChangeOwner => "change_owner",
             Self::DismissRoom => "dismiss_room",
             Self::GetAuditLog => "get_audit_log",
             Self::GetMember => "get_member",
@@ -440,11 +453,12 @@ impl ModOp {
         }
     }
 
-    /// The least role that may make this request: dismissing is the owner's, appointing
-    /// admins the owner's and app administrators', the rest every moderator's.
+    /// The least role that may make this request: dismissing and handing the room over are
+    /// the owner's, appointing admins the owner's and app administrators', the rest every
+    /// moderator's.
     pub fn required_role(self) -> Role {
         match self {
-            Self::DismissRoom => Role::Owner,
+            Self::DismissRoom | Self::ChangeOwner => Role::Owner,
             Self::SetAdmin => Role::AppAdmin,
             Self::MuteMember
             | Self::UnmuteMember
@@ -884,6 +898,10 @@ mod tests {
                 introduction: Some(text()),
                 avatar: Some(text()),
             },
+            ModRequest::ChangeOwner {
+                room_id: room(),
+                user_id: user(),
+            },
             ModRequest::DismissRoom { room_id: room() },
             ModRequest::GetAuditLog {
                 room_id: room(),
@@ -928,7 +946,7 @@ mod tests {
             assert_eq!(serde_json::to_value(op).unwrap(), op.as_str());
             assert_eq!(m.room_id(), "r");
             let expected = match op.as_str() {
-                "dismiss_room" => Role::Owner,
+                "dismiss_room" | "change_owner" => Role::Owner,
                 "set_admin" => Role::AppAdmin,
                 _ => Role::Admin,
             };

@@ -27,7 +27,8 @@ pub use frame::{
     RoomRef, SendReply, ServerFrame,
 };
 pub use message::{
-    Body, CustomPayload, GroupTipPayload, ImageInfo, ImagePayload, Message, Priority, TextPayload,
+    Body, CustomPayload, GroupSystemNoticePayload, GroupTipPayload, ImageInfo, ImagePayload,
+    Message, Priority, TextPayload,
 };
 pub use moderation::{
     AuditEntry, BlockedWords, MemberStanding, ModerationReply, Restricted, Restrictions, Role,

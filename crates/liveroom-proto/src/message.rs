@@ -112,6 +112,7 @@ impl Message {
             Body::Image(_) => "t_image_message_received",
             Body::GroupTip(t) if t.operation_type == GroupTipPayload::JOIN => "t_remote_user_join",
             Body::GroupTip(_) => "t_remote_user_leave",
+            Body::GroupSystemNotice(_) => "t_group_system_notice",
         }
     }
 }
@@ -135,6 +136,10 @@ pub enum Body {
     /// `TIMGroupTipElem` (join and leave)
     #[serde(rename = "TIMGroupTipElem")]
     GroupTip(GroupTipPayload),
+    /// `TIMGroupSystemNoticeElem`: a notice from the app's backend to everyone in the room
+    /// (Tencent's REST `send_group_system_notification`).
+    #[serde(rename = "TIMGroupSystemNoticeElem")]
+    GroupSystemNotice(GroupSystemNoticePayload),
 }
 
 /// `{text}`
@@ -205,6 +210,28 @@ impl GroupTipPayload {
     pub const QUIT: u8 = 2;
 }
 
+/// `{operationType, userDefinedField, operatorID}`, as TIM shapes a group system notice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSystemNoticePayload {
+    /// 255: a notice the app defines (the only kind a live room gets).
+    #[serde(rename = "operationType")]
+    pub operation_type: u8,
+    /// The notice's text, as the backend wrote it (`Content`).
+    #[serde(rename = "userDefinedField")]
+    pub user_defined_field: String,
+    /// Who sent it: the app administrator who called the REST API.
+    #[serde(rename = "operatorID", default)]
+    pub operator_id: String,
+}
+
+impl GroupSystemNoticePayload {
+    /// `operationType` of a notice the app defines (TIM's `GRP_SYS_NOTICE` custom kind).
+    pub const CUSTOM: u8 = 255;
+}
+
+/// The `from` of a group system notice: TIM's system account.
+pub const SYSTEM_SENDER: &str = "@TIM#SYSTEM";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +260,23 @@ mod tests {
         assert_eq!(v["flow"], "in");
         let back: Message = serde_json::from_value(v).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn a_system_notice_has_tims_shape() {
+        let body = Body::GroupSystemNotice(GroupSystemNoticePayload {
+            operation_type: GroupSystemNoticePayload::CUSTOM,
+            user_defined_field: "the show starts at 8".into(),
+            operator_id: "boss".into(),
+        });
+        let v = serde_json::to_value(&body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"type": "TIMGroupSystemNoticeElem", "payload": {
+                "operationType": 255, "userDefinedField": "the show starts at 8", "operatorID": "boss"}})
+        );
+        let back: Body = serde_json::from_value(v).unwrap();
+        assert_eq!(back, body);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Moderation requests: one function per action (mute, mute-all, kick, ban, delete, slow mode,
-//! admins, blocked words, room profile, dismiss, audit log, standings).
+//! admins, blocked words, room profile, change of owner, dismiss, audit log, standings).
 //!
 //! Who asks is checked first, so members and guests get 10007 whatever their arguments; then
 //! each function checks its arguments and hands the action to the room, which checks the
@@ -98,6 +98,7 @@ pub(crate) async fn handle(
             };
             edit_room(&cx, edit).await
         }
+        ModRequest::ChangeOwner { user_id, .. } => change_owner(&cx, &user_id).await,
         ModRequest::DismissRoom { .. } => dismiss(&cx).await,
         ModRequest::GetAuditLog { limit, .. } => audit_log(&cx, limit).await,
         ModRequest::GetMember { user_id, .. } => member(&cx, user_id).await,
@@ -367,6 +368,14 @@ async fn edit_room(cx: &Cx<'_>, edit: ProfileEdit) -> Result<Reply, ApiError> {
         .edit_profile(&cx.by, |info| edit.apply(info), audit)
         .await?;
     cx.done("");
+    Ok(Reply::Room(Box::new(info)))
+}
+
+async fn change_owner(cx: &Cx<'_>, user: &str) -> Result<Reply, ApiError> {
+    limits::check_user_id(user)?;
+    let audit = cx.audit(user, "", json!({}));
+    let info = cx.room.change_owner(&cx.by, user, audit).await?;
+    cx.done(user);
     Ok(Reply::Room(Box::new(info)))
 }
 

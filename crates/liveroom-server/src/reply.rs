@@ -20,7 +20,7 @@ pub(crate) enum Reply {
     Login(Box<LoginReply>),
     /// `logout`, `ping`
     Done(Done),
-    /// `create_room`, `edit_room`
+    /// `create_room`, `edit_room`, `change_owner`
     Room(Box<RoomInfo>),
     /// `enter_room`
     Entered(Box<EnterReply<Encoded>>),

@@ -806,6 +806,31 @@ impl Room {
         Ok(info)
     }
 
+    /// Hands the room to `owner`: its profile says so, and every node reloads it, so both
+    /// users' roles change everywhere; the room gets `profile_updated`. Returns the new
+    /// profile (unchanged, with no audit row, when `owner` already owns it).
+    pub(crate) async fn change_owner(
+        &self,
+        by: &Moderator<'_>,
+        owner: &str,
+        mut audit: AuditRecord,
+    ) -> Result<RoomInfo, ApiError> {
+        let (mut st, _exclusive) = self.live().await?;
+        st.authorize(&self.id, by)?;
+        if st.info.owner_id == owner {
+            return Ok(st.info.clone());
+        }
+        audit.details = serde_json::json!({"from": st.info.owner_id, "to": owner}).to_string();
+        self.store
+            .change_owner(self.app, self.id.clone(), owner.to_owned(), audit)
+            .await?;
+        st.info.owner_id = owner.to_owned();
+        let info = st.info.clone();
+        self.publish_event(RoomEvent::ProfileUpdated { info: info.clone() }, true)
+            .await;
+        Ok(info)
+    }
+
     /// Dismisses the room: its rows go (the audit log stays), nothing more is published or
     /// entered, and every member gets `dismissed`; their connections drop the room after
     /// delivering that event. The caller makes the registry forget it.
@@ -833,6 +858,21 @@ impl Room {
         (st.member_state(user, now), in_room)
     }
 
+    /// Mute-all and slow mode.
+    pub(crate) async fn settings(&self) -> RoomSettings {
+        self.state.lock().await.mods.settings()
+    }
+
+    /// Members now, every node's read again first: for a caller outside the room (the REST
+    /// API), on a node that may have no viewer of it. A failed read answers the last count.
+    pub(crate) async fn online_now(&self) -> usize {
+        let _st = self.state.lock().await;
+        if let Err(e) = self.presence.refresh().await {
+            tracing::debug!(room = %self.id, error = %e.message, "online count not refreshed");
+        }
+        self.presence.online()
+    }
+
     /// Admins, and the mutes and bans in force at `now`, sorted.
     pub(crate) async fn restrictions(&self, now: i64) -> Restrictions {
         self.state.lock().await.mods.restrictions(now)
@@ -840,6 +880,25 @@ impl Room {
 }
 
 impl Room {
+    /// The kept message of sequence `seq`, if the history still holds it.
+    pub(crate) async fn message_at(&self, seq: u64) -> Result<Option<Message>, ApiError> {
+        let Some(json) = self.broker.message(seq).await? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_str(json.as_str()).ok())
+    }
+
+    /// The room's last sequence, and that message's time when the history still keeps it
+    /// (the REST API's `NextMsgSeq` and `LastMsgTime`).
+    pub(crate) async fn last_message(&self) -> Result<(u64, Option<i64>), ApiError> {
+        let now = self.broker.snapshot(Some(u64::MAX), &mut || {}).await?;
+        let time = match now.last_seq {
+            0 => None,
+            seq => self.message_at(seq).await?.map(|m| m.time),
+        };
+        Ok((now.last_seq, time))
+    }
+
     /// The sequence of message `message_id` if the room's kept history holds it.
     async fn message_in_history(&self, message_id: &str) -> Result<Option<u64>, ApiError> {
         let Some(seq) = message_seq(&self.id, message_id) else {

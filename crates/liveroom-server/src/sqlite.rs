@@ -18,7 +18,8 @@ use tokio::sync::oneshot;
 use crate::encoded::Encoded;
 use crate::error::StoreError;
 use crate::store::{
-    AuditRecord, RoomStore, StoreFuture, StoredModeration, StoredRoom, DELETIONS_KEPT,
+    AuditRecord, RoomPage, RoomStore, StoreFuture, StoredModeration, StoredRoom,
+    DELETIONS_KEPT,
 };
 
 /// Most writes committed in one transaction.
@@ -410,6 +411,40 @@ impl RoomStore for SqliteStore {
         })
     }
 
+    /// A page of the app's rooms in rowid order: a room inserted later comes later (SQLite
+    /// may give a new room the rowid of the newest one just dismissed).
+    fn list_rooms(&self, app: u64, after: u64, limit: u32) -> StoreFuture<'_, RoomPage> {
+        self.read(move |c, _| {
+            let total: i64 = c.query_row(
+                "SELECT COUNT(*) FROM rooms WHERE app = ?1",
+                params![app as i64],
+                |r| r.get(0),
+            )?;
+            let after = i64::try_from(after).unwrap_or(i64::MAX);
+            let mut stmt = c.prepare_cached(
+                "SELECT rowid, room_id FROM rooms WHERE app = ?1 AND rowid > ?2
+                 ORDER BY rowid LIMIT ?3",
+            )?;
+            // One more than asked: whether a next page exists.
+            let mut rows = stmt
+                .query_map(params![app as i64, after, i64::from(limit) + 1], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let more = rows.len() > limit as usize;
+            rows.truncate(limit as usize);
+            let next = match rows.last() {
+                Some((rowid, _)) if more => u64::try_from(*rowid).unwrap_or(0),
+                _ => 0,
+            };
+            Ok(RoomPage {
+                total: u64::try_from(total).unwrap_or(0),
+                rooms: rows.into_iter().map(|(_, id)| id).collect(),
+                next,
+            })
+        })
+    }
+
     /// Commits a message: its row (when history is kept), the room's last sequence, and the
     /// trim of rows beyond the history size, together.
     fn append_message(
@@ -655,6 +690,24 @@ impl RoomStore for SqliteStore {
                     info.introduction,
                     info.avatar
                 ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Makes `owner` the room's owner (the count of rooms owned is read from the same
+    /// column), with its audit row.
+    fn change_owner(
+        &self,
+        app: u64,
+        room_id: String,
+        owner: String,
+        audit: AuditRecord,
+    ) -> StoreFuture<'_, ()> {
+        self.audited(app, room_id, audit, move |tx, app, room| {
+            tx.execute(
+                "UPDATE rooms SET owner = ?3 WHERE app = ?1 AND room_id = ?2",
+                params![app, room, owner],
             )?;
             Ok(())
         })
@@ -921,6 +974,20 @@ mod tests {
         let store = SqliteStore::open(dir.path(), 3).unwrap();
         crate::store_contract::deletions_are_kept_oldest_first_up_to_the_cap(&store, room("r"))
             .await;
+    }
+
+    #[tokio::test]
+    async fn rooms_are_listed_page_by_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), 3).unwrap();
+        crate::store_contract::rooms_are_listed_page_by_page(&store).await;
+    }
+
+    #[tokio::test]
+    async fn the_owner_changes_with_the_rooms_owned() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), 3).unwrap();
+        crate::store_contract::the_owner_changes_with_the_rooms_owned(&store).await;
     }
 
     #[tokio::test]

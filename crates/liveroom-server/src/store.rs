@@ -57,6 +57,17 @@ pub(crate) struct StoredModeration {
     pub(crate) settings: RoomSettings,
 }
 
+/// One page of an app's rooms, oldest first (see [`RoomStore::list_rooms`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct RoomPage {
+    /// How many rooms the app has in all.
+    pub(crate) total: u64,
+    /// This page's room IDs, in the order the rooms were created.
+    pub(crate) rooms: Vec<String>,
+    /// Where the next page starts (the `after` to pass back); 0 when this page is the last.
+    pub(crate) next: u64,
+}
+
 /// An audit row to write.
 #[derive(Debug, Clone)]
 pub(crate) struct AuditRecord {
@@ -109,6 +120,11 @@ pub(crate) trait RoomStore: Send + Sync {
 
     /// How many rooms `owner` owns in `app`.
     fn rooms_owned(&self, app: u64, owner: String) -> StoreFuture<'_, u64>;
+
+    /// At most `limit` of `app`'s rooms created after position `after` (0: from the first),
+    /// oldest first: the REST API's `get_appid_group_list`. A position is opaque to callers
+    /// and stays valid while rooms are created and dismissed.
+    fn list_rooms(&self, app: u64, after: u64, limit: u32) -> StoreFuture<'_, RoomPage>;
 
     /// Commits a message: its row (when history is kept), the room's last sequence, and the
     /// trim of rows beyond the history size, together.
@@ -217,6 +233,16 @@ pub(crate) trait RoomStore: Send + Sync {
         app: u64,
         room_id: String,
         info: RoomInfo,
+        audit: AuditRecord,
+    ) -> StoreFuture<'_, ()>;
+
+    /// Makes `owner` the room's owner (its profile and both users' count of rooms owned),
+    /// with its audit row.
+    fn change_owner(
+        &self,
+        app: u64,
+        room_id: String,
+        owner: String,
         audit: AuditRecord,
     ) -> StoreFuture<'_, ()>;
 

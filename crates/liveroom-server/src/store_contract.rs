@@ -3,8 +3,8 @@
 
 use liveroom_proto::{Profile, RoomInfo};
 
-use crate::store::{RoomStore, DELETIONS_KEPT};
-use crate::test_support::record;
+use crate::store::{RoomPage, RoomStore, DELETIONS_KEPT};
+use crate::test_support::{record, room_info};
 
 /// Deletions are remembered oldest first, the newest `DELETIONS_KEPT` of them.
 pub(crate) async fn deletions_are_kept_oldest_first_up_to_the_cap(
@@ -50,4 +50,74 @@ pub(crate) async fn profiles_round_trip(store: &dyn RoomStore) {
     assert_eq!(store.profile(1, "u".into()).await.unwrap(), p);
     assert_eq!(store.profile(2, "u".into()).await.unwrap().nick, "");
     store.flush().await.unwrap();
+}
+
+/// An app's rooms are listed oldest first, page by page, each app its own; a dismissed room
+/// leaves the list, a new one joins its end, and a position taken before stays good.
+pub(crate) async fn rooms_are_listed_page_by_page(store: &dyn RoomStore) {
+    for id in ["a", "b", "c", "d", "e"] {
+        assert!(store.create_room(1, room_info(id)).await.unwrap());
+    }
+    assert!(store.create_room(2, room_info("z")).await.unwrap());
+    let (mut seen, mut after, mut pages) = (Vec::new(), 0, 0);
+    loop {
+        let page = store.list_rooms(1, after, 2).await.unwrap();
+        assert_eq!(page.total, 5);
+        seen.extend(page.rooms);
+        pages += 1;
+        if page.next == 0 {
+            break;
+        }
+        after = page.next;
+    }
+    assert_eq!(seen, ["a", "b", "c", "d", "e"]);
+    assert_eq!(pages, 3);
+    let exact = store.list_rooms(1, 0, 5).await.unwrap();
+    assert_eq!(
+        (exact.rooms.len(), exact.next),
+        (5, 0),
+        "a full last page is the last"
+    );
+
+    let first = store.list_rooms(1, 0, 2).await.unwrap();
+    assert_eq!(first.rooms, ["a", "b"]);
+    store
+        .dismiss_room(1, "c".into(), record("dismiss_room", ""))
+        .await
+        .unwrap();
+    assert!(store.create_room(1, room_info("f")).await.unwrap());
+    let rest = store.list_rooms(1, first.next, 10).await.unwrap();
+    assert_eq!(rest.rooms, ["d", "e", "f"]);
+    assert_eq!((rest.total, rest.next), (5, 0));
+    assert_eq!(store.list_rooms(2, 0, 10).await.unwrap().rooms, ["z"]);
+    assert_eq!(
+        store.list_rooms(3, 0, 10).await.unwrap(),
+        RoomPage::default()
+    );
+}
+
+/// A room handed to another owner is theirs in its profile (the rest of it kept) and in
+/// both users' counts of rooms owned, with its audit row.
+pub(crate) async fn the_owner_changes_with_the_rooms_owned(store: &dyn RoomStore) {
+    let mut r = room_info("r");
+    r.notification = "kept".into();
+    assert!(store.create_room(1, r).await.unwrap());
+    assert!(store.create_room(1, room_info("s")).await.unwrap());
+    store
+        .change_owner(1, "r".into(), "n".into(), record("change_owner", ""))
+        .await
+        .unwrap();
+    let loaded = store.load_room(1, "r".into()).await.unwrap().unwrap();
+    assert_eq!(loaded.info.owner_id, "n");
+    assert_eq!(loaded.info.notification, "kept");
+    assert_eq!(store.rooms_owned(1, "o".into()).await.unwrap(), 1);
+    assert_eq!(store.rooms_owned(1, "n".into()).await.unwrap(), 1);
+    let log = store.audit_log(1, "r".into(), 10).await.unwrap();
+    assert_eq!(log[0].action, "change_owner");
+    store
+        .dismiss_room(1, "r".into(), record("dismiss_room", ""))
+        .await
+        .unwrap();
+    assert_eq!(store.rooms_owned(1, "n".into()).await.unwrap(), 0);
+    assert_eq!(store.rooms_owned(1, "o".into()).await.unwrap(), 1);
 }

@@ -134,7 +134,8 @@ pub(crate) fn msg_body(body: &Body) -> Vec<MsgElem> {
                 })
                 .collect(),
         }],
-        Body::GroupTip(_) => Vec::new(),
+        // No MsgBody element: tips, and notices (sent by `send_group_system_notification`).
+        Body::GroupTip(_) | Body::GroupSystemNotice(_) => Vec::new(),
     }
 }
 

@@ -147,6 +147,7 @@ fn check_moderation(req: &ModRequest) {
         }
         ModRequest::UnmuteMember { room_id, user_id }
         | ModRequest::UnbanMember { room_id, user_id }
+        | ModRequest::ChangeOwner { room_id, user_id }
         | ModRequest::SetAdmin {
             room_id, user_id, ..
         }

@@ -141,6 +141,17 @@ pub(crate) fn profile(app: u64, user: &str) -> String {
     format!("lr:{{{app}}}:profile:{user}")
 }
 
+/// Sorted set: the app's room IDs, each scored by its creation number (see
+/// [`rooms_created`]): `get_appid_group_list` pages through it.
+pub(crate) fn rooms(app: u64) -> String {
+    format!("lr:{{{app}}}:rooms")
+}
+
+/// String: the app's rooms created so far (the next creation number is one more).
+pub(crate) fn rooms_created(app: u64) -> String {
+    format!("lr:{{{app}}}:rooms_created")
+}
+
 /// Set: the room IDs `owner` owns.
 pub(crate) fn owned(app: u64, owner: &str) -> String {
     format!("lr:{{{app}}}:owned:{owner}")

@@ -20,7 +20,8 @@ use super::keys::{self, RoomKeys};
 use crate::encoded::Encoded;
 use crate::error::StoreError;
 use crate::store::{
-    AuditRecord, RoomStore, StoreFuture, StoredModeration, StoredRoom, StoredRules, DELETIONS_KEPT,
+    AuditRecord, RoomPage, RoomStore, StoreFuture, StoredModeration, StoredRoom, StoredRules,
+    DELETIONS_KEPT,
 };
 
 /// Audit rows a room keeps (the newest): the audit log is a capped list in Redis memory.
@@ -83,8 +84,9 @@ return 1
 "#;
 
 /// Dismisses a room if its profile `KEYS[3]` still is `ARGV[3]` (empty: absent); 0 when it
-/// is not. Deletes the `ARGV[5]` state keys `KEYS[4..]` and removes room `ARGV[4]` from its
-/// owner's set, the key after them (when the room had a profile).
+/// is not. Deletes the `ARGV[5]` state keys `KEYS[4..]`, removes room `ARGV[4]` from the
+/// app's rooms, the key after them, and from its owner's set, the next one (when the room
+/// had a profile).
 const DISMISS_LUA: &str = r#"
 local cur = redis.call('GET', KEYS[3])
 if ARGV[3] == '' then
@@ -94,16 +96,31 @@ elseif cur ~= ARGV[3] then
 end
 local n = tonumber(ARGV[5])
 redis.call('DEL', unpack(KEYS, 4, 3 + n))
-if #KEYS > 3 + n then redis.call('SREM', KEYS[4 + n], ARGV[4]) end
+redis.call('ZREM', KEYS[4 + n], ARGV[4])
+if #KEYS > 4 + n then redis.call('SREM', KEYS[5 + n], ARGV[4]) end
+audit()
+return 1
+"#;
+
+/// Hands a room to another owner if its profile `KEYS[3]` still is `ARGV[3]` (0 when it is
+/// not): the profile becomes `ARGV[4]`, and room `ARGV[5]` moves from the old owner's set
+/// `KEYS[4]` to the new owner's `KEYS[5]`.
+const CHANGE_OWNER_LUA: &str = r#"
+if redis.call('GET', KEYS[3]) ~= ARGV[3] then return 0 end
+redis.call('SET', KEYS[3], ARGV[4])
+redis.call('SREM', KEYS[4], ARGV[5])
+redis.call('SADD', KEYS[5], ARGV[5])
 audit()
 return 1
 "#;
 
 /// Creates a room: its profile `KEYS[1]` = `ARGV[1]` unless taken (then 0, nothing
-/// changed), and room `ARGV[2]` in its owner's set `KEYS[2]`.
+/// changed), room `ARGV[2]` in its owner's set `KEYS[2]`, and in the app's rooms `KEYS[3]`
+/// scored by the app's next creation number (the counter `KEYS[4]`).
 const CREATE_LUA: &str = r#"
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('SADD', KEYS[2], ARGV[2])
+redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[4]), ARGV[2])
 return 1
 "#;
 
@@ -142,6 +159,7 @@ struct Scripts {
     set_value: Script,
     delete_message: Script,
     put_info: Script,
+    change_owner: Script,
     dismiss: Script,
 }
 
@@ -158,6 +176,7 @@ impl Scripts {
             set_value: audited(SET_VALUE_LUA),
             delete_message: audited(DELETE_MESSAGE_LUA),
             put_info: audited(PUT_INFO_LUA),
+            change_owner: audited(CHANGE_OWNER_LUA),
             dismiss: audited(DISMISS_LUA),
         }
     }
@@ -416,6 +435,8 @@ impl RoomStore for RedisStore {
                     .create
                     .key(k.info())
                     .key(keys::owned(app, &info.owner_id))
+                    .key(keys::rooms(app))
+                    .key(keys::rooms_created(app))
                     .arg(json)
                     .arg(&info.group_id)
                     .invoke_async(&mut conn),
@@ -444,6 +465,41 @@ impl RoomStore for RedisStore {
         Box::pin(async move {
             let mut conn = self.redis.conn();
             Redis::call(conn.scard(keys::owned(app, &owner))).await
+        })
+    }
+
+    /// A page of the app's rooms by creation number, the count with it in one transaction.
+    fn list_rooms(&self, app: u64, after: u64, limit: u32) -> StoreFuture<'_, RoomPage> {
+        Box::pin(async move {
+            let key = keys::rooms(app);
+            let mut conn = self.redis.conn();
+            // One more than asked: whether a next page exists.
+            let (total, mut rows): (u64, Vec<(String, u64)>) = Redis::call(
+                redis::pipe()
+                    .atomic()
+                    .zcard(&key)
+                    .cmd("ZRANGEBYSCORE")
+                    .arg(&key)
+                    .arg(format!("({after}"))
+                    .arg("+inf")
+                    .arg("WITHSCORES")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(u64::from(limit) + 1)
+                    .query_async(&mut conn),
+            )
+            .await?;
+            let more = rows.len() > limit as usize;
+            rows.truncate(limit as usize);
+            let next = match rows.last() {
+                Some((_, n)) if more => *n,
+                _ => 0,
+            };
+            Ok(RoomPage {
+                total,
+                rooms: rows.into_iter().map(|(id, _)| id).collect(),
+                next,
+            })
         })
     }
 
@@ -629,6 +685,44 @@ impl RoomStore for RedisStore {
         })
     }
 
+    fn change_owner(
+        &self,
+        app: u64,
+        room_id: String,
+        owner: String,
+        audit: AuditRecord,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let k = RoomKeys::new(app, &room_id);
+            let tail = audit_tail(audit)?;
+            for _ in 0..CAS_TRIES {
+                let mut conn = self.redis.conn();
+                let Some(cur) = Redis::call(conn.get::<_, Option<String>>(k.info())).await? else {
+                    // Gone meanwhile: nothing to hand over, the audit row still written.
+                    return self
+                        .audited(&self.scripts.audit_only, &k, Some(&tail), &[], &[])
+                        .await;
+                };
+                let mut info: RoomInfo = decode(&cur, "room profile")?;
+                let keys = [
+                    k.info(),
+                    keys::owned(app, &info.owner_id),
+                    keys::owned(app, &owner),
+                ];
+                info.owner_id.clone_from(&owner);
+                let args = [cur, encode(&info)?, room_id.clone()];
+                let done: bool = self
+                    .audited(&self.scripts.change_owner, &k, Some(&tail), &keys, &args)
+                    .await?;
+                if done {
+                    return Ok(());
+                }
+            }
+            tracing::warn!(app, room = %room_id, "room profile kept changing under its change of owner");
+            Err(StoreError::Unavailable)
+        })
+    }
+
     fn dismiss_room(&self, app: u64, room_id: String, audit: AuditRecord) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let k = RoomKeys::new(app, &room_id);
@@ -639,6 +733,7 @@ impl RoomStore for RedisStore {
                 let cur: Option<String> = Redis::call(conn.get(k.info())).await?;
                 let mut keys = vec![k.info()];
                 keys.extend(state.iter().cloned());
+                keys.push(keys::rooms(app));
                 if let Some(cur) = &cur {
                     let info: RoomInfo = decode(cur, "room profile")?;
                     keys.push(keys::owned(app, &info.owner_id));
@@ -1140,6 +1235,20 @@ mod tests {
             .await
             .unwrap();
         assert!(store.load_room(1, "x".into()).await.unwrap().is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rooms_are_listed_page_by_page() {
+        let redis = TestRedis::start();
+        let store = store(&redis, 3).await;
+        crate::store_contract::rooms_are_listed_page_by_page(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_owner_changes_with_the_rooms_owned() {
+        let redis = TestRedis::start();
+        let store = store(&redis, 3).await;
+        crate::store_contract::the_owner_changes_with_the_rooms_owned(&store).await;
     }
 
     #[tokio::test(flavor = "multi_thread")]
