@@ -18,6 +18,7 @@ mod rest_cli;
 mod rooms;
 mod session;
 mod usersig;
+mod webhooks;
 
 use std::time::Duration;
 

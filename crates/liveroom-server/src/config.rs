@@ -104,6 +104,33 @@ pub struct Config {
     /// Where pictures are kept (default: `DATA/images`). In cluster mode a folder every node
     /// shares, so any node serves any picture.
     pub media_dir: Option<PathBuf>,
+    /// Webhooks: SDKAppID → the URL of the app's backend that Tencent's callbacks are POSTed
+    /// to (`http://` or `https://`; a query it has is kept).
+    pub callbacks: BTreeMap<u64, String>,
+    /// Longest the backend may take to answer one callback.
+    pub callback_timeout: Duration,
+    /// What a send gets when its before-send callback times out or fails.
+    pub callback_on_timeout: CallbackOnTimeout,
+    /// SDKAppID → the token its callbacks are signed with (`&Sign=&RequestTime=`).
+    pub callback_tokens: BTreeMap<u64, String>,
+    /// After-events queued per app while its backend is slow or down; more are dropped
+    /// (and counted).
+    pub callback_queue: usize,
+    /// Before-send callbacks waiting on one app's backend at once; a send beyond them gets
+    /// the on-timeout policy at once, so a backend that never answers holds no more.
+    pub callback_in_flight: usize,
+}
+
+/// What a send gets when the backend's before-send callback does not answer in time, answers
+/// an HTTP error or something that is not Tencent's JSON reply.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum CallbackOnTimeout {
+    /// The message goes out as sent (Tencent's default).
+    #[default]
+    Allow,
+    /// The sender gets 80003.
+    Refuse,
 }
 
 impl Default for Config {
@@ -147,6 +174,12 @@ impl Default for Config {
             redis: None,
             node_id: None,
             media_dir: None,
+            callbacks: BTreeMap::new(),
+            callback_timeout: Duration::from_secs(2),
+            callback_on_timeout: CallbackOnTimeout::Allow,
+            callback_tokens: BTreeMap::new(),
+            callback_queue: 10_000,
+            callback_in_flight: 1_000,
         }
     }
 }
@@ -160,6 +193,7 @@ impl Config {
     /// Checks that the settings can run a server.
     pub fn validate(&self) -> Result<(), ServerError> {
         self.validate_external_images()?;
+        self.validate_callbacks()?;
         if self.apps.is_empty() {
             return Err(ServerError::Config(
                 "no app configured: pass --app ID:SECRET (or LIVEROOM_APPS)".into(),
@@ -228,6 +262,50 @@ impl Config {
 }
 
 impl Config {
+    /// The webhooks' settings (`callback*`).
+    fn validate_callbacks(&self) -> Result<(), ServerError> {
+        for (app, url) in &self.callbacks {
+            if !self.apps.contains_key(app) {
+                return Err(ServerError::Config(format!(
+                    "callback for app {app}, which is not configured (--app {app}:SECRET)"
+                )));
+            }
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|e| ServerError::Config(format!("callback URL '{url}': {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") || !parsed.has_host() {
+                return Err(ServerError::Config(format!(
+                    "callback URL '{url}': expected http://HOST/... or https://HOST/..."
+                )));
+            }
+        }
+        if let Some(app) = self
+            .callback_tokens
+            .keys()
+            .find(|app| !self.callbacks.contains_key(app))
+        {
+            return Err(ServerError::Config(format!(
+                "callback token for app {app}, which has no callback URL (--callback {app}:URL)"
+            )));
+        }
+        if let Some((app, _)) = self.callback_tokens.iter().find(|(_, t)| t.is_empty()) {
+            return Err(ServerError::Config(format!(
+                "callback token for app {app} is empty"
+            )));
+        }
+        let max = Duration::from_secs(60);
+        if self.callback_timeout.is_zero() || self.callback_timeout > max {
+            return Err(ServerError::Config(
+                "callback timeout must be more than 0 and at most 60 seconds".into(),
+            ));
+        }
+        if self.callback_queue == 0 || self.callback_in_flight == 0 {
+            return Err(ServerError::Config(
+                "callback queue and callback in-flight must be > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The image proxy's settings (`external_image_*`).
     fn validate_external_images(&self) -> Result<(), ServerError> {
         let max = liveroom_proto::limits::IMAGE_MAX;
@@ -449,6 +527,36 @@ impl ConfigBuilder {
         self.0.media_dir = Some(dir.into());
         self
     }
+    /// POSTs `sdk_app_id`'s webhooks (Tencent's callbacks) to `url`.
+    pub fn callback(mut self, sdk_app_id: u64, url: impl Into<String>) -> Self {
+        self.0.callbacks.insert(sdk_app_id, url.into());
+        self
+    }
+    /// Longest the backend may take to answer one callback.
+    pub fn callback_timeout(mut self, d: Duration) -> Self {
+        self.0.callback_timeout = d;
+        self
+    }
+    /// What a send gets when its before-send callback times out or fails.
+    pub fn callback_on_timeout(mut self, policy: CallbackOnTimeout) -> Self {
+        self.0.callback_on_timeout = policy;
+        self
+    }
+    /// Signs `sdk_app_id`'s callbacks with `token`.
+    pub fn callback_token(mut self, sdk_app_id: u64, token: impl Into<String>) -> Self {
+        self.0.callback_tokens.insert(sdk_app_id, token.into());
+        self
+    }
+    /// After-events queued per app (see [`Config::callback_queue`]).
+    pub fn callback_queue(mut self, n: usize) -> Self {
+        self.0.callback_queue = n;
+        self
+    }
+    /// Before-send callbacks in flight per app (see [`Config::callback_in_flight`]).
+    pub fn callback_in_flight(mut self, n: usize) -> Self {
+        self.0.callback_in_flight = n;
+        self
+    }
     /// The config.
     pub fn build(self) -> Config {
         self.0
@@ -465,7 +573,9 @@ impl ConfigBuilder {
 pub struct Cli {
     /// TOML config file (keys: listen, data, apps = ["ID:SECRET"], room_budget, history,
     /// join_leave_threshold, user_rate, online_interval, room_unload_after, admins = ["ID:USER"],
-    /// blocked_words = ["ID:WORD"]). Flags and env override it.
+    /// blocked_words = ["ID:WORD"], callbacks = ["ID:URL"], callback_tokens = ["ID:TOKEN"],
+    /// callback_timeout, callback_on_timeout, callback_queue, callback_in_flight, ...). Flags
+    /// and env override it.
     #[arg(long, env = "LIVEROOM_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to listen on [default: 127.0.0.1:9000]; port 0 picks a free one.
@@ -619,6 +729,40 @@ pub struct Cli {
     /// DATA/images].
     #[arg(long, env = "LIVEROOM_MEDIA", value_name = "DIR")]
     pub media: Option<PathBuf>,
+    /// Webhooks: POST an app's callbacks (Tencent's) to its backend, as SDKAppID:URL
+    /// (http:// or https://); repeat for several apps (env: comma-separated).
+    #[arg(
+        long = "callback",
+        env = "LIVEROOM_CALLBACKS",
+        value_name = "ID:URL",
+        value_delimiter = ','
+    )]
+    pub callbacks: Vec<String>,
+    /// Seconds the backend may take to answer one callback, fractions allowed (0.5)
+    /// [default: 2].
+    #[arg(long, env = "LIVEROOM_CALLBACK_TIMEOUT", value_name = "SECS")]
+    pub callback_timeout: Option<f64>,
+    /// What a send gets when its before-send callback times out or fails: allow (it goes
+    /// out) or refuse (80003) [default: allow].
+    #[arg(long, env = "LIVEROOM_CALLBACK_ON_TIMEOUT", value_name = "POLICY")]
+    pub callback_on_timeout: Option<CallbackOnTimeout>,
+    /// Signs an app's callbacks, as SDKAppID:TOKEN: each URL gets &Sign=&RequestTime=, Sign
+    /// = hex SHA-256 of TOKEN then RequestTime (env: comma-separated).
+    #[arg(
+        long = "callback-token",
+        env = "LIVEROOM_CALLBACK_TOKENS",
+        value_name = "ID:TOKEN",
+        value_delimiter = ','
+    )]
+    pub callback_tokens: Vec<String>,
+    /// After-events (sent, joined, left, created, destroyed, login state) queued per app
+    /// while its backend is slow or down; more are dropped and counted [default: 10000].
+    #[arg(long, env = "LIVEROOM_CALLBACK_QUEUE", value_name = "N")]
+    pub callback_queue: Option<usize>,
+    /// Before-send callbacks waiting on one app's backend at once; a send beyond them gets
+    /// the on-timeout policy at once [default: 1000].
+    #[arg(long, env = "LIVEROOM_CALLBACK_IN_FLIGHT", value_name = "N")]
+    pub callback_in_flight: Option<usize>,
 }
 
 /// The TOML file's shape; every key optional.
@@ -663,6 +807,12 @@ struct FileConfig {
     redis: Option<String>,
     node_id: Option<String>,
     media: Option<PathBuf>,
+    callbacks: Option<Vec<String>>,
+    callback_timeout: Option<f64>,
+    callback_on_timeout: Option<CallbackOnTimeout>,
+    callback_tokens: Option<Vec<String>>,
+    callback_queue: Option<usize>,
+    callback_in_flight: Option<usize>,
 }
 
 /// `apps = ["ID:SECRET", ...]` or `[apps]` with `ID = "SECRET"`.
@@ -703,6 +853,32 @@ fn parse_app_pairs(
             .insert(value.to_owned());
     }
     Ok(map)
+}
+
+/// Parses `ID:VALUE` lists with one value per app (callback URLs, tokens); empty entries are
+/// skipped, an app named twice is refused.
+fn parse_app_map(what: &str, list: &[String]) -> Result<BTreeMap<u64, String>, ServerError> {
+    let mut map = BTreeMap::new();
+    for (id, values) in parse_app_pairs(what, list)? {
+        let mut values = values.into_iter();
+        if let (Some(value), None) = (values.next(), values.next()) {
+            map.insert(id, value);
+        } else {
+            return Err(ServerError::Config(format!(
+                "app {id} has more than one {what}"
+            )));
+        }
+    }
+    Ok(map)
+}
+
+/// Seconds (fractions allowed) from a flag or the file, else the default.
+fn secs_f64(v: Option<f64>, default: Duration) -> Result<Duration, ServerError> {
+    match v {
+        None => Ok(default),
+        Some(s) => Duration::try_from_secs_f64(s)
+            .map_err(|_| ServerError::Config(format!("{s} is not a number of seconds"))),
+    }
 }
 
 /// Seconds from a flag or the file, else the default.
@@ -896,6 +1072,38 @@ impl Cli {
                 .or(file.node_id)
                 .filter(|n| !n.trim().is_empty()),
             media_dir: self.media.or(file.media),
+            callbacks: parse_app_map(
+                "callback",
+                if self.callbacks.is_empty() {
+                    file.callbacks.as_deref().unwrap_or_default()
+                } else {
+                    &self.callbacks
+                },
+            )?,
+            callback_timeout: secs_f64(
+                self.callback_timeout.or(file.callback_timeout),
+                d.callback_timeout,
+            )?,
+            callback_on_timeout: self
+                .callback_on_timeout
+                .or(file.callback_on_timeout)
+                .unwrap_or(d.callback_on_timeout),
+            callback_tokens: parse_app_map(
+                "callback token",
+                if self.callback_tokens.is_empty() {
+                    file.callback_tokens.as_deref().unwrap_or_default()
+                } else {
+                    &self.callback_tokens
+                },
+            )?,
+            callback_queue: self
+                .callback_queue
+                .or(file.callback_queue)
+                .unwrap_or(d.callback_queue),
+            callback_in_flight: self
+                .callback_in_flight
+                .or(file.callback_in_flight)
+                .unwrap_or(d.callback_in_flight),
         };
         config.validate()?;
         Ok(config)
@@ -1095,6 +1303,83 @@ mod tests {
         ])
         .unwrap();
         assert!(cli.into_config().is_err());
+    }
+
+    #[test]
+    fn callback_settings() {
+        let d = Config::default();
+        assert_eq!(d.callback_timeout, Duration::from_secs(2));
+        assert_eq!(d.callback_on_timeout, CallbackOnTimeout::Allow);
+        assert_eq!(d.callback_queue, 10_000);
+        let cli = Cli::try_parse_from([
+            "liveroom-server",
+            "--app",
+            "7:x",
+            "--app",
+            "8:y",
+            "--callback",
+            "7:https://backend.example/hook?key=a:b",
+            "--callback",
+            "8:http://127.0.0.1:8080/im",
+            "--callback-timeout",
+            "0.25",
+            "--callback-on-timeout",
+            "refuse",
+            "--callback-token",
+            "7:tok:en",
+            "--callback-queue",
+            "5",
+        ])
+        .unwrap();
+        let c = cli.into_config().unwrap();
+        assert_eq!(c.callbacks[&7], "https://backend.example/hook?key=a:b");
+        assert_eq!(c.callbacks[&8], "http://127.0.0.1:8080/im");
+        assert_eq!(c.callback_timeout, Duration::from_millis(250));
+        assert_eq!(c.callback_on_timeout, CallbackOnTimeout::Refuse);
+        assert_eq!(c.callback_tokens[&7], "tok:en");
+        assert_eq!(c.callback_queue, 5);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "apps = [\"7:x\"]\ncallbacks = [\"7:http://h/cb\"]\ncallback_timeout = 3\n\
+             callback_on_timeout = \"refuse\"\ncallback_tokens = [\"7:t\"]\ncallback_in_flight = 9\n",
+        )
+        .unwrap();
+        let cli =
+            Cli::try_parse_from(["liveroom-server", "--config", path.to_str().unwrap()]).unwrap();
+        let c = cli.into_config().unwrap();
+        assert_eq!(c.callbacks[&7], "http://h/cb");
+        assert_eq!(c.callback_timeout, Duration::from_secs(3));
+        assert_eq!(c.callback_on_timeout, CallbackOnTimeout::Refuse);
+        assert_eq!(c.callback_tokens[&7], "t");
+        assert_eq!(c.callback_in_flight, 9);
+
+        let refused = |args: &[&str]| {
+            let mut all = vec!["liveroom-server", "--app", "7:x"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all)
+                .map_err(|e| e.to_string())
+                .and_then(|cli| cli.into_config().map_err(|e| e.to_string()))
+                .expect_err("refused")
+        };
+        assert!(refused(&["--callback", "9:http://h/"]).contains("not configured"));
+        assert!(refused(&["--callback", "7:ftp://h/"]).contains("http://"));
+        assert!(refused(&["--callback", "7:h/cb"]).contains("callback URL"));
+        assert!(
+            refused(&["--callback", "7:http://a/", "--callback", "7:http://b/"])
+                .contains("more than one")
+        );
+        assert!(refused(&["--callback-token", "7:t"]).contains("no callback URL"));
+        assert!(
+            refused(&["--callback", "7:http://a/", "--callback-timeout", "0"]).contains("timeout")
+        );
+        assert!(
+            refused(&["--callback", "7:http://a/", "--callback-timeout=-1"]).contains("seconds")
+        );
+        assert!(refused(&["--callback", "7:http://a/", "--callback-queue", "0"]).contains("queue"));
+        assert!(refused(&["--callback-on-timeout", "maybe"]).contains("maybe"));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! kicks and UserSig expiry abandon the write; a moderator's removal takes the member out of
 //! the room at once and its notice is written after.
 
+use std::net::IpAddr;
 use std::pin::{pin, Pin};
 use std::sync::Arc;
 use std::task::Poll;
@@ -34,6 +35,7 @@ use crate::reply::Reply;
 use crate::room::{Room, SendCheck};
 use crate::service;
 use crate::session::Signal;
+use crate::webhooks::{Exit, LoginState, Origin, SendOrigin};
 use crate::Shared;
 
 /// How long a closing connection waits for the client's close reply.
@@ -66,6 +68,9 @@ struct Conn {
     signals: Option<(mpsc::Sender<Signal>, mpsc::Receiver<Signal>)>,
     /// Notices of removals that arrived while a write waited, written after it.
     late_notices: Vec<String>,
+    /// The client's address (behind a trusted proxy, the one `X-Forwarded-For` names), for
+    /// the webhooks.
+    ip: IpAddr,
 }
 
 /// How the loop ended.
@@ -106,6 +111,7 @@ pub(crate) async fn run(mut ws: WebSocket, shared: Arc<Shared>, place: Arc<AddrS
         expiry: None,
         signals: None,
         late_notices: Vec::new(),
+        ip: place.ip(),
     };
     tracing::debug!(conn = conn.id, client = %place.ip(), "connected");
     let mut out: Vec<Utf8Bytes> = Vec::new();
@@ -222,7 +228,7 @@ pub(crate) async fn run(mut ws: WebSocket, shared: Arc<Shared>, place: Arc<AddrS
         }
     };
     // Leave rooms and release the login first, so others see it at once.
-    Box::pin(conn.cleanup()).await;
+    Box::pin(conn.cleanup(&end)).await;
     Box::pin(farewell(&mut ws, end, conn.id, shared.config.write_timeout)).await;
     tracing::debug!(conn = conn.id, "disconnected");
 }
@@ -499,7 +505,9 @@ impl Conn {
             Request::Hello { sdk_app_id } => self.hello(sdk_app_id),
             Request::Login { user_id, user_sig } => self.login(user_id, user_sig).await,
             Request::Logout => {
-                self.end_login().await;
+                if let Some(user) = self.end_login().await {
+                    self.login_state(&user, LoginState::Logout);
+                }
                 Ok(Reply::Done(Done {}))
             }
             Request::CreateRoom(opts) => self.create_room(opts).await,
@@ -571,6 +579,7 @@ impl Conn {
                     app: self.app_id()?,
                     user: self.login.as_ref().map(|l| l.user_id.as_str()),
                     backend: false,
+                    ip: Some(self.ip),
                 };
                 moderation::handle(&self.shared, actor, req).await
             }
@@ -648,7 +657,9 @@ impl Conn {
         let expires_at = auth::verify_login(app, &secret, &user_id, &user_sig, now)?;
         let same_user = self.login.as_ref().is_some_and(|l| l.user_id == user_id);
         if self.login.is_some() && !same_user {
-            self.end_login().await;
+            if let Some(user) = self.end_login().await {
+                self.login_state(&user, LoginState::Logout);
+            }
         }
         let profile = self.shared.store.profile(app, user_id.clone()).await?;
         let upload_token = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
@@ -673,6 +684,7 @@ impl Conn {
             user_id: user_id.clone(),
             profile: profile.clone(),
         });
+        self.login_state(&user_id, LoginState::Login);
         Ok(Reply::Login(Box::new(LoginReply {
             user_id,
             profile,
@@ -682,17 +694,37 @@ impl Conn {
     }
 
     /// Logout: leaves every room and forgets the session; the connection stays a guest.
-    async fn end_login(&mut self) {
-        for sub in self.subs.drain(..) {
-            sub.room.leave(self.id).await;
-        }
-        if let (Some(login), Some((app, _))) = (self.login.take(), &self.app) {
-            self.shared
-                .sessions
-                .logout(*app, &login.user_id, self.id)
-                .await;
+    /// Returns the user that was logged in.
+    async fn end_login(&mut self) -> Option<String> {
+        for sub in std::mem::take(&mut self.subs) {
+            let left = sub.room.leave(self.id).await;
+            self.quit(sub.room.id(), left);
         }
         self.expiry = None;
+        let (login, (app, _)) = self.login.take().zip(self.app.as_ref())?;
+        self.shared
+            .sessions
+            .logout(*app, &login.user_id, self.id)
+            .await;
+        Some(login.user_id)
+    }
+
+    /// `State.StateChange` of `user` on this connection.
+    fn login_state(&self, user: &str, state: LoginState) {
+        if let Some((app, _)) = &self.app {
+            self.shared.webhooks.login_state(*app, user, state, self.ip);
+        }
+    }
+
+    /// `Group.CallbackAfterMemberExit` (Quit) when `left` names the user whose last
+    /// connection in `room` this was.
+    fn quit(&self, room: &str, left: Option<String>) {
+        if let (Some(user), Some((app, _))) = (left, &self.app) {
+            let origin = Origin::client(&user, self.ip);
+            self.shared
+                .webhooks
+                .member_left(*app, room, &user, Exit::Quit, &origin);
+        }
     }
 
     async fn create_room(&mut self, opts: CreateRoomOptions) -> Result<Reply, ApiError> {
@@ -703,8 +735,8 @@ impl Conn {
             .ok_or_else(not_logged_in)?
             .user_id
             .clone();
-        let info =
-            service::create_room(&self.shared, app, &owner, opts, service::Creator::Member).await?;
+        let creator = service::Creator::Member { ip: self.ip };
+        let info = service::create_room(&self.shared, app, &owner, opts, creator).await?;
         Ok(Reply::Room(Box::new(info)))
     }
 
@@ -714,6 +746,12 @@ impl Conn {
         let room = service::room(&self.shared, app, &room_id).await?;
         let user = self.login.as_ref().map(|l| l.user_id.as_str());
         let entered = room.enter(self.id, user, since).await?;
+        if let Some(user) = user.filter(|_| entered.first) {
+            let origin = Origin::client(user, self.ip);
+            self.shared
+                .webhooks
+                .member_joined(app, &room_id, user, &origin);
+        }
         self.pending = entered.subscription;
         let member = user.zip(entered.member.as_ref());
         let role = member.map_or(Role::Guest, |(u, m)| {
@@ -737,7 +775,8 @@ impl Conn {
         limits::check_room_id(&room_id)?;
         if let Some(i) = self.subs.iter().position(|s| s.room.id() == room_id) {
             let sub = self.subs.swap_remove(i);
-            sub.room.leave(self.id).await;
+            let left = sub.room.leave(self.id).await;
+            self.quit(&room_id, left);
         }
         Ok(Reply::RoomRef(RoomRef { group_id: room_id }))
     }
@@ -798,7 +837,17 @@ impl Conn {
         };
         // The room checks its rules, then the user's own rate, and its broker makes the
         // budget decision as it accepts the send.
-        let mut msg = service::send(&room, &login.profile, body, priority, Some(check)).await?;
+        let via = SendOrigin::client(&login.user_id, self.ip);
+        let mut msg = service::send(
+            &self.shared,
+            &room,
+            &login.profile,
+            body,
+            priority,
+            Some(check),
+            via,
+        )
+        .await?;
         msg.flow = Flow::Out;
         Ok(Reply::Sent(Box::new(SendReply { message: msg })))
     }
@@ -836,17 +885,37 @@ impl Conn {
             description: postscript.clone(),
             extension: String::new(),
         });
-        let mut msg = service::send(&room, &login.profile, body, Priority::High, None).await?;
+        // The owner's own control: not the backend's to vet.
+        let via = SendOrigin::client(&login.user_id, self.ip).unvetted();
+        let mut msg = service::send(
+            &self.shared,
+            &room,
+            &login.profile,
+            body,
+            Priority::High,
+            None,
+            via,
+        )
+        .await?;
         room.set_push_stopped(&postscript).await?;
         msg.flow = Flow::Out;
         Ok(Reply::Sent(Box::new(SendReply { message: msg })))
     }
 
-    /// Leaves every room and ends the session.
-    async fn cleanup(&mut self) {
+    /// Leaves every room and ends the session (`State.StateChange` Disconnect, unless a newer
+    /// login of the user replaced this one: Tencent's newer SDKs report only that Login).
+    async fn cleanup(&mut self, end: &End) {
         if let Some(sub) = self.pending.take() {
             self.subs.push(sub);
         }
-        self.end_login().await;
+        let replaced = matches!(
+            end,
+            End::Kick(KickReason::MultipleAccount | KickReason::MultipleDevice)
+        );
+        if let Some(user) = self.end_login().await {
+            if !replaced {
+                self.login_state(&user, LoginState::Disconnect);
+            }
+        }
     }
 }

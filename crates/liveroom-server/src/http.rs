@@ -11,7 +11,7 @@ use axum::Router;
 use liveroom_proto::limits;
 
 use crate::listener::Client;
-use crate::{connection, external_images, fanout, images, rest, Shared};
+use crate::{connection, external_images, fanout, images, rest, webhooks, Shared};
 
 /// Initial read buffer per connection: viewers rarely send, and a larger request grows it,
 /// so idle viewers keep only this.
@@ -24,6 +24,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/ws", get(ws_upgrade))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz/webhooks", get(webhooks::health))
         .route("/upload", post(images::upload))
         .route("/images/{name}", get(images::serve))
         .route("/external-image", get(external_images::serve))

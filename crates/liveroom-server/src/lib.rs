@@ -50,6 +50,7 @@ mod store_contract;
 #[cfg(test)]
 mod test_support;
 mod tim;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -84,6 +85,8 @@ pub(crate) struct Shared {
     api_rates: budget::UserRates,
     /// REST sends of the last minutes by their `Random`, for de-duplication.
     rest_sends: rest::RecentSends,
+    /// Each app's callbacks to its backend.
+    webhooks: webhooks::Webhooks,
     shutdown: CancellationToken,
     tracker: TaskTracker,
     next_conn: AtomicU64,
@@ -133,6 +136,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             path: media_dir.clone(),
             source,
         })?;
+    let webhooks = webhooks::Webhooks::start(&config, &shutdown)?;
     let shared = Arc::new(Shared {
         media: Arc::new(media),
         rooms: Registry::new(store.clone(), limits, engine),
@@ -152,6 +156,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             2.0 * f64::from(rest::CALLS_PER_SEC),
         ),
         rest_sends: rest::RecentSends::default(),
+        webhooks,
         shutdown: shutdown.clone(),
         tracker: tracker.clone(),
         next_conn: AtomicU64::new(1),

@@ -7,6 +7,7 @@
 //! commit the change with its audit row, change memory, announce). Removals are then carried
 //! to the member's connection.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use liveroom_proto::moderation::{self as limits_of, AUDIT_PAGE_MAX, BLOCKED_WORDS_PER_ROOM};
@@ -22,6 +23,7 @@ use crate::rules::{Moderator, Target};
 use crate::service;
 use crate::session::Signal;
 use crate::store::AuditRecord;
+use crate::webhooks::{Exit, Origin, Platform};
 use crate::Shared;
 
 /// The caller of a moderation request.
@@ -33,6 +35,8 @@ pub(crate) struct Actor<'a> {
     /// The app's backend through the REST API (`user` is its app administrator): the
     /// owner's rights in every room.
     pub(crate) backend: bool,
+    /// The client's address (none through the REST API), for the webhooks.
+    pub(crate) ip: Option<IpAddr>,
 }
 
 /// One moderation request, answered with its reply.
@@ -52,11 +56,21 @@ pub(crate) async fn handle(
         op: req.op(),
     };
     room.authorize(&by).await?;
+    let origin = Origin {
+        platform: if actor.backend {
+            Platform::Rest
+        } else {
+            Platform::Web
+        },
+        client_ip: actor.ip,
+        operator: actor.user.unwrap_or_default(),
+    };
     let cx = Cx {
         shared,
         app,
         room: &room,
         by,
+        origin,
     };
     match req {
         ModRequest::MuteMember {
@@ -112,6 +126,8 @@ struct Cx<'a> {
     app: u64,
     room: &'a Arc<Room>,
     by: Moderator<'a>,
+    /// Who asks, from where, for the webhooks.
+    origin: Origin<'a>,
 }
 
 impl Cx<'_> {
@@ -232,8 +248,13 @@ async fn kick(cx: &Cx<'_>, user: &str, reason: String) -> Result<Reply, ApiError
     limits_of::check_reason(&reason)?;
     let target = cx.target(user)?;
     let audit = cx.audit(user, &reason, json!({}));
-    cx.room.kick(&cx.by, &target, audit).await?;
+    let in_room = cx.room.kick(&cx.by, &target, audit).await?;
     cx.remove_member(user, &reason, false, None).await;
+    if in_room {
+        cx.shared
+            .webhooks
+            .member_left(cx.app, cx.room.id(), user, Exit::Kicked, &cx.origin);
+    }
     cx.done(user);
     cx.reply(user, None)
 }
@@ -249,8 +270,13 @@ async fn ban(
     let target = cx.target(user)?;
     let until = seconds.map(from_now);
     let audit = cx.audit(user, &reason, json!({"seconds": seconds, "until": until}));
-    cx.room.ban(&cx.by, &target, until, audit).await?;
+    let in_room = cx.room.ban(&cx.by, &target, until, audit).await?;
     cx.remove_member(user, &reason, true, until).await;
+    if in_room {
+        cx.shared
+            .webhooks
+            .member_left(cx.app, cx.room.id(), user, Exit::Kicked, &cx.origin);
+    }
     cx.done(user);
     cx.reply(user, until)
 }
@@ -381,8 +407,10 @@ async fn change_owner(cx: &Cx<'_>, user: &str) -> Result<Reply, ApiError> {
 
 async fn dismiss(cx: &Cx<'_>) -> Result<Reply, ApiError> {
     let audit = cx.audit("", "", json!({}));
+    let info = cx.room.info().await;
     cx.room.dismiss(&cx.by, audit).await?;
     cx.shared.rooms.remove(cx.app, cx.room.id());
+    cx.shared.webhooks.room_destroyed(cx.app, &info, &cx.origin);
     cx.done("");
     Ok(Reply::RoomRef(RoomRef {
         group_id: cx.room.id().to_owned(),

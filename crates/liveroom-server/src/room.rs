@@ -95,6 +95,9 @@ pub(crate) struct Room {
 pub(crate) struct Entered {
     /// Joined or already in.
     pub(crate) status: EnterStatus,
+    /// A logged-in user's first connection in the room: the user joined (its join tip's and
+    /// join callback's moment).
+    pub(crate) first: bool,
     /// The room's profile.
     pub(crate) info: RoomInfo,
     /// Members, this connection included.
@@ -206,6 +209,11 @@ impl Room {
         &self.id
     }
 
+    /// The room's SDKAppID.
+    pub(crate) fn app(&self) -> u64 {
+        self.app
+    }
+
     /// Connections in the room.
     pub(crate) fn online(&self) -> usize {
         self.presence.online()
@@ -270,8 +278,10 @@ impl Room {
         if already && since.is_none() {
             kept.messages.clear();
         }
+        let mut first = false;
         if !already {
             let joined = self.presence.join(conn, user).await?;
+            first = user.is_some() && joined.first;
             if let Some(user) = user {
                 if joined.online <= self.limits.join_leave_threshold && joined.first {
                     self.publish_tip(GroupTipPayload::JOIN, user).await;
@@ -279,6 +289,7 @@ impl Room {
             }
         }
         Ok(Entered {
+            first,
             status: if already {
                 EnterStatus::AlreadyInGroup
             } else {
@@ -304,15 +315,16 @@ impl Room {
         })
     }
 
-    /// Removes connection `conn`; logged-in users produce a leave tip in small rooms.
-    pub(crate) async fn leave(self: &Arc<Self>, conn: u64) {
+    /// Removes connection `conn`; logged-in users produce a leave tip in small rooms. Returns
+    /// the user whose last connection in the room this was.
+    pub(crate) async fn leave(self: &Arc<Self>, conn: u64) -> Option<String> {
         let _st = self.state.lock().await;
         let left = match self.presence.leave(conn).await {
             Ok(Some(left)) => left,
-            Ok(None) => return,
+            Ok(None) => return None,
             Err(e) => {
                 tracing::warn!(room = %self.id, conn, error = %e.message, "leave not recorded");
-                return;
+                return None;
             }
         };
         if left.node_empty {
@@ -320,11 +332,11 @@ impl Room {
             // meanwhile.
             self.broker.unsubscribe();
         }
-        if let Some(user) = left.user {
-            if left.before <= self.limits.join_leave_threshold && left.last {
-                self.publish_tip(GroupTipPayload::QUIT, &user).await;
-            }
+        let user = left.user.filter(|_| left.last)?;
+        if left.before <= self.limits.join_leave_threshold {
+            self.publish_tip(GroupTipPayload::QUIT, &user).await;
         }
+        Some(user)
     }
 
     /// Records that a member connection logged in (or out).
@@ -497,7 +509,14 @@ impl Room {
         }
     }
 
-    fn message(&self, from: &Profile, body: Body, priority: Priority, seq: u64) -> Message {
+    /// A message of this room from `from`, with sequence `seq` (0: not in the room's order).
+    pub(crate) fn message(
+        &self,
+        from: &Profile,
+        body: Body,
+        priority: Priority,
+        seq: u64,
+    ) -> Message {
         let nonce: u32 = rand::thread_rng().gen();
         Message {
             id: format!("GROUP{}-{seq}-{nonce}", self.id),
@@ -624,15 +643,16 @@ impl Room {
     }
 
     /// Records the kick of `target`; the room gets `member_removed`. The caller then takes
-    /// the member out on its connection.
+    /// the member out on its connection. Returns whether the member was in the room.
     pub(crate) async fn kick(
         &self,
         by: &Moderator<'_>,
         target: &Target<'_>,
         audit: AuditRecord,
-    ) -> Result<(), ApiError> {
+    ) -> Result<bool, ApiError> {
         let (st, _exclusive) = self.live().await?;
         st.authorize_on(&self.id, by, target)?;
+        let in_room = self.presence.has_user(target.user).await?;
         self.store
             .kick_member(self.app, self.id.clone(), audit)
             .await?;
@@ -644,20 +664,22 @@ impl Room {
             false,
         )
         .await;
-        Ok(())
+        Ok(in_room)
     }
 
     /// Bans `target` until `until` (`None`: for good): entering is refused from now on; the
     /// room gets `member_removed`. The caller then takes the member out on its connection.
+    /// Returns whether the member was in the room.
     pub(crate) async fn ban(
         &self,
         by: &Moderator<'_>,
         target: &Target<'_>,
         until: Option<i64>,
         audit: AuditRecord,
-    ) -> Result<(), ApiError> {
+    ) -> Result<bool, ApiError> {
         let (mut st, _exclusive) = self.live().await?;
         st.authorize_on(&self.id, by, target)?;
+        let in_room = self.presence.has_user(target.user).await?;
         let user = target.user;
         self.store
             .ban_member(self.app, self.id.clone(), user.to_owned(), until, audit)
@@ -671,7 +693,7 @@ impl Room {
             true,
         )
         .await;
-        Ok(())
+        Ok(in_room)
     }
 
     /// Lifts `user`'s ban.

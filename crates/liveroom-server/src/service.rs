@@ -2,6 +2,7 @@
 //! or the app's backend through the REST API ([`crate::rest`]). One function per request, so
 //! both ways behave the same.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,24 +13,34 @@ use rand::distributions::{Alphanumeric, DistString};
 
 use crate::registry::CreateError;
 use crate::room::{Room, SendCheck};
+use crate::webhooks::{Origin, SendOrigin, Verdict};
 use crate::Shared;
 
 /// Who creates a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Creator {
-    /// A member for themselves: their creation rate and room quota apply.
-    Member,
-    /// The app's backend (REST), for any owner: a member's limits do not apply.
-    Backend,
+pub(crate) enum Creator<'a> {
+    /// A member for themselves, from a WebSocket at `ip`: their creation rate and room quota
+    /// apply.
+    Member {
+        /// The client's address.
+        ip: IpAddr,
+    },
+    /// The app's backend (REST), called by administrator `admin`, for any owner: a member's
+    /// limits do not apply.
+    Backend {
+        /// The administrator calling.
+        admin: &'a str,
+    },
 }
 
-/// Creates a room owned by `owner`, with a custom ID or one the server picks.
+/// Creates a room owned by `owner`, with a custom ID or one the server picks; the backend's
+/// `Group.CallbackAfterCreateGroup` follows.
 pub(crate) async fn create_room(
     shared: &Shared,
     app: u64,
     owner: &str,
     opts: CreateRoomOptions,
-    creator: Creator,
+    creator: Creator<'_>,
 ) -> Result<RoomInfo, ApiError> {
     limits::check_room_name(&opts.name)?;
     limits::check_len("notification", &opts.notification, limits::NOTIFICATION_MAX)?;
@@ -39,10 +50,13 @@ pub(crate) async fn create_room(
     if let Some(id) = &custom {
         limits::check_custom_room_id(id)?;
     }
-    match creator {
-        Creator::Member => check_room_quota(shared, app, owner).await?,
-        Creator::Backend => {}
-    }
+    let origin = match creator {
+        Creator::Member { ip } => {
+            check_room_quota(shared, app, owner).await?;
+            Origin::client(owner, ip)
+        }
+        Creator::Backend { admin } => Origin::rest(admin),
+    };
     // Server-picked IDs: retry on the (unlikely) collision.
     for _ in 0..5 {
         let group_id = custom.clone().unwrap_or_else(|| {
@@ -64,6 +78,7 @@ pub(crate) async fn create_room(
         match shared.rooms.create(app, info.clone()).await {
             Ok(_) => {
                 tracing::info!(app, room = %group_id, owner = %owner, "room created");
+                shared.webhooks.room_created(app, &info, &origin);
                 return Ok(info);
             }
             Err(CreateError::Store(e)) => return Err(e.into()),
@@ -121,14 +136,36 @@ pub(crate) async fn room(shared: &Shared, app: u64, room_id: &str) -> Result<Arc
     })
 }
 
-/// Sends a message into `room` as `from`: the room's rules for that sender when `check` is
-/// given (a member's send), then the room budget, sequence, history and fan-out.
+/// Sends a message into `room` as `from`: first the backend's before-send callback (unless
+/// `via` says not to; it may refuse, drop or replace the message), then the room's rules for
+/// that sender when `check` is given (a member's send), then the room budget, sequence,
+/// history and fan-out; the after-send callback is queued once the room accepted it.
+///
+/// A message the backend drops is answered like a success and sent to nobody: it is not in
+/// the room (sequence 0), and no after-send callback follows.
 pub(crate) async fn send(
+    shared: &Shared,
     room: &Arc<Room>,
     from: &Profile,
     body: Body,
     priority: Priority,
     check: Option<SendCheck<'_>>,
+    via: SendOrigin<'_>,
 ) -> Result<Message, ApiError> {
-    room.publish(from, body, priority, check).await
+    let app = room.app();
+    // Outside the room's lock: a slow backend holds this send only.
+    let find_image = |uuid: &str| shared.media.lookup(uuid).map(|s| s.payload(""));
+    let verdict = shared
+        .webhooks
+        .before_send(app, room.id(), &from.user_id, &via, &body, &find_image)
+        .await;
+    let body = match verdict {
+        Verdict::Allow => body,
+        Verdict::Replace(replaced) => replaced,
+        Verdict::Refuse(e) => return Err(e),
+        Verdict::Drop => return Ok(room.message(from, body, priority, 0)),
+    };
+    let msg = room.publish(from, body, priority, check).await?;
+    shared.webhooks.after_send(app, &via, &msg);
+    Ok(msg)
 }

@@ -108,7 +108,6 @@ pub(crate) struct ImageInfoElem {
 }
 
 /// A message's body as Tencent writes it: a list of one element (group tips have none).
-#[allow(dead_code)] // the webhooks use it (next)
 pub(crate) fn msg_body(body: &Body) -> Vec<MsgElem> {
     match body {
         Body::Text(t) => vec![MsgElem::Text {

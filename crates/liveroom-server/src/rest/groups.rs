@@ -62,8 +62,8 @@ pub(super) async fn create(cx: &Cx<'_>, body: &[u8]) -> Answer {
         introduction: req.introduction,
         avatar: req.face_url,
     };
-    let info =
-        service::create_room(cx.shared, cx.app, &owner, opts, service::Creator::Backend).await?;
+    let creator = service::Creator::Backend { admin: cx.admin };
+    let info = service::create_room(cx.shared, cx.app, &owner, opts, creator).await?;
     fields(&Created {
         group_id: info.group_id,
     })

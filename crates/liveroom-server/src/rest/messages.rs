@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
 use super::{fields, parse, Answer, Cx};
+use crate::webhooks::SendOrigin;
 use crate::{service, tim};
 
 /// How long a `Random` makes a send a duplicate of an earlier one (Tencent's 5 minutes).
@@ -59,7 +60,17 @@ pub(super) async fn send(cx: &Cx<'_>, body: &[u8]) -> Answer {
     let room = service::room(cx.shared, cx.app, &req.group_id).await?;
     let send_once = || async {
         let profile = cx.shared.store.profile(cx.app, from.clone()).await?;
-        let msg = service::send(&room, &profile, msg_body.clone(), priority, None).await?;
+        let via = SendOrigin::rest(cx.admin, req.random);
+        let msg = service::send(
+            cx.shared,
+            &room,
+            &profile,
+            msg_body.clone(),
+            priority,
+            None,
+            via,
+        )
+        .await?;
         Ok::<_, ApiError>(Sent {
             time: msg.time,
             seq: msg.sequence,

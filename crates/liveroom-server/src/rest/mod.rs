@@ -135,6 +135,7 @@ impl Cx<'_> {
             app: self.app,
             user: Some(self.admin),
             backend: true,
+            ip: None,
         }
     }
 }
