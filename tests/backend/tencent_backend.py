@@ -12,7 +12,7 @@ The end-to-end test (tests/e2e/rest_backend.rs) drives it through stdin and stdo
 object per line each way:
 
     python3 tests/backend/tencent_backend.py --app 1400000000 --key SECRET --admin boss \
-        --refuse-word spam
+        --refuse-word spam [--token HOOK_TOKEN]
     -> {"listening": 40123}              the webhook receiver's port on 127.0.0.1
     <- {"op": "server", "url": "http://127.0.0.1:9000"}
     <- {"op": "open_show", "room": "live-1", "name": "Evening show",
@@ -27,7 +27,9 @@ object per line each way:
 Each request gets one line back: {"ok": true, ...} with the REST answers, or
 {"ok": false, "code": N, "info": "...", "command": "..."} when Tencent's envelope said FAIL
 (or {"ok": false, "error": "..."} for anything else). Point the server's callback at
-http://127.0.0.1:PORT/im/callback (Liveroom: --callback APP:URL).
+http://127.0.0.1:PORT/im/callback (Liveroom: --callback APP:URL); with --token, a callback
+not signed with it (Liveroom: --callback-token APP:TOKEN) is answered 403. hook_log answers
+{"ok": true, "log": [{"query": {...}, "body": {...}, "signed": true|false|null}, ...]}.
 """
 
 import argparse
@@ -217,11 +219,21 @@ OPS = {
 class Hooks:
     """What the callbacks brought, and the anti-spam rule the before-send hook applies."""
 
-    def __init__(self, sdkappid, refuse_words):
+    def __init__(self, sdkappid, refuse_words, token=None):
         self.sdkappid = sdkappid
         self.refuse_words = [w.lower() for w in refuse_words]
+        self.token = token
         self.lock = threading.Lock()
         self.log = []
+
+    def signed(self, query):
+        """With a token: Sign must be hex(sha256(token + RequestTime)), made in the last
+        five minutes (the scheme Liveroom documents for --callback-token)."""
+        sent, at = query.get("Sign", ""), query.get("RequestTime", "")
+        if not at.isdigit():
+            return False
+        expected = hashlib.sha256((self.token + at).encode("utf-8")).hexdigest()
+        return hmac.compare_digest(expected, sent) and abs(time.time() - int(at)) < 300
 
     def texts(self, body):
         for elem in body.get("MsgBody") or []:
@@ -230,10 +242,14 @@ class Hooks:
                 yield content.get("Text", "")
 
     def answer(self, query, body):
-        """Tencent's reply: ErrorCode 0 lets the message through; a code in 10100..10200
-        refuses it, and its ErrorInfo reaches the sender."""
+        """Tencent's reply, or None when the request is not signed as it must be (answered
+        403: a failure to the server). ErrorCode 0 lets the message through; a code in
+        10100..10200 refuses it, and its ErrorInfo reaches the sender."""
+        signed = self.signed(query) if self.token is not None else None
         with self.lock:
-            self.log.append({"query": query, "body": body})
+            self.log.append({"query": query, "body": body, "signed": signed})
+        if signed is False:
+            return None
         if query.get("SdkAppid") != str(self.sdkappid):
             return {"ActionStatus": "FAIL", "ErrorCode": 1, "ErrorInfo": "not our SdkAppid"}
         if query.get("CallbackCommand") == "Group.CallbackBeforeSendMsg":
@@ -265,8 +281,9 @@ def receiver(hooks, port):
                 body = json.loads(raw.decode("utf-8"))
             except ValueError:
                 body = {"unparsed": raw.decode("utf-8", "replace")}
-            reply = json.dumps(hooks.answer(query, body)).encode("utf-8")
-            self.send_response(200)
+            answer = hooks.answer(query, body)
+            reply = json.dumps(answer or {"error": "bad signature"}).encode("utf-8")
+            self.send_response(200 if answer is not None else 403)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(reply)))
             self.end_headers()
@@ -297,9 +314,10 @@ def main():
     parser.add_argument("--server", help="the REST API's base URL (or an op 'server')")
     parser.add_argument("--refuse-word", action="append", default=[], help="refuse messages with it")
     parser.add_argument("--hook-port", type=int, default=0, help="webhook port (0: any free one)")
+    parser.add_argument("--token", help="the callbacks' signing token (Liveroom: --callback-token)")
     args = parser.parse_args()
 
-    hooks = Hooks(args.app, args.refuse_word)
+    hooks = Hooks(args.app, args.refuse_word, args.token)
     say({"listening": receiver(hooks, args.hook_port)})
     rest = Rest(args.server, args.app, args.key, args.admin) if args.server else None
     for line in sys.stdin:

@@ -16,23 +16,27 @@ use crate::{wait_for, SOON};
 
 /// The app administrator the backend signs as.
 const ADMIN: &str = "boss";
+/// The token the server signs its callbacks with, and the backend checks.
+const HOOK_TOKEN: &str = "hook-token-42";
 
 /// The backend script, run by `python3` from PATH; killed on drop.
 struct Backend {
     _child: Child,
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
+    /// Its webhook receiver's port on 127.0.0.1.
+    hook_port: u16,
 }
 
 impl Backend {
-    /// Starts the script, which refuses messages containing `refuse_word`, and waits for its
-    /// webhook receiver to listen.
-    async fn start(refuse_word: &str) -> Backend {
+    /// Starts the script, whose webhook receiver refuses messages containing `refuse_word`
+    /// and callbacks not signed with `token`, and waits for the receiver to listen.
+    async fn start(refuse_word: &str, token: &str) -> Backend {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("backend/tencent_backend.py");
         let mut child = Command::new("python3")
             .arg(script)
             .args(["--app", &APP.to_string(), "--key", KEY, "--admin", ADMIN])
-            .args(["--refuse-word", refuse_word])
+            .args(["--refuse-word", refuse_word, "--token", token])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -41,14 +45,15 @@ impl Backend {
         let stdin = child.stdin.take().expect("stdin");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let first = next_json(&mut lines).await;
-        assert!(
-            first["listening"].as_u64().is_some_and(|p| p > 0),
-            "the backend says its webhook port first: {first}"
-        );
+        let hook_port = first["listening"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or_else(|| panic!("the backend says its webhook port first: {first}"));
         Backend {
             _child: child,
             stdin,
             lines,
+            hook_port,
         }
     }
 
@@ -82,13 +87,21 @@ async fn next_json(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
 }
 
 #[tokio::test]
-async fn a_tencent_style_backend_runs_a_show_that_engines_watch() {
-    let mut backend = Backend::start("spam").await;
-    let server = Server::start_with(&["--admin", &format!("{APP}:{ADMIN}")]);
+async fn a_tencent_style_backend_runs_a_show_and_its_webhook_vets_every_message() {
+    let mut backend = Backend::start("spam", HOOK_TOKEN).await;
+    let server = Server::start_with(&[
+        "--admin",
+        &format!("{APP}:{ADMIN}"),
+        "--callback",
+        &format!("{APP}:http://127.0.0.1:{}/im/callback", backend.hook_port),
+        "--callback-token",
+        &format!("{APP}:{HOOK_TOKEN}"),
+    ]);
     backend
         .ok(json!({"op": "server", "url": server.http_url()}))
         .await;
 
+    // Accounts with their nicks from the backend's user database, and the host's room.
     let opened = backend
         .ok(
             json!({"op": "open_show", "room": "py-live", "name": "Evening show",
@@ -106,6 +119,25 @@ async fn a_tencent_style_backend_runs_a_show_that_engines_watch() {
     let mut fan_events = fan.events();
     fan.enter_room("py-live").await.expect("enter");
 
+    // The webhook sees the viewer's message first and lets it through; the message carries
+    // the nick the backend imported.
+    viewer
+        .send_text_message("py-live", "hello from Vera", Priority::Normal)
+        .await
+        .expect("allowed by the webhook");
+    let got = wait_for(&mut fan_events, "t_text_message_received").await;
+    assert_eq!(got["data"][0]["nick"], "Vera");
+    // ... and refuses one with its own code and words, which nobody receives.
+    let refused = viewer
+        .send_text_message("py-live", "cheap SPAM here", Priority::Normal)
+        .await
+        .expect_err("refused by the webhook");
+    assert_eq!(refused.code, 10101, "{refused:?}");
+    assert!(
+        refused.message.contains("'spam' is not allowed here"),
+        "{refused:?}"
+    );
+
     // The gift, sent by the backend as the host, reaches the viewer with the host's
     // imported nick, at High priority.
     let gift = backend
@@ -121,14 +153,22 @@ async fn a_tencent_style_backend_runs_a_show_that_engines_watch() {
     let data: Value =
         serde_json::from_str(msg["payload"]["data"].as_str().expect("data")).expect("JSON data");
     assert_eq!(data, json!({"cmd": "gift", "gift": "rocket", "count": 3}));
-
-    // The viewer's own messages carry the nick the backend imported for it.
-    viewer
-        .send_text_message("py-live", "hello from Vera", Priority::Normal)
-        .await
-        .expect("send");
-    let got = wait_for(&mut fan_events, "t_text_message_received").await;
-    assert_eq!(got["data"][0]["nick"], "Vera");
+    // The fan's events up to the gift: the refused message is not among them.
+    loop {
+        let event = tokio::time::timeout(SOON, fan_events.recv())
+            .await
+            .expect("the gift reaches the fan")
+            .expect("events");
+        let event = crate::as_json(&event);
+        assert_ne!(
+            event["name"], "t_text_message_received",
+            "refused, never sent: {event}"
+        );
+        if event["name"] == "t_custom_message_received" {
+            assert_eq!(event["data"][0]["sequence"], gift["MsgSeq"]);
+            break;
+        }
+    }
 
     backend
         .ok(json!({"op": "close_show", "room": "py-live"}))
@@ -143,5 +183,82 @@ async fn a_tencent_style_backend_runs_a_show_that_engines_watch() {
     assert_eq!(late["ok"], false, "{late}");
     assert_eq!(late["code"], 10010, "{late}");
     assert_eq!(late["command"], "group_open_http_svc/send_group_msg");
+
+    // What the webhook saw: every message, before it went out, each callback signed.
+    let log = hook_log_until(&mut backend, "Group.CallbackAfterGroupDestroyed").await;
+    for entry in &log {
+        assert_eq!(entry["signed"], true, "signed with the token: {entry}");
+        assert_eq!(entry["query"]["SdkAppid"], APP.to_string(), "{entry}");
+        assert_eq!(
+            entry["query"]["CallbackCommand"], entry["body"]["CallbackCommand"],
+            "{entry}"
+        );
+    }
+    let before: Vec<&Value> = of_command(&log, "Group.CallbackBeforeSendMsg");
+    let texts: Vec<&str> = before
+        .iter()
+        .map(|e| {
+            let elem = &e["body"]["MsgBody"][0];
+            elem["MsgContent"]["Text"]
+                .as_str()
+                .or(elem["MsgContent"]["Desc"].as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        ["hello from Vera", "cheap SPAM here", "rocket"],
+        "every message, in the order sent (the refused one too)"
+    );
+    for e in &before[..2] {
+        assert_eq!(e["body"]["From_Account"], "viewer");
+        assert_eq!(e["query"]["OptPlatform"], "Web");
+        assert_eq!(e["query"]["ClientIP"], "127.0.0.1");
+    }
+    let gift_hook = before[2];
+    assert_eq!(gift_hook["body"]["From_Account"], "host");
+    assert_eq!(gift_hook["body"]["Operator_Account"], ADMIN);
+    assert_eq!(gift_hook["body"]["GroupId"], "py-live");
+    assert_eq!(gift_hook["body"]["MsgBody"][0]["MsgType"], "TIMCustomElem");
+    assert_eq!(gift_hook["query"]["OptPlatform"], "RESTAPI");
+
+    // Afterwards: what went out, with its sequence, and the room's life.
+    let after: Vec<&Value> = of_command(&log, "Group.CallbackAfterSendMsg");
+    let seqs: Vec<&Value> = after.iter().map(|e| &e["body"]["MsgSeq"]).collect();
+    assert_eq!(
+        seqs.len(),
+        2,
+        "no after-send for the refused message: {after:?}"
+    );
+    assert_eq!(seqs[1], &gift["MsgSeq"]);
+    let created = of_command(&log, "Group.CallbackAfterCreateGroup");
+    assert_eq!(created.len(), 1);
+    assert_eq!(created[0]["body"]["Owner_Account"], "host");
+    assert_eq!(created[0]["body"]["Operator_Account"], ADMIN);
     backend.ok(json!({"op": "quit"})).await;
+}
+
+/// The backend's log of callbacks, once it holds one of `command` (after-events come
+/// asynchronously).
+async fn hook_log_until(backend: &mut Backend, command: &str) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + SOON;
+    loop {
+        let answer = backend.ok(json!({"op": "hook_log"})).await;
+        let log = answer["log"].as_array().expect("a log").clone();
+        if !of_command(&log, command).is_empty() {
+            return log;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {command} callback within {SOON:?}: {log:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The log's entries for one `CallbackCommand`, in the order received.
+fn of_command<'a>(log: &'a [Value], command: &str) -> Vec<&'a Value> {
+    log.iter()
+        .filter(|e| e["query"]["CallbackCommand"] == command)
+        .collect()
 }
