@@ -33,7 +33,10 @@ const E = TWebLive.EVENT;
 const session = new Session((im) => {
   rooms.attach(im);
   im.on(E.IM_KICKED_OUT, (ev) => {
-    toast(`${t('kicked')}${ev.data}`, 'error');
+    // Each reason in words (a reason this app does not know yet: as the server sent it).
+    const key = `kick_${ev.data}`;
+    const why = t(key) === key ? ev.data : t(key);
+    toast(`${t('kicked')}${why}`, 'error');
     signOut(false);
   });
   // The top bar's chip and each room's banner (net-state.js).

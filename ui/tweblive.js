@@ -45,6 +45,8 @@ export const TYPES = Object.freeze({
   KICKED_OUT_MULT_ACCOUNT: 'multipleAccount',
   KICKED_OUT_MULT_DEVICE: 'multipleDevice',
   KICKED_OUT_USERSIG_EXPIRED: 'userSigExpired',
+  // TIM's (the seed has no REST API): the app's backend kicked the user.
+  KICKED_OUT_REST_API: 'REST_API_Kick',
   NET_STATE_CONNECTED: 'connected',
   NET_STATE_CONNECTING: 'connecting',
   NET_STATE_DISCONNECTED: 'disconnected',

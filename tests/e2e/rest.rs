@@ -1,64 +1,11 @@
 //! The REST API for the app's backend against the real server: Tencent's URL form and
 //! envelope, the administrator check, and messages sent through it reaching engines.
 
-use liveroom_tests::{sig, Server, APP};
-use serde_json::{json, Value};
+use liveroom_tests::{sig, APP};
+use serde_json::json;
 
+use crate::rest_support::{assert_fail, assert_ok, call, call_as, post, server, ADMIN};
 use crate::wait_for;
-
-/// The administrator every REST test signs as.
-const ADMIN: &str = "boss";
-
-fn server() -> Server {
-    Server::start_with(&["--admin", &format!("{APP}:{ADMIN}")])
-}
-
-/// `POST /v4/SERVICE/COMMAND` as `identifier`, with its own UserSig, the way Tencent's
-/// server SDKs build the URL; the answer's JSON (HTTP 200 always).
-async fn call_as(server: &Server, identifier: &str, path: &str, body: &str) -> Value {
-    let url = format!(
-        "{}/v4/{path}?sdkappid={APP}&identifier={identifier}&usersig={}&random={}&contenttype=json",
-        server.http_url(),
-        sig(identifier),
-        rand_u32(),
-    );
-    post(&url, body).await
-}
-
-async fn call(server: &Server, path: &str, body: Value) -> Value {
-    call_as(server, ADMIN, path, &body.to_string()).await
-}
-
-async fn post(url: &str, body: &str) -> Value {
-    let resp = reqwest::Client::new()
-        .post(url)
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("the server answers");
-    assert_eq!(resp.status(), 200, "Tencent's REST API answers HTTP 200");
-    resp.json().await.expect("a JSON envelope")
-}
-
-fn rand_u32() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(7, |d| d.subsec_nanos())
-}
-
-fn assert_ok(v: &Value) {
-    assert_eq!(v["ActionStatus"], "OK", "{v}");
-    assert_eq!(v["ErrorCode"], 0, "{v}");
-}
-
-fn assert_fail(v: &Value, code: u32) {
-    assert_eq!(v["ActionStatus"], "FAIL", "{v}");
-    assert_eq!(v["ErrorCode"], code, "{v}");
-    assert!(
-        !v["ErrorInfo"].as_str().unwrap_or_default().is_empty(),
-        "a failure says why: {v}"
-    );
-}
 
 #[tokio::test]
 async fn a_backend_creates_a_room_and_sends_a_gift_as_the_host() {

@@ -38,7 +38,8 @@ pub enum EventName {
     RemoteUserJoin,
     /// `t_remote_user_leave`: array of group tips with operationType 2.
     RemoteUserLeave,
-    /// `t_kicked_out`: `multipleAccount`, `multipleDevice` or `userSigExpired`.
+    /// `t_kicked_out`: `multipleAccount`, `multipleDevice`, `userSigExpired` or
+    /// `REST_API_Kick` (the app's backend kicked the user: log in with a new UserSig).
     KickedOut,
     /// `t_net_state_change`: `connected`, `connecting` or `disconnected`.
     NetStateChange,

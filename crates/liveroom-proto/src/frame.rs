@@ -594,15 +594,20 @@ pub enum KickReason {
     MultipleDevice,
     /// The UserSig expired.
     UserSigExpired,
+    /// The app's backend kicked the user (REST `im_open_login_svc/kick`); UserSigs issued
+    /// before it are refused. TIM's `TYPES.KICKED_OUT_REST_API`.
+    #[serde(rename = "REST_API_Kick")]
+    RestApi,
 }
 
 impl KickReason {
-    /// The seed's string.
+    /// The seed's string (TIM's for [`KickReason::RestApi`], which the seed does not have).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::MultipleAccount => "multipleAccount",
             Self::MultipleDevice => "multipleDevice",
             Self::UserSigExpired => "userSigExpired",
+            Self::RestApi => "REST_API_Kick",
         }
     }
 }
@@ -1081,5 +1086,15 @@ mod tests {
             serde_json::to_string(&f).unwrap(),
             r#"{"t":"kicked","reason":"userSigExpired"}"#
         );
+        for reason in [
+            KickReason::MultipleAccount,
+            KickReason::MultipleDevice,
+            KickReason::UserSigExpired,
+            KickReason::RestApi,
+        ] {
+            let json = serde_json::to_string(&reason).unwrap();
+            assert_eq!(json, format!("\"{}\"", reason.as_str()));
+            assert_eq!(serde_json::from_str::<KickReason>(&json).unwrap(), reason);
+        }
     }
 }

@@ -141,6 +141,7 @@ pub(crate) async fn run(mut ws: WebSocket, shared: Arc<Shared>, place: Arc<AddrS
                         }
                     }
                 }
+                Signal::Profile(profile) => conn.profile_changed(profile),
             },
             _ = wait_expiry(&mut conn.expiry) => break End::Kick(KickReason::UserSigExpired),
             _ = keepalive.tick() => {
@@ -458,6 +459,7 @@ impl Conn {
                             notices.push(frame);
                         }
                     }
+                    Signal::Profile(profile) => self.profile_changed(profile),
                 },
                 _ = wait_expiry(&mut self.expiry) => break Err(End::Kick(KickReason::UserSigExpired)),
                 _ = &mut deadline => break Err(End::Stalled),
@@ -654,14 +656,19 @@ impl Conn {
             .clone()
             .ok_or_else(|| ApiError::invalid("the first request must be hello {sdk_app_id}"))?;
         let now = liveroom_usersig::now_secs();
-        let expires_at = auth::verify_login(app, &secret, &user_id, &user_sig, now)?;
+        let sig = auth::verify_login(app, &secret, &user_id, &user_sig, now)?;
+        let expires_at = sig.expires_at;
+        // The first login opens the account; a UserSig from before a REST kick is refused
+        // before the session is registered (it must not kick the user's current one).
+        let account = self.shared.store.open_account(app, user_id.clone()).await?;
+        auth::check_not_revoked(sig, account.revoked_at)?;
+        let profile = account.profile;
         let same_user = self.login.as_ref().is_some_and(|l| l.user_id == user_id);
         if self.login.is_some() && !same_user {
             if let Some(user) = self.end_login().await {
                 self.login_state(&user, LoginState::Logout);
             }
         }
-        let profile = self.shared.store.profile(app, user_id.clone()).await?;
         let upload_token = Alphanumeric.sample_string(&mut rand::thread_rng(), 32);
         let signal_tx = self
             .signals
@@ -672,6 +679,21 @@ impl Conn {
             .sessions
             .login(app, &user_id, self.id, signal_tx, upload_token.clone())
             .await?;
+        // A kick between the check above and the registration found no session to signal:
+        // read the revocation again now that the session is reachable.
+        let again = self.shared.store.open_account(app, user_id.clone()).await;
+        if let Err(e) = again
+            .map_err(ApiError::from)
+            .and_then(|a| auth::check_not_revoked(sig, a.revoked_at))
+        {
+            self.shared.sessions.logout(app, &user_id, self.id).await;
+            if same_user {
+                if let Some(user) = self.end_login().await {
+                    self.login_state(&user, LoginState::Logout);
+                }
+            }
+            return Err(e);
+        }
         for sub in &self.subs {
             sub.room.set_member_user(self.id, Some(&user_id)).await;
         }
@@ -691,6 +713,13 @@ impl Conn {
             expires_at,
             upload_token,
         })))
+    }
+
+    /// The user's profile changed elsewhere (REST `portrait_set`): the next sends carry it.
+    fn profile_changed(&mut self, profile: Profile) {
+        if let Some(login) = self.login.as_mut().filter(|l| l.user_id == profile.user_id) {
+            login.profile = profile;
+        }
     }
 
     /// Logout: leaves every room and forgets the session; the connection stays a guest.

@@ -1,14 +1,14 @@
 //! The session seam: one login per (SDKAppID, userID), a new login kicking the old one
-//! wherever it is, signals (kick, removal) to a user's connection, and upload tokens mapped to
-//! their session (the upload route may be served by any node). The signal channel of each
-//! connection stays on its node; a shared registry carries the signal there.
+//! wherever it is, signals (kick, removal, a new profile) to a user's connection, and upload
+//! tokens mapped to their session (the upload route may be served by any node). The signal
+//! channel of each connection stays on its node; a shared registry carries the signal there.
 //!
 //! The local registry is [`crate::local_sessions`].
 
 use std::future::Future;
 use std::pin::Pin;
 
-use liveroom_proto::{ApiError, KickReason};
+use liveroom_proto::{ApiError, KickReason, Profile};
 use tokio::sync::mpsc;
 
 /// What a registry call returns.
@@ -26,6 +26,9 @@ pub(crate) enum Signal {
         /// The encoded `room_event` frame telling the user why.
         frame: String,
     },
+    /// The user's profile changed elsewhere (the REST API's `portrait_set`): the session's
+    /// next messages carry it.
+    Profile(Profile),
 }
 
 /// Who is logged in where.

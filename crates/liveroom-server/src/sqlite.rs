@@ -18,7 +18,7 @@ use tokio::sync::oneshot;
 use crate::encoded::Encoded;
 use crate::error::StoreError;
 use crate::store::{
-    AuditRecord, RoomPage, RoomStore, StoreFuture, StoredModeration, StoredRoom,
+    Account, AuditRecord, RoomPage, RoomStore, StoreFuture, StoredModeration, StoredRoom,
     DELETIONS_KEPT,
 };
 
@@ -107,6 +107,9 @@ const MIGRATIONS: &[&str] = &[
         message_id TEXT NOT NULL,
         PRIMARY KEY (app, room_id, seq)
     );",
+    // 4: accounts: a profile row is the account (opened by a login, an import or a profile
+    // write); the REST API's kick refuses UserSigs issued at or before `revoked_at`
+    "ALTER TABLE profiles ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;",
 ];
 
 /// Tables keyed by (app, room_id) that go with the room when it is dismissed.
@@ -310,6 +313,44 @@ impl RoomStore for SqliteStore {
                  ON CONFLICT (app, user_id) DO UPDATE SET nick = excluded.nick, avatar = excluded.avatar",
                 params![app as i64, profile.user_id, profile.nick, profile.avatar],
             )?;
+            Ok(())
+        })
+    }
+
+    fn open_account(&self, app: u64, user_id: String) -> StoreFuture<'_, Account> {
+        Box::pin(async move {
+            let id = user_id.clone();
+            if let Some(account) = self.read(move |c, _| read_account(c, app, &id)).await? {
+                return Ok(account);
+            }
+            // The first login: one write, and the row as it is after it (a profile another
+            // write stored meanwhile is kept).
+            self.write(move |c, _| {
+                c.prepare_cached("INSERT OR IGNORE INTO profiles (app, user_id) VALUES (?1, ?2)")?
+                    .execute(params![app as i64, user_id])?;
+                read_account(c, app, &user_id)?
+                    .ok_or_else(|| StoreError::Corrupt("an account just opened is gone".into()))
+            })
+            .await
+        })
+    }
+
+    fn accounts(&self, app: u64, user_ids: Vec<String>) -> StoreFuture<'_, Vec<Option<Profile>>> {
+        self.read(move |c, _| {
+            user_ids
+                .into_iter()
+                .map(|user_id| Ok(read_account(c, app, &user_id)?.map(|a| a.profile)))
+                .collect()
+        })
+    }
+
+    fn revoke_usersigs(&self, app: u64, user_id: String, at: i64) -> StoreFuture<'_, ()> {
+        self.write(move |c, _| {
+            c.prepare_cached(
+                "INSERT INTO profiles (app, user_id, revoked_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (app, user_id) DO UPDATE SET revoked_at = max(revoked_at, excluded.revoked_at)",
+            )?
+            .execute(params![app as i64, user_id, at])?;
             Ok(())
         })
     }
@@ -879,6 +920,26 @@ fn checkpoint(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A user's account row; `None` when there is none.
+fn read_account(c: &Connection, app: u64, user_id: &str) -> Result<Option<Account>, StoreError> {
+    let row = c
+        .prepare_cached(
+            "SELECT nick, avatar, revoked_at FROM profiles WHERE app = ?1 AND user_id = ?2",
+        )?
+        .query_row(params![app as i64, user_id], |r| {
+            Ok(Account {
+                profile: Profile {
+                    user_id: user_id.to_owned(),
+                    nick: r.get(0)?,
+                    avatar: r.get(1)?,
+                },
+                revoked_at: r.get(2)?,
+            })
+        })
+        .optional()?;
+    Ok(row)
+}
+
 /// Loads a room's moderation state (expired mutes and bans are left out).
 fn load_moderation(
     c: &Connection,
@@ -1140,5 +1201,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), 3).unwrap();
         crate::store_contract::profiles_round_trip(&store).await;
+    }
+
+    #[tokio::test]
+    async fn accounts_open_and_revoke() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path(), 3).unwrap();
+        crate::store_contract::accounts_open_and_revoke(&store).await;
+    }
+
+    #[tokio::test]
+    async fn a_revocation_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SqliteStore::open(dir.path(), 3).unwrap();
+            store.revoke_usersigs(1, "u".into(), 77).await.unwrap();
+            store.flush().await.unwrap();
+        }
+        let store = SqliteStore::open(dir.path(), 3).unwrap();
+        assert_eq!(
+            store.open_account(1, "u".into()).await.unwrap().revoked_at,
+            77
+        );
     }
 }

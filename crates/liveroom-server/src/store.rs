@@ -83,6 +83,16 @@ pub(crate) struct AuditRecord {
     pub(crate) details: String,
 }
 
+/// A user's account as a login reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Account {
+    /// The profile (empty nick and avatar until set).
+    pub(crate) profile: Profile,
+    /// UserSigs issued at or before this time (unix seconds) are refused: the REST API's
+    /// kick. 0: never kicked.
+    pub(crate) revoked_at: i64,
+}
+
 /// What a store call returns.
 pub(crate) type StoreFuture<'a, T> =
     Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -96,8 +106,22 @@ pub(crate) trait RoomStore: Send + Sync {
     /// A user's profile (empty nick and avatar when never set).
     fn profile(&self, app: u64, user_id: String) -> StoreFuture<'_, Profile>;
 
-    /// Saves a profile.
+    /// Saves a profile (which opens the account, if it was not yet).
     fn save_profile(&self, app: u64, profile: Profile) -> StoreFuture<'_, ()>;
+
+    /// The user's account, opened (an empty profile stored) if it does not exist yet: a
+    /// login opens it, as Tencent IM's first login imports the account. Only the first
+    /// call writes; one racing a profile write keeps that profile.
+    fn open_account(&self, app: u64, user_id: String) -> StoreFuture<'_, Account>;
+
+    /// The profiles of `user_ids`, in order; `None` for a user without an account (never
+    /// imported, never logged in, never given a profile).
+    fn accounts(&self, app: u64, user_ids: Vec<String>) -> StoreFuture<'_, Vec<Option<Profile>>>;
+
+    /// Refuses the user's UserSigs issued at or before `at` (unix seconds) from now on (and
+    /// opens the account if needed); an earlier revocation than the one stored changes
+    /// nothing.
+    fn revoke_usersigs(&self, app: u64, user_id: String, at: i64) -> StoreFuture<'_, ()>;
 
     /// Inserts a new room; `Ok(false)` when the ID is already taken.
     fn create_room(&self, app: u64, info: RoomInfo) -> StoreFuture<'_, bool>;

@@ -52,6 +52,68 @@ pub(crate) async fn profiles_round_trip(store: &dyn RoomStore) {
     store.flush().await.unwrap();
 }
 
+/// An account exists once opened (a login), imported or given a profile, per app; opening
+/// keeps a stored profile; a revocation is only ever raised and survives profile writes.
+pub(crate) async fn accounts_open_and_revoke(store: &dyn RoomStore) {
+    let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        store.accounts(1, ids(&["a", "b", "c"])).await.unwrap(),
+        [None, None, None]
+    );
+    assert_eq!(store.accounts(1, Vec::new()).await.unwrap(), []);
+
+    // A login opens "a" with an empty profile, once.
+    let opened = store.open_account(1, "a".into()).await.unwrap();
+    assert_eq!(
+        opened.profile,
+        Profile {
+            user_id: "a".into(),
+            ..Profile::default()
+        }
+    );
+    assert_eq!(opened.revoked_at, 0);
+    assert_eq!(store.open_account(1, "a".into()).await.unwrap(), opened);
+
+    // A profile write opens "b"; opening it then keeps the profile.
+    let b = Profile {
+        user_id: "b".into(),
+        nick: "Bee".into(),
+        avatar: "https://x/b.png".into(),
+    };
+    store.save_profile(1, b.clone()).await.unwrap();
+    assert_eq!(store.open_account(1, "b".into()).await.unwrap().profile, b);
+
+    let found = store.accounts(1, ids(&["a", "c", "b"])).await.unwrap();
+    assert_eq!(found, [Some(opened.profile.clone()), None, Some(b.clone())]);
+    assert_eq!(
+        store.accounts(2, ids(&["a"])).await.unwrap(),
+        [None],
+        "apps apart"
+    );
+
+    // Revocations: raised, never lowered, kept through a profile write; they open "c".
+    store.revoke_usersigs(1, "b".into(), 1_000).await.unwrap();
+    store.revoke_usersigs(1, "b".into(), 900).await.unwrap();
+    let renamed = Profile {
+        nick: "Bea".into(),
+        ..b
+    };
+    store.save_profile(1, renamed.clone()).await.unwrap();
+    let got = store.open_account(1, "b".into()).await.unwrap();
+    assert_eq!((got.profile, got.revoked_at), (renamed, 1_000));
+    store.revoke_usersigs(1, "c".into(), 5).await.unwrap();
+    assert!(store.accounts(1, ids(&["c"])).await.unwrap()[0].is_some());
+    assert_eq!(
+        store.open_account(1, "c".into()).await.unwrap().revoked_at,
+        5
+    );
+    assert_eq!(
+        store.open_account(2, "c".into()).await.unwrap().revoked_at,
+        0
+    );
+    store.flush().await.unwrap();
+}
+
 /// An app's rooms are listed oldest first, page by page, each app its own; a dismissed room
 /// leaves the list, a new one joins its end, and a position taken before stays good.
 pub(crate) async fn rooms_are_listed_page_by_page(store: &dyn RoomStore) {

@@ -141,6 +141,12 @@ pub(crate) fn profile(app: u64, user: &str) -> String {
     format!("lr:{{{app}}}:profile:{user}")
 }
 
+/// String: unix seconds; `user`'s UserSigs issued at or before it are refused (the REST
+/// API's kick).
+pub(crate) fn revoked(app: u64, user: &str) -> String {
+    format!("lr:{{{app}}}:revoked:{user}")
+}
+
 /// Sorted set: the app's room IDs, each scored by its creation number (see
 /// [`rooms_created`]): `get_appid_group_list` pages through it.
 pub(crate) fn rooms(app: u64) -> String {

@@ -20,8 +20,8 @@ use super::keys::{self, RoomKeys};
 use crate::encoded::Encoded;
 use crate::error::StoreError;
 use crate::store::{
-    AuditRecord, RoomPage, RoomStore, StoreFuture, StoredModeration, StoredRoom, StoredRules,
-    DELETIONS_KEPT,
+    Account, AuditRecord, RoomPage, RoomStore, StoreFuture, StoredModeration, StoredRoom,
+    StoredRules, DELETIONS_KEPT,
 };
 
 /// Audit rows a room keeps (the newest): the audit log is a capped list in Redis memory.
@@ -148,6 +148,15 @@ end
 raise(KEYS[2], ARGV[1])
 "#;
 
+/// Raises the revocation `KEYS[1]` to `ARGV[1]` (never lowers it), and opens the account:
+/// its profile `KEYS[2]` = `ARGV[2]` unless it has one.
+const REVOKE_LUA: &str = r#"
+if tonumber(ARGV[1]) > tonumber(redis.call('GET', KEYS[1]) or '0') then
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+redis.call('SET', KEYS[2], ARGV[2], 'NX')
+"#;
+
 /// The store's scripts, loaded into Redis on first use (and again after a restart).
 struct Scripts {
     create: Script,
@@ -161,6 +170,7 @@ struct Scripts {
     put_info: Script,
     change_owner: Script,
     dismiss: Script,
+    revoke: Script,
 }
 
 impl Scripts {
@@ -178,6 +188,7 @@ impl Scripts {
             put_info: audited(PUT_INFO_LUA),
             change_owner: audited(CHANGE_OWNER_LUA),
             dismiss: audited(DISMISS_LUA),
+            revoke: Script::new(REVOKE_LUA),
         }
     }
 }
@@ -422,6 +433,93 @@ impl RoomStore for RedisStore {
             let json = encode(&profile)?;
             let mut conn = self.redis.conn();
             Redis::call(conn.set::<_, _, ()>(keys::profile(app, &profile.user_id), json)).await
+        })
+    }
+
+    fn open_account(&self, app: u64, user_id: String) -> StoreFuture<'_, Account> {
+        Box::pin(async move {
+            let (pk, rk) = (keys::profile(app, &user_id), keys::revoked(app, &user_id));
+            let mut conn = self.redis.conn();
+            let (stored, revoked): (Option<String>, Option<String>) =
+                Redis::call(redis::cmd("MGET").arg(&pk).arg(&rk).query_async(&mut conn)).await?;
+            let json = match stored {
+                Some(json) => json,
+                // The first login: an empty profile unless one was stored meanwhile.
+                None => {
+                    let empty = encode(&Profile {
+                        user_id: user_id.clone(),
+                        ..Profile::default()
+                    })?;
+                    let (now,): (Option<String>,) = Redis::call(
+                        redis::pipe()
+                            .cmd("SET")
+                            .arg(&pk)
+                            .arg(&empty)
+                            .arg("NX")
+                            .ignore()
+                            .get(&pk)
+                            .query_async(&mut conn),
+                    )
+                    .await?;
+                    now.unwrap_or(empty)
+                }
+            };
+            let mut profile: Profile = decode(&json, "profile")?;
+            profile.user_id = user_id;
+            let revoked_at = match revoked {
+                Some(t) => t
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt(format!("revocation time {t:?}")))?,
+                None => 0,
+            };
+            Ok(Account {
+                profile,
+                revoked_at,
+            })
+        })
+    }
+
+    fn accounts(&self, app: u64, user_ids: Vec<String>) -> StoreFuture<'_, Vec<Option<Profile>>> {
+        Box::pin(async move {
+            if user_ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let keys: Vec<String> = user_ids.iter().map(|u| keys::profile(app, u)).collect();
+            let mut conn = self.redis.conn();
+            let stored: Vec<Option<String>> =
+                Redis::call(redis::cmd("MGET").arg(&keys).query_async(&mut conn)).await?;
+            user_ids
+                .into_iter()
+                .zip(stored)
+                .map(|(user_id, json)| {
+                    json.map(|json| {
+                        let mut profile: Profile = decode(&json, "profile")?;
+                        profile.user_id = user_id;
+                        Ok(profile)
+                    })
+                    .transpose()
+                })
+                .collect()
+        })
+    }
+
+    fn revoke_usersigs(&self, app: u64, user_id: String, at: i64) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let empty = encode(&Profile {
+                user_id: user_id.clone(),
+                ..Profile::default()
+            })?;
+            let mut conn = self.redis.conn();
+            Redis::call(
+                self.scripts
+                    .revoke
+                    .key(keys::revoked(app, &user_id))
+                    .key(keys::profile(app, &user_id))
+                    .arg(at)
+                    .arg(empty)
+                    .invoke_async::<()>(&mut conn),
+            )
+            .await
         })
     }
 
@@ -1256,6 +1354,13 @@ mod tests {
         let redis = TestRedis::start();
         let store = store(&redis, 3).await;
         crate::store_contract::profiles_round_trip(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn accounts_open_and_revoke() {
+        let redis = TestRedis::start();
+        let store = store(&redis, 3).await;
+        crate::store_contract::accounts_open_and_revoke(&store).await;
     }
 
     #[tokio::test(flavor = "multi_thread")]

@@ -5,7 +5,7 @@
 //! viewers, and frames of changes to the room's state. A node's channel carries
 //! [`NodeSignal`]s (JSON) to the connections on that node.
 
-use liveroom_proto::{KickReason, Priority};
+use liveroom_proto::{KickReason, Priority, Profile};
 use serde::{Deserialize, Serialize};
 
 use crate::session::Signal;
@@ -121,6 +121,11 @@ pub(crate) enum SignalWire {
         /// The encoded `room_event` frame.
         frame: String,
     },
+    /// The user's new profile.
+    Profile {
+        /// It.
+        profile: Profile,
+    },
 }
 
 impl From<Signal> for SignalWire {
@@ -128,6 +133,7 @@ impl From<Signal> for SignalWire {
         match s {
             Signal::Kick(reason) => Self::Kick { reason },
             Signal::Leave { room, frame } => Self::Leave { room, frame },
+            Signal::Profile(profile) => Self::Profile { profile },
         }
     }
 }
@@ -137,6 +143,7 @@ impl From<SignalWire> for Signal {
         match s {
             SignalWire::Kick { reason } => Self::Kick(reason),
             SignalWire::Leave { room, frame } => Self::Leave { room, frame },
+            SignalWire::Profile { profile } => Self::Profile(profile),
         }
     }
 }
@@ -165,6 +172,32 @@ mod tests {
         }
         for bad in ["", "M", "M9 1 {}", "M1x {}", "M1", "X{}"] {
             assert_eq!(RoomItem::decode(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_signal_comes_back_as_it_went() {
+        for signal in [
+            Signal::Kick(KickReason::RestApi),
+            Signal::Leave {
+                room: "r".into(),
+                frame: "{}".into(),
+            },
+            Signal::Profile(Profile {
+                user_id: "u".into(),
+                nick: "Ann".into(),
+                avatar: "https://x/a.png".into(),
+            }),
+        ] {
+            let wire = NodeSignal {
+                app: 1,
+                user: "u".into(),
+                conn: None,
+                signal: signal.clone().into(),
+            };
+            let json = serde_json::to_string(&wire).unwrap();
+            let back: NodeSignal = serde_json::from_str(&json).unwrap();
+            assert_eq!(Signal::from(back.signal), signal, "{json}");
         }
     }
 

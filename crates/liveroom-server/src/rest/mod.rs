@@ -65,8 +65,12 @@ pub(crate) mod codes {
     pub(crate) const ACCOUNT_INTERNAL: u32 = 70500;
     /// The profile service: a bad parameter.
     pub(crate) const PROFILE_INVALID: u32 = 40001;
-    /// The profile service: internal error.
-    pub(crate) const PROFILE_INTERNAL: u32 = 40005;
+    /// The profile service: internal error, try again (40005 is a sensitive word there).
+    pub(crate) const PROFILE_INTERNAL: u32 = 40006;
+    /// The profile service: the caller is not an app administrator.
+    pub(crate) const PROFILE_NEEDS_ADMIN: u32 = 40004;
+    /// The account service: a server timeout, try again.
+    pub(crate) const ACCOUNT_TIMEOUT: u32 = 70169;
 }
 
 /// The services, each with its own codes for the common failures.
@@ -96,7 +100,8 @@ impl Service {
             (Self::Login, code::INVALID_PARAMETER) => codes::ACCOUNT_INVALID,
             (Self::Login, code::INTERNAL) => codes::ACCOUNT_INTERNAL,
             (Self::Profile, code::INVALID_PARAMETER) => codes::PROFILE_INVALID,
-            (Self::Profile, code::INTERNAL) => codes::PROFILE_INTERNAL,
+            (Self::Profile, code::INTERNAL | code::UNAVAILABLE) => codes::PROFILE_INTERNAL,
+            (Self::Login, code::UNAVAILABLE) => codes::ACCOUNT_TIMEOUT,
             (_, code::MESSAGE_TOO_LONG) => tim::MESSAGE_TOO_LONG,
             (Self::Group, code::INTERNAL) => code::UNAVAILABLE,
             (_, other) => other,
@@ -106,7 +111,8 @@ impl Service {
     fn needs_admin(self) -> u32 {
         match self {
             Self::Login => codes::ACCOUNT_NEEDS_ADMIN,
-            Self::Profile | Self::Group => codes::NEEDS_ADMIN,
+            Self::Profile => codes::PROFILE_NEEDS_ADMIN,
+            Self::Group => codes::NEEDS_ADMIN,
         }
     }
 }
@@ -191,6 +197,10 @@ pub(crate) async fn call(
     out.insert("ErrorCode".into(), envelope.error_code.into());
     out.insert("ErrorInfo".into(), envelope.error_info.into());
     out.extend(fields);
+    if service == Some(Service::Profile) {
+        // The profile service's envelope has a text for the client too (empty here).
+        out.entry("ErrorDisplay").or_insert_with(|| "".into());
+    }
     Json(Value::Object(out)).into_response()
 }
 
@@ -283,6 +293,11 @@ fn authenticate(shared: &Shared, query: &Query) -> Result<(u64, String), ApiErro
 async fn dispatch(cx: &Cx<'_>, service: Service, command: &str, body: &[u8]) -> Answer {
     match (service, command) {
         (Service::Login, "account_import") => accounts::import(cx, body).await,
+        (Service::Login, "multiaccount_import") => accounts::multi_import(cx, body).await,
+        (Service::Login, "account_check") => accounts::check(cx, body).await,
+        (Service::Login, "kick") => accounts::kick(cx, body).await,
+        (Service::Profile, "portrait_set") => accounts::portrait_set(cx, body).await,
+        (Service::Profile, "portrait_get") => accounts::portrait_get(cx, body).await,
         (Service::Group, "create_group") => groups::create(cx, body).await,
         (Service::Group, "destroy_group") => groups::destroy(cx, body).await,
         (Service::Group, "send_group_msg") => messages::send(cx, body).await,
