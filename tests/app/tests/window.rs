@@ -1712,3 +1712,85 @@ async fn messages_sent_through_the_rest_api_show_in_the_room_with_the_imported_n
     drop(server);
     r
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
+async fn a_kick_through_the_rest_api_signs_the_app_out_and_says_why() -> Result<()> {
+    const APP_ID: u64 = 1_400_000_916;
+    const KEY: &str = "rest-kick-window-key";
+    const USER: &str = "kicked_viewer";
+    let server = liveroom_testkit::ServerProcess::start(
+        APP_ID,
+        KEY,
+        &["--admin", &format!("{APP_ID}:boss")],
+    );
+    let url = format!("ws://{}", server.addr());
+    // `liveroom admin call im_open_login_svc/kick` as the administrator; it must answer OK.
+    let kick = || -> Result<()> {
+        let out = std::process::Command::new(liveroom_app_tests::cli_bin())
+            .args(["admin", "call", "im_open_login_svc/kick", "--json"])
+            .arg(json!({ "UserID": USER }).to_string())
+            .env("LIVEROOM_SERVER", &url)
+            .env("LIVEROOM_APP", APP_ID.to_string())
+            .env("LIVEROOM_USER", "boss")
+            .env(
+                "LIVEROOM_SIG",
+                liveroom_app_tests::user_sig(APP_ID, KEY, "boss"),
+            )
+            .output()?;
+        let answer: Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("kick: {}", String::from_utf8_lossy(&out.stderr)))?;
+        ensure!(
+            out.status.success() && answer["ActionStatus"] == "OK",
+            "kick: {answer}"
+        );
+        Ok(())
+    };
+    let toast_js = |text: &str| {
+        format!(
+            "const t = document.getElementById('toasts').textContent; return t.includes({}) && !document.getElementById('screen-start').hidden && t",
+            json!(text)
+        )
+    };
+    let app = App::launch("rest-kick").await?;
+    let r: Result<()> = async {
+        app.fill("#remote-server", &url).await?;
+        app.fill("#remote-appid", &APP_ID.to_string()).await?;
+        app.fill("#remote-user", USER).await?;
+        let old_sig = liveroom_app_tests::user_sig(APP_ID, KEY, USER);
+        app.fill("#remote-sig", &old_sig).await?;
+        app.click("#remote-connect").await?;
+        app.wait_main().await?;
+
+        // The backend kicks the user: the app is back on the start screen saying why.
+        kick()?;
+        app.wait_js(
+            "the kick notice",
+            &toast_js("You were signed out: the service signed you out; sign in again with a new UserSig"),
+        )
+        .await?;
+        app.screenshot("rest-kicked-en").await?;
+
+        // The UserSig it had is refused now.
+        app.js("document.querySelectorAll('.toast').forEach(t => t.remove())", vec![]).await?;
+        app.click("#remote-connect").await?;
+        app.wait_js("the refusal", "const t = document.querySelector('.toast.error'); return t && t.textContent.includes('70001')").await?;
+
+        // A fresh UserSig (made after the kick's second) signs in; a second kick, in Chinese.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        app.js("document.querySelectorAll('.toast').forEach(t => t.remove())", vec![]).await?;
+        app.fill("#remote-sig", &liveroom_app_tests::user_sig(APP_ID, KEY, USER)).await?;
+        app.click("#start-lang").await?;
+        app.click("#remote-connect").await?;
+        app.wait_main().await?;
+        kick()?;
+        app.wait_js("the kick notice in Chinese", &toast_js("你已被下线：服务方已将你下线，请使用新的 UserSig 重新登录")).await?;
+        app.screenshot("rest-kicked-zh").await?;
+        app.click("#start-lang").await?;
+        Ok(())
+    }
+    .await;
+    let r = app.finish(r).await;
+    drop(server);
+    r
+}
