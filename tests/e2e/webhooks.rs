@@ -379,6 +379,16 @@ async fn before_send_allows_refuses_drops_and_replaces() {
         (&json!(5), &json!(1), &json!(2), &json!(1), &json!(1)),
         "{c}"
     );
+
+    // Stop-push is the owner's own control: the backend is not asked, whatever it would say.
+    backend.answer(|c| match c.command() {
+        "Group.CallbackBeforeSendMsg" => Answer::Json(code(1, "")),
+        _ => Answer::Json(ok()),
+    });
+    let stopped = host.stop_push("vet", "bye").await.expect("not vetted");
+    assert!(stopped.sequence > replaced.sequence);
+    assert_eq!(backend.of("Group.CallbackBeforeSendMsg").len(), 5);
+    assert_eq!(send(&host, "vet", "after").await.unwrap_err(), 10016);
 }
 
 #[tokio::test]
