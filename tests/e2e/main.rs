@@ -16,6 +16,7 @@ mod rest;
 mod rest_accounts;
 mod rest_backend;
 mod rest_cli;
+mod rest_groups;
 mod rest_support;
 mod rooms;
 mod session;

@@ -82,7 +82,7 @@ pub(crate) struct Shared {
     /// Each user's room creations.
     create_rates: budget::UserRates,
     /// Each app's REST calls, per command.
-    api_rates: budget::UserRates,
+    api_rates: rest::CallRates,
     /// REST sends of the last minutes by their `Random`, for de-duplication.
     rest_sends: rest::RecentSends,
     /// Each app's callbacks to its backend.
@@ -151,10 +151,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
             f64::from(config.room_create_rate) / 60.0,
             f64::from(config.room_create_rate),
         ),
-        api_rates: budget::UserRates::new(
-            f64::from(rest::CALLS_PER_SEC),
-            2.0 * f64::from(rest::CALLS_PER_SEC),
-        ),
+        api_rates: rest::CallRates::default(),
         rest_sends: rest::RecentSends::default(),
         webhooks,
         shutdown: shutdown.clone(),

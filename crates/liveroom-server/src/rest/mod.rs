@@ -11,6 +11,7 @@
 mod accounts;
 mod groups;
 mod messages;
+mod moderation;
 
 pub(crate) use messages::RecentSends;
 
@@ -36,6 +37,46 @@ pub(crate) const BODY_MAX: usize = 256 * 1024;
 const BODY_DEADLINE: Duration = Duration::from_secs(10);
 /// Calls per second an app may make to one command (Tencent's default), burst 2 s of it.
 pub(crate) const CALLS_PER_SEC: u32 = 200;
+
+/// Calls per second an app may make to `command`: Tencent's own limit for it (its use-limits
+/// page), [`CALLS_PER_SEC`] for most.
+fn calls_per_sec(command: &str) -> u32 {
+    match command {
+        "get_appid_group_list" | "send_broadcast_msg" => 1,
+        "multiaccount_import" | "account_check" => 100,
+        _ => CALLS_PER_SEC,
+    }
+}
+
+/// Each app's calls per command, each command at its own rate ([`calls_per_sec`]), in
+/// bursts of 2 s of it; a command of one call a second has no burst (a second call within
+/// the second is refused, as Tencent's).
+#[derive(Debug, Default)]
+pub(crate) struct CallRates {
+    /// Calls per second → the buckets of the commands allowed that many.
+    by_rate: std::sync::Mutex<std::collections::HashMap<u32, Arc<crate::budget::UserRates>>>,
+}
+
+impl CallRates {
+    /// Whether `app` may call `command` now; takes a token when so.
+    fn admit(&self, app: u64, command: &str, now: Instant) -> bool {
+        let rate = calls_per_sec(command);
+        let rates = {
+            let mut by_rate = self.by_rate.lock().unwrap_or_else(|e| e.into_inner());
+            by_rate
+                .entry(rate)
+                .or_insert_with(|| {
+                    let burst = if rate > 1 { 2 * rate } else { rate };
+                    Arc::new(crate::budget::UserRates::new(
+                        f64::from(rate),
+                        f64::from(burst),
+                    ))
+                })
+                .clone()
+        };
+        rates.admit(app, command, now)
+    }
+}
 
 /// Tencent's codes for the REST layer itself.
 pub(crate) mod codes {
@@ -226,11 +267,13 @@ async fn answer(
             format!("identifier '{admin}' is not an app administrator of SDKAppID {app} (--admin {app}:USER)"),
         ));
     }
-    let key = format!("rest:{command}");
-    if !shared.api_rates.admit(app, &key, Instant::now()) {
+    if !shared.api_rates.admit(app, command, Instant::now()) {
         return Err(ApiError::new(
             codes::FREQUENCY,
-            format!("over {CALLS_PER_SEC} calls/s to {command}: slow down"),
+            format!(
+                "over {} calls/s to {command}: slow down",
+                calls_per_sec(command)
+            ),
         ));
     }
     let body = match tokio::time::timeout(BODY_DEADLINE, to_bytes(body, BODY_MAX)).await {
@@ -300,7 +343,22 @@ async fn dispatch(cx: &Cx<'_>, service: Service, command: &str, body: &[u8]) -> 
         (Service::Profile, "portrait_get") => accounts::portrait_get(cx, body).await,
         (Service::Group, "create_group") => groups::create(cx, body).await,
         (Service::Group, "destroy_group") => groups::destroy(cx, body).await,
+        (Service::Group, "get_group_info") => groups::info(cx, body).await,
+        (Service::Group, "modify_group_base_info") => groups::modify(cx, body).await,
+        (Service::Group, "get_appid_group_list") => groups::list(cx, body).await,
+        (Service::Group, "get_online_member_num") => groups::online(cx, body).await,
+        (Service::Group, "change_group_owner") => groups::change_owner(cx, body).await,
+        (Service::Group, "delete_group_member") => groups::kick(cx, body).await,
         (Service::Group, "send_group_msg") => messages::send(cx, body).await,
+        (Service::Group, "send_group_system_notification") => messages::notify(cx, body).await,
+        (Service::Group, "group_msg_recall") => messages::recall(cx, body).await,
+        (Service::Group, "send_broadcast_msg") => messages::broadcast(cx, body).await,
+        (Service::Group, "forbid_send_msg") => moderation::mute(cx, body).await,
+        (Service::Group, "get_group_muted_account") => moderation::muted(cx, body, false).await,
+        (Service::Group, "get_group_shutted_uin") => moderation::muted(cx, body, true).await,
+        (Service::Group, "ban_group_member") => moderation::ban(cx, body).await,
+        (Service::Group, "unban_group_member") => moderation::unban(cx, body).await,
+        (Service::Group, "get_group_ban_member") => moderation::banned(cx, body).await,
         (_, other) => Err(ApiError::new(
             codes::BAD_RESOURCE,
             format!("no such command '{other}' in this service (the server README lists them)"),
