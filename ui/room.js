@@ -106,6 +106,9 @@ export class RoomPane {
     notice.textContent = g.notification || '';
     notice.hidden = !g.notification;
     this.$('.room-titles').title = g.introduction || '';
+    // The room changed hands (REST change_group_owner): the owner's tools follow the owner.
+    if (this.role === 'owner' && !this.isOwner) this.role = 'member';
+    else if (this.isOwner) this.role = 'owner';
     this.setRole();
     if (g.pushStopped) this.setEnded(g.postscript || '');
     this._setGuestInput();
@@ -758,6 +761,11 @@ export class RoomPane {
         const p = m.payload || {};
         const name = m.nick || (p.userIDList && p.userIDList[0]) || '';
         return { __line: true, text: `${name} ${p.operationType === 2 ? t('left') : t('joined')}`, kind: 'tip' };
+      }
+      case 'TIMGroupSystemNoticeElem': {
+        // The app's backend to everyone in the room: a line, its text as the backend wrote it.
+        const text = String((m.payload && m.payload.userDefinedField) ?? '');
+        return { __line: true, text: `${t('systemNotice')}: ${text}`, kind: 'notice' };
       }
       case 'TIMCustomElem': {
         const p = m.payload || {};

@@ -14,7 +14,7 @@ import { PANE } from './pane-events.js';
 const E = TWebLive.EVENT;
 
 /** Room events, each with the pane method it calls. Messages and join/leave go to `receive`. */
-const MESSAGE_EVENTS = [E.IM_TEXT_MESSAGE_RECEIVED, E.IM_CUSTOM_MESSAGE_RECEIVED, E.IM_IMAGE_MESSAGE_RECEIVED, E.IM_REMOTE_USER_JOIN, E.IM_REMOTE_USER_LEAVE];
+const MESSAGE_EVENTS = [E.IM_TEXT_MESSAGE_RECEIVED, E.IM_CUSTOM_MESSAGE_RECEIVED, E.IM_IMAGE_MESSAGE_RECEIVED, E.IM_REMOTE_USER_JOIN, E.IM_REMOTE_USER_LEAVE, E.IM_GROUP_SYSTEM_NOTICE];
 
 export class Rooms {
   /**

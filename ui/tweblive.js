@@ -34,6 +34,10 @@ export const EVENT = Object.freeze({
   // Beyond the seed: back after a gap older than the room's kept history, `{roomID,
   // firstKept}`: the messages before sequence `firstKept` that this client missed are gone.
   IM_MESSAGES_SKIPPED: 't_messages_skipped',
+  // Beyond the seed: notices the app's backend sent to everyone in the room (REST
+  // send_group_system_notification): TIMGroupSystemNoticeElem messages, the text in
+  // `payload.userDefinedField`.
+  IM_GROUP_SYSTEM_NOTICE: 't_group_system_notice',
 });
 
 /** Constant values, as the seed's TWebLive.TYPES. */

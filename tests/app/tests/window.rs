@@ -1715,6 +1715,109 @@ async fn messages_sent_through_the_rest_api_show_in_the_room_with_the_imported_n
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
+async fn a_backends_notice_recall_and_change_of_owner_show_in_the_room() -> Result<()> {
+    const APP_ID: u64 = 1_400_000_915;
+    const KEY: &str = "rest-groups-window-key";
+    const ROOM: &str = "rest-notice";
+    let server = liveroom_testkit::ServerProcess::start(
+        APP_ID,
+        KEY,
+        &["--admin", &format!("{APP_ID}:boss")],
+    );
+    let url = format!("ws://{}", server.addr());
+    // `liveroom admin call PATH --json BODY` as the administrator; its answer must be OK.
+    let admin = |path: &str, body: Value| -> Result<Value> {
+        let out = std::process::Command::new(liveroom_app_tests::cli_bin())
+            .args(["admin", "call", path, "--json", &body.to_string()])
+            .env("LIVEROOM_SERVER", &url)
+            .env("LIVEROOM_APP", APP_ID.to_string())
+            .env("LIVEROOM_USER", "boss")
+            .env(
+                "LIVEROOM_SIG",
+                liveroom_app_tests::user_sig(APP_ID, KEY, "boss"),
+            )
+            .output()?;
+        let answer: Value = serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("{path}: {}", String::from_utf8_lossy(&out.stderr)))?;
+        ensure!(
+            out.status.success() && answer["ActionStatus"] == "OK",
+            "{path}: {answer}"
+        );
+        Ok(answer)
+    };
+    admin(
+        "group_open_http_svc/create_group",
+        json!({"Owner_Account": "rest_host", "Type": "AVChatRoom", "GroupId": ROOM, "Name": "Notice show"}),
+    )?;
+    let app = App::launch("rest-groups-window").await?;
+    let r: Result<()> = async {
+        app.fill("#remote-server", &url).await?;
+        app.fill("#remote-appid", &APP_ID.to_string()).await?;
+        app.fill("#remote-user", "rest_viewer").await?;
+        app.fill("#remote-sig", &liveroom_app_tests::user_sig(APP_ID, KEY, "rest_viewer")).await?;
+        app.click("#remote-connect").await?;
+        app.wait_main().await?;
+        app.enter_room(ROOM).await?;
+        let pane = format!(".pane[data-room='{ROOM}']");
+
+        // A notice to everyone: a line in the chat with the backend's text, as text.
+        let notice = "<b>Doors open</b> at 8 · 8 点开播";
+        admin(
+            "group_open_http_svc/send_group_system_notification",
+            json!({"GroupId": ROOM, "Content": notice}),
+        )?;
+        let line = app
+            .wait_js(
+                "the backend's notice",
+                &format!("const li = [...document.querySelectorAll(\"{pane} .chat li.line.notice\")].pop(); return li && {{text: li.textContent, bold: !!li.querySelector('b')}}"),
+            )
+            .await?;
+        let text = line["text"].as_str().unwrap_or_default();
+        ensure!(text.ends_with(notice), "the notice's text as written: {line}");
+        ensure!(line["bold"] == false, "shown as text, never as HTML: {line}");
+        app.screenshot("rest-notice").await?;
+
+        // A message recalled by the backend leaves the chat.
+        let oops = "this one goes away";
+        let sent = admin(
+            "group_open_http_svc/send_group_msg",
+            json!({"GroupId": ROOM, "From_Account": "rest_host", "MsgBody": [{"MsgType": "TIMTextElem", "MsgContent": {"Text": oops}}]}),
+        )?;
+        app.wait_js("the message to recall", &shows_text_js(ROOM, oops)).await?;
+        let recalled = admin(
+            "group_open_http_svc/group_msg_recall",
+            json!({"GroupId": ROOM, "MsgSeqList": [{"MsgSeq": sent["MsgSeq"]}]}),
+        )?;
+        ensure!(recalled["RecallRetList"][0]["RetCode"] == 0, "{recalled}");
+        app.wait_js(
+            "the recalled message gone",
+            &format!("return !({})", shows_text_js(ROOM, oops).trim_start_matches("return ")),
+        )
+        .await?;
+
+        // The room handed to this viewer: the owner's tools appear in its pane.
+        let owner = app.js(&format!("return document.querySelector(\"{pane}\").classList.contains('is-owner')"), vec![]).await?;
+        ensure!(owner == false, "a viewer at first");
+        admin(
+            "group_open_http_svc/change_group_owner",
+            json!({"GroupId": ROOM, "NewOwner_Account": "rest_viewer"}),
+        )?;
+        app.wait_js(
+            "the owner's tools",
+            &format!("const p = document.querySelector(\"{pane}\"); return p.classList.contains('is-owner') && !p.querySelector('.btn-host').hidden"),
+        )
+        .await?;
+        app.screenshot("rest-new-owner").await?;
+        Ok(())
+    }
+    .await;
+    let r = app.finish(r).await;
+    drop(server);
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
 async fn a_kick_through_the_rest_api_signs_the_app_out_and_says_why() -> Result<()> {
     const APP_ID: u64 = 1_400_000_916;
     const KEY: &str = "rest-kick-window-key";
