@@ -24,6 +24,9 @@ object per line each way:
     <- {"op": "hook_log"}                every callback received so far
     <- {"op": "quit"}
 
+With --serve it is only the webhook receiver, printing each callback and its reply as a
+JSON line until interrupted (the README's webhook example).
+
 Each request gets one line back: {"ok": true, ...} with the REST answers, or
 {"ok": false, "code": N, "info": "...", "command": "..."} when Tencent's envelope said FAIL
 (or {"ok": false, "error": "..."} for anything else). Point the server's callback at
@@ -219,10 +222,11 @@ OPS = {
 class Hooks:
     """What the callbacks brought, and the anti-spam rule the before-send hook applies."""
 
-    def __init__(self, sdkappid, refuse_words, token=None):
+    def __init__(self, sdkappid, refuse_words, token=None, echo=False):
         self.sdkappid = sdkappid
         self.refuse_words = [w.lower() for w in refuse_words]
         self.token = token
+        self.echo = echo
         self.lock = threading.Lock()
         self.log = []
 
@@ -242,6 +246,12 @@ class Hooks:
                 yield content.get("Text", "")
 
     def answer(self, query, body):
+        reply = self.decide(query, body)
+        if self.echo:
+            say({"callback": query.get("CallbackCommand"), "body": body, "reply": reply})
+        return reply
+
+    def decide(self, query, body):
         """Tencent's reply, or None when the request is not signed as it must be (answered
         403: a failure to the server). ErrorCode 0 lets the message through; a code in
         10100..10200 refuses it, and its ErrorInfo reaches the sender."""
@@ -301,9 +311,14 @@ def receiver(hooks, port):
 # --- The control channel --------------------------------------------------------------------
 
 
+SAY = threading.Lock()
+
+
 def say(obj):
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+    """One JSON line on stdout (the receiver's threads print too)."""
+    with SAY:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
 
 
 def main():
@@ -315,10 +330,18 @@ def main():
     parser.add_argument("--refuse-word", action="append", default=[], help="refuse messages with it")
     parser.add_argument("--hook-port", type=int, default=0, help="webhook port (0: any free one)")
     parser.add_argument("--token", help="the callbacks' signing token (Liveroom: --callback-token)")
+    parser.add_argument(
+        "--serve", action="store_true", help="only the webhook receiver: print each callback, until ^C"
+    )
     args = parser.parse_args()
 
-    hooks = Hooks(args.app, args.refuse_word, args.token)
+    hooks = Hooks(args.app, args.refuse_word, args.token, echo=args.serve)
     say({"listening": receiver(hooks, args.hook_port)})
+    if args.serve:
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            return
     rest = Rest(args.server, args.app, args.key, args.admin) if args.server else None
     for line in sys.stdin:
         if not line.strip():

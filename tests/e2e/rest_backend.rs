@@ -88,6 +88,9 @@ async fn next_json(lines: &mut Lines<BufReader<ChildStdout>>) -> Value {
 
 #[tokio::test]
 async fn a_tencent_style_backend_runs_a_show_and_its_webhook_vets_every_message() {
+    // The "done when": a backend speaking Tencent's REST API imports accounts, creates
+    // a room, sends a gift as the host, mutes and bans a viewer and destroys the room, and its
+    // webhook sees every message first and refuses one.
     let mut backend = Backend::start("spam", HOOK_TOKEN).await;
     let server = Server::start_with(&[
         "--admin",
@@ -170,10 +173,39 @@ async fn a_tencent_style_backend_runs_a_show_and_its_webhook_vets_every_message(
         }
     }
 
+    // The backend mutes the viewer: told at once, and its next send is refused with 10017.
+    backend
+        .ok(json!({"op": "mute", "room": "py-live", "user": "viewer", "seconds": 60}))
+        .await;
+    let muted = wait_for(&mut viewer_events, "t_muted").await;
+    assert_eq!(muted["data"]["userID"], "viewer");
+    assert!(
+        muted["data"]["until"].as_i64().expect("until") > liveroom_usersig::now_secs(),
+        "{muted}"
+    );
+    let refused = viewer
+        .send_text_message("py-live", "am I muted?", Priority::Normal)
+        .await
+        .expect_err("muted");
+    assert_eq!(refused.code, 10017, "{refused:?}");
+
+    // ... then bans it: removed from the room, and it may not come back.
+    backend
+        .ok(json!({"op": "ban", "room": "py-live", "user": "viewer", "seconds": 3600, "reason": "spam"}))
+        .await;
+    let kicked = wait_for(&mut viewer_events, "t_kicked_from_room").await;
+    assert_eq!(kicked["data"]["userID"], "viewer", "{kicked}");
+    assert_eq!(kicked["data"]["banned"], true, "{kicked}");
+    assert_eq!(kicked["data"]["reason"], "spam", "{kicked}");
+    let removed = wait_for(&mut fan_events, "t_member_removed").await;
+    assert_eq!(removed["data"]["userID"], "viewer");
+    let again = viewer.enter_room("py-live").await.expect_err("banned");
+    assert_eq!(again.code, 10007, "{again:?}");
+
+    // The end of the show: the fan, still in the room, is told.
     backend
         .ok(json!({"op": "close_show", "room": "py-live"}))
         .await;
-    wait_for(&mut viewer_events, "t_room_dismissed").await;
     wait_for(&mut fan_events, "t_room_dismissed").await;
 
     // A FAIL envelope, read as Tencent's: the room is gone.
@@ -207,10 +239,10 @@ async fn a_tencent_style_backend_runs_a_show_and_its_webhook_vets_every_message(
         .collect();
     assert_eq!(
         texts,
-        ["hello from Vera", "cheap SPAM here", "rocket"],
-        "every message, in the order sent (the refused one too)"
+        ["hello from Vera", "cheap SPAM here", "rocket", "am I muted?"],
+        "every message, in the order sent (the refused ones too: the backend is asked before the room's rules)"
     );
-    for e in &before[..2] {
+    for e in [before[0], before[1], before[3]] {
         assert_eq!(e["body"]["From_Account"], "viewer");
         assert_eq!(e["query"]["OptPlatform"], "Web");
         assert_eq!(e["query"]["ClientIP"], "127.0.0.1");
@@ -231,6 +263,13 @@ async fn a_tencent_style_backend_runs_a_show_and_its_webhook_vets_every_message(
         "no after-send for the refused message: {after:?}"
     );
     assert_eq!(seqs[1], &gift["MsgSeq"]);
+    let exits = of_command(&log, "Group.CallbackAfterMemberExit");
+    let banned = exits
+        .iter()
+        .find(|e| e["body"]["ExitMemberList"][0]["Member_Account"] == "viewer")
+        .unwrap_or_else(|| panic!("the ban's exit: {exits:?}"));
+    assert_eq!(banned["body"]["ExitType"], "Kicked");
+    assert_eq!(banned["body"]["Operator_Account"], ADMIN);
     let created = of_command(&log, "Group.CallbackAfterCreateGroup");
     assert_eq!(created.len(), 1);
     assert_eq!(created[0]["body"]["Owner_Account"], "host");
