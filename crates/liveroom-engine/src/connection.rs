@@ -218,11 +218,14 @@ impl Connection {
                         let mut state = lock(&self.shared.state);
                         state.net = NetState::Disconnected;
                     }
+                    // Logged out before anyone hears of it (a listener acting on the event
+                    // finds the engine logged out), the events in TIM's order.
+                    let had_session = self.shared.forget_session();
                     self.shared.emitter.emit(Event::new(
                         EventName::KickedOut,
                         EventData::Text(reason.as_str().to_owned()),
                     ));
-                    self.shared.end_session();
+                    self.shared.announce_session_end(had_session);
                     return;
                 }
                 Stop::Fatal(err) => {

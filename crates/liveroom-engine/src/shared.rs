@@ -182,11 +182,19 @@ impl Shared {
     /// Ends the login and leaves every room locally; emits `t_im_not_ready` if there was a
     /// login.
     pub(crate) fn end_session(&self) {
-        let had_session = {
-            let mut state = lock(&self.state);
-            state.rooms.clear();
-            state.session.take().is_some()
-        };
+        let had_session = self.forget_session();
+        self.announce_session_end(had_session);
+    }
+
+    /// Forgets the session and its rooms; whether there was one.
+    pub(crate) fn forget_session(&self) -> bool {
+        let mut state = lock(&self.state);
+        state.rooms.clear();
+        state.session.take().is_some()
+    }
+
+    /// `t_sdk_not_ready` when a session ended.
+    pub(crate) fn announce_session_end(&self, had_session: bool) {
         if had_session {
             self.emitter
                 .emit(Event::new(EventName::ImNotReady, EventData::None));
