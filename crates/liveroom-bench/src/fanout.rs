@@ -95,17 +95,24 @@ pub struct Report {
 }
 
 pub async fn run(p: Params) -> anyhow::Result<Report> {
-    run_with(p, &[]).await
+    Ok(run_with(p, &[], "warn", None).await?.0)
 }
 
-/// [`run`] with `flags` added to our server's command line (e.g. a webhook to a dead port).
-pub async fn run_with(p: Params, flags: &[String]) -> anyhow::Result<Report> {
+/// [`run`] with `flags` added to our server's command line (e.g. a webhook to a dead port),
+/// the server logging at `log`; with `probe`, that HTTP path's JSON read from the server at
+/// the end of the run (e.g. its counters) is returned beside the report.
+pub async fn run_with(
+    p: Params,
+    flags: &[String],
+    log: &str,
+    probe: Option<&str>,
+) -> anyhow::Result<(Report, Option<Value>)> {
     let mut extra: Vec<String> = ["--user-rate", "1000000"]
         .iter()
         .map(|s| s.to_string())
         .collect();
     extra.extend_from_slice(flags);
-    let server = BenchServer::start_target(p.target, p.server.clone(), &extra)?;
+    let server = BenchServer::start_logged(p.target, p.server.clone(), &extra, log)?;
     let room = create_room(&server).await?;
     let pid = server.pid;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -185,6 +192,10 @@ pub async fn run_with(p: Params, flags: &[String]) -> anyhow::Result<Report> {
         s.abort();
     }
 
+    let probed = match probe {
+        Some(path) => Some(server.get_json(path).await?),
+        None => None,
+    };
     let Collected {
         delivered,
         frames,
@@ -215,7 +226,7 @@ pub async fn run_with(p: Params, flags: &[String]) -> anyhow::Result<Report> {
             })
         })
         .collect();
-    Ok(Report {
+    let report = Report {
         scenario: p.scenario.to_owned(),
         target: p.target.name().to_owned(),
         viewers: p.viewers,
@@ -252,7 +263,8 @@ pub async fn run_with(p: Params, flags: &[String]) -> anyhow::Result<Report> {
         closed_early,
         churn_joins: counts.churn_joins.load(Ordering::Relaxed),
         by_priority,
-    })
+    };
+    Ok((report, probed))
 }
 
 /// Logs in as `host` on `server` and creates the bench's room; its ID.

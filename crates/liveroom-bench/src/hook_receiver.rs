@@ -100,7 +100,10 @@ async fn handle(
         *seen.by_command.entry(command).or_default() += 1;
     }
     match ctx.answer {
-        Answer::After(delay) => tokio::time::sleep(delay).await,
+        // A thread's sleep, not tokio's: the timer wheel rounds a 1 ms sleep up to ~2 ms.
+        Answer::After(delay) => {
+            let _ = tokio::task::spawn_blocking(move || std::thread::sleep(delay)).await;
+        }
         Answer::Never => std::future::pending::<()>().await,
     }
     if let Ok(mut seen) = ctx.seen.lock() {

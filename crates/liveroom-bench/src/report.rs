@@ -251,6 +251,8 @@ pub struct SendsReport {
 pub struct Goal {
     pub target: String,
     pub measured: String,
+    /// The target's bound, as measured in the same run where it depends on a baseline.
+    pub allowed: String,
     pub met: bool,
 }
 
@@ -287,9 +289,15 @@ pub fn print_sends(r: &SendsReport, json: bool) {
     for note in &r.notes {
         println!("{note}");
     }
-    println!("{:<64}{:>24}{:>10}", "target", "measured", "");
+    println!(
+        "{:<60}{:>14}{:>14}{:>10}",
+        "target", "measured", "allowed", ""
+    );
     for g in &r.goals {
         let met = if g.met { "met" } else { "NOT MET" };
-        println!("{:<64}{:>24}{:>10}", g.target, g.measured, met);
+        println!(
+            "{:<60}{:>14}{:>14}{:>10}",
+            g.target, g.measured, g.allowed, met
+        );
     }
 }

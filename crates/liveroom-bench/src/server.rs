@@ -143,6 +143,18 @@ impl BenchServer {
         crate::conn::server_addr(&self.url)
     }
 
+    /// `GET http://HOST:PORT/PATH` on the server, its JSON (e.g. `/healthz/webhooks`).
+    pub async fn get_json(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let url = format!("{}{path}", self.url.replacen("ws://", "http://", 1));
+        let resp = reqwest::get(&url)
+            .await
+            .with_context(|| format!("GET {url}"))?;
+        if !resp.status().is_success() {
+            bail!("GET {url}: HTTP {}", resp.status());
+        }
+        Ok(resp.json().await?)
+    }
+
     /// Sends SIGTERM and waits up to `bound` for the process to exit: the time it took, or
     /// `None` if it was still running (it is then killed).
     pub fn terminate(&mut self, bound: Duration) -> anyhow::Result<Option<Duration>> {
