@@ -121,6 +121,9 @@ pub struct Config {
     pub callback_in_flight: usize,
 }
 
+/// The most after-events queued, or before-send callbacks in flight, per app.
+const CALLBACK_COUNT_MAX: usize = 1_000_000;
+
 /// What a send gets when the backend's before-send callback does not answer in time, answers
 /// an HTTP error or something that is not Tencent's JSON reply.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -298,10 +301,11 @@ impl Config {
                 "callback timeout must be more than 0 and at most 60 seconds".into(),
             ));
         }
-        if self.callback_queue == 0 || self.callback_in_flight == 0 {
-            return Err(ServerError::Config(
-                "callback queue and callback in-flight must be > 0".into(),
-            ));
+        let most = 1..=CALLBACK_COUNT_MAX;
+        if !most.contains(&self.callback_queue) || !most.contains(&self.callback_in_flight) {
+            return Err(ServerError::Config(format!(
+                "callback queue and callback in-flight must be 1..={CALLBACK_COUNT_MAX}"
+            )));
         }
         Ok(())
     }
@@ -1379,6 +1383,13 @@ mod tests {
             refused(&["--callback", "7:http://a/", "--callback-timeout=-1"]).contains("seconds")
         );
         assert!(refused(&["--callback", "7:http://a/", "--callback-queue", "0"]).contains("queue"));
+        let flight = [
+            "--callback",
+            "7:http://a/",
+            "--callback-in-flight",
+            "1000001",
+        ];
+        assert!(refused(&flight).contains("in-flight"));
         assert!(refused(&["--callback-on-timeout", "maybe"]).contains("maybe"));
     }
 

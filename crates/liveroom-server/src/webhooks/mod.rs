@@ -307,8 +307,13 @@ impl Webhooks {
         }
     }
 
-    /// `Group.CallbackAfterSendMsg`: `msg` was accepted by its room.
+    /// `Group.CallbackAfterSendMsg`: `msg` was accepted by its room. Not for a body with no
+    /// `MsgBody` element (a REST system notification: not a message to Tencent either).
     pub(crate) fn after_send(&self, app: u64, via: &SendOrigin<'_>, msg: &Message) {
+        let msg_body = tim::msg_body(&msg.body);
+        if msg_body.is_empty() {
+            return;
+        }
         self.after(app, &via.origin, || bodies::AfterSendMsg {
             group_id: &msg.to,
             kind: AV_CHAT_ROOM,
@@ -319,7 +324,7 @@ impl Webhooks {
             msg_time: msg.time,
             msg_id: &msg.id,
             online_only_flag: 0,
-            msg_body: tim::msg_body(&msg.body),
+            msg_body,
             cloud_custom_data: "",
             event_time: now_ms(),
         });
