@@ -437,6 +437,72 @@ async fn a_slow_backend_delays_its_own_room_only_and_the_message_goes_out_after_
 }
 
 #[tokio::test]
+async fn sends_made_together_behind_a_hung_backend_wait_one_time_limit_and_keep_their_order() {
+    let backend = Backend::start().await;
+    backend.answer(|c| match (c.command(), c.group()) {
+        ("Group.CallbackBeforeSendMsg", "hung") => Answer::Slow(Duration::from_secs(30), ok()),
+        _ => Answer::Json(ok()),
+    });
+    let server = server(&flags(&[
+        "--callback",
+        &backend.flag(),
+        "--callback-timeout",
+        "1",
+    ]));
+    let host = host_of(&server, "host", "hung").await;
+    let viewer = viewer_in(&server, "viewer", "hung").await;
+    let mut viewer_events = viewer.events();
+    let mut host_events = host.events();
+
+    // Three sends made at once on one connection: each waits the time limit side by side,
+    // not one after another (which would take three limits).
+    let started = Instant::now();
+    let sends = {
+        let host = host.clone();
+        tokio::spawn(async move {
+            tokio::join!(
+                send(&host, "hung", "one"),
+                send(&host, "hung", "two"),
+                send(&host, "hung", "three")
+            )
+        })
+    };
+    let deadline = Instant::now() + SOON;
+    while backend.of("Group.CallbackBeforeSendMsg").len() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "the three sends are vetted at once: {:#?}",
+            backend.calls()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Meanwhile the waiting connection still gets the room's frames.
+    let tip = json!({"GroupId": "hung", "Content": "while you wait"});
+    assert_eq!(
+        rest(&server, "group_open_http_svc/send_group_system_notification", tip).await["ActionStatus"],
+        "OK"
+    );
+    let notice = wait_for(&mut host_events, "t_group_system_notice").await;
+    assert!(!sends.is_finished(), "the notice came while the sends waited: {notice}");
+    let (one, two, three) = sends.await.unwrap();
+    let took = started.elapsed();
+    let seqs = [one, two, three].map(|r| r.expect("let through after the limit").sequence);
+    assert!(
+        took < Duration::from_millis(2500),
+        "about one time limit for all three, not three: {took:?}"
+    );
+    assert!(seqs[0] < seqs[1] && seqs[1] < seqs[2], "in the order made: {seqs:?}");
+    let mut texts = Vec::new();
+    while texts.len() < 3 {
+        let got = wait_for(&mut viewer_events, "t_text_message_received").await;
+        for m in got["data"].as_array().unwrap() {
+            texts.push(m["payload"]["text"].as_str().unwrap().to_owned());
+        }
+    }
+    assert_eq!(texts, ["one", "two", "three"]);
+}
+
+#[tokio::test]
 async fn the_refuse_policy_answers_80003_for_a_timeout_an_http_error_or_not_json() {
     let backend = Backend::start().await;
     backend.answer(|c| match (c.command(), c.text()) {

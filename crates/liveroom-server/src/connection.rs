@@ -28,6 +28,7 @@ use tokio::time::Sleep;
 
 use crate::auth;
 use crate::budget::TokenBucket;
+use crate::deferred_sends::{self, DeferredSends};
 use crate::fanout::{self, Subscription};
 use crate::listener::AddrSlot;
 use crate::moderation::{self, Actor};
@@ -71,6 +72,10 @@ struct Conn {
     /// The client's address (behind a trusted proxy, the one `X-Forwarded-For` names), for
     /// the webhooks.
     ip: IpAddr,
+    /// The `id` of the request being answered.
+    request_id: u64,
+    /// Sends waiting on the app's before-send callback, made on the first such send.
+    deferred: Option<Box<DeferredSends>>,
 }
 
 /// How the loop ended.
@@ -112,6 +117,8 @@ pub(crate) async fn run(mut ws: WebSocket, shared: Arc<Shared>, place: Arc<AddrS
         signals: None,
         late_notices: Vec::new(),
         ip: place.ip(),
+        request_id: 0,
+        deferred: None,
     };
     tracing::debug!(conn = conn.id, client = %place.ip(), "connected");
     let mut out: Vec<Utf8Bytes> = Vec::new();
@@ -191,7 +198,14 @@ pub(crate) async fn run(mut ws: WebSocket, shared: Arc<Shared>, place: Arc<AddrS
                     }
                 }
             }
-            incoming = ws.recv() => match incoming.inspect(|_| last_seen = Instant::now()) {
+            Some(reply) = next_deferred(&mut conn.deferred) => {
+                let reply = std::iter::once(WsMessage::Text(reply.into()));
+                if let Err(end) = Box::pin(conn.deliver(&mut ws, reply)).await {
+                    break end;
+                }
+            }
+            // Not while its waiting sends are at their most: the client's next requests wait.
+            incoming = ws.recv(), if conn.deferred.as_ref().is_none_or(|d| d.len() < deferred_sends::MAX_WAITING) => match incoming.inspect(|_| last_seen = Instant::now()) {
                 None | Some(Ok(WsMessage::Close(_))) => break End::Gone,
                 Some(Err(e)) => {
                     tracing::debug!(conn = conn.id, error = %e, "read failed");
@@ -203,10 +217,12 @@ pub(crate) async fn run(mut ws: WebSocket, shared: Arc<Shared>, place: Arc<AddrS
                 Some(Ok(WsMessage::Text(text))) => {
                     // Boxed: requests are rare next to the idle wait, and the request path's
                     // state is large; inline it would make every idle connection pay for it.
-                    let reply = Box::pin(conn.handle_text(text.as_str())).await;
-                    let reply = std::iter::once(WsMessage::Text(reply.into()));
-                    if let Err(end) = Box::pin(conn.deliver(&mut ws, reply)).await {
-                        break end;
+                    // `None`: a send answered later (see `deferred_sends`).
+                    if let Some(reply) = Box::pin(conn.handle_text(text.as_str())).await {
+                        let reply = std::iter::once(WsMessage::Text(reply.into()));
+                        if let Err(end) = Box::pin(conn.deliver(&mut ws, reply)).await {
+                            break end;
+                        }
                     }
                     if let Some(sub) = conn.pending.take() {
                         conn.subs.push(sub);
@@ -267,6 +283,14 @@ async fn next_signal(
     match signals {
         Some((_, rx)) => rx.recv().await,
         None => std::future::pending().await,
+    }
+}
+
+/// The next reply of a send that waited on the app's backend; never when none waits.
+async fn next_deferred(deferred: &mut Option<Box<DeferredSends>>) -> Option<String> {
+    match deferred {
+        Some(d) if d.len() > 0 => d.next().await,
+        _ => std::future::pending().await,
     }
 }
 
@@ -385,6 +409,38 @@ fn explain_bad_frame(text: &str, err: &serde_json::Error) -> (Option<u64>, ApiEr
     e(format!("invalid request '{op}': {msg}"))
 }
 
+/// The reply or error frame of request `id`.
+fn reply_frame(id: u64, result: Result<Reply, ApiError>) -> String {
+    let reply = result.and_then(|reply| {
+        reply.frame(id).map_err(|e| {
+            tracing::error!(error = %e, "cannot encode reply");
+            ApiError::new(code::INTERNAL, "cannot encode reply")
+        })
+    });
+    reply.unwrap_or_else(|e| error_frame(Some(id), &e))
+}
+
+/// The reply to the sender of `msg`.
+fn sent_reply(mut msg: liveroom_proto::Message) -> Reply {
+    msg.flow = Flow::Out;
+    Reply::Sent(Box::new(SendReply { message: msg }))
+}
+
+/// The user's own message rate, shared by all its connections and logins.
+fn check_user_rate(shared: &Shared, app: u64, user: &str) -> Result<(), ApiError> {
+    if shared.send_rates.admit(app, user, Instant::now()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        code::RATE_LIMITED,
+        format!(
+            "userID '{user}' is over its rate limit of {} messages/s (burst {})",
+            shared.config.user_rate,
+            2 * shared.config.user_rate
+        ),
+    ))
+}
+
 fn not_logged_in() -> ApiError {
     ApiError::new(code::NOT_LOGGED_IN, "this call needs login first")
 }
@@ -477,23 +533,21 @@ impl Conn {
         result
     }
 
-    /// Answers one text frame with one reply or error frame.
-    async fn handle_text(&mut self, text: &str) -> String {
+    /// Answers one text frame with one reply or error frame; `None` for a send answered
+    /// later.
+    async fn handle_text(&mut self, text: &str) -> Option<String> {
         let frame: ClientFrame = match serde_json::from_str(text) {
             Ok(f) => f,
             Err(err) => {
                 let (id, e) = explain_bad_frame(text, &err);
-                return error_frame(id, &e);
+                return Some(error_frame(id, &e));
             }
         };
-        let id = frame.id;
-        let reply = self.dispatch(frame.request).await.and_then(|reply| {
-            reply.frame(id).map_err(|e| {
-                tracing::error!(error = %e, "cannot encode reply");
-                ApiError::new(code::INTERNAL, "cannot encode reply")
-            })
-        });
-        reply.unwrap_or_else(|e| error_frame(Some(id), &e))
+        self.request_id = frame.id;
+        match self.dispatch(frame.request).await {
+            Ok(Reply::Deferred) => None,
+            result => Some(reply_frame(frame.id, result)),
+        }
     }
 
     /// Runs a request; returns the reply's `data`.
@@ -857,7 +911,39 @@ impl Conn {
                 )
             })?;
         let app_admin = self.shared.rules.is_app_admin(app, &login.user_id);
-        let rate = || self.check_user_rate(app, &login.user_id);
+        if self.shared.webhooks.vets_sends(app) {
+            let (shared, user, profile) = (
+                self.shared.clone(),
+                login.user_id.clone(),
+                login.profile.clone(),
+            );
+            let (ip, id) = (self.ip, self.request_id);
+            let deferred = self.deferred.get_or_insert_with(Default::default);
+            deferred.push(move |turn| async move {
+                let rate = || check_user_rate(&shared, app, &user);
+                let check = SendCheck {
+                    user: &user,
+                    app_admin,
+                    app_words: shared.rules.words(app),
+                    rate: &rate,
+                };
+                let via = SendOrigin::client(&user, ip);
+                let sent = service::send_in_turn(
+                    &shared,
+                    &room,
+                    &profile,
+                    body,
+                    priority,
+                    Some(check),
+                    via,
+                    turn,
+                )
+                .await;
+                reply_frame(id, sent.map(sent_reply))
+            });
+            return Ok(Reply::Deferred);
+        }
+        let rate = || check_user_rate(&self.shared, app, &login.user_id);
         let check = SendCheck {
             user: &login.user_id,
             app_admin,
@@ -867,7 +953,7 @@ impl Conn {
         // The room checks its rules, then the user's own rate, and its broker makes the
         // budget decision as it accepts the send.
         let via = SendOrigin::client(&login.user_id, self.ip);
-        let mut msg = service::send(
+        let msg = service::send(
             &self.shared,
             &room,
             &login.profile,
@@ -877,23 +963,7 @@ impl Conn {
             via,
         )
         .await?;
-        msg.flow = Flow::Out;
-        Ok(Reply::Sent(Box::new(SendReply { message: msg })))
-    }
-
-    /// The user's own message rate, shared by all its connections and logins.
-    fn check_user_rate(&self, app: u64, user: &str) -> Result<(), ApiError> {
-        if self.shared.send_rates.admit(app, user, Instant::now()) {
-            return Ok(());
-        }
-        Err(ApiError::new(
-            code::RATE_LIMITED,
-            format!(
-                "userID '{user}' is over its rate limit of {} messages/s (burst {})",
-                self.shared.config.user_rate,
-                2 * self.shared.config.user_rate
-            ),
-        ))
+        Ok(sent_reply(msg))
     }
 
     async fn stop_push(&mut self, room_id: String, postscript: String) -> Result<Reply, ApiError> {
@@ -907,7 +977,7 @@ impl Conn {
                 "only the room owner may stop the push",
             ));
         }
-        self.check_user_rate(app, &login.user_id)?;
+        check_user_rate(&self.shared, app, &login.user_id)?;
         // High: always passes the room budget (in the broker's accept), and counts against it.
         let body = Body::Custom(CustomPayload {
             data: PUSH_STOPPED.into(),

@@ -22,6 +22,7 @@ mod budget;
 mod cluster;
 pub mod config;
 mod connection;
+mod deferred_sends;
 mod encoded;
 mod engine;
 pub mod error;

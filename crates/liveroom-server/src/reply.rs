@@ -43,6 +43,9 @@ pub(crate) enum Reply {
     Member(MemberStanding),
     /// `get_restrictions`
     Restrictions(Restrictions),
+    /// A send answered later, once the app's backend vetted it: nothing is written now (see
+    /// `deferred_sends`).
+    Deferred,
 }
 
 impl Reply {

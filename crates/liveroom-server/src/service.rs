@@ -152,6 +152,22 @@ pub(crate) async fn send(
     check: Option<SendCheck<'_>>,
     via: SendOrigin<'_>,
 ) -> Result<Message, ApiError> {
+    send_in_turn(shared, room, from, body, priority, check, via, async {}).await
+}
+
+/// [`send`], the room's part only once `turn` resolved: a connection vetting several sends
+/// at once still has them enter the room in the order they were made.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn send_in_turn(
+    shared: &Shared,
+    room: &Arc<Room>,
+    from: &Profile,
+    body: Body,
+    priority: Priority,
+    check: Option<SendCheck<'_>>,
+    via: SendOrigin<'_>,
+    turn: impl std::future::Future<Output = ()>,
+) -> Result<Message, ApiError> {
     let app = room.app();
     // Outside the room's lock: a slow backend holds this send only.
     let find_image = |uuid: &str| shared.media.lookup(uuid).map(|s| s.payload(""));
@@ -165,6 +181,7 @@ pub(crate) async fn send(
         Verdict::Refuse(e) => return Err(e),
         Verdict::Drop => return Ok(room.message(from, body, priority, 0)),
     };
+    turn.await;
     let msg = room.publish(from, body, priority, check).await?;
     shared.webhooks.after_send(app, &via, &msg);
     Ok(msg)

@@ -212,6 +212,11 @@ impl Webhooks {
         Ok(Self { apps })
     }
 
+    /// Whether `app`'s sends wait on a before-send callback.
+    pub(crate) fn vets_sends(&self, app: u64) -> bool {
+        self.apps.contains_key(&app)
+    }
+
     /// `Group.CallbackBeforeSendMsg` for `body` from `from` into `room`: what happens to it.
     /// [`Verdict::Allow`] at once when the app has no callback URL or the send is not vetted.
     pub(crate) async fn before_send(
