@@ -537,6 +537,32 @@ impl App {
     }
 }
 
+/// The app's backend at work: `liveroom admin call PATH --json BODY` against `server` (a
+/// `ws://` address) as administrator `admin` of `app_id`; its answer, which must be OK.
+pub fn admin_call(
+    server: &str,
+    app_id: u64,
+    key: &str,
+    admin: &str,
+    path: &str,
+    body: &Value,
+) -> Result<Value> {
+    let out = Command::new(cli_bin())
+        .args(["admin", "call", path, "--json", &body.to_string()])
+        .env("LIVEROOM_SERVER", server)
+        .env("LIVEROOM_APP", app_id.to_string())
+        .env("LIVEROOM_USER", admin)
+        .env("LIVEROOM_SIG", user_sig(app_id, key, admin))
+        .output()?;
+    let answer: Value = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("{path}: {}", String::from_utf8_lossy(&out.stderr)))?;
+    ensure!(
+        out.status.success() && answer["ActionStatus"] == "OK",
+        "{path}: {answer}"
+    );
+    Ok(answer)
+}
+
 /// A UserSig for a CLI user on the app's embedded server.
 pub fn user_sig(app_id: u64, key: &str, user: &str) -> String {
     liveroom_usersig::gen_usersig(app_id, key, user, 3600)

@@ -1626,24 +1626,8 @@ async fn messages_sent_through_the_rest_api_show_in_the_room_with_the_imported_n
     );
     let url = format!("ws://{}", server.addr());
     // `liveroom admin call PATH --json BODY` as the administrator; its answer must be OK.
-    let admin = |path: &str, body: Value| -> Result<Value> {
-        let out = std::process::Command::new(liveroom_app_tests::cli_bin())
-            .args(["admin", "call", path, "--json", &body.to_string()])
-            .env("LIVEROOM_SERVER", &url)
-            .env("LIVEROOM_APP", APP_ID.to_string())
-            .env("LIVEROOM_USER", "boss")
-            .env(
-                "LIVEROOM_SIG",
-                liveroom_app_tests::user_sig(APP_ID, KEY, "boss"),
-            )
-            .output()?;
-        let answer: Value = serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("{path}: {}", String::from_utf8_lossy(&out.stderr)))?;
-        ensure!(
-            out.status.success() && answer["ActionStatus"] == "OK",
-            "{path}: {answer}"
-        );
-        Ok(answer)
+    let admin = |path: &str, body: Value| {
+        liveroom_app_tests::admin_call(&url, APP_ID, KEY, "boss", path, &body)
     };
     admin(
         "im_open_login_svc/account_import",
@@ -1726,24 +1710,8 @@ async fn a_backends_notice_recall_and_change_of_owner_show_in_the_room() -> Resu
     );
     let url = format!("ws://{}", server.addr());
     // `liveroom admin call PATH --json BODY` as the administrator; its answer must be OK.
-    let admin = |path: &str, body: Value| -> Result<Value> {
-        let out = std::process::Command::new(liveroom_app_tests::cli_bin())
-            .args(["admin", "call", path, "--json", &body.to_string()])
-            .env("LIVEROOM_SERVER", &url)
-            .env("LIVEROOM_APP", APP_ID.to_string())
-            .env("LIVEROOM_USER", "boss")
-            .env(
-                "LIVEROOM_SIG",
-                liveroom_app_tests::user_sig(APP_ID, KEY, "boss"),
-            )
-            .output()?;
-        let answer: Value = serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("{path}: {}", String::from_utf8_lossy(&out.stderr)))?;
-        ensure!(
-            out.status.success() && answer["ActionStatus"] == "OK",
-            "{path}: {answer}"
-        );
-        Ok(answer)
+    let admin = |path: &str, body: Value| {
+        liveroom_app_tests::admin_call(&url, APP_ID, KEY, "boss", path, &body)
     };
     admin(
         "group_open_http_svc/create_group",
@@ -1830,24 +1798,9 @@ async fn a_kick_through_the_rest_api_signs_the_app_out_and_says_why() -> Result<
     let url = format!("ws://{}", server.addr());
     // `liveroom admin call im_open_login_svc/kick` as the administrator; it must answer OK.
     let kick = || -> Result<()> {
-        let out = std::process::Command::new(liveroom_app_tests::cli_bin())
-            .args(["admin", "call", "im_open_login_svc/kick", "--json"])
-            .arg(json!({ "UserID": USER }).to_string())
-            .env("LIVEROOM_SERVER", &url)
-            .env("LIVEROOM_APP", APP_ID.to_string())
-            .env("LIVEROOM_USER", "boss")
-            .env(
-                "LIVEROOM_SIG",
-                liveroom_app_tests::user_sig(APP_ID, KEY, "boss"),
-            )
-            .output()?;
-        let answer: Value = serde_json::from_slice(&out.stdout)
-            .with_context(|| format!("kick: {}", String::from_utf8_lossy(&out.stderr)))?;
-        ensure!(
-            out.status.success() && answer["ActionStatus"] == "OK",
-            "kick: {answer}"
-        );
-        Ok(())
+        let body = json!({ "UserID": USER });
+        liveroom_app_tests::admin_call(&url, APP_ID, KEY, "boss", "im_open_login_svc/kick", &body)
+            .map(drop)
     };
     let toast_js = |text: &str| {
         format!(
