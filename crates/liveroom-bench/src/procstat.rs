@@ -44,6 +44,57 @@ pub fn cpu_percent(a: &Sample, b: &Sample) -> f64 {
     (b.cpu_ticks.saturating_sub(a.cpu_ticks)) as f64 / 100.0 / secs * 100.0
 }
 
+/// CPU ticks (USER_HZ) the whole box spent busy since boot, all cores (`/proc/stat`).
+pub fn box_busy_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal: all but idle and iowait.
+    Some(v.iter().take(8).sum::<u64>() - v.get(3)? - v.get(4)?)
+}
+
+/// CPU ticks of this process and of its children it has waited for (`/proc/self/stat`):
+/// after a scenario has stopped its servers and workers, all the bench's own work.
+pub fn own_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime, stime, cutime, cstime: 11 to 14 after ')'.
+    (11..15).map(|i| fields.get(i)?.parse::<u64>().ok()).sum()
+}
+
+/// The box's other work while a measurement ran: what it cost the figures.
+#[derive(Debug, Clone, Copy)]
+pub struct Others {
+    at: Instant,
+    busy: u64,
+    own: u64,
+}
+
+impl Others {
+    /// Starts counting.
+    pub fn start() -> Option<Self> {
+        Some(Self {
+            at: Instant::now(),
+            busy: box_busy_ticks()?,
+            own: own_ticks()?,
+        })
+    }
+
+    /// Other processes' CPU since [`Others::start`], percent of one core on average: call
+    /// once the bench's servers and workers have ended and been waited for.
+    pub fn cpu_percent(&self) -> Option<f64> {
+        let busy = box_busy_ticks()?.saturating_sub(self.busy);
+        let own = own_ticks()?.saturating_sub(self.own);
+        let secs = self.at.elapsed().as_secs_f64().max(0.001);
+        Some(busy.saturating_sub(own) as f64 / 100.0 / secs * 100.0)
+    }
+}
+
 /// How many file descriptors the process holds (`/proc/PID/fd`); `None` if it is gone.
 pub fn open_fds(pid: u32) -> Option<usize> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))

@@ -244,6 +244,9 @@ pub struct SendsReport {
     pub notes: Vec<String>,
     /// Fan-out runs, printed side by side (with their ratio when two).
     pub fanout: Vec<Report>,
+    /// CPU other processes on the box used during the run, percent of one core on average
+    /// (the box has 2 cores; a quiet box shows a few percent).
+    pub others_cpu_percent: Option<f64>,
 }
 
 /// A target and whether the run met it.
@@ -288,6 +291,9 @@ pub fn print_sends(r: &SendsReport, json: bool) {
     }
     for note in &r.notes {
         println!("{note}");
+    }
+    if let Some(cpu) = r.others_cpu_percent {
+        println!("box: other processes used {cpu:.0} % of a core on average during the run");
     }
     println!(
         "{:<60}{:>14}{:>14}{:>10}",

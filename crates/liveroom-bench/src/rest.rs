@@ -17,6 +17,7 @@ use anyhow::bail;
 use crate::fanout::{self, Params};
 use crate::hook_receiver::{self, Answer, Receiver};
 use crate::paced::{paced, Rest, Sender, Series, Via};
+use crate::procstat::Others;
 use crate::report::{self, Goal, SendsReport};
 use crate::server::{self, BenchServer, Target, APP, KEY};
 
@@ -80,15 +81,28 @@ pub enum Which {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let wants = |w| args.scenario == Which::All || args.scenario == w;
     if wants(Which::Api) {
-        report::print_sends(&api(&args).await?, args.json);
+        let others = Others::start();
+        let r = api(&args).await?;
+        print(r, others, args.json);
     }
     if wants(Which::BeforeSend) && has_webhooks(Which::BeforeSend, args.json)? {
-        report::print_sends(&before_send(&args).await?, args.json);
+        let others = Others::start();
+        let r = before_send(&args).await?;
+        print(r, others, args.json);
     }
     if wants(Which::BackendDown) && has_webhooks(Which::BackendDown, args.json)? {
-        report::print_sends(&backend_down(&args).await?, args.json);
+        let others = Others::start();
+        let r = backend_down(&args).await?;
+        print(r, others, args.json);
     }
     Ok(())
+}
+
+/// Prints a scenario's report with the other processes' CPU during it (its servers and
+/// workers have ended by now).
+fn print(mut r: SendsReport, others: Option<Others>, json: bool) {
+    r.others_cpu_percent = others.and_then(|o| o.cpu_percent());
+    report::print_sends(&r, json);
 }
 
 /// Whether the server binary has webhooks; says the scenario is skipped when not (an older
@@ -244,6 +258,7 @@ async fn api(a: &Args) -> anyhow::Result<SendsReport> {
         goals,
         notes,
         fanout: Vec::new(),
+        others_cpu_percent: None,
     })
 }
 
@@ -426,6 +441,7 @@ async fn before_send(a: &Args) -> anyhow::Result<SendsReport> {
         goals,
         notes,
         fanout: Vec::new(),
+        others_cpu_percent: None,
     })
 }
 
@@ -486,5 +502,6 @@ async fn backend_down(a: &Args) -> anyhow::Result<SendsReport> {
             ),
         ],
         fanout: vec![none, down],
+        others_cpu_percent: None,
     })
 }
