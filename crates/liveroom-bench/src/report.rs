@@ -268,13 +268,13 @@ pub fn print_sends(r: &SendsReport, json: bool) {
     println!("\n== {}: {} ==", r.scenario, r.title);
     if !r.rows.is_empty() {
         println!(
-            "{:<44}{:>8}{:>8}{:>8}{:>10}{:>10}{:>10}",
+            "{:<52}{:>8}{:>8}{:>8}{:>10}{:>10}{:>10}",
             "sends", "sent", "ok", "failed", "p50 ms", "p99 ms", "max ms"
         );
         for row in &r.rows {
             let failed: u64 = row.failed.values().sum();
             println!(
-                "{:<44}{:>8}{:>8}{:>8}{:>10.3}{:>10.3}{:>10.3}",
+                "{:<52}{:>8}{:>8}{:>8}{:>10.3}{:>10.3}{:>10.3}",
                 row.name, row.sent, row.ok, failed, row.p50_ms, row.p99_ms, row.max_ms
             );
         }
@@ -296,13 +296,13 @@ pub fn print_sends(r: &SendsReport, json: bool) {
         println!("box: other processes used {cpu:.0} % of a core on average during the run");
     }
     println!(
-        "{:<60}{:>14}{:>14}{:>10}",
+        "{:<60}{:>16}{:>16}{:>10}",
         "target", "measured", "allowed", ""
     );
     for g in &r.goals {
         let met = if g.met { "met" } else { "NOT MET" };
         println!(
-            "{:<60}{:>14}{:>14}{:>10}",
+            "{:<60}{:>16}{:>16}{:>10}",
             g.target, g.measured, g.allowed, met
         );
     }
