@@ -67,12 +67,25 @@ pub fn own_ticks() -> Option<u64> {
     (11..15).map(|i| fields.get(i)?.parse::<u64>().ok()).sum()
 }
 
+/// Microseconds some task on the box waited for the disk since boot (`/proc/pressure/io`,
+/// the `some` line's `total`).
+pub fn io_stall_micros() -> Option<u64> {
+    let psi = std::fs::read_to_string("/proc/pressure/io").ok()?;
+    psi.lines()
+        .find(|l| l.starts_with("some "))?
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("total="))?
+        .parse()
+        .ok()
+}
+
 /// The box's other work while a measurement ran: what it cost the figures.
 #[derive(Debug, Clone, Copy)]
 pub struct Others {
     at: Instant,
     busy: u64,
     own: u64,
+    io_stall: Option<u64>,
 }
 
 impl Others {
@@ -82,7 +95,15 @@ impl Others {
             at: Instant::now(),
             busy: box_busy_ticks()?,
             own: own_ticks()?,
+            io_stall: io_stall_micros(),
         })
+    }
+
+    /// The share of the time since [`Others::start`] that some task (the server's SQLite
+    /// among them) waited for the disk, percent.
+    pub fn io_stall_percent(&self) -> Option<f64> {
+        let stalled = io_stall_micros()?.saturating_sub(self.io_stall?);
+        Some(stalled as f64 / self.at.elapsed().as_micros().max(1) as f64 * 100.0)
     }
 
     /// Other processes' CPU since [`Others::start`], percent of one core on average: call

@@ -247,6 +247,9 @@ pub struct SendsReport {
     /// CPU other processes on the box used during the run, percent of one core on average
     /// (the box has 2 cores; a quiet box shows a few percent).
     pub others_cpu_percent: Option<f64>,
+    /// Share of the run's time that some task on the box waited for the disk, percent
+    /// (`/proc/pressure/io`): the server's SQLite waits behind other processes' writes.
+    pub io_stall_percent: Option<f64>,
 }
 
 /// A target and whether the run met it.
@@ -294,6 +297,9 @@ pub fn print_sends(r: &SendsReport, json: bool) {
     }
     if let Some(cpu) = r.others_cpu_percent {
         println!("box: other processes used {cpu:.0} % of a core on average during the run");
+    }
+    if let Some(io) = r.io_stall_percent {
+        println!("box: some task waited for the disk {io:.1} % of the run's time");
     }
     println!(
         "{:<60}{:>16}{:>16}{:>10}",

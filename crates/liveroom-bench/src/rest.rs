@@ -102,6 +102,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 /// workers have ended by now).
 fn print(mut r: SendsReport, others: Option<Others>, json: bool) {
     r.others_cpu_percent = others.and_then(|o| o.cpu_percent());
+    r.io_stall_percent = others.and_then(|o| o.io_stall_percent());
     report::print_sends(&r, json);
 }
 
@@ -259,6 +260,7 @@ async fn api(a: &Args) -> anyhow::Result<SendsReport> {
         notes,
         fanout: Vec::new(),
         others_cpu_percent: None,
+        io_stall_percent: None,
     })
 }
 
@@ -458,6 +460,7 @@ async fn before_send(a: &Args) -> anyhow::Result<SendsReport> {
         notes,
         fanout: Vec::new(),
         others_cpu_percent: None,
+        io_stall_percent: None,
     })
 }
 
@@ -519,5 +522,6 @@ async fn backend_down(a: &Args) -> anyhow::Result<SendsReport> {
         ],
         fanout: vec![none, down],
         others_cpu_percent: None,
+        io_stall_percent: None,
     })
 }
