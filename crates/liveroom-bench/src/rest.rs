@@ -345,10 +345,11 @@ async fn before_send(a: &Args) -> anyhow::Result<SendsReport> {
     let added_api = rows[3].p99_ms - rows[2].p99_ms;
     let fast_sent = m[1].sent + m[3].sent + 2 * WARMUP;
 
-    // Rooms A and B, each at `rate` from enough engines that one engine's sends are 2 time
-    // limits apart (a connection answers its requests in order), and meanwhile room C of the
-    // app without webhook at `rate` from one engine: first with A and B in that app too (the
-    // same load, nothing waiting: the control), then with A and B in the hung webhook's app.
+    // Rooms A and B, each at `rate` from many engines (a room's chat; one engine's sends 2
+    // time limits apart, so a server that answered a connection's sends one callback after
+    // another would not show it here: the 3-sends row below does), and meanwhile room C of
+    // the app without webhook at `rate` from one engine: first with A and B in that app too
+    // (the same load, nothing waiting: the control), then in the hung webhook's app.
     let hung_api = rest(APP_HUNG)?;
     let per_room = ((rate * limit.as_secs_f64() * 2.0).ceil() as usize).max(1);
     let count = u64::from(a.rate) * hung_seconds;
@@ -379,8 +380,8 @@ async fn before_send(a: &Args) -> anyhow::Result<SendsReport> {
     }
     let [(ctl_ab, ctl_c), (hung_ab, hung_c)] = <[(Series, Series); 2]>::try_from(phases)
         .map_err(|_| anyhow::anyhow!("two phases expected"))?;
-    // A connection answers its requests in order: one engine's sends 1 ms apart wait for
-    // each other's webhook.
+    // One engine's sends 1 ms apart: each waits for its own callback only (not 1, 2 and 3
+    // time limits, as when a connection handled one request at a time).
     let one = vec![Sender::ws(&url, APP_HUNG, KEY, "hung-a-burst", "hung-a").await?];
     let burst = paced(&one, 1000.0, 3, 0, limit * 3 + Duration::from_secs(10)).await?;
     let hung_calls = hung
