@@ -44,8 +44,13 @@ pub fn server_addr(url: &str) -> anyhow::Result<SocketAddr> {
 }
 
 impl Conn {
-    /// Connects from `source` to `url`'s `/ws`, sends `hello`.
+    /// Connects from `source` to `url`'s `/ws`, sends `hello` for the bench app.
     pub async fn connect(url: &str, source: Ipv4Addr) -> anyhow::Result<Self> {
+        Self::connect_app(url, source, APP).await
+    }
+
+    /// Like [`Conn::connect`], for the SDKAppID `app`.
+    pub async fn connect_app(url: &str, source: Ipv4Addr, app: u64) -> anyhow::Result<Self> {
         let addr = server_addr(url)?;
         let socket = TcpSocket::new_v4()?;
         socket.bind(SocketAddr::V4(SocketAddrV4::new(source, 0)))?;
@@ -62,7 +67,7 @@ impl Conn {
         .await
         .context("websocket handshake")?;
         let mut conn = Self { ws, next_id: 0 };
-        conn.request(json!({"op": "hello", "sdk_app_id": APP}))
+        conn.request(json!({"op": "hello", "sdk_app_id": app}))
             .await?;
         Ok(conn)
     }

@@ -2,7 +2,7 @@
 //! API, each timed from its start to its answer. Open loop: every send starts on its tick, so
 //! a slow answer never delays the sends after it (their latency shows it instead).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,12 @@ use liveroom_engine::Im;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::conn::now_micros;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use crate::conn::{now_micros, source_ip, Conn};
 
 /// The REST API as the app's backend calls it: one keep-alive client, signed as the app
 /// administrator.
@@ -107,6 +112,23 @@ pub enum Via {
     Ws(Im),
     /// `group_open_http_svc/send_group_msg` with a `TIMTextElem`, as the administrator.
     Rest(Rest),
+    /// A bare protocol connection (TCP_NODELAY, unlike the engine's socket), its requests
+    /// pipelined: what the server does, without the engine's socket in between.
+    Raw(Arc<RawSender>),
+}
+
+/// A bare connection's writing half and the answers it waits for, by request id.
+pub struct RawSender {
+    sink: tokio::sync::Mutex<futures_util::stream::SplitSink<WebSocketStream<TcpStream>, Message>>,
+    waiting: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Result<(), Failure>>>>,
+    next_id: std::sync::atomic::AtomicU64,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RawSender {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 /// One sender into one room.
@@ -117,6 +139,59 @@ pub struct Sender {
 }
 
 impl Sender {
+    /// A bare connection logged in as `user` in `room`.
+    pub async fn raw(
+        server: &str,
+        app: u64,
+        key: &str,
+        user: &str,
+        room: &str,
+    ) -> anyhow::Result<Self> {
+        let mut conn = Conn::connect_app(server, source_ip(0), app).await?;
+        let sig = liveroom_usersig::gen_usersig(app, key, user, 86_400);
+        conn.request(json!({"op": "login", "user_id": user, "user_sig": sig}))
+            .await?;
+        conn.request(json!({"op": "enter_room", "room_id": room}))
+            .await
+            .with_context(|| format!("{user} enters {room}"))?;
+        let (sink, mut stream) = conn.ws.split();
+        let waiting: Mutex<HashMap<u64, tokio::sync::oneshot::Sender<Result<(), Failure>>>> =
+            Mutex::default();
+        let raw = Arc::new_cyclic(|weak: &std::sync::Weak<RawSender>| {
+            let weak = weak.clone();
+            let reader = tokio::spawn(async move {
+                while let Some(Ok(msg)) = stream.next().await {
+                    let Message::Text(t) = msg else { continue };
+                    let Ok(v) = serde_json::from_str::<Value>(t.as_str()) else {
+                        continue;
+                    };
+                    let Some(id) = v["id"].as_u64() else { continue };
+                    let Some(raw) = weak.upgrade() else { break };
+                    let Some(tx) = raw.waiting.lock().ok().and_then(|mut w| w.remove(&id)) else {
+                        continue;
+                    };
+                    let result = if v["t"] == "error" {
+                        Err(Failure::Code(v["code"].as_u64().unwrap_or(0)))
+                    } else {
+                        Ok(())
+                    };
+                    let _ = tx.send(result);
+                }
+            });
+            RawSender {
+                sink: tokio::sync::Mutex::new(sink),
+                waiting,
+                // Below the ids `Conn::request` used for hello, login and enter.
+                next_id: std::sync::atomic::AtomicU64::new(1_000),
+                reader,
+            }
+        });
+        Ok(Self {
+            via: Via::Raw(raw),
+            room: room.to_owned(),
+        })
+    }
+
     /// Logs an engine in as `user` and enters `room`.
     pub async fn ws(
         server: &str,
@@ -147,6 +222,24 @@ impl Sender {
                 .await
                 .map(|_| ())
                 .map_err(|e| Failure::Code(u64::from(e.code))),
+            Via::Raw(raw) => {
+                let id = raw
+                    .next_id
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                if let Ok(mut w) = raw.waiting.lock() {
+                    w.insert(id, tx);
+                }
+                let frame = json!({"id": id, "op": "send_text", "room_id": self.room, "text": text, "priority": "Normal"});
+                raw.sink
+                    .lock()
+                    .await
+                    .send(Message::Text(frame.to_string().into()))
+                    .await
+                    .map_err(|e| Failure::Transport(e.to_string()))?;
+                rx.await
+                    .unwrap_or_else(|_| Err(Failure::Transport("connection closed".into())))
+            }
             Via::Rest(rest) => {
                 let body = json!({
                     "GroupId": self.room,

@@ -384,6 +384,11 @@ async fn before_send(a: &Args) -> anyhow::Result<SendsReport> {
     // time limits, as when a connection handled one request at a time).
     let one = vec![Sender::ws(&url, APP_HUNG, KEY, "hung-a-burst", "hung-a").await?];
     let burst = paced(&one, 1000.0, 3, 0, limit * 3 + Duration::from_secs(10)).await?;
+    // The same from a bare connection: the engine's socket has no TCP_NODELAY, so its second
+    // and third frames wait for the server's (delayed, up to 40 ms) acknowledgement of the
+    // first while the server has nothing to send back.
+    let one = vec![Sender::raw(&url, APP_HUNG, KEY, "hung-a-raw", "hung-a").await?];
+    let raw_burst = paced(&one, 1000.0, 3, 0, limit * 3 + Duration::from_secs(10)).await?;
     let hung_calls = hung
         .seen()
         .and_then(|s| s.by_command.get("Group.CallbackBeforeSendMsg").copied())
@@ -396,9 +401,10 @@ async fn before_send(a: &Args) -> anyhow::Result<SendsReport> {
     let hung_ab_row = hung_ab.row("hung webhook: rooms A+B of its app");
     let hung_c_row = hung_c.row("hung webhook: room C of an app without, meanwhile");
     let burst_row = burst.row("hung webhook: 3 sends of one engine, 1 ms apart");
+    let raw_burst_row = raw_burst.row("hung webhook: 3 sends of one bare connection");
     let hung_allowed = limit_ms + ctl_ab_row.p99_ms;
     let other_allowed = ctl_c_row.p99_ms + 3.0;
-    let burst_allowed = limit_ms + ctl_ab_row.max_ms;
+    let burst_allowed = hung_allowed;
     let goals = vec![
         Goal {
             target: "p99 added by a 1 ms webhook, WebSocket send".into(),
@@ -419,10 +425,16 @@ async fn before_send(a: &Args) -> anyhow::Result<SendsReport> {
             met: hung_ab.ok == hung_ab.sent && hung_ab_row.p99_ms <= hung_allowed,
         },
         Goal {
-            target: "hung webhook, one engine's 3 sends: max (limit + control's max)".into(),
+            target: "hung webhook, one engine's 3 sends: max (≤ the same)".into(),
             measured: format!("{:.1} ms", burst_row.max_ms),
             allowed: format!("≤ {burst_allowed:.1} ms"),
             met: burst.ok == burst.sent && burst_row.max_ms <= burst_allowed,
+        },
+        Goal {
+            target: "hung webhook, a bare connection's 3 sends: max (≤ the same)".into(),
+            measured: format!("{:.1} ms", raw_burst_row.max_ms),
+            allowed: format!("≤ {burst_allowed:.1} ms"),
+            met: raw_burst.ok == raw_burst.sent && raw_burst_row.max_ms <= burst_allowed,
         },
         Goal {
             target: "meanwhile, room C of an app without: p99 (control's + 3 ms)".into(),
@@ -440,14 +452,21 @@ async fn before_send(a: &Args) -> anyhow::Result<SendsReport> {
             "hung webhook: --callback-timeout {limit_arg}, {per_room} engines per room, {} before-send calls for {} sends; \
              over the limit: p50 {:+.1} ms, p99 {:+.1} ms",
             hung_calls,
-            hung_ab.sent + burst.sent,
+            hung_ab.sent + burst.sent + raw_burst.sent,
             hung_ab_row.p50_ms - limit_ms,
             hung_ab_row.p99_ms - limit_ms,
         ),
         format!("server's counters, 1 ms webhook: {}", before_of(APP_FAST)),
         format!("server's counters, hung webhook: {}", before_of(APP_HUNG)),
     ];
-    rows.extend([ctl_ab_row, ctl_c_row, hung_ab_row, hung_c_row, burst_row]);
+    rows.extend([
+        ctl_ab_row,
+        ctl_c_row,
+        hung_ab_row,
+        hung_c_row,
+        burst_row,
+        raw_burst_row,
+    ]);
     Ok(SendsReport {
         scenario: name(Which::BeforeSend).into(),
         title: format!(
