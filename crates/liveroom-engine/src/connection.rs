@@ -296,7 +296,9 @@ impl Connection {
             tokio_tungstenite::connect_async_tls_with_config(
                 url.as_str(),
                 Some(inbound::ws_config()),
-                false,
+                // No Nagle: requests are small and interactive; with it a second request
+                // written before the first is answered waits for the server's delayed ACK.
+                true,
                 self.shared.tls.ws_connector(),
             ),
         )
