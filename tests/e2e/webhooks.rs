@@ -479,11 +479,19 @@ async fn sends_made_together_behind_a_hung_backend_wait_one_time_limit_and_keep_
     // Meanwhile the waiting connection still gets the room's frames.
     let tip = json!({"GroupId": "hung", "Content": "while you wait"});
     assert_eq!(
-        rest(&server, "group_open_http_svc/send_group_system_notification", tip).await["ActionStatus"],
+        rest(
+            &server,
+            "group_open_http_svc/send_group_system_notification",
+            tip
+        )
+        .await["ActionStatus"],
         "OK"
     );
     let notice = wait_for(&mut host_events, "t_group_system_notice").await;
-    assert!(!sends.is_finished(), "the notice came while the sends waited: {notice}");
+    assert!(
+        !sends.is_finished(),
+        "the notice came while the sends waited: {notice}"
+    );
     let (one, two, three) = sends.await.unwrap();
     let took = started.elapsed();
     let seqs = [one, two, three].map(|r| r.expect("let through after the limit").sequence);
@@ -491,7 +499,10 @@ async fn sends_made_together_behind_a_hung_backend_wait_one_time_limit_and_keep_
         took < Duration::from_millis(2500),
         "about one time limit for all three, not three: {took:?}"
     );
-    assert!(seqs[0] < seqs[1] && seqs[1] < seqs[2], "in the order made: {seqs:?}");
+    assert!(
+        seqs[0] < seqs[1] && seqs[1] < seqs[2],
+        "in the order made: {seqs:?}"
+    );
     let mut texts = Vec::new();
     while texts.len() < 3 {
         let got = wait_for(&mut viewer_events, "t_text_message_received").await;
