@@ -7,6 +7,8 @@
 //   screens/start.js  log in: embedded server, remote server, guest
 //   screens/main.js   the top bar, the sidebar and the rooms
 //   dialogs/*.js      profile, a member's card, a room's audit log, a picture full size
+//   features/*.js     what a room pane carries besides its chat (pane-features.js), and the
+//                     app-wide tools: mentions, shortcuts, chat logs
 
 import TWebLive from './tweblive.js';
 import { invoke } from './tauri.js';
@@ -24,6 +26,14 @@ import { initUserCard, openUserCard, memberNews } from './dialogs/user-card.js';
 import { initAuditLog, openAuditLog } from './dialogs/audit-log.js';
 import { initPictureViewer, showPicture } from './dialogs/picture.js';
 import { net } from './net-state.js';
+import { registerPaneFeature } from './pane-features.js';
+import { dashboard } from './features/dashboard.js';
+import { danmaku } from './features/danmaku.js';
+import { search } from './features/search.js';
+import { overlayLink } from './features/overlay-link.js';
+import { mentions, initMentions } from './features/mentions.js';
+import { initShortcuts } from './features/shortcuts.js';
+import { initChatLogs } from './features/chat-logs.js';
 
 // The seed's global, for pages (and the window tests' seed examples) written for TWebLive.
 window.TWebLive = TWebLive;
@@ -43,6 +53,8 @@ const session = new Session((im) => {
   net.reset();
   im.on(E.IM_NET_STATE_CHANGED, (ev) => net.update(ev));
 });
+// What every room pane carries besides its chat (pane-features.js), in the header's order.
+for (const f of [search, danmaku, overlayLink, dashboard, mentions]) registerPaneFeature(f);
 const rooms = new Rooms($('panes'), session);
 const main = new MainScreen(session, rooms, () => signOut(true));
 
@@ -92,6 +104,9 @@ async function init() {
   initUserCard(session);
   initAuditLog(session);
   initPictureViewer();
+  initMentions({ session, rooms });
+  initChatLogs({ session, rooms });
+  initShortcuts({ session, rooms, main });
   applyI18n(document);
   main.renderLists();
   initStartScreen(session, signedIn);

@@ -347,6 +347,16 @@ export function initLanguage(sys) {
   apply(document);
 }
 
+/** Adds a module's own strings (`{en: {...}, zh: {...}}`); a key already taken is an error. */
+export function addStrings(table) {
+  for (const l of Object.keys(STRINGS)) {
+    for (const [key, text] of Object.entries(table[l] || {})) {
+      if (key in STRINGS[l]) throw new Error(`i18n key taken twice: ${key}`);
+      STRINGS[l][key] = text;
+    }
+  }
+}
+
 /** The string for `key` in the current language. */
 export function t(key) {
   return STRINGS[lang][key] ?? STRINGS.en[key] ?? key;

@@ -17,6 +17,7 @@ import { fmtTime } from './format.js';
 import { perf } from './perf.js';
 import { ChatList, MAX_ITEMS } from './chat-list.js';
 import { net, sendFailure } from './net-state.js';
+import { mountFeatures, notifyFeatures } from './pane-features.js';
 
 /** Chat rows kept per room as data (only those in view are in the DOM). */
 export const MAX_MESSAGES = MAX_ITEMS;
@@ -74,6 +75,9 @@ export class RoomPane {
     this._unsubNet = net.subscribe((v) => this._netChanged(v));
     this.update(group);
     this.setOnline(opts.online ?? 0);
+    /** The features of pane-features.js, by name (`pane.features.search`, ...). */
+    this.features = mountFeatures(this);
+    this.setRole();
   }
 
   get isOwner() {
@@ -93,6 +97,7 @@ export class RoomPane {
     this.el.classList.toggle('is-owner', this.isOwner);
     this.$('.btn-host').hidden = !this.canModerate;
     if (!this.canModerate) this.$('.host-panel').hidden = true;
+    notifyFeatures(this.features, 'roleChanged');
   }
 
   /** Updates the header from a room object. */
@@ -128,6 +133,7 @@ export class RoomPane {
     this.$('.ended-notice').hidden = false;
     this.$('.ended-postscript').textContent = postscript || '';
     this.el.classList.add('ended');
+    notifyFeatures(this.features, 'ended');
     emit(this.el, PANE.CHANGED, { roomID: this.roomID });
   }
 
@@ -178,6 +184,7 @@ export class RoomPane {
   relabel() {
     for (const b of this.$('.gift-panel').children) b.querySelector('.gift-label').textContent = giftName(b.dataset.gift);
     this._setGuestInput();
+    notifyFeatures(this.features, 'relabel');
   }
 
   _wire() {
@@ -716,6 +723,7 @@ export class RoomPane {
     this.stats.received += messages.length;
     if (this.netDown) this.netDown.missed += messages.filter((m) => !isLike(m)).length;
     for (const m of messages) this._add(m);
+    notifyFeatures(this.features, 'receive', messages);
   }
 
   /** A line without a message behind it (join/leave notices, gifts). */
@@ -743,6 +751,7 @@ export class RoomPane {
 
   /** Adds one of the user's own messages and draws it at once, scrolled into view. */
   _addOwn(m) {
+    notifyFeatures(this.features, 'sent', m);
     const row = this._toRow(m, this.fx);
     const entry = row ? this.list.addNow(row) : null;
     if (row) this.stats.rendered++;
@@ -877,6 +886,7 @@ export class RoomPane {
     fill(body);
     if (m.__status) body.appendChild(this._sendNote(m));
     li.append(av, body);
+    notifyFeatures(this.features, 'decorate', li, m);
     return li;
   }
 
@@ -906,6 +916,7 @@ export class RoomPane {
   }
 
   destroy() {
+    notifyFeatures(this.features, 'destroy');
     if (this.frame) cancelAnimationFrame(this.frame);
     this.list.destroy();
     this._unsubNet();
