@@ -75,6 +75,8 @@ export class ChatList {
     // resize moved the end, or the user asked for the newest row).
     this.follow = false;
     this.unseen = 0;
+    /** The entry `reveal` is to scroll to once the list has a size. */
+    this.revealing = null;
     this.pinnedTop = 0;
     this.anchorSeq = Infinity;
     this.shiftAbove = 0;
@@ -145,6 +147,31 @@ export class ChatList {
     return (el && this.byEl.get(el)) || null;
   }
 
+  /** The items of the backlog, oldest first (drawn or not): what the app holds of the room. */
+  items() {
+    return [...this.entries.map((e) => e.item), ...this.queued.map((e) => e.item)];
+  }
+
+  /**
+   * Scrolls the newest row whose item matches `pred` into view (the list stops following the
+   * newest row) and flashes it (class `chat-flash` for `FLASH_MS`). A list without a size (its
+   * pane hidden) does it when it is shown. Returns whether such a row is held.
+   * @param {(item: object) => boolean} pred
+   * @returns {boolean}
+   */
+  reveal(pred) {
+    this.flush();
+    let i = this.entries.length - 1;
+    while (i >= 0 && !pred(this.entries[i].item)) i--;
+    if (i < 0) return false;
+    const e = this.entries[i];
+    e.flashUntil = performance.now() + FLASH_MS;
+    if (e.el) flashRow(e.el);
+    this.revealing = e;
+    if (this.viewH > 0) this._revealNow();
+    return true;
+  }
+
   /** Rebuilds a row from its (changed) item, if it is drawn. */
   refresh(entry) {
     if (!entry || !entry.el) return;
@@ -209,6 +236,29 @@ export class ChatList {
     this.rendered.clear();
   }
 
+  /** Places the view on the row `reveal` asked for: first by the rows' slots (it may not be
+   *  drawn yet), then, once drawn, centred by its real box. */
+  _revealNow() {
+    const e = this.revealing;
+    this.revealing = null;
+    const i = this._indexOf(e);
+    if (i >= this.entries.length || this.entries[i] !== e) return;
+    let y = LIST_PAD;
+    for (let k = 0; k < i; k++) y += this._slot(this.entries[k]);
+    this.stuck = false;
+    this.follow = false;
+    this.list.scrollTop = Math.max(0, y - Math.max(0, (this.viewH - this._slot(e)) / 2));
+    this._update();
+    if (!e.el) return;
+    const list = this.list.getBoundingClientRect();
+    const row = e.el.getBoundingClientRect();
+    this.list.scrollTop += row.top - list.top - Math.max(0, (list.height - row.height) / 2);
+    this._remember();
+    // The user reads here now: rows that arrive count as unseen, the view stays.
+    this._followUser(this.list.scrollTop, this.list.scrollHeight - this.viewH);
+    this._schedule();
+  }
+
   // ---------- one pass ----------
 
   _schedule() {
@@ -254,6 +304,7 @@ export class ChatList {
       if (!e.el) {
         e.el = this.render(e.item);
         this.byEl.set(e.el, e);
+        if (e.flashUntil > performance.now()) flashRow(e.el, e.flashUntil - performance.now());
         list.insertBefore(e.el, next);
         this.rendered.add(e);
         this.rowObserver.observe(e.el, { box: 'border-box' });
@@ -453,9 +504,22 @@ export class ChatList {
     }
     this.viewW = w;
     this.viewH = h;
+    if (this.revealing && h > 0) {
+      this._revealNow();
+      return;
+    }
     if (this.stuck) this.follow = true;
     this._schedule();
   }
+}
+
+/** How long a row `reveal` found stays highlighted (CSS `li.chat-flash`, features/search.css). */
+export const FLASH_MS = 2500;
+
+/** Highlights a row for `ms` (or `FLASH_MS`). */
+function flashRow(el, ms = FLASH_MS) {
+  el.classList.add('chat-flash');
+  setTimeout(() => el.classList.remove('chat-flash'), ms);
 }
 
 /** A spacer item: stands in for rows not in the DOM (no content, hidden from assistive tech). */

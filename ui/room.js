@@ -667,16 +667,19 @@ export class RoomPane {
     if (this.guest) return;
     const me = this.session.me || {};
     this.gifts.push({ from: me.userID, nick: me.nick, avatar: me.avatar, giftId, count: 1 });
-    this._pushLine(`${me.nick || me.userID} ${t('sentGift')} ${giftName(giftId)}`, 'gift', giftIcon(giftId));
+    // The line carries its message (search finds it; the ID once the server has it).
+    const msg = this._localMessage('TIMCustomElem', { data: GIFT_DATA, description: giftId, extension: JSON.stringify({ count: 1 }) });
+    this._add({ __line: true, text: `${me.nick || me.userID} ${t('sentGift')} ${giftName(giftId)}`, kind: 'gift', icon: giftIcon(giftId), msg });
     this.stats.gifts++;
     try {
-      await this.session.im.sendCustomMessage({
+      const r = await this.session.im.sendCustomMessage({
         roomID: this.roomID,
         data: GIFT_DATA,
         description: giftId,
         extension: JSON.stringify({ count: 1 }),
         priority: TYPES.MSG_PRIORITY_HIGH,
       });
+      msg.ID = r.data.message.ID;
     } catch (err) {
       showError(err);
     }
@@ -793,7 +796,7 @@ export class RoomPane {
           this.stats.gifts++;
           fx.gifts.push({ from: m.from, nick: m.nick, avatar: m.avatar, giftId: p.description, count });
           const text = `${who} ${t('sentGift')} ${giftName(p.description)}${count > 1 ? ` x${count}` : ''}`;
-          return { __line: true, text, kind: 'gift', icon: giftIcon(p.description) };
+          return { __line: true, text, kind: 'gift', icon: giftIcon(p.description), msg: m };
         }
         return m;
       }
