@@ -38,6 +38,9 @@ export const EVENT = Object.freeze({
   // send_group_system_notification): TIMGroupSystemNoticeElem messages, the text in
   // `payload.userDefinedField`.
   IM_GROUP_SYSTEM_NOTICE: 't_group_system_notice',
+  // Beyond the seed: the room's statistics (as getRoomStats resolves them), pushed every
+  // 10 s (the server's --room-stats-every) to the room's moderators in it; `ev.roomID`.
+  IM_ROOM_STATS: 't_room_stats',
 });
 
 /** Constant values, as the seed's TWebLive.TYPES. */
@@ -401,6 +404,19 @@ export class IM {
    */
   async getRestrictions({ roomID } = {}) {
     const r = await this._call('get_restrictions', { options: { roomID: String(roomID) } });
+    return ok(r);
+  }
+
+  /**
+   * `{roomID}`: moderators (others 10007); resolves the room's statistics as the server
+   * counts them (every node's), times in unix seconds: `{roomID, startedAt, at, online,
+   * peakOnline, minutes: [{at, online, messages}] (one per minute, oldest first, ≤ 1440),
+   * messagesLastMinute, messagesTotal, likesTotal, giftsTotal, topGifters: [{userID, nick,
+   * gifts}] (≤ 10, most gifts first)}`. Moderators in the room also get them as
+   * EVENT.IM_ROOM_STATS.
+   */
+  async getRoomStats({ roomID } = {}) {
+    const r = await this._call('get_room_stats', { options: { roomID: String(roomID) } });
     return ok(r);
   }
 

@@ -20,6 +20,7 @@ mod rest_groups;
 mod rest_support;
 mod rooms;
 mod session;
+mod stats;
 mod usersig;
 mod webhooks;
 

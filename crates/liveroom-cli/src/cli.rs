@@ -309,6 +309,15 @@ pub enum Command {
         /// Room ID.
         room: String,
     },
+    /// Moderators: print ROOM's statistics since its creation (online now and its peak,
+    /// one entry per minute, messages, likes, gifts, top gifters) as JSON.
+    RoomStats {
+        /// Server and identity.
+        #[command(flatten)]
+        conn: Connect,
+        /// Room ID.
+        room: String,
+    },
     /// Enter ROOM (as a guest without --user) and print every event as a JSON line.
     ///
     /// Exits 0 after --count messages (text, custom, image and stop-push; join/leave tips

@@ -313,6 +313,11 @@ async fn moderate(command: Command) -> Result<(), Failure> {
             let r = im.get_restrictions(&room).await;
             finish(&im, r).await
         }
+        Command::RoomStats { conn, room } => {
+            let im = logged_in(&conn).await?;
+            let r = im.get_room_stats(&room).await;
+            finish(&im, r).await
+        }
         _ => Err(Failure::Other("not a moderation command".into())),
     }
 }

@@ -9,7 +9,7 @@ use liveroom_proto::moderation as rules;
 use liveroom_proto::{
     limits, ApiError, AuditEntry, BlockedWords, CreateRoomOptions, CustomPayload, EnterStatus,
     MemberStanding, Message, ModRequest, ModerationReply, Priority, Profile, Request, Restrictions,
-    Role, RoomInfo, RoomSettings, SendReply, WordsAction,
+    Role, RoomInfo, RoomSettings, RoomStats, SendReply, WordsAction,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -676,6 +676,19 @@ impl Im {
             room_id: room_id.to_owned(),
         })
         .await
+    }
+
+    /// Moderators (owner, admins, app administrators; others 10007): the room's statistics
+    /// since its creation, as the server counts them (every node's in a cluster). Moderators
+    /// in the room also get them every few seconds as `t_room_stats` (in the JS shape of
+    /// [`crate::room_stats_value`]).
+    pub async fn get_room_stats(&self, room_id: &str) -> Result<RoomStats, ApiError> {
+        limits::check_room_id(room_id)?;
+        self.require_login()?;
+        let request = Request::GetRoomStats {
+            room_id: room_id.to_owned(),
+        };
+        self.call_as(request.op(), request, Effect::None).await
     }
 
     async fn moderate<T: DeserializeOwned>(&self, request: ModRequest) -> Result<T, ApiError> {

@@ -44,8 +44,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::backoff::Backoff;
 use crate::error;
-use crate::events::{room_event, split_messages, Event, EventData, EventName, OwnMessages};
-use crate::inbound::{self, Throttle, MAX_SERVER_FRAME, PUSH_FRAME_MAX};
+use crate::events::{
+    room_event, room_stats_value, split_messages, Event, EventData, EventName, OwnMessages,
+};
+use crate::inbound::{self, Throttle, MAX_SERVER_FRAME, PUSH_FRAME_MAX, STATS_FRAME_MAX};
 use crate::lock;
 use crate::shared::{elog, NetState, Session, Shared};
 use crate::upload::resolve_urls;
@@ -553,7 +555,7 @@ impl Connection {
             Some(Err(e)) => Err(Stop::Lost(e.to_string())),
             Some(Ok(WsMessage::Text(text))) => {
                 match serde_json::from_str::<ServerFrame>(text.as_str()) {
-                    Ok(frame) if is_small_push(&frame) || text.len() <= PUSH_FRAME_MAX => {
+                    Ok(frame) if text.len() <= push_limit(&frame) => {
                         Ok(Some(frame))
                     }
                     Ok(_) => {
@@ -681,6 +683,15 @@ impl Connection {
                     elog!(self.shared, WARN, room = %room, "removed from the room: {}", event.name);
                 }
                 self.shared.emitter.emit(event);
+            }
+            ServerFrame::RoomStats { room, stats } => {
+                if lock(&self.shared.state).rooms.knows(&room) {
+                    self.shared.emitter.emit(Event::in_room(
+                        EventName::RoomStats,
+                        &room,
+                        EventData::Object(room_stats_value(&stats)),
+                    ));
+                }
             }
             ServerFrame::Kicked { reason } => return Err(Stop::Kicked(reason)),
         }
@@ -842,17 +853,19 @@ async fn send(ws: &mut Ws, text: String) -> Result<(), Stop> {
     }
 }
 
-/// Frames exempt from [`PUSH_FRAME_MAX`]: replies (one caller takes them), message batches
-/// (checked message by message) and kicks (they end the session).
-fn is_small_push(frame: &ServerFrame) -> bool {
+/// The largest `frame` accepted (beyond [`MAX_SERVER_FRAME`]): replies (one caller takes
+/// them), message batches (checked message by message) and kicks (they end the session) are
+/// exempt; statistics have [`STATS_FRAME_MAX`]; other pushes [`PUSH_FRAME_MAX`].
+fn push_limit(frame: &ServerFrame) -> usize {
     match frame {
         ServerFrame::Reply { .. }
         | ServerFrame::Error { id: Some(_), .. }
         | ServerFrame::Messages { .. }
-        | ServerFrame::Kicked { .. } => true,
+        | ServerFrame::Kicked { .. } => usize::MAX,
+        ServerFrame::RoomStats { .. } => STATS_FRAME_MAX,
         ServerFrame::Error { id: None, .. }
         | ServerFrame::Online { .. }
-        | ServerFrame::RoomEvent { .. } => false,
+        | ServerFrame::RoomEvent { .. } => PUSH_FRAME_MAX,
     }
 }
 

@@ -13,7 +13,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use liveroom_proto::message::{Flow, PUSH_STOPPED};
-use liveroom_proto::{Body, GroupTipPayload, Message, RoomEvent};
+use liveroom_proto::{Body, GroupTipPayload, Message, RoomEvent, RoomStats};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::json;
 use tokio::sync::broadcast;
@@ -70,11 +70,14 @@ pub enum EventName {
     /// seed): notices the app's backend sent to everyone in the room (REST
     /// `send_group_system_notification`), the text in `payload.userDefinedField`.
     GroupSystemNotice,
+    /// `t_room_stats` (beyond the seed): the room's statistics, pushed to its moderators in
+    /// it every `--room-stats-every` seconds, in [`room_stats_value`]'s shape.
+    RoomStats,
 }
 
 impl EventName {
     /// Every event name.
-    pub const ALL: [EventName; 21] = [
+    pub const ALL: [EventName; 22] = [
         Self::ImReady,
         Self::ImNotReady,
         Self::TextMessageReceived,
@@ -96,6 +99,7 @@ impl EventName {
         Self::AdminChanged,
         Self::MessagesSkipped,
         Self::GroupSystemNotice,
+        Self::RoomStats,
     ];
 
     /// The wire name, as the seed's `TWebLive.EVENT` values.
@@ -122,6 +126,7 @@ impl EventName {
             Self::RoomSettingsUpdated => "t_room_settings_updated",
             Self::MessagesSkipped => "t_messages_skipped",
             Self::GroupSystemNotice => "t_group_system_notice",
+            Self::RoomStats => "t_room_stats",
         }
     }
 
@@ -250,6 +255,36 @@ impl Event {
             _ => None,
         }
     }
+}
+
+/// A room's statistics as the JS API has them (camelCase, times in unix seconds): `{roomID,
+/// startedAt, at, online, peakOnline, minutes: [{at, online, messages}], messagesLastMinute,
+/// messagesTotal, likesTotal, giftsTotal, topGifters: [{userID, nick, gifts}]}`. The
+/// `t_room_stats` event's data, and what the app's `getRoomStats` resolves.
+pub fn room_stats_value(stats: &RoomStats) -> serde_json::Value {
+    let minutes: Vec<serde_json::Value> = stats
+        .minutes
+        .iter()
+        .map(|m| json!({"at": m.at, "online": m.online, "messages": m.messages}))
+        .collect();
+    let gifters: Vec<serde_json::Value> = stats
+        .top_gifters
+        .iter()
+        .map(|g| json!({"userID": g.user_id, "nick": g.nick, "gifts": g.gifts}))
+        .collect();
+    json!({
+        "roomID": stats.room_id,
+        "startedAt": stats.started_at,
+        "at": stats.at,
+        "online": stats.online,
+        "peakOnline": stats.peak_online,
+        "minutes": minutes,
+        "messagesLastMinute": stats.messages_last_minute,
+        "messagesTotal": stats.messages_total,
+        "likesTotal": stats.likes_total,
+        "giftsTotal": stats.gifts_total,
+        "topGifters": gifters,
+    })
 }
 
 /// The event a moderation push becomes, and whether this engine leaves the room for it.

@@ -10,8 +10,10 @@
 //! - **Messages**: a message whose strings add up to more than [`MESSAGE_WEIGHT_MAX`] bytes
 //!   (the protocol's largest is ~9 KB) is dropped with a logged count, never delivered.
 //! - **Pushes** other than `messages` (`online`, `room_event`, id-less `error`): at most
-//!   [`PUSH_FRAME_MAX`] bytes each (the largest, a room profile, is ~4 KB); bigger ones are
-//!   dropped with a logged count.
+//!   [`PUSH_FRAME_MAX`] bytes each (the largest, a room profile, is ~4 KB); `room_stats` at
+//!   most [`STATS_FRAME_MAX`] (a day of minutes, ~80 bytes each at most, and ten top
+//!   gifters whose nicks may take 3 KB escaped: ~150 KB); bigger ones are dropped with a
+//!   logged count.
 //! - **Events**: a batch is split so that one event carries at most [`EVENT_WEIGHT_MAX`]
 //!   bytes of messages. With `events()`' ring of 4096 events, a subscriber that stopped
 //!   reading holds at most 4096 × 16 KiB = 64 MiB, whatever the server sends (typically a few
@@ -37,8 +39,11 @@ pub const MESSAGE_WEIGHT_MAX: usize = 16 * 1024;
 /// Most message weight per event: larger batches are split into several events.
 pub const EVENT_WEIGHT_MAX: usize = 16 * 1024;
 
-/// Largest push frame other than `messages`, bytes of JSON.
+/// Largest push frame other than `messages` and `room_stats`, bytes of JSON.
 pub const PUSH_FRAME_MAX: usize = 16 * 1024;
+
+/// Largest `room_stats` push, bytes of JSON.
+pub const STATS_FRAME_MAX: usize = 256 * 1024;
 
 /// Fixed cost of one message in [`weight`]: its struct and the allocations of its strings.
 const MESSAGE_OVERHEAD: usize = 384;

@@ -19,7 +19,7 @@ pub use liveroom_proto as proto;
 
 pub use client::{EditRoomOptions, EnterResult, Im, LoginResult};
 pub use download::ServerImage;
-pub use events::{Event, EventData, EventName, HandlerId, NextTry};
+pub use events::{room_stats_value, Event, EventData, EventName, HandlerId, NextTry};
 pub use inbound::MAX_SERVER_FRAME;
 pub use liveroom_proto::{ApiError, EnterStatus, Priority};
 pub use shared::NetState;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::message::{Message, Priority};
 use crate::moderation::{Role, RoomEvent, RoomSettings, WordsAction};
+use crate::stats::RoomStats;
 
 /// WebSocket close codes the server uses. 4000–4099 are terminal: the engine must not
 /// reconnect after them. Others (1001 going away, 1006 abnormal, 4100–4199) mean "reconnect".
@@ -129,6 +130,13 @@ pub enum Request {
     },
     /// Keep-alive. Reply: `{}`.
     Ping,
+    /// Moderators (owner, admins, app administrators; others 10007): the room's statistics
+    /// since its creation, counted by the server. Reply: [`RoomStats`]; moderators in the
+    /// room also get them pushed ([`ServerFrame::RoomStats`]).
+    GetRoomStats {
+        /// The room.
+        room_id: String,
+    },
     /// A moderation request (owner, admins, app administrators): its own `op`s, on the same
     /// wire as the others (`{"id":N,"op":"mute_member",...}`).
     #[serde(skip)]
@@ -180,6 +188,7 @@ impl Request {
             Self::SendImage { .. } => "send_image",
             Self::StopPush { .. } => "stop_push",
             Self::Ping => "ping",
+            Self::GetRoomStats { .. } => "get_room_stats",
             Self::Moderation(m) => m.op().as_str(),
         }
     }
@@ -564,6 +573,14 @@ pub enum ServerFrame {
         /// What happened.
         event: RoomEvent,
     },
+    /// A room's statistics, pushed every `--room-stats-every` seconds to the room's
+    /// moderators in it (the same [`RoomStats`] as `get_room_stats`' reply).
+    RoomStats {
+        /// The room.
+        room: String,
+        /// Its numbers.
+        stats: RoomStats,
+    },
     /// This session is ended; the socket closes with [`close::KICKED`] next.
     Kicked {
         /// Why.
@@ -846,6 +863,7 @@ mod tests {
                 postscript: text(),
             },
             Request::Ping,
+            Request::GetRoomStats { room_id: room() },
         ];
         let moderation = [
             ModRequest::MuteMember {

@@ -19,6 +19,7 @@ pub mod lenient;
 pub mod limits;
 pub mod message;
 pub mod moderation;
+pub mod stats;
 
 pub use error::{code, ApiError};
 pub use frame::{
@@ -34,3 +35,4 @@ pub use moderation::{
     AuditEntry, BlockedWords, MemberStanding, ModerationReply, Restricted, Restrictions, Role,
     RoomEvent, RoomSettings, WordsAction,
 };
+pub use stats::{RoomStats, StatsMinute, TopGifter};

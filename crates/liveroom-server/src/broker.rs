@@ -16,6 +16,7 @@ use liveroom_proto::{code, ApiError, Priority};
 
 use crate::encoded::Encoded;
 use crate::fanout::Ring;
+use crate::stats::{Counts, Tally};
 
 /// What a broker call returns.
 pub(crate) type BrokerFuture<'a, T> =
@@ -29,6 +30,8 @@ pub(crate) trait Outgoing: Send {
     fn encode(&mut self, seq: u64) -> Result<Encoded, ApiError>;
     /// Makes message `seq` durable; the send fails (and nothing is published) if this does.
     fn persist(&mut self, seq: u64, json: Encoded) -> BrokerFuture<'_, ()>;
+    /// What the send adds to the room's statistics (asked after [`Outgoing::encode`]).
+    fn tally(&self) -> Tally<'_>;
 }
 
 /// What became of a send.
@@ -110,6 +113,22 @@ pub(crate) trait Broker: Send + Sync {
     /// The right to change the room's state, alone among every node serving it: held
     /// through a moderation action's checks, commit and announcement.
     fn exclusive(&self) -> BrokerFuture<'_, Exclusive>;
+
+    /// The room's statistics (every node's sends and samples): each accepted send is
+    /// counted in [`Broker::accept`]'s step.
+    fn stats(&self) -> BrokerFuture<'_, Counts>;
+
+    /// Records the online count `online` sampled at `at` (unix seconds): the minute's and
+    /// the session's highest.
+    fn sample_online(&self, at: i64, online: u64) -> BrokerFuture<'_, ()>;
+
+    /// The statistics to keep in the store, with their version, when they changed since
+    /// [`Broker::stats_saved`] said they were; `None` when there is nothing to keep (or the
+    /// broker's own counts are durable: Redis).
+    fn unsaved_stats(&self) -> Option<(u64, Counts)>;
+
+    /// The statistics of `version` are in the store.
+    fn stats_saved(&self, version: u64);
 }
 
 /// Held while a room's state is changed (see [`Broker::exclusive`]); released when dropped.

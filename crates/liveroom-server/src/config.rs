@@ -32,6 +32,9 @@ pub struct Config {
     /// A room with no member and no request in flight for this long is dropped from memory;
     /// it reloads from the store on its next use.
     pub room_unload_after: Duration,
+    /// How often each room's statistics are pushed to its moderators in it (and saved, in
+    /// local mode, when they changed).
+    pub room_stats_every: Duration,
     /// Slots of each room's broadcast ring. A viewer with more than half of it pending is
     /// lagging (its Low and Lowest messages are skipped); a whole ring behind, it is closed
     /// with 4108.
@@ -148,6 +151,7 @@ impl Default for Config {
             user_rate: 10,
             online_interval: Duration::from_secs(10),
             room_unload_after: Duration::from_secs(600),
+            room_stats_every: Duration::from_secs(10),
             room_ring: 1024,
             max_decodes: 2,
             decode_wait: Duration::from_secs(10),
@@ -210,6 +214,11 @@ impl Config {
         }
         if self.online_interval.is_zero() {
             return Err(ServerError::Config("online interval must be > 0".into()));
+        }
+        if self.room_stats_every.is_zero() {
+            return Err(ServerError::Config(
+                "room stats interval must be > 0".into(),
+            ));
         }
         if self.room_ring < 16 {
             return Err(ServerError::Config(
@@ -380,6 +389,11 @@ impl ConfigBuilder {
     /// How long an unused room stays in memory (see [`Config::room_unload_after`]).
     pub fn room_unload_after(mut self, after: Duration) -> Self {
         self.0.room_unload_after = after;
+        self
+    }
+    /// How often room statistics are pushed (see [`Config::room_stats_every`]).
+    pub fn room_stats_every(mut self, every: Duration) -> Self {
+        self.0.room_stats_every = every;
         self
     }
     /// Slots of each room's broadcast ring (see [`Config::room_ring`]).
@@ -576,7 +590,8 @@ impl ConfigBuilder {
 )]
 pub struct Cli {
     /// TOML config file (keys: listen, data, apps = ["ID:SECRET"], room_budget, history,
-    /// join_leave_threshold, user_rate, online_interval, room_unload_after, admins = ["ID:USER"],
+    /// join_leave_threshold, user_rate, online_interval, room_unload_after, room_stats_every,
+    /// admins = ["ID:USER"],
     /// blocked_words = ["ID:WORD"], callbacks = ["ID:URL"], callback_tokens = ["ID:TOKEN"],
     /// callback_timeout, callback_on_timeout, callback_queue, callback_in_flight, ...). Flags
     /// and env override it.
@@ -615,6 +630,10 @@ pub struct Cli {
     /// the store when used again) [default: 600].
     #[arg(long, env = "LIVEROOM_ROOM_UNLOAD_AFTER", value_name = "SECS")]
     pub room_unload_after: Option<u64>,
+    /// Seconds between pushes of each room's statistics (get_room_stats) to its moderators
+    /// in it; local mode saves them as often when they changed [default: 10].
+    #[arg(long, env = "LIVEROOM_ROOM_STATS_EVERY", value_name = "SECS")]
+    pub room_stats_every: Option<u64>,
     /// Pictures decoded at once; more uploads wait for a turn [default: 2].
     #[arg(long, env = "LIVEROOM_MAX_DECODES", value_name = "N")]
     pub max_decodes: Option<usize>,
@@ -782,6 +801,7 @@ struct FileConfig {
     user_rate: Option<u32>,
     online_interval: Option<u64>,
     room_unload_after: Option<u64>,
+    room_stats_every: Option<u64>,
     max_decodes: Option<usize>,
     decode_wait: Option<u64>,
     upload_idle_timeout: Option<u64>,
@@ -958,6 +978,11 @@ impl Cli {
                 .or(file.room_unload_after)
                 .map(Duration::from_secs)
                 .unwrap_or(d.room_unload_after),
+            room_stats_every: self
+                .room_stats_every
+                .or(file.room_stats_every)
+                .map(Duration::from_secs)
+                .unwrap_or(d.room_stats_every),
             room_ring: self.room_ring.or(file.room_ring).unwrap_or(d.room_ring),
             max_decodes: self
                 .max_decodes

@@ -149,6 +149,11 @@ pub(crate) async fn run(mut ws: WebSocket, shared: Arc<Shared>, place: Arc<AddrS
                     }
                 }
                 Signal::Profile(profile) => conn.profile_changed(profile),
+                Signal::Push(frames) => {
+                    if let Err(end) = Box::pin(conn.push(&mut ws, frames)).await {
+                        break end;
+                    }
+                }
             },
             _ = wait_expiry(&mut conn.expiry) => break End::Kick(KickReason::UserSigExpired),
             _ = keepalive.tick() => {
@@ -462,6 +467,20 @@ impl Conn {
         Ok(())
     }
 
+    /// Writes the pushed frames of the rooms this connection is in (the others left
+    /// meanwhile).
+    async fn push(&mut self, ws: &mut WebSocket, frames: Vec<(String, String)>) -> Result<(), End> {
+        let here: Vec<WsMessage> = frames
+            .into_iter()
+            .filter(|(room, _)| self.subs.iter().any(|s| s.room.id() == room))
+            .map(|(_, frame)| WsMessage::Text(frame.into()))
+            .collect();
+        if here.is_empty() {
+            return Ok(());
+        }
+        self.deliver(ws, here.into_iter()).await
+    }
+
     /// Writes the removal notices that arrived while a write waited.
     async fn deliver_notices(&mut self, ws: &mut WebSocket) -> Result<(), End> {
         while !self.late_notices.is_empty() {
@@ -516,6 +535,8 @@ impl Conn {
                         }
                     }
                     Signal::Profile(profile) => self.profile_changed(profile),
+                    // Periodic: this connection is behind already; the next one comes.
+                    Signal::Push(_) => {}
                 },
                 _ = wait_expiry(&mut self.expiry) => break Err(End::Kick(KickReason::UserSigExpired)),
                 _ = &mut deadline => break Err(End::Stalled),
@@ -630,6 +651,12 @@ impl Conn {
                 postscript,
             } => self.stop_push(room_id, postscript).await,
             Request::Ping => Ok(Reply::Done(Done {})),
+            Request::GetRoomStats { room_id } => {
+                let app = self.app_id()?;
+                let user = self.login.as_ref().map(|l| l.user_id.as_str());
+                let stats = service::room_stats(&self.shared, app, &room_id, user, false).await?;
+                Ok(Reply::Stats(Box::new(stats)))
+            }
             Request::Moderation(req) => {
                 let actor = Actor {
                     app: self.app_id()?,

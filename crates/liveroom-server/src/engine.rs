@@ -13,6 +13,7 @@ use crate::local_broker::LocalBroker;
 use crate::local_presence::LocalPresence;
 use crate::presence::Presence;
 use crate::room::RoomLimits;
+use crate::stats::Counts;
 
 /// The engine of the rooms.
 #[derive(Clone)]
@@ -24,8 +25,10 @@ pub(crate) enum Engine {
 }
 
 impl Engine {
-    /// The broker of room `room` of `app`, starting from the stored `last_seq` and
-    /// `history`; `on_change` runs when another node changed the room's state.
+    /// The broker of room `room` of `app`, starting from the stored `last_seq`, `history`
+    /// and statistics (`stats`: the local broker's; the Redis broker's are in Redis);
+    /// `on_change` runs when another node changed the room's state.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn broker(
         &self,
         app: u64,
@@ -33,6 +36,7 @@ impl Engine {
         limits: &RoomLimits,
         last_seq: u64,
         history: Vec<(u64, Encoded)>,
+        stats: Counts,
         on_change: Box<dyn Fn() + Send + Sync>,
     ) -> Box<dyn Broker> {
         match self {
@@ -43,6 +47,7 @@ impl Engine {
                 limits.ring,
                 last_seq,
                 history,
+                stats,
             )),
             Self::Cluster(node) => {
                 let broker = RedisBroker::new(

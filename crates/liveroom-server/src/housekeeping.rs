@@ -1,11 +1,15 @@
-//! The server's two periodic tasks: the online count pushed to every occupied room, and the
-//! sweep that unloads idle rooms and forgets users whose rate buckets are full again.
+//! The server's periodic tasks: the online count pushed to every occupied room (and sampled
+//! for its statistics), the statistics pushed to the moderators in each room (and saved),
+//! and the sweep that unloads idle rooms and forgets users whose rate buckets are full again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use liveroom_proto::ServerFrame;
 use tokio::time::MissedTickBehavior;
 
+use crate::session::Signal;
 use crate::Shared;
 
 /// Longest time between two sweeps.
@@ -24,9 +28,72 @@ pub(crate) async fn push_online(shared: Arc<Shared>) {
                 for room in shared.rooms.all() {
                     room.refresh_online().await;
                     room.publish_online();
+                    room.sample_online().await;
                 }
             }
         }
+    }
+}
+
+/// Every `room_stats_every`: saves each loaded room's statistics that changed (local mode;
+/// cluster mode's are in Redis), and pushes each room's statistics to its moderators in it on
+/// this node (every node pushes to its own), one signal per moderator with all their
+/// rooms'. On shutdown, saves what changed once more.
+pub(crate) async fn room_stats(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(shared.config.room_stats_every);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            _ = tick.tick() => push_room_stats(&shared).await,
+        }
+    }
+    for room in shared.rooms.all() {
+        room.save_stats().await;
+    }
+}
+
+/// One stats tick (see [`room_stats`]).
+async fn push_room_stats(shared: &Shared) {
+    let mut pushes: HashMap<(u64, String), Vec<(String, String)>> = HashMap::new();
+    let mut admins: HashMap<u64, Vec<String>> = HashMap::new();
+    for room in shared.rooms.all() {
+        if room.is_dismissed() {
+            continue;
+        }
+        room.save_stats().await;
+        let app = room.app();
+        let app_admins = admins
+            .entry(app)
+            .or_insert_with(|| shared.rules.admins(app));
+        let moderators = room.moderators_here(app_admins).await;
+        if moderators.is_empty() {
+            continue;
+        }
+        let stats = match room.stats().await {
+            Ok(stats) => stats,
+            Err(e) => {
+                tracing::debug!(room = %room.id(), error = %e.message, "room statistics not read");
+                continue;
+            }
+        };
+        let frame = ServerFrame::RoomStats {
+            room: room.id().to_owned(),
+            stats,
+        };
+        let Ok(frame) = serde_json::to_string(&frame) else {
+            continue;
+        };
+        for user in moderators {
+            pushes
+                .entry((app, user))
+                .or_default()
+                .push((room.id().to_owned(), frame.clone()));
+        }
+    }
+    for ((app, user), frames) in pushes {
+        shared.sessions.push_here(app, &user, Signal::Push(frames));
     }
 }
 

@@ -45,6 +45,7 @@ mod rules;
 mod service;
 mod session;
 mod sqlite;
+mod stats;
 mod store;
 #[cfg(test)]
 mod store_contract;
@@ -164,6 +165,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
 
     tracker.spawn(housekeeping::push_online(shared.clone()));
     tracker.spawn(housekeeping::sweep(shared.clone()));
+    tracker.spawn(housekeeping::room_stats(shared.clone()));
     let app = http::router(shared.clone());
     let serve = tokio::spawn(listener::serve(listener, app, shared.clone()));
     tracing::info!(addr = %local_addr, apps = shared.config.apps.len(), "listening");

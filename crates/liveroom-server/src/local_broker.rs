@@ -1,6 +1,7 @@
-//! The local broker: one process carries the room. Budget, sequence and history live in
-//! memory, durability is the store's commit (awaited inside the step), and publishing is
-//! straight into the room's broadcast ring.
+//! The local broker: one process carries the room. Budget, sequence, history and the
+//! room's statistics live in memory, durability is the store's commit (awaited inside the
+//! step), and publishing is straight into the room's broadcast ring. The statistics are
+//! saved by the room at most once per stats tick (see [`Broker::unsaved_stats`]).
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -13,6 +14,7 @@ use crate::broker::{over_budget, Accepted, Broker, BrokerFuture, Exclusive, Outg
 use crate::budget::RoomBudget;
 use crate::encoded::Encoded;
 use crate::fanout::Ring;
+use crate::stats::Counts;
 
 /// The room's sequence and kept history.
 struct Log {
@@ -42,17 +44,30 @@ impl Log {
     }
 }
 
+/// The room's statistics and how far the store has them.
+#[derive(Default)]
+struct Stats {
+    counts: Counts,
+    /// Raised by every change.
+    version: u64,
+    /// The version the store has.
+    saved: u64,
+}
+
 /// A room's broker in one process.
 pub(crate) struct LocalBroker {
     ring: Ring,
     budget: Mutex<RoomBudget>,
     /// Held through a send's commit, so sequence order is commit order is publish order.
     log: tokio::sync::Mutex<Log>,
+    /// Taken inside the send's step (under `log`) and by the stats tick: never contended
+    /// by sends.
+    stats: Mutex<Stats>,
 }
 
 impl LocalBroker {
     /// The broker of room `room_id`: `budget` messages/s, `cap` kept, a ring of `slots`,
-    /// starting from the stored `last_seq` and `history` (oldest first).
+    /// starting from the stored `last_seq`, `history` (oldest first) and statistics.
     pub(crate) fn new(
         room_id: &str,
         budget: u32,
@@ -60,6 +75,7 @@ impl LocalBroker {
         slots: usize,
         last_seq: u64,
         history: Vec<(u64, Encoded)>,
+        counts: Counts,
     ) -> Self {
         let trimmed_through = match history.first() {
             Some((oldest, _)) => oldest.saturating_sub(1),
@@ -74,7 +90,15 @@ impl LocalBroker {
                 cap,
                 trimmed_through,
             }),
+            stats: Mutex::new(Stats {
+                counts,
+                ..Stats::default()
+            }),
         }
+    }
+
+    fn stats_lock(&self) -> std::sync::MutexGuard<'_, Stats> {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The budget's decision for `priority` now (its token taken when admitted).
@@ -106,6 +130,11 @@ impl Broker for LocalBroker {
             out.persist(seq, json.clone()).await?;
             self.ring.publish_message(json.as_str(), priority);
             log.append(seq, json);
+            {
+                let mut stats = self.stats_lock();
+                stats.counts.add(&out.tally());
+                stats.version += 1;
+            }
             Ok(Accepted::Sent(seq))
         })
     }
@@ -183,6 +212,33 @@ impl Broker for LocalBroker {
     fn exclusive(&self) -> BrokerFuture<'_, Exclusive> {
         Box::pin(std::future::ready(Ok(Exclusive::local())))
     }
+
+    fn stats(&self) -> BrokerFuture<'_, Counts> {
+        let counts = self.stats_lock().counts.clone();
+        Box::pin(std::future::ready(Ok(counts)))
+    }
+
+    fn sample_online(&self, at: i64, online: u64) -> BrokerFuture<'_, ()> {
+        {
+            let mut stats = self.stats_lock();
+            let before = (stats.counts.peak, stats.counts.minutes.back().copied());
+            stats.counts.sample_online(at, online);
+            if before != (stats.counts.peak, stats.counts.minutes.back().copied()) {
+                stats.version += 1;
+            }
+        }
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn unsaved_stats(&self) -> Option<(u64, Counts)> {
+        let stats = self.stats_lock();
+        (stats.version != stats.saved).then(|| (stats.version, stats.counts.clone()))
+    }
+
+    fn stats_saved(&self, version: u64) {
+        let mut stats = self.stats_lock();
+        stats.saved = stats.saved.max(version);
+    }
 }
 
 #[cfg(test)]
@@ -203,6 +259,14 @@ mod tests {
     impl Outgoing for Fake {
         fn encode(&mut self, seq: u64) -> Result<Encoded, liveroom_proto::ApiError> {
             Ok(Encoded::parse(format!(r#"{{"sequence":{seq}}}"#)).unwrap())
+        }
+
+        fn tally(&self) -> crate::stats::Tally<'_> {
+            crate::stats::Tally {
+                counted: liveroom_proto::stats::Counted::Message,
+                user: "u",
+                time: 0,
+            }
         }
 
         fn persist(&mut self, _seq: u64, _json: Encoded) -> BrokerFuture<'_, ()> {
@@ -246,7 +310,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_budget_drops_lowest_then_low_then_normal_and_never_high() {
-        let b = LocalBroker::new("r", 100, 1000, 16, 0, Vec::new());
+        let b = LocalBroker::new("r", 100, 1000, 16, 0, Vec::new(), Counts::default());
         let lowest = {
             let mut n = 0u64;
             while send(&b, Priority::Lowest).await.is_ok() {
@@ -295,7 +359,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_history_keeps_the_newest_up_to_its_size() {
-        let b = LocalBroker::new("r", 0, 3, 16, 0, Vec::new());
+        let b = LocalBroker::new("r", 0, 3, 16, 0, Vec::new(), Counts::default());
         for _ in 0..5 {
             send(&b, Priority::Normal).await.unwrap();
         }
@@ -311,7 +375,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_gap_older_than_the_history_is_marked_skipped() {
-        let b = LocalBroker::new("r", 0, 3, 16, 0, Vec::new());
+        let b = LocalBroker::new("r", 0, 3, 16, 0, Vec::new(), Counts::default());
         for _ in 0..5 {
             send(&b, Priority::Normal).await.unwrap();
         }
@@ -332,14 +396,22 @@ mod tests {
         let stored = (8..=9)
             .map(|s| (s, Encoded::parse(format!(r#"{{"sequence":{s}}}"#)).unwrap()))
             .collect();
-        let loaded = LocalBroker::new("r", 0, 3, 16, 9, stored);
+        let loaded = LocalBroker::new("r", 0, 3, 16, 9, stored, Counts::default());
         assert!(history(&loaded, Some(6)).await.unwrap().skipped);
         assert!(!history(&loaded, Some(7)).await.unwrap().skipped);
     }
 
     #[tokio::test]
     async fn a_failed_commit_publishes_nothing_and_takes_no_sequence() {
-        let viewer = Arc::new(Viewer(LocalBroker::new("r", 0, 3, 16, 0, Vec::new())));
+        let viewer = Arc::new(Viewer(LocalBroker::new(
+            "r",
+            0,
+            3,
+            16,
+            0,
+            Vec::new(),
+            Counts::default(),
+        )));
         let b = &viewer.0;
         let mut sub = Subscription::new(viewer.clone());
         let err = b

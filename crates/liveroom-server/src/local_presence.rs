@@ -105,9 +105,12 @@ impl Presence for LocalPresence {
         Box::pin(std::future::ready(Ok(())))
     }
 
+    fn has_user_here(&self, user: &str) -> bool {
+        self.members().values().any(|u| u.as_deref() == Some(user))
+    }
+
     fn has_user<'a>(&'a self, user: &'a str) -> PresenceFuture<'a, bool> {
-        let found = self.members().values().any(|u| u.as_deref() == Some(user));
-        Box::pin(std::future::ready(Ok(found)))
+        Box::pin(std::future::ready(Ok(self.has_user_here(user))))
     }
 
     fn refresh(&self) -> PresenceFuture<'_, ()> {

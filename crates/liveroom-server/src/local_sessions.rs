@@ -89,6 +89,18 @@ impl LocalSessions {
         }
     }
 
+    /// Sends `signal` to the connection of `user` if its signal queue is at most half full
+    /// (see [`SessionRegistry::push_here`]).
+    pub(crate) fn push_now(&self, app: u64, user: &str, signal: Signal) {
+        let sender = match self.by_user.lock() {
+            Ok(map) => map.get(&(app, user.to_owned())).map(|e| e.signal.clone()),
+            Err(_) => None,
+        };
+        if let Some(sender) = sender.filter(|s| s.capacity() * 2 > s.max_capacity()) {
+            let _ = sender.try_send(signal);
+        }
+    }
+
     /// Sends `signal` to `user`'s session if it is still connection `conn`'s (a newer
     /// login elsewhere kicks exactly the session it replaced).
     pub(crate) fn signal_conn_now(&self, app: u64, user: &str, conn: u64, signal: Signal) {
@@ -131,6 +143,10 @@ impl SessionRegistry for LocalSessions {
     fn signal<'a>(&'a self, app: u64, user: &'a str, signal: Signal) -> SessionFuture<'a, ()> {
         self.signal_now(app, user, signal);
         Box::pin(ready(()))
+    }
+
+    fn push_here(&self, app: u64, user: &str, signal: Signal) {
+        self.push_now(app, user, signal);
     }
 
     fn upload_identity<'a>(&'a self, token: &'a str) -> SessionFuture<'a, Option<(u64, String)>> {
@@ -181,5 +197,27 @@ mod tests {
         assert!(rx1.try_recv().is_err() && rx2.try_recv().is_err());
         assert_eq!(s.upload_identity("b").await, Some((2, "u".to_owned())));
         assert_eq!(s.upload_identity("c").await, Some((1, "u".to_owned())));
+    }
+
+    #[tokio::test]
+    async fn pushes_leave_half_the_signal_queue_to_kicks_and_removals() {
+        let s = LocalSessions::default();
+        let (tx, mut rx) = mpsc::channel(4);
+        s.login(1, "u", 1, tx, "t".into()).await.unwrap();
+        let push = || Signal::Push(vec![("r".into(), "{}".into())]);
+        for _ in 0..4 {
+            s.push_here(1, "u", push());
+        }
+        s.signal(1, "u", Signal::Kick(KickReason::UserSigExpired))
+            .await;
+        assert_eq!(rx.try_recv().unwrap(), push());
+        assert_eq!(rx.try_recv().unwrap(), push());
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            Signal::Kick(KickReason::UserSigExpired),
+            "two pushes at most, then the kick still fits"
+        );
+        s.push_here(1, "nobody", push());
+        assert!(rx.try_recv().is_err());
     }
 }

@@ -58,6 +58,9 @@ pub(crate) trait Presence: Send + Sync {
     /// Connection `conn`, in the room, logged in (or out) as `user`.
     fn set_user<'a>(&'a self, conn: u64, user: Option<&'a str>) -> PresenceFuture<'a, ()>;
 
+    /// Whether `user` is in the room on a connection of this node.
+    fn has_user_here(&self, user: &str) -> bool;
+
     /// Whether `user` is in the room on some connection.
     fn has_user<'a>(&'a self, user: &'a str) -> PresenceFuture<'a, bool>;
 

@@ -119,13 +119,15 @@ impl Registry {
                 history: Vec::new(),
                 moderation: Default::default(),
                 deleted: Vec::new(),
+                stats: Default::default(),
             },
         ))
     }
 
     /// Unloads rooms nobody has used for `after`, as seen by successive calls (the sweep's):
-    /// no member, no request holding the room. Everything that matters is in the store
-    /// (profile, messages, moderation, recent deletions); the next use reloads it. What is
+    /// no member, no request holding the room, no statistics the store does not have yet
+    /// (the stats tick saves them). Everything that matters is in the store (profile,
+    /// messages, moderation, recent deletions, statistics); the next use reloads it. What is
     /// lost is what a restart loses too: the send budget's window. Returns how many were
     /// unloaded.
     pub(crate) fn unload_idle(&self, now: Instant, after: Duration) -> usize {
@@ -137,7 +139,7 @@ impl Registry {
             // Members hold the room through their subscriptions and requests through their
             // handle; under the registry's lock nobody can take a new one, so a count of one
             // (the registry's) means unused.
-            let unused = Arc::strong_count(&loaded.room) == 1;
+            let unused = Arc::strong_count(&loaded.room) == 1 && !loaded.room.has_unsaved_stats();
             match (unused, loaded.unused_since) {
                 (false, _) => {
                     loaded.unused_since = None;

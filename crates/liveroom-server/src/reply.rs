@@ -4,7 +4,8 @@
 
 use liveroom_proto::{
     AuditEntry, BlockedWords, Done, EnterReply, HelloReply, LoginReply, MemberStanding,
-    ModerationReply, Profile, ReplyFrame, Restrictions, RoomInfo, RoomRef, RoomSettings, SendReply,
+    ModerationReply, Profile, ReplyFrame, Restrictions, RoomInfo, RoomRef, RoomSettings, RoomStats,
+    SendReply,
 };
 use serde::Serialize;
 
@@ -43,6 +44,8 @@ pub(crate) enum Reply {
     Member(MemberStanding),
     /// `get_restrictions`
     Restrictions(Restrictions),
+    /// `get_room_stats`
+    Stats(Box<RoomStats>),
     /// A send answered later, once the app's backend vetted it: nothing is written now (see
     /// `deferred_sends`).
     Deferred,
@@ -62,6 +65,7 @@ impl Reply {
     fn size_hint(&self) -> usize {
         let messages = match self {
             Self::Entered(e) => e.messages.iter().map(|m| m.as_str().len() + 1).sum(),
+            Self::Stats(s) => s.minutes.len() * 48,
             _ => 0,
         };
         messages + 512

@@ -12,7 +12,7 @@ use std::sync::{Arc, Weak};
 use axum::extract::ws::Utf8Bytes;
 use liveroom_proto::{
     code, ApiError, Body, EnterStatus, GroupTipPayload, Message, Priority, Profile, Restrictions,
-    Role, RoomEvent, RoomInfo, RoomSettings, ServerFrame,
+    Role, RoomEvent, RoomInfo, RoomSettings, RoomStats, ServerFrame, TopGifter,
 };
 use rand::Rng;
 
@@ -22,6 +22,7 @@ use crate::engine::Engine;
 use crate::fanout::{Ring, Source, Subscription};
 use crate::presence::Presence;
 use crate::rules::{self, Moderator, RoomRules, Target};
+use crate::stats::{self, Tally};
 use crate::store::{AuditRecord, Store, StoredRoom, DELETIONS_KEPT};
 
 /// Limits every room gets from the config.
@@ -155,6 +156,7 @@ impl Room {
                     &limits,
                     stored.last_seq,
                     stored.history,
+                    stored.stats,
                     on_change,
                 ),
                 presence: engine.presence(app, &id),
@@ -901,6 +903,116 @@ impl Room {
     }
 }
 
+/// Statistics: counted by the broker as it accepts sends; the online ticker samples the
+/// count, the stats tick reports them to the room's moderators here and saves them.
+impl Room {
+    /// Checks that `user` (an app administrator or not; `backend`: the app's backend, the
+    /// owner's rights) moderates the room: 10007 if not, 10010 if dismissed.
+    pub(crate) async fn check_moderator(
+        &self,
+        user: Option<&str>,
+        app_admin: bool,
+        backend: bool,
+    ) -> Result<(), ApiError> {
+        let st = self.state.lock().await;
+        if st.dismissed {
+            return Err(self.gone());
+        }
+        let role = user.map_or(Role::Guest, |u| {
+            rules::role_of(
+                st.info.owner_id == u || backend,
+                app_admin,
+                st.mods.is_admin(u),
+            )
+        });
+        if user.is_none() || !role.moderates() {
+            tracing::info!(room = %self.id, user = ?user, "room statistics denied");
+            return Err(rules::denied(
+                "only the room owner, its admins or an app administrator may read its statistics",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The room's statistics now (every node's counts; the top gifters' nicks as the store
+    /// has them now).
+    pub(crate) async fn stats(&self) -> Result<RoomStats, ApiError> {
+        let started_at = self.state.lock().await.info.create_time;
+        let counts = self.broker.stats().await?;
+        let top = counts.top_gifters();
+        let ids: Vec<String> = top.iter().map(|(u, _)| u.clone()).collect();
+        let profiles = self.store.accounts(self.app, ids).await?;
+        let top_gifters = top
+            .into_iter()
+            .zip(profiles)
+            .map(|((user_id, gifts), profile)| TopGifter {
+                nick: profile.map(|p| p.nick).unwrap_or_default(),
+                user_id,
+                gifts,
+            })
+            .collect();
+        Ok(stats::report(
+            &self.id,
+            started_at,
+            liveroom_usersig::now_secs(),
+            self.online() as u64,
+            &counts,
+            top_gifters,
+        ))
+    }
+
+    /// Records the online count (as last read) for the statistics, when this node has
+    /// members in the room (nodes without any have no fresh count).
+    pub(crate) async fn sample_online(&self) {
+        if self.presence.here() == 0 {
+            return;
+        }
+        let now = liveroom_usersig::now_secs();
+        if let Err(e) = self.broker.sample_online(now, self.online() as u64).await {
+            tracing::debug!(room = %self.id, error = %e.message, "online count not sampled");
+        }
+    }
+
+    /// The room's moderators in it on this node's connections: its owner, its admins, and
+    /// `app_admins` (the app's administrators).
+    pub(crate) async fn moderators_here(&self, app_admins: &[String]) -> Vec<String> {
+        if self.presence.here() == 0 {
+            return Vec::new();
+        }
+        let st = self.state.lock().await;
+        let mut users: Vec<String> = std::iter::once(&st.info.owner_id)
+            .chain(st.mods.admins())
+            .chain(app_admins)
+            .filter(|u| self.presence.has_user_here(u))
+            .cloned()
+            .collect();
+        users.sort_unstable();
+        users.dedup();
+        users
+    }
+
+    /// Whether the room's statistics changed since they were last saved.
+    pub(crate) fn has_unsaved_stats(&self) -> bool {
+        self.broker.unsaved_stats().is_some()
+    }
+
+    /// Saves the room's statistics in the store if they changed since last saved.
+    pub(crate) async fn save_stats(&self) {
+        let Some((version, counts)) = self.broker.unsaved_stats() else {
+            return;
+        };
+        let created = self.state.lock().await.info.create_time;
+        match self
+            .store
+            .save_stats(self.app, self.id.clone(), created, counts)
+            .await
+        {
+            Ok(()) => self.broker.stats_saved(version),
+            Err(e) => tracing::warn!(room = %self.id, error = %e, "room statistics not saved"),
+        }
+    }
+}
+
 impl Room {
     /// The kept message of sequence `seq`, if the history still holds it.
     pub(crate) async fn message_at(&self, seq: u64) -> Result<Option<Message>, ApiError> {
@@ -986,6 +1098,20 @@ impl Outgoing for Sending<'_> {
             tracing::error!(error = %e, "cannot encode message");
             ApiError::new(code::INTERNAL, "cannot encode message")
         })
+    }
+
+    fn tally(&self) -> Tally<'_> {
+        Tally {
+            counted: self.body().map_or(
+                liveroom_proto::stats::Counted::Nothing,
+                liveroom_proto::stats::counted,
+            ),
+            user: &self.from.user_id,
+            time: self
+                .msg
+                .as_ref()
+                .map_or_else(liveroom_usersig::now_secs, |m| m.time),
+        }
     }
 
     fn persist(&mut self, seq: u64, json: Encoded) -> BrokerFuture<'_, ()> {

@@ -45,6 +45,14 @@ impl AppRules {
         self.admins.get(&app).is_some_and(|a| a.contains(user))
     }
 
+    /// The administrators of `app`.
+    pub(crate) fn admins(&self, app: u64) -> Vec<String> {
+        self.admins
+            .get(&app)
+            .map(|a| a.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// The app's blocked words, folded.
     pub(crate) fn words(&self, app: u64) -> &[String] {
         self.words.get(&app).map(Vec::as_slice).unwrap_or(&[])
@@ -143,6 +151,11 @@ impl RoomRules {
 
     fn refold(&mut self) {
         self.folded = self.words.iter().map(|w| normalize(w)).collect();
+    }
+
+    /// The room's appointed admins.
+    pub(crate) fn admins(&self) -> impl Iterator<Item = &String> {
+        self.admins.iter()
     }
 
     /// Whether `user` is one of the room's appointed admins.

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use liveroom_proto::{
     code, limits, ApiError, Body, CreateRoomOptions, Message, Priority, Profile, RoomInfo,
+    RoomStats,
 };
 use rand::distributions::{Alphanumeric, DistString};
 
@@ -134,6 +135,22 @@ pub(crate) async fn room(shared: &Shared, app: u64, room_id: &str) -> Result<Arc
             format!("room '{room_id}' does not exist"),
         )
     })
+}
+
+/// The statistics of room `room_id` of `app`, for its moderators: `user` (None: a guest)
+/// must be its owner, one of its admins or an app administrator (`backend`: the app's
+/// backend, which moderates every room); 10010 for a missing room, then 10007.
+pub(crate) async fn room_stats(
+    shared: &Shared,
+    app: u64,
+    room_id: &str,
+    user: Option<&str>,
+    backend: bool,
+) -> Result<RoomStats, ApiError> {
+    let room = room(shared, app, room_id).await?;
+    let app_admin = user.is_some_and(|u| shared.rules.is_app_admin(app, u));
+    room.check_moderator(user, app_admin, backend).await?;
+    room.stats().await
 }
 
 /// Sends a message into `room` as `from`: first the backend's before-send callback (unless

@@ -29,6 +29,9 @@ pub(crate) enum Signal {
     /// The user's profile changed elsewhere (the REST API's `portrait_set`): the session's
     /// next messages carry it.
     Profile(Profile),
+    /// Frames for the rooms named with them (the room statistics pushed to a moderator):
+    /// written for the rooms the connection is in, the others' dropped.
+    Push(Vec<(String, String)>),
 }
 
 /// Who is logged in where.
@@ -51,6 +54,11 @@ pub(crate) trait SessionRegistry: Send + Sync {
     /// Sends `signal` to the connection of `user`, if logged in. Best effort: a connection
     /// whose signal queue is full is going away anyway.
     fn signal<'a>(&'a self, app: u64, user: &'a str, signal: Signal) -> SessionFuture<'a, ()>;
+
+    /// Sends `signal` (a periodic [`Signal::Push`]) to the connection of `user` if it is on
+    /// this node and its signal queue is at most half full: a push never crowds out a kick
+    /// or a removal, and is dropped for a connection that does not keep up.
+    fn push_here(&self, app: u64, user: &str, signal: Signal);
 
     /// The (SDKAppID, userID) an upload token belongs to, while its session lives.
     fn upload_identity<'a>(&'a self, token: &'a str) -> SessionFuture<'a, Option<(u64, String)>>;

@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::encoded::Encoded;
 use crate::error::StoreError;
+use crate::stats::Counts;
 use crate::store::{
     Account, AuditRecord, RoomPage, RoomStore, StoreFuture, StoredModeration, StoredRoom,
     DELETIONS_KEPT,
@@ -110,6 +111,14 @@ const MIGRATIONS: &[&str] = &[
     // 4: accounts: a profile row is the account (opened by a login, an import or a profile
     // write); the REST API's kick refuses UserSigs issued at or before `revoked_at`
     "ALTER TABLE profiles ADD COLUMN revoked_at INTEGER NOT NULL DEFAULT 0;",
+    // 5: room statistics (get_room_stats): the room's counts as JSON (`stats::Counts`),
+    // written at most once per stats tick when they changed, read when the room loads
+    "CREATE TABLE room_stats (
+        app INTEGER NOT NULL,
+        room_id TEXT NOT NULL,
+        stats TEXT NOT NULL,
+        PRIMARY KEY (app, room_id)
+    );",
 ];
 
 /// Tables keyed by (app, room_id) that go with the room when it is dismissed.
@@ -121,6 +130,7 @@ const ROOM_TABLES: &[&str] = &[
     "room_bans",
     "room_blocked_words",
     "room_deletions",
+    "room_stats",
 ];
 
 /// A write waiting for the writer thread: run inside the batch's transaction, answered after
@@ -430,12 +440,14 @@ impl RoomStore for SqliteStore {
                 &room_id,
                 DELETIONS_KEPT,
             )?;
+            let stats = load_stats(c, app, &room_id)?;
             Ok(Some(StoredRoom {
                 info,
                 last_seq: (last_seq.max(0) as u64).max(max_stored),
                 history: rows,
                 moderation,
                 deleted,
+                stats,
             }))
         })
     }
@@ -769,6 +781,27 @@ impl RoomStore for SqliteStore {
         })
     }
 
+    fn save_stats(
+        &self,
+        app: u64,
+        room_id: String,
+        created: i64,
+        stats: Counts,
+    ) -> StoreFuture<'_, ()> {
+        self.write(move |c, _| {
+            let json = serde_json::to_string(&stats)
+                .map_err(|e| StoreError::Task(format!("statistics not encoded: {e}")))?;
+            // Only while the room it counted is the room of that ID.
+            c.prepare_cached(
+                "INSERT OR REPLACE INTO room_stats (app, room_id, stats)
+                 SELECT ?1, ?2, ?3 FROM rooms
+                 WHERE app = ?1 AND room_id = ?2 AND create_time = ?4",
+            )?
+            .execute(params![app as i64, room_id, json, created])?;
+            Ok(())
+        })
+    }
+
     /// A room's audit log, newest first, at most `limit` rows.
     fn audit_log(&self, app: u64, room_id: String, limit: u32) -> StoreFuture<'_, Vec<AuditEntry>> {
         self.read(move |c, _| {
@@ -822,6 +855,23 @@ async fn wait<T>(answer: oneshot::Receiver<T>) -> Result<T, oneshot::error::Recv
 
 fn stopped() -> StoreError {
     StoreError::Task("the store's thread stopped".into())
+}
+
+/// A room's saved statistics (empty when none, or unreadable: logged).
+fn load_stats(c: &Connection, app: u64, room_id: &str) -> Result<Counts, StoreError> {
+    let json: Option<String> = c
+        .prepare_cached("SELECT stats FROM room_stats WHERE app = ?1 AND room_id = ?2")?
+        .query_row(params![app as i64, room_id], |r| r.get(0))
+        .optional()?;
+    Ok(json
+        .and_then(|j| {
+            serde_json::from_str(&j)
+                .inspect_err(|e| {
+                    tracing::warn!(app, room = %room_id, error = %e, "saved statistics unreadable: starting afresh");
+                })
+                .ok()
+        })
+        .unwrap_or_default())
 }
 
 /// Applies the migrations not yet run.

@@ -12,6 +12,7 @@ use liveroom_proto::{AuditEntry, Profile, RoomInfo, RoomSettings};
 
 use crate::encoded::Encoded;
 use crate::error::StoreError;
+use crate::stats::Counts;
 
 /// Deletions a room remembers for re-entering clients.
 pub(crate) const DELETIONS_KEPT: usize = 256;
@@ -29,6 +30,9 @@ pub(crate) struct StoredRoom {
     pub(crate) moderation: StoredModeration,
     /// Recent deletions (sequence, message ID), oldest first.
     pub(crate) deleted: Vec<(u64, String)>,
+    /// The room's statistics as last saved (empty in cluster mode: the broker's are in
+    /// Redis).
+    pub(crate) stats: Counts,
 }
 
 /// A room's state but its messages (see [`RoomStore::load_rules`]).
@@ -273,6 +277,17 @@ pub(crate) trait RoomStore: Send + Sync {
     /// Deletes the room with its messages and moderation state (the audit log stays, and
     /// gets this action's row).
     fn dismiss_room(&self, app: u64, room_id: String, audit: AuditRecord) -> StoreFuture<'_, ()>;
+
+    /// Keeps the statistics of the room created at `created` (unix seconds; a room
+    /// dismissed meanwhile, or another room of the same ID, keeps nothing). Cluster mode
+    /// keeps nothing here: the Redis broker's counts are durable already.
+    fn save_stats(
+        &self,
+        app: u64,
+        room_id: String,
+        created: i64,
+        stats: Counts,
+    ) -> StoreFuture<'_, ()>;
 
     /// A room's audit log, newest first, at most `limit` rows.
     fn audit_log(&self, app: u64, room_id: String, limit: u32) -> StoreFuture<'_, Vec<AuditEntry>>;

@@ -38,6 +38,7 @@ pub(crate) fn room(id: &str, ring: usize) -> Arc<Room> {
         history: Vec::new(),
         moderation: Default::default(),
         deleted: Vec::new(),
+        stats: Default::default(),
     };
     Room::new(
         1,

@@ -39,6 +39,7 @@ macro_rules! for_each_command {
             moderation::get_audit_log,
             moderation::get_member,
             moderation::get_restrictions,
+            moderation::get_room_stats,
             moderation::set_admin,
             moderation::edit_room,
             moderation::dismiss_room,

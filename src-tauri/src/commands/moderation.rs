@@ -224,6 +224,19 @@ pub async fn get_restrictions(
     Ok(bridge.im()?.get_restrictions(&options.room_id).await?)
 }
 
+/// `getRoomStats({roomID})`: moderators; resolves the room's statistics as the server counts
+/// them, in the JS shape of `t_room_stats` (`liveroom_engine::room_stats_value`: `{roomID,
+/// startedAt, at, online, peakOnline, minutes, messagesLastMinute, messagesTotal,
+/// likesTotal, giftsTotal, topGifters}`).
+#[tauri::command]
+pub async fn get_room_stats(
+    bridge: State<'_, Bridge>,
+    options: RoomArgs,
+) -> CmdResult<serde_json::Value> {
+    let stats = bridge.im()?.get_room_stats(&options.room_id).await?;
+    Ok(liveroom_engine::room_stats_value(&stats))
+}
+
 /// `setAdmin({roomID, userID, admin})`.
 #[derive(Debug, Deserialize)]
 pub struct AdminArgs {

@@ -8,12 +8,13 @@
 //! a lost pub/sub connection the feed catches up from the history. So a viewer of any node
 //! sees every message once, in order.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
+use liveroom_proto::stats::{Counted, MINUTES_KEPT};
 use liveroom_proto::{code, ApiError, Priority, RoomEvent, ServerFrame};
 use rand::Rng;
 use redis::AsyncCommands;
@@ -26,15 +27,19 @@ use crate::broker::{over_budget, Accepted, Broker, BrokerFuture, Exclusive, Outg
 use crate::encoded::Encoded;
 use crate::error::StoreError;
 use crate::fanout::Ring;
+use crate::stats::{self, Counts};
 
 /// The sequence a message is encoded with before the script gives it its own; the script
 /// puts the real one in its two places (see [`template`]).
 const SENTINEL: u64 = u64::MAX;
 
-/// Accepts a send. KEYS: seq, history, trimmed, budget, channel, info, version. ARGV:
-/// priority (0 High .. 3 Lowest), budget per second (0: none), history cap, the message's
-/// three parts around its sequence, the rules version the send was checked against. Returns
-/// {1, seq}; {0} over budget; {-1} no such room; {-2} checked against older rules.
+/// Accepts a send. KEYS: seq, history, trimmed, budget, channel, info, version, stats,
+/// stats minutes, stats gifters. ARGV: priority (0 High .. 3 Lowest), budget per second (0:
+/// none), history cap, the message's three parts around its sequence, the rules version the
+/// send was checked against; then what the send counts as (0 nothing, 1 message, 2 like, 3
+/// gift), its gifts, its minute, its sender, the gifters kept, the oldest minute kept, the
+/// minutes kept. Returns {1, seq}; {0} over budget; {-1} no such room; {-2} checked against
+/// older rules.
 const SEND: &str = r#"
 if redis.call('EXISTS', KEYS[6]) == 0 then return {-1} end
 if (redis.call('GET', KEYS[7]) or '0') ~= ARGV[7] then return {-2} end
@@ -76,7 +81,47 @@ else
   redis.call('SET', KEYS[3], seq)
 end
 redis.call('PUBLISH', KEYS[5], 'M' .. ARGV[1] .. seq .. ' ' .. msg)
+local kind = ARGV[8]
+if kind == '1' then
+  redis.call('HINCRBY', KEYS[8], 'messages', 1)
+  if redis.call('HINCRBY', KEYS[9], ARGV[10], 1) == 1 and redis.call('HLEN', KEYS[9]) > tonumber(ARGV[14]) then
+    local oldest = tonumber(ARGV[13])
+    for _, m in ipairs(redis.call('HKEYS', KEYS[9])) do
+      if tonumber(m) < oldest then redis.call('HDEL', KEYS[9], m) end
+    end
+  end
+elseif kind == '2' then
+  redis.call('HINCRBY', KEYS[8], 'likes', 1)
+elseif kind == '3' then
+  redis.call('HINCRBY', KEYS[8], 'gifts', ARGV[9])
+  if not redis.call('ZSCORE', KEYS[10], ARGV[11]) and redis.call('ZCARD', KEYS[10]) >= tonumber(ARGV[12]) then
+    redis.call('ZPOPMIN', KEYS[10])
+  end
+  redis.call('ZINCRBY', KEYS[10], ARGV[9], ARGV[11])
+end
 return {1, seq}
+"#;
+
+/// Records an online sample. KEYS: stats, stats online, info. ARGV: the minute, the count,
+/// the oldest minute kept, the minutes kept. The minute's and the session's highest; nothing
+/// for a room that is gone.
+const SAMPLE: &str = r#"
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+local n = tonumber(ARGV[2])
+local cur = redis.call('HGET', KEYS[2], ARGV[1])
+if not cur or n > tonumber(cur) then
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  if not cur and redis.call('HLEN', KEYS[2]) > tonumber(ARGV[4]) then
+    local oldest = tonumber(ARGV[3])
+    for _, m in ipairs(redis.call('HKEYS', KEYS[2])) do
+      if tonumber(m) < oldest then redis.call('HDEL', KEYS[2], m) end
+    end
+  end
+end
+if n > tonumber(redis.call('HGET', KEYS[1], 'peak') or '0') then
+  redis.call('HSET', KEYS[1], 'peak', ARGV[2])
+end
+return 1
 "#;
 
 /// Announces a change of the room's state: a new rules version and the event, together.
@@ -431,6 +476,14 @@ impl Broker for RedisBroker {
             }
             let json = out.encode(SENTINEL)?;
             let [a, b, c] = template(json.as_str(), &self.room_id)?;
+            let tally = out.tally();
+            let (kind, gifts) = match tally.counted {
+                Counted::Nothing => (0, 0),
+                Counted::Message => (1, 0),
+                Counted::Like => (2, 0),
+                Counted::Gift(n) => (3, n),
+            };
+            let minute = stats::minute_of(tally.time);
             let keys = &self.feed.keys;
             let script = redis::Script::new(SEND);
             let mut invocation = script.prepare_invoke();
@@ -442,13 +495,23 @@ impl Broker for RedisBroker {
                 .key(keys.channel())
                 .key(keys.info())
                 .key(keys.version())
+                .key(keys.stats())
+                .key(keys.stats_minutes())
+                .key(keys.stats_gifters())
                 .arg(RoomItem::priority_digit(priority).to_string())
                 .arg(self.budget)
                 .arg(self.feed.cap)
                 .arg(a)
                 .arg(b)
                 .arg(c)
-                .arg(version);
+                .arg(version)
+                .arg(kind)
+                .arg(gifts)
+                .arg(minute)
+                .arg(tally.user)
+                .arg(stats::GIFTERS_KEPT)
+                .arg(stats::oldest_kept(minute))
+                .arg(MINUTES_KEPT);
             let mut conn = self.conn();
             let reply: Vec<i64> = match Redis::call(invocation.invoke_async(&mut conn)).await {
                 Ok(reply) => reply,
@@ -724,6 +787,81 @@ impl Broker for RedisBroker {
             })))
         })
     }
+
+    fn stats(&self) -> BrokerFuture<'_, Counts> {
+        Box::pin(async move {
+            let keys = &self.feed.keys;
+            let mut conn = self.conn();
+            type Read = (
+                HashMap<String, u64>,
+                HashMap<i64, u64>,
+                HashMap<i64, u64>,
+                Vec<(String, f64)>,
+            );
+            let (totals, minutes, online, gifters): Read = Redis::call(
+                redis::pipe()
+                    .hgetall(keys.stats())
+                    .hgetall(keys.stats_minutes())
+                    .hgetall(keys.stats_online())
+                    .zrange_withscores(keys.stats_gifters(), 0, -1)
+                    .query_async(&mut conn),
+            )
+            .await?;
+            let total = |name: &str| totals.get(name).copied().unwrap_or(0);
+            let oldest = stats::oldest_kept(stats::minute_of(liveroom_usersig::now_secs()));
+            let mut kept: Vec<(i64, u64, u64)> = online
+                .iter()
+                .map(|(at, n)| (*at, *n, minutes.get(at).copied().unwrap_or(0)))
+                .chain(
+                    minutes
+                        .iter()
+                        .filter(|(at, _)| !online.contains_key(at))
+                        .map(|(at, m)| (*at, 0, *m)),
+                )
+                .filter(|(at, _, _)| *at >= oldest)
+                .collect();
+            kept.sort_unstable_by_key(|m| m.0);
+            Ok(Counts {
+                messages: total("messages"),
+                likes: total("likes"),
+                gifts: total("gifts"),
+                peak: total("peak"),
+                minutes: kept.into(),
+                gifters: gifters
+                    .into_iter()
+                    .map(|(user, gifts)| (user, gifts.max(0.0) as u64))
+                    .collect(),
+            })
+        })
+    }
+
+    fn sample_online(&self, at: i64, online: u64) -> BrokerFuture<'_, ()> {
+        Box::pin(async move {
+            let keys = &self.feed.keys;
+            let minute = stats::minute_of(at);
+            let mut conn = self.conn();
+            let _: i64 = Redis::call(
+                redis::Script::new(SAMPLE)
+                    .key(keys.stats())
+                    .key(keys.stats_online())
+                    .key(keys.info())
+                    .arg(minute)
+                    .arg(online)
+                    .arg(stats::oldest_kept(minute))
+                    .arg(MINUTES_KEPT)
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn unsaved_stats(&self) -> Option<(u64, Counts)> {
+        // Counted in Redis, durable there.
+        None
+    }
+
+    fn stats_saved(&self, _version: u64) {}
 }
 
 /// The three parts of `json` (a message of room `room` encoded with [`SENTINEL`] as its

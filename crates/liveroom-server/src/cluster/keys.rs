@@ -117,6 +117,29 @@ impl RoomKeys {
         self.key(&format!("users:{node}"))
     }
 
+    /// Hash `messages`, `likes`, `gifts`, `peak`: the room's statistics' totals (counted by
+    /// the send script; `peak` by the online samples).
+    pub(crate) fn stats(&self) -> String {
+        self.key("stats")
+    }
+
+    /// Hash minute (its first second) → messages accepted in it; the newest day.
+    pub(crate) fn stats_minutes(&self) -> String {
+        self.key("stats:minutes")
+    }
+
+    /// Hash minute (its first second) → the highest online count sampled in it; the
+    /// newest day.
+    pub(crate) fn stats_online(&self) -> String {
+        self.key("stats:online")
+    }
+
+    /// Sorted set: gifter → gifts, at most `stats::GIFTERS_KEPT` (a new gifter takes the
+    /// place of the one with the fewest).
+    pub(crate) fn stats_gifters(&self) -> String {
+        self.key("stats:gifters")
+    }
+
     /// Every key a dismissal deletes (all but the audit log and its counter).
     pub(crate) fn room_state(&self) -> Vec<String> {
         vec![
@@ -132,6 +155,10 @@ impl RoomKeys {
             self.settings(),
             self.deleted(),
             self.version(),
+            self.stats(),
+            self.stats_minutes(),
+            self.stats_online(),
+            self.stats_gifters(),
         ]
     }
 }

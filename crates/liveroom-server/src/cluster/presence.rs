@@ -178,6 +178,10 @@ impl Presence for RedisPresence {
         })
     }
 
+    fn has_user_here(&self, user: &str) -> bool {
+        self.local.has_user_here(user)
+    }
+
     fn has_user<'a>(&'a self, user: &'a str) -> PresenceFuture<'a, bool> {
         Box::pin(async move {
             if self.local.has_user(user).await? {

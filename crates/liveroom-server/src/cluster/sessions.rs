@@ -208,6 +208,10 @@ impl SessionRegistry for RedisSessions {
         })
     }
 
+    fn push_here(&self, app: u64, user: &str, signal: Signal) {
+        self.local.push_now(app, user, signal);
+    }
+
     fn upload_identity<'a>(&'a self, token: &'a str) -> SessionFuture<'a, Option<(u64, String)>> {
         Box::pin(async move {
             if let Some(found) = self.local.upload_identity_now(token) {

@@ -328,6 +328,7 @@ impl RedisStore {
                 settings,
             },
             deleted,
+            stats: Default::default(),
         }))
     }
 
@@ -852,6 +853,17 @@ impl RoomStore for RedisStore {
             tracing::warn!(app, room = %room_id, "room profile kept changing under its dismissal");
             Err(StoreError::Unavailable)
         })
+    }
+
+    fn save_stats(
+        &self,
+        _app: u64,
+        _room_id: String,
+        _created: i64,
+        _stats: crate::stats::Counts,
+    ) -> StoreFuture<'_, ()> {
+        // The Redis broker counts in Redis itself (durable there): nothing to keep here.
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn audit_log(&self, app: u64, room_id: String, limit: u32) -> StoreFuture<'_, Vec<AuditEntry>> {

@@ -126,6 +126,11 @@ pub(crate) enum SignalWire {
         /// It.
         profile: Profile,
     },
+    /// Frames for the rooms named with them.
+    Push {
+        /// (room, encoded frame).
+        frames: Vec<(String, String)>,
+    },
 }
 
 impl From<Signal> for SignalWire {
@@ -134,6 +139,7 @@ impl From<Signal> for SignalWire {
             Signal::Kick(reason) => Self::Kick { reason },
             Signal::Leave { room, frame } => Self::Leave { room, frame },
             Signal::Profile(profile) => Self::Profile { profile },
+            Signal::Push(frames) => Self::Push { frames },
         }
     }
 }
@@ -144,6 +150,7 @@ impl From<SignalWire> for Signal {
             SignalWire::Kick { reason } => Self::Kick(reason),
             SignalWire::Leave { room, frame } => Self::Leave { room, frame },
             SignalWire::Profile { profile } => Self::Profile(profile),
+            SignalWire::Push { frames } => Self::Push(frames),
         }
     }
 }
@@ -188,6 +195,7 @@ mod tests {
                 nick: "Ann".into(),
                 avatar: "https://x/a.png".into(),
             }),
+            Signal::Push(vec![("r".into(), "{}".into())]),
         ] {
             let wire = NodeSignal {
                 app: 1,
