@@ -38,3 +38,7 @@ export const openImageDialog = (title) =>
     directory: false,
     filters: [{ name: 'Images', extensions: ['png', 'jpg', 'jpeg', 'gif', 'bmp'] }],
   });
+
+/** The native folder picker (dialog plugin): resolves a path, or null when cancelled. */
+export const openFolderDialog = (title, defaultPath) =>
+  T.dialog.open({ title, multiple: false, directory: true, defaultPath: defaultPath || undefined });

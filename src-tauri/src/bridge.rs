@@ -20,6 +20,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::broadcast::Receiver;
 use tokio::time::Instant;
 
+use crate::chat_log::Sink;
 use crate::error::{CmdError, CmdResult};
 use crate::pictures::PictureCache;
 
@@ -49,13 +50,15 @@ struct Connected {
 }
 
 impl Bridge {
-    /// Makes an engine for this app and server, replacing (and shutting down) any previous one.
+    /// Makes an engine for this app and server, replacing (and shutting down) any previous one;
+    /// its room messages also go to `log` (the chat logs).
     pub async fn connect<R: Runtime>(
         &self,
         app: AppHandle<R>,
         sdk_app_id: u64,
         server: &str,
         ca_pem: Option<&str>,
+        log: Option<Sink>,
     ) -> CmdResult<()> {
         let tls = match ca_pem {
             Some(pem) => TlsConfig::with_root_certificates_pem(pem.as_bytes())?,
@@ -63,7 +66,7 @@ impl Bridge {
         };
         let im = Im::with_tls(sdk_app_id, server, tls)?;
         self.pictures.clear();
-        let forwarder = tauri::async_runtime::spawn(forward_events(app, im.events()));
+        let forwarder = tauri::async_runtime::spawn(forward_events(app, im.events(), log));
         let old = self
             .current
             .lock()
@@ -129,8 +132,9 @@ impl Connected {
     }
 }
 
-/// Forwards engine events to the webview, at most one emit per [`FLUSH_EVERY`].
-async fn forward_events<R: Runtime>(app: AppHandle<R>, mut rx: Receiver<Event>) {
+/// Forwards engine events to the webview, at most one emit per [`FLUSH_EVERY`], and hands
+/// each to the chat log (which never waits).
+async fn forward_events<R: Runtime>(app: AppHandle<R>, mut rx: Receiver<Event>, log: Option<Sink>) {
     let mut last_flush = Instant::now() - FLUSH_EVERY;
     loop {
         let first = match rx.recv().await {
@@ -146,10 +150,18 @@ async fn forward_events<R: Runtime>(app: AppHandle<R>, mut rx: Receiver<Event>) 
             tokio::time::sleep_until(due).await;
         }
         let mut batch = Batch::default();
+        if let Some(log) = &log {
+            log.offer(&first);
+        }
         batch.push(&first);
         loop {
             match rx.try_recv() {
-                Ok(ev) => batch.push(&ev),
+                Ok(ev) => {
+                    if let Some(log) = &log {
+                        log.offer(&ev);
+                    }
+                    batch.push(&ev)
+                }
                 Err(TryRecvError::Lagged(n)) => {
                     tracing::warn!(skipped = n, "UI event forwarder lagged behind the engine");
                 }

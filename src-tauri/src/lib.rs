@@ -3,6 +3,7 @@
 //!
 //! - [`embedded`]: the in-process room server, its keys and LAN access.
 //! - [`bridge`]: the engine the UI is bound to, and the batched event forwarder.
+//! - [`chat_log`]: chat logs on disk (opt-in) and their search.
 //! - [`commands`]: thin commands, one per engine method plus the app's own.
 //! - [`error`]: the `{code, message}` error every command returns.
 //! - [`pictures`]: the `liveroom-image` protocol, the webview's only source of pictures.
@@ -11,6 +12,7 @@
 include!("commands/list.rs");
 
 pub mod bridge;
+pub mod chat_log;
 pub mod commands;
 pub mod embedded;
 pub mod error;
@@ -34,6 +36,7 @@ pub fn run() {
         .plugin(tauri_plugin_dialog::init())
         .manage(bridge::Bridge::default())
         .manage(embedded::Embedded::default())
+        .manage(chat_log::ChatLog::default())
         .register_asynchronous_uri_scheme_protocol(pictures::SCHEME, pictures::handle)
         .invoke_handler(for_each_command!(invoke_handler))
         .build(tauri::generate_context!("../tauri.conf.json"))
@@ -44,6 +47,8 @@ pub fn run() {
             tauri::async_runtime::block_on(async {
                 handle.state::<bridge::Bridge>().disconnect().await;
                 handle.state::<embedded::Embedded>().shutdown().await;
+                // What the chat log's writer still buffers goes to disk.
+                handle.state::<chat_log::ChatLog>().shutdown();
             });
         }
     });

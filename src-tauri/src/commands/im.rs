@@ -11,6 +11,9 @@ use tauri::ipc::{Channel, InvokeBody, Request};
 use tauri::{AppHandle, State};
 
 use crate::bridge::Bridge;
+use crate::chat_log::record::server_key;
+use crate::chat_log::ChatLog;
+use crate::embedded::Embedded;
 use crate::error::{CmdError, CmdResult};
 
 /// `TWebLive.createIM({SDKAppID})` plus the server it talks to.
@@ -25,27 +28,39 @@ pub struct ConnectOptions {
     ca_pem: Option<String>,
 }
 
-/// Binds the UI to an engine for this SDKAppID and server (replacing any previous one).
+/// Binds the UI to an engine for this SDKAppID and server (replacing any previous one); its
+/// room messages go to the chat logs under the server's folder (the embedded server's is
+/// the same whatever its port).
 #[tauri::command]
 pub async fn connect(
     app: AppHandle,
     bridge: State<'_, Bridge>,
+    embedded: State<'_, Embedded>,
+    log: State<'_, ChatLog>,
     options: ConnectOptions,
 ) -> CmdResult<()> {
+    let local = embedded
+        .info()
+        .await
+        .is_some_and(|i| i.address == options.server && i.sdk_app_id == options.sdk_app_id);
+    crate::commands::logs::load(&app, &log)?;
+    let sink = log.connected(server_key(&options.server, options.sdk_app_id, local));
     bridge
         .connect(
             app,
             options.sdk_app_id,
             &options.server,
             options.ca_pem.as_deref().filter(|p| !p.trim().is_empty()),
+            Some(sink),
         )
         .await
 }
 
 /// Drops the engine (the UI's "change server").
 #[tauri::command]
-pub async fn disconnect(bridge: State<'_, Bridge>) -> CmdResult<()> {
+pub async fn disconnect(bridge: State<'_, Bridge>, log: State<'_, ChatLog>) -> CmdResult<()> {
     bridge.disconnect().await;
+    log.disconnected();
     Ok(())
 }
 
@@ -171,13 +186,19 @@ pub struct TextArgs {
     priority: Priority,
 }
 
-/// Resolves the sent message.
+/// Resolves the sent message (logged: the engine does not deliver own messages back).
 #[tauri::command]
-pub async fn send_text_message(bridge: State<'_, Bridge>, options: TextArgs) -> CmdResult<Message> {
-    Ok(bridge
+pub async fn send_text_message(
+    bridge: State<'_, Bridge>,
+    log: State<'_, ChatLog>,
+    options: TextArgs,
+) -> CmdResult<Message> {
+    let m = bridge
         .im()?
         .send_text_message(&options.room_id, &options.text, options.priority)
-        .await?)
+        .await?;
+    log.own(&m);
+    Ok(m)
 }
 
 /// `sendCustomMessage({roomID, data, description, extension, priority?})`.
@@ -195,10 +216,11 @@ pub struct CustomArgs {
     priority: Priority,
 }
 
-/// Resolves the sent message.
+/// Resolves the sent message (logged).
 #[tauri::command]
 pub async fn send_custom_message(
     bridge: State<'_, Bridge>,
+    log: State<'_, ChatLog>,
     options: CustomArgs,
 ) -> CmdResult<Message> {
     let payload = CustomPayload {
@@ -206,10 +228,12 @@ pub async fn send_custom_message(
         description: options.description,
         extension: options.extension,
     };
-    Ok(bridge
+    let m = bridge
         .im()?
         .send_custom_message(&options.room_id, payload, options.priority)
-        .await?)
+        .await?;
+    log.own(&m);
+    Ok(m)
 }
 
 /// Keeps picture bytes from the webview (a File or Blob, sent as the raw request body, not as
@@ -238,10 +262,12 @@ pub struct ImageArgs {
     staged_id: Option<u64>,
 }
 
-/// Uploads with progress (0..1, at most every whole percent) on `on_progress`, then sends.
+/// Uploads with progress (0..1, at most every whole percent) on `on_progress`, then sends
+/// (logged).
 #[tauri::command]
 pub async fn send_image_message(
     bridge: State<'_, Bridge>,
+    log: State<'_, ChatLog>,
     options: ImageArgs,
     on_progress: Channel<f64>,
 ) -> CmdResult<Message> {
@@ -262,7 +288,7 @@ pub async fn send_image_message(
             let _ = on_progress.send(fraction);
         }
     };
-    Ok(bridge
+    let m = bridge
         .im()?
         .send_image_message(
             &options.room_id,
@@ -270,7 +296,9 @@ pub async fn send_image_message(
             options.priority,
             Some(Box::new(progress)),
         )
-        .await?)
+        .await?;
+    log.own(&m);
+    Ok(m)
 }
 
 /// `stopPush({roomID, postscript?})`.
@@ -282,11 +310,17 @@ pub struct StopPushArgs {
     postscript: String,
 }
 
-/// Resolves the stop-push message.
+/// Resolves the stop-push message (logged: the stream's end).
 #[tauri::command]
-pub async fn stop_push(bridge: State<'_, Bridge>, options: StopPushArgs) -> CmdResult<Message> {
-    Ok(bridge
+pub async fn stop_push(
+    bridge: State<'_, Bridge>,
+    log: State<'_, ChatLog>,
+    options: StopPushArgs,
+) -> CmdResult<Message> {
+    let m = bridge
         .im()?
         .stop_push(&options.room_id, &options.postscript)
-        .await?)
+        .await?;
+    log.own(&m);
+    Ok(m)
 }

@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod im;
+pub mod logs;
 pub mod moderation;
 
 /// `module::command, ...` → the command names.
