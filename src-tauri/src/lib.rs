@@ -34,6 +34,7 @@ pub fn run() {
     init_tracing();
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
         .manage(bridge::Bridge::default())
         .manage(embedded::Embedded::default())
         .manage(chat_log::ChatLog::default())
