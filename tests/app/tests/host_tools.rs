@@ -1,2 +1,289 @@
 //! Window tests of issue 15's tools (host_tools): the real app under tauri-driver, like window.rs.
 //! Run by scripts/test-app (#[ignore]d in a plain `cargo test`: no display there).
+//!
+//! Danmaku (ui/features/danmaku.js): comments sent with the CLI fly over the stage in lanes
+//! that never overlap, a flood keeps the layer bounded and drops the excess, gifts and merged
+//! likes are highlighted, off empties the layer. The dashboard (ui/features/dashboard.js):
+//! the server's room stats in the host panel, pushed by the server.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use liveroom_app_tests::{App, Cli};
+use liveroom_engine::proto::CustomPayload;
+use liveroom_engine::{Im, Priority};
+use serde_json::{json, Value};
+
+/// The room's send budget and the per-user rate lifted: a flood in a second.
+const NO_BUDGET: &[(&str, &str)] = &[("LIVEROOM_ROOM_BUDGET", "0"), ("LIVEROOM_USER_RATE", "0")];
+
+fn pane(room: &str) -> String {
+    format!(".pane[data-room='{room}']")
+}
+
+/// An engine logged in to the app's embedded server as `user` (with `nick`), in `room`.
+async fn sender(app: &App, user: &str, nick: &str, room: &str) -> Result<Im> {
+    let (app_id, key) = app.keys()?;
+    let im = Im::new(app_id, app.server())?;
+    im.login(user, &liveroom_app_tests::user_sig(app_id, &key, user))
+        .await?;
+    im.set_my_profile(Some(nick.to_owned()), None).await?;
+    im.enter_room(room).await?;
+    Ok(im)
+}
+
+/// A custom message (a like or a gift) from an engine.
+async fn send_custom(
+    im: &Im,
+    room: &str,
+    data: &str,
+    description: &str,
+    extension: &str,
+) -> Result<()> {
+    let payload = CustomPayload {
+        data: data.into(),
+        description: description.into(),
+        extension: extension.into(),
+    };
+    im.send_custom_message(room, payload, Priority::Low).await?;
+    Ok(())
+}
+
+// ---------- danmaku ----------
+
+/// JS: the danmaku layer of `room` at this moment: its comments on stage (text, classes,
+/// lane, rect relative to the layer), how many nodes it holds, the feature's counters.
+fn danmaku_js(room: &str) -> String {
+    format!(
+        "const p = document.querySelector(\"{pane}\");
+         const layer = p.querySelector('.fx-danmaku');
+         const box = layer.getBoundingClientRect();
+         const onStage = [...layer.querySelectorAll('.dm')].map(n => {{
+           const r = n.getBoundingClientRect();
+           return {{ text: n.textContent, cls: n.className, lane: n.dataset.lane ?? null,
+                    html: n.querySelector('span').innerHTML,
+                    icon: (n.querySelector('img') || {{}}).src || null,
+                    l: r.left - box.left, r: r.right - box.left, t: r.top - box.top, b: r.bottom - box.top }};
+         }}).filter(c => c.lane !== null && c.l < box.width && c.r > 0);
+         const f = window.liveroomApp.panes.get('{room}').features.danmaku;
+         return {{ onStage, nodes: layer.childElementCount, width: box.width, height: box.height,
+                   shown: getComputedStyle(layer).display !== 'none', on: f.on, stats: f.stats,
+                   pressed: p.querySelector('.btn-danmaku').getAttribute('aria-pressed'),
+                   label: p.querySelector('.btn-danmaku').textContent }};",
+        pane = pane(room)
+    )
+}
+
+/// Waits until `cond` (a JS expression of `v`, the layer as [`danmaku_js`] reads it) holds;
+/// returns `v` then. On a timeout the error says what the layer held.
+async fn wait_danmaku(app: &App, room: &str, what: &str, cond: &str) -> Result<Value> {
+    let script = format!(
+        "const v = (() => {{ {} }})(); return ({cond}) && v",
+        danmaku_js(room)
+    );
+    match app.wait_js(what, &script).await {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            let v = app.js(&danmaku_js(room), vec![]).await.unwrap_or_default();
+            Err(e.context(format!("the layer: {v}")))
+        }
+    }
+}
+
+/// No two comments on stage share any pixel; each lies in its lane.
+fn check_no_overlap(view: &Value) -> Result<()> {
+    let cs = view["onStage"].as_array().context("onStage")?;
+    let f = |c: &Value, k: &str| c[k].as_f64().unwrap_or(f64::NAN);
+    for (i, a) in cs.iter().enumerate() {
+        for b in &cs[i + 1..] {
+            let apart = f(a, "r") <= f(b, "l")
+                || f(b, "r") <= f(a, "l")
+                || f(a, "b") <= f(b, "t")
+                || f(b, "b") <= f(a, "t");
+            ensure!(apart, "two comments overlap: {a} and {b}");
+        }
+    }
+    Ok(())
+}
+
+/// Samples the layer `n` times `every` apart; checks each moment; returns the samples.
+async fn sample_danmaku(app: &App, room: &str, n: usize, every: Duration) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let v = app.js(&danmaku_js(room), vec![]).await?;
+        check_no_overlap(&v)?;
+        out.push(v);
+        tokio::time::sleep(every).await;
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
+async fn danmaku_flies_in_lanes_bounded_and_highlighted() -> Result<()> {
+    let app = App::launch_with_env("danmaku", NO_BUDGET).await?;
+    let r: Result<()> = async {
+        app.login_local("host_dm", "Host").await?;
+        app.create_room("dm-1", "Danmaku night", "").await?;
+        let p = pane("dm-1");
+        let v = app.js(&danmaku_js("dm-1"), vec![]).await?;
+        ensure!(v["on"] == json!(false) && !v["shown"].as_bool().unwrap_or(true), "off at first: {v}");
+        ensure!(v["label"] == json!("Danmaku"), "{v}");
+
+        // On: the choice is this user's, kept.
+        app.click(&format!("{p} .btn-danmaku")).await?;
+        let on_at = Instant::now();
+        let v = app.js(&danmaku_js("dm-1"), vec![]).await?;
+        ensure!(v["on"] == json!(true) && v["pressed"] == json!("true") && v["shown"] == json!(true), "{v}");
+        let kept = app.js("return localStorage.getItem('liveroom.danmaku.host_dm')", vec![]).await?;
+        ensure!(kept == json!("1"), "kept per user: {kept}");
+
+        // Comments of every length from two CLI users, sent one after the other.
+        app.cli(Some("dm_ann"), &["profile", "--nick", "Ann"])?;
+        app.cli(Some("dm_bo"), &["profile", "--nick", "Bo"])?;
+        let texts = [
+            "hi",
+            "666666",
+            "this stream is great, greetings from Lyon",
+            "<b>not bold</b> & <img src=x onerror=alert(1)>",
+            "哈哈哈哈 太好笑了",
+            "gg",
+            "can you show the setup again? the camera angle from before was much better",
+            "主播好棒 👏👏",
+        ];
+        // The room's history, which comes with entering it, does not fly: nothing does in the
+        // first second after entering (features/danmaku.js HISTORY_GRACE_MS).
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        // All at once, so all fly together: one CLI user each (a second login of a user
+        // signs the first out).
+        let mut clis = Vec::new();
+        for (i, text) in texts.iter().enumerate() {
+            clis.push(Cli::spawn(&["send", "dm-1", text], &app.cli_env(Some(&format!("dm_fan{i}")))?)?);
+        }
+        for c in clis {
+            c.finish(Duration::from_secs(30))?;
+        }
+        // My own message flies too, marked as mine.
+        app.fill(&format!("{p} .text-input"), "my own words").await?;
+        app.click(&format!("{p} .btn-send")).await?;
+        let want = format!("(t => {}.every(x => t.includes(x)) && t.includes('my own words'))(v.onStage.map(c => c.text))", json!(texts));
+        let v = wait_danmaku(&app, "dm-1", "every comment flying", &want).await?;
+        let mine: Vec<&Value> = v["onStage"].as_array().unwrap().iter().filter(|c| c["cls"].as_str().unwrap_or("").contains("mine")).collect();
+        ensure!(mine.len() == 1 && mine[0]["text"] == json!("my own words"), "mine marked: {v}");
+        // HTML in a comment is text.
+        let html = v["onStage"].as_array().unwrap().iter().find(|c| c["text"] == json!(texts[3])).context("the HTML comment")?;
+        ensure!(html["html"].as_str().is_some_and(|h| h.contains("&lt;b&gt;")), "shown as text: {html}");
+        let pwned = app.js("return !!document.querySelector('.fx-danmaku b, .fx-danmaku img[src=\"x\"]')", vec![]).await?;
+        ensure!(pwned == json!(false), "no element from user text");
+        app.screenshot("danmaku").await?;
+
+        // At several moments no two comments touch, and they use more than one lane.
+        let samples = sample_danmaku(&app, "dm-1", 6, Duration::from_millis(400)).await?;
+        let lanes: std::collections::BTreeSet<String> = samples
+            .iter()
+            .flat_map(|s| s["onStage"].as_array().cloned().unwrap_or_default())
+            .filter_map(|c| c["lane"].as_str().map(str::to_owned))
+            .collect();
+        ensure!(lanes.len() >= 3, "lanes used: {lanes:?}");
+        // Speed by length: over the same time the long comment moved further than "hi".
+        let moved = |text: &str| -> Option<f64> {
+            let at = |s: &Value| s["onStage"].as_array()?.iter().find(|c| c["text"] == json!(text)).and_then(|c| c["l"].as_f64());
+            Some(at(&samples[0])? - at(&samples[3])?)
+        };
+        let (short, long) = (moved("hi"), moved(texts[6]));
+        ensure!(
+            matches!((short, long), (Some(s), Some(l)) if s > 0.0 && l > s * 1.2),
+            "longer flies faster: 'hi' moved {short:?} px, the long one {long:?} px"
+        );
+
+        // A flood: 200 messages at once. The layer stays bounded, the excess is dropped and
+        // counted, the chat gets them all.
+        let fan = sender(&app, "dm_flood", "Flood", "dm-1").await?;
+        let before = app.js("return window.liveroomApp.panes.get('dm-1').stats.received", vec![]).await?;
+        let started = Instant::now();
+        let sends: Vec<_> = (0..200)
+            .map(|i| {
+                let fan = fan.clone();
+                tokio::spawn(async move { fan.send_text_message("dm-1", &format!("flood {i}"), Priority::Normal).await })
+            })
+            .collect();
+        for s in sends {
+            s.await??;
+        }
+        let mut max_nodes = 0;
+        for _ in 0..10 {
+            let v = app.js(&danmaku_js("dm-1"), vec![]).await?;
+            check_no_overlap(&v)?;
+            max_nodes = max_nodes.max(v["nodes"].as_u64().unwrap_or(999));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let received = app
+            .wait_js(
+                "the chat got the flood",
+                &format!("const n = window.liveroomApp.panes.get('dm-1').stats.received; return n >= {} + 200 && n", before.as_u64().unwrap_or(0)),
+            )
+            .await?;
+        let v = app.js(&danmaku_js("dm-1"), vec![]).await?;
+        app.screenshot("danmaku-flood").await?;
+        let st = &v["stats"];
+        let secs = started.elapsed().as_secs_f64();
+        let n = |k: &str| st[k].as_u64().unwrap_or(0);
+        eprintln!("danmaku flood: {st}, max nodes seen {max_nodes}, chat received {received}");
+        ensure!(max_nodes <= 48 && n("maxNodes") <= 48, "the layer stays bounded: {max_nodes}, {st}");
+        ensure!(n("dropped") >= 150, "the excess dropped and counted: {st}");
+        ensure!(n("offered") == n("shown") + n("dropped"), "every comment let in flew or was dropped: {st}");
+        let on_for = on_at.elapsed().as_secs_f64();
+        ensure!(n("shown") as f64 <= 12.0 * (on_for + 1.0), "at most 12 a second: {st} in {on_for:.1} s");
+        ensure!(secs < 60.0, "{secs}");
+        let title = app.js(&format!("return document.querySelector(\"{p} .btn-danmaku\").title"), vec![]).await?;
+        ensure!(title.as_str().is_some_and(|t| t.contains("dropped")), "the button says how many were dropped: {title}");
+
+        // Off: the layer is emptied at once, nothing is kept; new messages do not fly.
+        app.click(&format!("{p} .btn-danmaku")).await?;
+        let v = app.js(&danmaku_js("dm-1"), vec![]).await?;
+        ensure!(v["nodes"] == json!(0) && v["shown"] == json!(false) && v["on"] == json!(false), "off empties: {v}");
+        app.cli(Some("dm_ann"), &["send", "dm-1", "while off"])?;
+        app.wait_js("the chat shows it", &format!("return [...document.querySelectorAll(\"{p} .msg .text\")].some(s => s.textContent === 'while off')")).await?;
+        let v = app.js(&danmaku_js("dm-1"), vec![]).await?;
+        ensure!(v["nodes"] == json!(0) && v["stats"]["offered"] == json!(0), "nothing flies while off: {v}");
+        let kept = app.js("return localStorage.getItem('liveroom.danmaku.host_dm')", vec![]).await?;
+        ensure!(kept == json!("0"), "off kept: {kept}");
+
+        // On again, for good: leaving and entering the room again keeps it on.
+        app.click(&format!("{p} .btn-danmaku")).await?;
+        app.click(&format!("{p} .btn-leave")).await?;
+        app.wait_js("the pane closed", &format!("return !document.querySelector(\"{p}\")")).await?;
+        app.enter_room("dm-1").await?;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let v = app.js(&danmaku_js("dm-1"), vec![]).await?;
+        ensure!(v["on"] == json!(true) && v["nodes"] == json!(0), "on after entering again, the room's history not flown: {v}");
+
+        // A gift and likes are highlighted: "nick sent Rocket x3" with its icon, and the likes
+        // of a second merged into one "+12 ❤".
+        send_custom(&fan, "dm-1", "gift", "rocket", "{\"count\":3}").await?;
+        for _ in 0..12 {
+            send_custom(&fan, "dm-1", "like", "", "").await?;
+        }
+        let v = wait_danmaku(&app, "dm-1", "the gift and the likes flying", "v.onStage.some(c => c.cls.includes('gift')) && v.onStage.some(c => c.cls.includes('like'))").await?;
+        let all = v["onStage"].as_array().unwrap();
+        let gift = all.iter().find(|c| c["cls"].as_str().unwrap_or("").contains("gift")).unwrap();
+        ensure!(gift["text"] == json!("Flood sent Rocket x3"), "{gift}");
+        ensure!(gift["icon"].as_str().is_some_and(|s| s.ends_with("gifts/rocket.svg")), "{gift}");
+        let likes: Vec<&Value> = all.iter().filter(|c| c["cls"].as_str().unwrap_or("").contains("like")).collect();
+        ensure!(likes.len() == 1 && likes[0]["text"] == json!("+12 ❤"), "likes merged: {likes:?}");
+        app.screenshot("danmaku-gift-likes").await?;
+
+        // Chinese: the button's label, a gift's words.
+        app.click("#main-lang").await?;
+        send_custom(&fan, "dm-1", "gift", "rose", "{\"count\":2}").await?;
+        app.cli(Some("dm_bo"), &["send", "dm-1", "中文弹幕 你好"])?;
+        let v = wait_danmaku(&app, "dm-1", "the Chinese gift", "v.onStage.some(c => c.text === 'Flood 送出 玫瑰 x2') && v.onStage.some(c => c.text === '中文弹幕 你好')").await?;
+        ensure!(v["label"] == json!("弹幕"), "{v}");
+        app.screenshot("danmaku-zh").await?;
+        app.click("#main-lang").await?;
+        fan.shutdown().await;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
