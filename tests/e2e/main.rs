@@ -10,6 +10,7 @@ mod hostile_images;
 mod hygiene;
 mod images;
 mod moderation;
+mod overlay;
 mod protocol;
 mod reconnect;
 mod rest;

@@ -1,5 +1,6 @@
 //! HTTP routes: the WebSocket gateway, picture upload and download, external pictures through
-//! the server, the REST API for the app's backend (`/v4/...`), and a health check.
+//! the server, the REST API for the app's backend (`/v4/...`), the OBS overlay page
+//! (`/overlay/...`), and a health check.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ use axum::Router;
 use liveroom_proto::limits;
 
 use crate::listener::Client;
-use crate::{connection, external_images, fanout, images, rest, webhooks, Shared};
+use crate::{connection, external_images, fanout, images, overlay, rest, webhooks, Shared};
 
 /// Initial read buffer per connection: viewers rarely send, and a larger request grows it,
 /// so idle viewers keep only this.
@@ -29,6 +30,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/images/{name}", get(images::serve))
         .route("/external-image", get(external_images::serve))
         .route("/v4/{service}/{command}", post(rest::call))
+        .route("/overlay/", get(overlay::no_room))
+        .route("/overlay/{room}", get(overlay::page))
+        .route("/overlay/assets/{name}", get(overlay::asset))
+        .route("/overlay/assets/gifts/{name}", get(overlay::gift))
         .with_state(shared)
 }
 

@@ -36,6 +36,7 @@ mod local_broker;
 mod local_presence;
 mod local_sessions;
 mod moderation;
+mod overlay;
 mod presence;
 mod registry;
 mod reply;
