@@ -38,6 +38,12 @@ const PREVIEW_CHARS = 240;
 const REVEAL_WAIT_MS = 2000;
 const REVEAL_RETRY_MS = 100;
 const NOTIFY_KEY = 'liveroom.mentionNotify';
+/**
+ * Linux notification services (GNOME, KDE, dunst, ...) read a notification's body as markup
+ * (the spec's `body-markup`): there user text is escaped, so that `<b>` shows as typed. The
+ * summary is plain text everywhere, and so is the body on Windows and macOS.
+ */
+const BODY_IS_MARKUP = /Linux|BSD/i.test(navigator.userAgent) && !/Android/i.test(navigator.userAgent);
 
 addStrings({
   en: {
@@ -275,13 +281,17 @@ async function notify(batch) {
     return;
   }
   try {
-    await invoke('plugin:notification|notify', { options: { title, body } });
+    await invoke('plugin:notification|notify', { options: { title, body: BODY_IS_MARKUP ? escapeMarkup(body) : body } });
     record.ok = true;
   } catch (e) {
     record.ok = false;
     record.error = String((e && e.message) || e);
     console.warn('notification failed', e);
   }
+}
+
+function escapeMarkup(text) {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
 // ---------- the list ----------

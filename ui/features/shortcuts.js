@@ -120,7 +120,7 @@ export function initShortcuts(app) {
     const pane = activePane();
     if (!pane) return false;
     const search = pane.features && pane.features.search;
-    if (search && typeof search.close === 'function' && search.isOpen !== false && searchShown(pane)) {
+    if (search && search.isOpen) {
       search.close();
       return true;
     }
@@ -177,12 +177,6 @@ export function initShortcuts(app) {
     }
     if (done) e.preventDefault();
   });
-}
-
-/** Whether the room's search bar shows (its slot holds something visible). */
-function searchShown(pane) {
-  const slot = pane.el.querySelector('.search-slot');
-  return !!slot && [...slot.children].some((c) => !c.hidden);
 }
 
 function openHelp(dialog) {
