@@ -10,7 +10,7 @@
 //                       gift panel or the host panel of the room shown
 //   ?                   this help
 //
-// On a Mac, Cmd where Ctrl (Ctrl still works; Ctrl+Tab stays Ctrl). While the user types in a
+// On a Mac, Cmd where Ctrl (Ctrl still works; Ctrl+Tab and Ctrl+H stay Ctrl: ⌘H is Hide). While the user types in a
 // field, only the Ctrl/Cmd shortcuts, Alt+↑/↓ (in a one-line input) and Escape act: `/` and
 // `?` are typed. An input method composing (Chinese) keeps every key. While a dialog is open,
 // the keys are the dialog's.
@@ -32,7 +32,7 @@ addStrings({
     scSideBySide: 'Side by side / single room',
     scEscape: 'Close the dialog, search bar or panel',
     scHelp: 'Show this help',
-    scMacNote: 'On a Mac, use ⌘ where Ctrl is written (Ctrl works too).',
+    scMacNote: 'On a Mac, use ⌘ where Ctrl is written (Ctrl works too; ⌘H is the system’s Hide, so Ctrl+H).',
     scTypingNote: 'While you type in a field, / and ? are typed as they are.',
     scKeys: 'Keys',
     scAction: 'Action',
@@ -50,7 +50,7 @@ addStrings({
     scSideBySide: '并排显示 / 单个房间',
     scEscape: '关闭对话框、搜索栏或面板',
     scHelp: '显示本帮助',
-    scMacNote: '在 Mac 上，写着 Ctrl 的地方用 ⌘（Ctrl 也可以）。',
+    scMacNote: '在 Mac 上，写着 Ctrl 的地方用 ⌘（Ctrl 也可以；⌘H 是系统的隐藏，请用 Ctrl+H）。',
     scTypingNote: '在输入框中打字时，/ 和 ? 照常输入。',
     scKeys: '按键',
     scAction: '功能',
@@ -68,7 +68,8 @@ export const SHORTCUTS = [
   { id: 'prev', keys: [['Ctrl', 'Shift', 'Tab'], ['Alt', '↑']], what: 'scPrev' },
   { id: 'input', keys: [[MOD, 'L'], ['/']], what: 'scInput' },
   { id: 'search', keys: [[MOD, 'F']], what: 'scSearch' },
-  { id: 'host', keys: [[MOD, 'H']], what: 'scHost' },
+  // Not ⌘H on a Mac: that is the system's Hide.
+  { id: 'host', keys: [['Ctrl', 'H']], what: 'scHost' },
   { id: 'side', keys: [[MOD, 'Shift', 'M']], what: 'scSideBySide' },
   { id: 'escape', keys: [['Esc']], what: 'scEscape' },
   { id: 'help', keys: [['?']], what: 'scHelp' },
