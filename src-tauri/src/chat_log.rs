@@ -42,8 +42,9 @@ pub const SETTINGS_FILE: &str = "chat-logs.json";
 /// The webview event that tells the user, once, that logs could not be written.
 pub const ERROR_EVENT: &str = "liveroom://chat-log-error";
 
-/// Event batches waiting for the writer before new ones are dropped.
-const QUEUE: usize = 512;
+/// Event batches waiting for the writer before new ones are dropped (an event weighs at most
+/// 16 KiB: a few MiB at worst).
+const QUEUE: usize = 256;
 /// The writer flushes its files at least this often.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Rooms whose files are kept open (and IDs remembered); the least recently written closes.

@@ -29,6 +29,7 @@ addStrings({
     clWriteError: 'Chat logs could not be written: ',
     clLastError: 'Last error: ',
     clNeedFolder: 'Choose a folder first',
+    clDropped: '{n} messages were not logged: the disk could not keep up.',
   },
   zh: {
     clButton: '聊天记录',
@@ -47,6 +48,7 @@ addStrings({
     clWriteError: '聊天记录无法写入：',
     clLastError: '最近的错误：',
     clNeedFolder: '请先选择文件夹',
+    clDropped: '有 {n} 条消息未能记录：磁盘写入跟不上。',
   },
 });
 
@@ -214,7 +216,10 @@ export async function openChatLogs() {
   await refresh();
   dlg.querySelector('#chat-logs-enabled').checked = state.enabled;
   dlg.querySelector('#chat-logs-folder').value = state.folder || state.suggestedFolder || '';
-  showProblem(state.lastError ? `${t('clLastError')}${state.lastError}` : '');
+  const problems = [];
+  if (state.lastError) problems.push(`${t('clLastError')}${state.lastError}`);
+  if (state.dropped > 0) problems.push(t('clDropped').replace('{n}', String(state.dropped)));
+  showProblem(problems.join(' '));
   showWhere();
   if (!dlg.open) dlg.showModal();
 }

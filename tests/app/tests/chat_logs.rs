@@ -536,3 +536,50 @@ async fn fan(app: &App, data: &Data) -> Result<liveroom_engine::Im> {
     im.enter_room(ROOM).await?;
     Ok(im)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
+async fn a_folder_that_cannot_be_written_is_said_once() -> Result<()> {
+    let data = Data::new()?;
+    let app = launch("chat-logs-error", &data).await?;
+    let r: Result<()> = async {
+        app.login_local("host_err", "Host").await?;
+        app.create_room(ROOM, "Logged show", "").await?;
+        // The server's folder is taken by a file: no room folder can be made under it.
+        let (app_id, _) = data.keys()?;
+        std::fs::create_dir_all(&data.logs)?;
+        std::fs::write(data.logs.join(format!("this-computer-{app_id}")), b"in the way")?;
+        // Count the notices as they come (a toast fades after a few seconds).
+        app.js(
+            "window.__logNotices = 0;
+             new MutationObserver(rs => { for (const r of rs) for (const n of r.addedNodes)
+               if (n.classList && n.classList.contains('toast') && n.textContent.startsWith('Chat logs could not be written'))
+                 window.__logNotices++; }).observe(document.getElementById('toasts'), {childList: true});
+             return true",
+            vec![],
+        )
+        .await?;
+        turn_logs_on(&app, &data.logs).await?;
+        for i in 1..=5 {
+            send_text(&app, &format!("lost {i}")).await?;
+        }
+        app.wait_js("the notice", "return window.__logNotices >= 1").await?;
+        app.screenshot("chat-logs-error").await?;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        let n = app.js("return window.__logNotices", vec![]).await?;
+        ensure!(n == json!(1), "said once, not per message: {n}");
+        app.click("#btn-chat-logs").await?;
+        let shown = app
+            .wait_js(
+                "the error in the dialog",
+                "const p = document.getElementById('chat-logs-error'); return !p.hidden && p.textContent",
+            )
+            .await?;
+        ensure!(shown.as_str().is_some_and(|t| t.starts_with("Last error: ")), "{shown}");
+        app.screenshot("chat-logs-error-dialog").await?;
+        app.click("#chat-logs-cancel").await?;
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
