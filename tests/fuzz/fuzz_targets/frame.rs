@@ -62,7 +62,9 @@ fn check_fields(req: &Request) {
             let _ = liveroom_usersig::decode(user_sig);
         }
         Request::CreateRoom(opts) => create_room(opts),
-        Request::EnterRoom { room_id, .. } | Request::ExitRoom { room_id } => {
+        Request::EnterRoom { room_id, .. }
+        | Request::ExitRoom { room_id }
+        | Request::GetRoomStats { room_id } => {
             let _ = limits::check_room_id(room_id);
         }
         Request::SetProfile { nick, avatar } => {
