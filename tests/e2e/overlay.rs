@@ -678,6 +678,25 @@ async fn overlay_reconnects_after_a_server_restart_without_duplicates() {
         "{:?}",
         shown.elapsed()
     );
+
+    // theme=dark: dark text with a light outline; box=1 a backing; align=right.
+    browser
+        .goto(&format!(
+            "{}/overlay/again?theme=dark&box=1&align=right",
+            server.http_url()
+        ))
+        .await;
+    browser.wait_js("the page in the room", LIVE).await;
+    let look = browser
+        .wait_js(
+            "the dark lines",
+            "const l = document.querySelector('#chat li.kind-chat'); if (!l) return null; \
+             const t = getComputedStyle(l.querySelector('.text')); const b = l.getBoundingClientRect(); \
+             return [t.color, getComputedStyle(l).backgroundColor !== 'rgba(0, 0, 0, 0)', Math.round(innerWidth - b.right) < 20]",
+        )
+        .await;
+    assert_eq!(look, json!(["rgb(21, 22, 26)", true, true]));
+    browser.screenshot("overlay-dark").await;
     browser.close().await;
 }
 
