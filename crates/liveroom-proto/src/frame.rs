@@ -1096,6 +1096,24 @@ mod tests {
     }
 
     #[test]
+    fn the_stats_push_names_its_room() {
+        let frame = ServerFrame::RoomStats {
+            room: "r".into(),
+            stats: RoomStats {
+                room_id: "r".into(),
+                messages_total: 3,
+                ..RoomStats::default()
+            },
+        };
+        let text = serde_json::to_string(&frame).unwrap();
+        assert!(
+            text.starts_with(r#"{"t":"room_stats","room":"r","stats":{"room_id":"r""#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<ServerFrame>(&text).unwrap(), frame);
+    }
+
+    #[test]
     fn kicked_reason_strings() {
         let f = ServerFrame::Kicked {
             reason: KickReason::UserSigExpired,

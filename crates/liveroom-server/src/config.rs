@@ -1161,6 +1161,26 @@ mod tests {
     }
 
     #[test]
+    fn the_room_stats_period_comes_from_the_file_or_the_flag_and_is_not_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "apps = [\"1:a\"]\nroom_stats_every = 30\n").unwrap();
+        let from = |extra: &[&str]| {
+            let mut args = vec!["liveroom-server", "--config", path.to_str().unwrap()];
+            args.extend_from_slice(extra);
+            Cli::try_parse_from(args).unwrap().into_config()
+        };
+        assert_eq!(from(&[]).unwrap().room_stats_every, Duration::from_secs(30));
+        let flag = from(&["--room-stats-every", "2"]).unwrap();
+        assert_eq!(flag.room_stats_every, Duration::from_secs(2));
+        assert!(matches!(
+            from(&["--room-stats-every", "0"]),
+            Err(ServerError::Config(m)) if m.contains("stats")
+        ));
+        assert_eq!(Config::default().room_stats_every, Duration::from_secs(10));
+    }
+
+    #[test]
     fn every_flag_is_well_formed() {
         use clap::CommandFactory;
         Cli::command().debug_assert();

@@ -1247,6 +1247,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn statistics_are_kept_for_the_room_they_counted_and_go_with_it() {
+        let store = SqliteStore::in_memory(10);
+        assert!(store.create_room(1, room("r")).await.unwrap());
+        let created = room("r").create_time;
+        let mut counts = Counts {
+            messages: 7,
+            ..Counts::default()
+        };
+        counts.gifters.insert("fan".into(), 3);
+        counts.minutes.push_back((1_764_600_000, 4, 7));
+        store
+            .save_stats(1, "r".into(), created, counts.clone())
+            .await
+            .unwrap();
+        let loaded = store.load_room(1, "r".into()).await.unwrap().unwrap();
+        assert_eq!(loaded.stats, counts);
+        // Another room of that ID (created at another time) is not written over.
+        let mut other = counts.clone();
+        other.messages = 99;
+        store
+            .save_stats(1, "r".into(), created + 1, other)
+            .await
+            .unwrap();
+        let loaded = store.load_room(1, "r".into()).await.unwrap().unwrap();
+        assert_eq!(loaded.stats.messages, 7);
+        // Dismissed: the row goes, and a late save of the old room writes nothing.
+        store
+            .dismiss_room(
+                1,
+                "r".into(),
+                crate::test_support::record("dismiss_room", ""),
+            )
+            .await
+            .unwrap();
+        store
+            .save_stats(1, "r".into(), created, counts)
+            .await
+            .unwrap();
+        assert!(store.create_room(1, room("r")).await.unwrap());
+        let fresh = store.load_room(1, "r".into()).await.unwrap().unwrap();
+        assert_eq!(fresh.stats, Counts::default());
+    }
+
+    #[tokio::test]
     async fn profiles_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path(), 3).unwrap();

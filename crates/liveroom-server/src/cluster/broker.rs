@@ -808,7 +808,7 @@ impl Broker for RedisBroker {
             )
             .await?;
             let total = |name: &str| totals.get(name).copied().unwrap_or(0);
-            let oldest = stats::oldest_kept(stats::minute_of(liveroom_usersig::now_secs()));
+            // The scripts keep about a day; the report takes the day it shows.
             let mut kept: Vec<(i64, u64, u64)> = online
                 .iter()
                 .map(|(at, n)| (*at, *n, minutes.get(at).copied().unwrap_or(0)))
@@ -818,7 +818,6 @@ impl Broker for RedisBroker {
                         .filter(|(at, _)| !online.contains_key(at))
                         .map(|(at, m)| (*at, 0, *m)),
                 )
-                .filter(|(at, _, _)| *at >= oldest)
                 .collect();
             kept.sort_unstable_by_key(|m| m.0);
             Ok(Counts {
@@ -1001,6 +1000,78 @@ mod tests {
             assert!(tokio::time::Instant::now() < deadline, "5 still served");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        shutdown.cancel();
+    }
+
+    /// A send of room `r` that counts as `counted` from `user`, its commit a no-op.
+    struct Counting {
+        counted: Counted,
+        user: String,
+    }
+
+    impl Outgoing for Counting {
+        fn encode(&mut self, seq: u64) -> Result<Encoded, ApiError> {
+            Encoded::parse(format!(
+                r#"{{"ID":"GROUPr-{seq}-1","type":"TIMTextElem","payload":{{"text":"t"}},"sequence":{seq}}}"#
+            ))
+            .map_err(|e| ApiError::new(code::INTERNAL, e.to_string()))
+        }
+
+        fn persist(&mut self, _seq: u64, _json: Encoded) -> BrokerFuture<'_, ()> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn tally(&self) -> stats::Tally<'_> {
+            stats::Tally {
+                counted: self.counted,
+                user: &self.user,
+                time: 1_764_600_030,
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_send_script_counts_as_the_local_counts_do_and_caps_the_gifters() {
+        let server = TestRedis::start();
+        let redis = Redis::connect(&server.url()).await.unwrap();
+        let shutdown = tokio_util::sync::CancellationToken::new();
+        let tracker = tokio_util::task::TaskTracker::new();
+        let subscriber = Subscriber::start(redis.clone(), shutdown.clone(), &tracker);
+        let broker = RedisBroker::new(redis.clone(), subscriber, 1, "r", 0, 10, 64);
+        let mut conn = redis.conn();
+        let _: () = conn.set(RoomKeys::new(1, "r").info(), "{}").await.unwrap();
+        broker.rules_loaded(0);
+
+        // One big gifter, then more small ones than the room keeps: the fewest give way, in
+        // Redis as in one process.
+        let mut sends = vec![
+            (Counted::Message, "a".to_owned()),
+            (Counted::Like, "a".to_owned()),
+            (Counted::Gift(9_999), "big".to_owned()),
+            (Counted::Nothing, "a".to_owned()),
+        ];
+        for i in 0..(stats::GIFTERS_KEPT + 40) {
+            sends.push((Counted::Gift(1 + (i % 3) as u32), format!("u{i:03}")));
+        }
+        let mut local = Counts::default();
+        for (counted, user) in sends {
+            let mut out = Counting { counted, user };
+            local.add(&out.tally());
+            assert!(matches!(
+                broker.accept(Priority::Normal, &mut out).await.unwrap(),
+                Accepted::Sent(_)
+            ));
+        }
+        broker.sample_online(1_764_600_040, 5).await.unwrap();
+        broker.sample_online(1_764_600_050, 3).await.unwrap();
+        local.sample_online(1_764_600_040, 5);
+        local.sample_online(1_764_600_050, 3);
+
+        let shared = broker.stats().await.unwrap();
+        assert_eq!(shared.gifters.len(), stats::GIFTERS_KEPT);
+        assert_eq!(shared.gifters.get("big"), Some(&9_999));
+        assert_eq!(shared, local, "the same numbers, the same gifters kept");
+        assert_eq!(shared.minutes, VecDeque::from([(1_764_600_000, 5, 1)]));
         shutdown.cancel();
     }
 
