@@ -255,7 +255,7 @@ export class ChatList {
     this.list.scrollTop += row.top - list.top - Math.max(0, (list.height - row.height) / 2);
     this._remember();
     // The user reads here now: rows that arrive count as unseen, the view stays.
-    this._followUser(this.list.scrollTop, this.list.scrollHeight - this.viewH);
+    this._followUser(this.list.scrollTop, this.list.scrollHeight - this.list.clientHeight);
     this._schedule();
   }
 
@@ -274,7 +274,9 @@ export class ChatList {
       this.stuck = true;
       this.follow = false;
     } else if (viewH > 0) {
-      this._followUser(top, list.scrollHeight - viewH);
+      // The view's live height: one that just grew (a bar beside it hid) has already pulled
+      // scrollTop up, before its ResizeObserver says so; that is no scroll of the user's.
+      this._followUser(top, list.scrollHeight - list.clientHeight);
     }
     if (this.stuck) this._setUnseen(0);
 
@@ -477,7 +479,7 @@ export class ChatList {
       if (e.seq < this.anchorSeq) shift += e.h + ROW_GAP - before;
     }
     // A scroll of the user's since the last pass wins over following.
-    if (this.stuck && !this.follow) this._followUser(this.list.scrollTop, this.list.scrollHeight - this.viewH);
+    if (this.stuck && !this.follow) this._followUser(this.list.scrollTop, this.list.scrollHeight - this.list.clientHeight);
     if (this.stuck) {
       this.list.scrollTop = this.list.scrollHeight;
     } else if (shift) {
