@@ -43,7 +43,10 @@ pub async fn connect(
         .info()
         .await
         .is_some_and(|i| i.address == options.server && i.sdk_app_id == options.sdk_app_id);
-    crate::commands::logs::load(&app, &log)?;
+    // Without a data folder there are no log settings: the connection goes on, unlogged.
+    if let Err(e) = crate::commands::logs::load(&app, &log) {
+        tracing::warn!(error = %e, "chat log settings not read");
+    }
     let sink = log.connected(server_key(&options.server, options.sdk_app_id, local));
     bridge
         .connect(
