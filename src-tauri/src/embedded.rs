@@ -24,6 +24,10 @@ pub const ROOM_BUDGET_ENV: &str = "LIVEROOM_ROOM_BUDGET";
 /// Messages per second per user on the embedded server (default: the server's).
 pub const USER_RATE_ENV: &str = "LIVEROOM_USER_RATE";
 
+/// Seconds between the room statistics pushed to moderators (default: the server's 10 s);
+/// the window tests shorten it.
+pub const ROOM_STATS_EVERY_ENV: &str = "LIVEROOM_ROOM_STATS_EVERY";
+
 /// How long locally signed UserSigs stay valid: 7 days, as Tencent's demo helper.
 const USERSIG_EXPIRE_SECS: i64 = 7 * 24 * 3600;
 
@@ -326,6 +330,9 @@ async fn launch(
     }
     if let Some(n) = env_number(USER_RATE_ENV)? {
         config = config.user_rate(n);
+    }
+    if let Some(n) = env_number(ROOM_STATS_EVERY_ENV)?.filter(|n| *n > 0) {
+        config = config.room_stats_every(std::time::Duration::from_secs(n.into()));
     }
     let config = config.build();
     liveroom_server::start(config)

@@ -327,6 +327,10 @@ class Danmaku {
       duration: FLIGHT_MS,
       easing: 'linear',
     });
+    // Started now, as the lanes reckon, not at the next rendering update: after a stalled
+    // frame, comments placed apart would otherwise all start together, on top of each other.
+    // (The document timeline's clock is performance.now()'s.)
+    anim.startTime = now;
     this.flying.set(node, anim);
     anim.onfinish = () => {
       this.flying.delete(node);

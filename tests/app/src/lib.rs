@@ -455,7 +455,11 @@ impl Cli {
         let end = Instant::now() + timeout;
         loop {
             if let Some(status) = child.try_wait()? {
-                let out: Vec<String> = self.lines.try_iter().collect();
+                // The reader thread may still hold lines: read until it ends (stdout closed).
+                let mut out = Vec::new();
+                while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+                    out.push(line);
+                }
                 let out = out.join("\n");
                 if !status.success() {
                     bail!("liveroom CLI exited with {status}; stdout: {out}");

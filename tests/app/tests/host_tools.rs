@@ -287,3 +287,221 @@ async fn danmaku_flies_in_lanes_bounded_and_highlighted() -> Result<()> {
     .await;
     app.finish(r).await
 }
+
+// ---------- the dashboard ----------
+
+/// JS: what the dashboard of `room` shows, with the feature's draw count and the pushes of
+/// `t_room_stats` this page heard for the room (counted by [`count_pushes_js`]).
+fn dashboard_js(room: &str) -> String {
+    format!(
+        "const p = document.querySelector(\"{pane}\");
+         const d = p.querySelector('.dashboard');
+         const f = window.liveroomApp.panes.get('{room}').features.dashboard;
+         const tile = (n) => d.querySelector('.dash-' + n + ' .dash-value').textContent;
+         const svg = d.querySelector('svg.dash-svg');
+         const line = svg.querySelector('polyline');
+         return {{ visible: d.getClientRects().length > 0,
+                   online: tile('online'), peak: tile('peak'), msgs: tile('msgs'), likes: tile('likes'), gifts: tile('gifts'),
+                   msgsSub: d.querySelector('.dash-msgs .dash-sub').textContent,
+                   labels: [...d.querySelectorAll('.dash-label')].map(e => e.textContent),
+                   title: d.querySelector('.dash-title').textContent,
+                   topTitle: d.querySelector('.dash-top-title').textContent,
+                   legend: d.querySelector('.dash-legend').textContent,
+                   gifters: [...d.querySelectorAll('.dash-gifter:not(.none)')].map(li => [li.querySelector('.dash-gifter-nick').textContent, li.querySelector('.dash-gifter-count').textContent]),
+                   noGifts: (d.querySelector('.dash-gifter.none') || {{}}).textContent || null,
+                   points: Number(svg.dataset.points || 0), dots: svg.querySelectorAll('circle.dash-pt').length,
+                   linePoints: line ? line.getAttribute('points').trim().split(/\\s+/).length : 0,
+                   draws: f.draws, stats: f.stats, pushes: window.__pushes || 0 }};",
+        pane = pane(room)
+    )
+}
+
+/// JS: counts the room's `t_room_stats` pushes in `window.__pushes`.
+fn count_pushes_js(room: &str) -> String {
+    format!(
+        "window.__pushes = 0;
+         window.liveroomApp.session.im.on('t_room_stats', (ev) => {{ if ((ev.roomID || ev.data.roomID) === '{room}') window.__pushes++; }});
+         return true"
+    )
+}
+
+/// Waits (up to `within`) until `cond` (a JS expression of `v`, the dashboard as
+/// [`dashboard_js`] reads it) holds; returns `v`. On a timeout the error says what it showed.
+async fn wait_dashboard(
+    app: &App,
+    room: &str,
+    what: &str,
+    cond: &str,
+    within: Duration,
+) -> Result<Value> {
+    let script = format!(
+        "const v = (() => {{ {} }})(); return ({cond}) && v",
+        dashboard_js(room)
+    );
+    let end = Instant::now() + within;
+    loop {
+        let v = app.js(&script, vec![]).await?;
+        if v.is_object() {
+            return Ok(v);
+        }
+        if Instant::now() > end {
+            let v = app
+                .js(&dashboard_js(room), vec![])
+                .await
+                .unwrap_or_default();
+            anyhow::bail!("timed out waiting for {what}; the dashboard: {v}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A CLI user's custom message (a like or a gift).
+fn cli_custom(app: &App, user: &str, room: &str, data: &str, gift: &str, count: u32) -> Result<()> {
+    let ext = if data == "gift" {
+        format!("{{\"count\":{count}}}")
+    } else {
+        String::new()
+    };
+    app.cli(
+        Some(user),
+        &[
+            "send-custom",
+            room,
+            "--data",
+            data,
+            "--description",
+            gift,
+            "--extension",
+            &ext,
+            "--priority",
+            "High",
+        ],
+    )?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
+async fn dashboard_shows_the_servers_totals_and_updates_by_itself() -> Result<()> {
+    // The server pushes the room's figures every second instead of every 10.
+    let app = App::launch_with_env("dashboard", &[("LIVEROOM_ROOM_STATS_EVERY", "1")]).await?;
+    let r: Result<()> = async {
+        app.login_local("host_dash", "Host").await?;
+        app.create_room("dash-1", "Numbers night", "").await?;
+        let p = pane("dash-1");
+        app.js(&count_pushes_js("dash-1"), vec![]).await?;
+        // Hidden with the host panel closed: nothing drawn.
+        let v = app.js(&dashboard_js("dash-1"), vec![]).await?;
+        ensure!(v["visible"] == json!(false) && v["draws"] == json!(0), "{v}");
+
+        // Opened: the server's figures at once (getRoomStats), nothing sent yet.
+        app.click(&format!("{p} .btn-host")).await?;
+        let v = wait_dashboard(&app, "dash-1", "the first figures", "v.visible && v.draws >= 1 && v.stats && v.online === String(v.stats.online)", Duration::from_secs(20)).await?;
+        ensure!(v["msgs"] == json!("0") && v["likes"] == json!("0") && v["gifts"] == json!("0"), "{v}");
+        ensure!(v["noGifts"] == json!("No gifts yet") && v["points"].as_u64() >= Some(1), "{v}");
+        ensure!(v["labels"] == json!(["Viewers now", "Peak", "Messages / min", "Likes", "Gifts"]), "{v}");
+
+        // Two CLI users: texts, likes (both spellings) and gifts with counts.
+        app.cli(Some("dash_ann"), &["profile", "--nick", "Ann"])?;
+        app.cli(Some("dash_bo"), &["profile", "--nick", "Bo"])?;
+        for text in ["hello", "what a show", "encore!"] {
+            app.cli(Some("dash_ann"), &["send", "dash-1", text])?;
+        }
+        for text in ["hi all", "👏👏"] {
+            app.cli(Some("dash_bo"), &["send", "dash-1", text])?;
+        }
+        for _ in 0..4 {
+            cli_custom(&app, "dash_ann", "dash-1", "like", "", 0)?;
+        }
+        cli_custom(&app, "dash_ann", "dash-1", "dianzan", "", 0)?;
+        for _ in 0..2 {
+            cli_custom(&app, "dash_bo", "dash-1", "like", "", 0)?;
+        }
+        cli_custom(&app, "dash_ann", "dash-1", "gift", "rose", 3)?;
+        cli_custom(&app, "dash_ann", "dash-1", "gift", "rocket", 2)?;
+        cli_custom(&app, "dash_bo", "dash-1", "gift", "crown", 7)?;
+        // 5 texts, 7 likes, 12 gifts: shown by the server's push, the panel left alone.
+        let v = wait_dashboard(
+            &app,
+            "dash-1",
+            "the totals pushed",
+            "v.msgsSub === '5 in all' && v.likes === '7' && v.gifts === '12' && v.gifters.length === 2",
+            Duration::from_secs(20),
+        )
+        .await?;
+        ensure!(v["gifters"] == json!([["Bo", "7"], ["Ann", "5"]]), "top gifters in order: {v}");
+        let st = &v["stats"];
+        ensure!(
+            v["online"] == json!(st["online"].to_string()) && v["peak"] == json!(st["peakOnline"].to_string()),
+            "viewers and peak as the server says: {v}"
+        );
+
+        // The server's own figures, asked by a moderator from the CLI, are what is shown.
+        app.js("return window.liveroomApp.session.im.setAdmin({roomID: 'dash-1', userID: 'dash_mod', admin: true}).then(() => true)", vec![]).await?;
+        let server = app.cli(Some("dash_mod"), &["room-stats", "dash-1"])?;
+        eprintln!("room-stats: {server}");
+        let s = |k: &str| server.get(k).cloned().unwrap_or(Value::Null);
+        ensure!(s("messages_total") == json!(5) && s("likes_total") == json!(7) && s("gifts_total") == json!(12), "the server counts: {server}");
+
+        // More, in a later minute: Ann's 4 hearts put her first; the chart gets a second point.
+        let started = Instant::now();
+        wait_dashboard(&app, "dash-1", "a second minute", "v.points >= 2", Duration::from_secs(75)).await?;
+        eprintln!("second minute after {:?}", started.elapsed());
+        cli_custom(&app, "dash_ann", "dash-1", "gift", "heart", 4)?;
+        for text in ["still here", "and again", "last one"] {
+            app.cli(Some("dash_bo"), &["send", "dash-1", text])?;
+        }
+        let v = wait_dashboard(
+            &app,
+            "dash-1",
+            "the new order",
+            "v.gifters.length === 2 && v.gifters[0][0] === 'Ann' && v.gifts === '16' && v.msgsSub === '8 in all'",
+            Duration::from_secs(20),
+        )
+        .await?;
+        ensure!(v["gifters"] == json!([["Ann", "9"], ["Bo", "7"]]), "{v}");
+        // One point per minute of the session so far, as the server counts minutes.
+        let st = &v["stats"];
+        let minutes = st["minutes"].as_array().map_or(0, |m| m.len() as u64);
+        // The server's minutes are the clock's: the first one is the minute the room was made in.
+        let minute = |k: &str| st[k].as_u64().unwrap_or(0) / 60;
+        let elapsed = minute("at") - minute("startedAt") + 1;
+        ensure!(v["points"] == json!(minutes) && v["dots"] == json!(minutes) && v["linePoints"] == json!(minutes), "{v}");
+        ensure!(minutes == elapsed, "one point per minute: {minutes} for {elapsed} minutes: {st}");
+        let per_minute: Vec<u64> = st["minutes"].as_array().unwrap().iter().map(|m| m["messages"].as_u64().unwrap_or(0)).collect();
+        ensure!(per_minute.iter().sum::<u64>() == 8 && per_minute.last() == Some(&3), "messages per minute: {per_minute:?}");
+        // Never more than one drawing per push (or per opening).
+        ensure!(v["draws"].as_u64() <= v["pushes"].as_u64().map(|n| n + 1), "{v}");
+        app.screenshot("dashboard").await?;
+
+        // Closed: pushes are kept, not drawn; opened again: drawn once, with the newest.
+        app.click(&format!("{p} .btn-host")).await?;
+        let closed = app.js(&dashboard_js("dash-1"), vec![]).await?;
+        let draws = closed["draws"].as_u64().unwrap_or(0);
+        let pushes = closed["pushes"].as_u64().unwrap_or(0);
+        app.cli(Some("dash_bo"), &["send", "dash-1", "while it is closed"])?;
+        let v = wait_dashboard(&app, "dash-1", "two pushes while closed", &format!("v.pushes >= {} + 2", pushes), Duration::from_secs(20)).await?;
+        ensure!(v["draws"] == json!(draws) && v["visible"] == json!(false), "nothing drawn while closed: {v}");
+        app.click(&format!("{p} .btn-host")).await?;
+        let v = wait_dashboard(&app, "dash-1", "drawn again", "v.visible && v.msgsSub === '9 in all'", Duration::from_secs(20)).await?;
+        ensure!(v["draws"].as_u64() <= Some(draws + 2), "drawn once on opening (and at most once per push since): {v}");
+
+        // Chinese.
+        app.click("#main-lang").await?;
+        let v = wait_dashboard(&app, "dash-1", "Chinese labels", "v.title === '实时数据'", Duration::from_secs(10)).await?;
+        ensure!(v["labels"] == json!(["当前观众", "峰值", "每分钟消息", "点赞", "礼物"]), "{v}");
+        ensure!(v["topTitle"] == json!("礼物榜") && v["msgsSub"] == json!("共 9 条"), "{v}");
+        app.screenshot("dashboard-zh").await?;
+        app.click("#main-lang").await?;
+
+        // Leaving the room: the dashboard stops listening.
+        let before = app.js("return (window.liveroomApp.session.im._handlers.get('t_room_stats') || []).length", vec![]).await?;
+        app.click(&format!("{p} .btn-leave")).await?;
+        app.wait_js("the pane closed", &format!("return !document.querySelector(\"{p}\")")).await?;
+        let after = app.js("return (window.liveroomApp.session.im._handlers.get('t_room_stats') || []).length", vec![]).await?;
+        ensure!(after.as_u64().map(|n| n + 1) == before.as_u64(), "one listener fewer: {before} → {after}");
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
