@@ -34,6 +34,8 @@ pub(crate) struct RateRun {
     pub(crate) seconds: f64,
     /// The app's processes' CPU, % of one core, while the messages flowed.
     pub(crate) cpu_pct: f64,
+    /// With `--tools`: the rooms' danmaku and dashboard counters, summed (since turned on).
+    pub(crate) tools: Value,
 }
 
 impl RateRun {
@@ -60,6 +62,7 @@ impl RateRun {
             "typed_delivered": self.delivered_ok,
             "follows_newest": self.follows_newest,
             "app_cpu_pct": self.cpu_pct,
+            "tools": self.tools,
         })
     }
 }
@@ -352,6 +355,12 @@ pub(crate) async fn run_rate(
     if !delivered_ok {
         eprintln!("rate {rate}: the typed message did not reach the room");
     }
+    let tools = if opts.tools {
+        let ids: Vec<&str> = rooms.iter().map(|r| r.id.as_str()).collect();
+        app.js(TOOLS_JS, vec![json!(ids)]).await?
+    } else {
+        Value::Null
+    };
     Ok(RateRun {
         rate,
         rooms: rooms.len(),
@@ -364,5 +373,20 @@ pub(crate) async fn run_rate(
         follows_newest,
         seconds,
         cpu_pct,
+        tools,
     })
 }
+
+/// The rooms' (`arguments[0]`) danmaku counters and dashboard drawings, summed.
+const TOOLS_JS: &str = r#"
+const sum = { danmaku_offered: 0, danmaku_shown: 0, danmaku_dropped: 0, danmaku_max_nodes: 0, dashboard_draws: 0 };
+for (const id of arguments[0]) {
+  const f = window.liveroomApp.panes.get(id).features;
+  sum.danmaku_offered += f.danmaku.stats.offered;
+  sum.danmaku_shown += f.danmaku.stats.shown;
+  sum.danmaku_dropped += f.danmaku.stats.dropped;
+  sum.danmaku_max_nodes = Math.max(sum.danmaku_max_nodes, f.danmaku.stats.maxNodes);
+  sum.dashboard_draws += f.dashboard.draws;
+}
+return sum;
+"#;

@@ -12,6 +12,9 @@
 //!    the moderator view. Senders are engines on the app's embedded server, whose room budget
 //!    and user rate are lifted. While they send, keys are typed into the room's composer.
 //!
+//! With `--tools`, issue 15's tools run throughout: danmaku on and the host panel's live
+//! dashboard open in every room (the server's room stats pushed every 10 s, as by default).
+//!
 //! Checks (a failure makes the exit status 1, after the figures are printed): every send is
 //! accepted, every room shows its newest messages, and what was typed is in the composer and,
 //! once sent, reaches another member of the room.
@@ -51,6 +54,8 @@ struct Opts {
     no_bare: bool,
     /// Likes per second into each room while messages flow (`--likes N`): floating hearts.
     likes: u32,
+    /// Danmaku on and the live dashboard open in every room (`--tools`).
+    tools: bool,
 }
 
 impl Opts {
@@ -65,6 +70,7 @@ impl Opts {
             secs: None,
             no_bare: false,
             likes: 0,
+            tools: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -82,8 +88,9 @@ impl Opts {
                 "--secs" => opts.secs = Some(args.next().context("--secs N")?.parse()?),
                 "--no-bare" => opts.no_bare = true,
                 "--likes" => opts.likes = args.next().context("--likes N")?.parse()?,
+                "--tools" => opts.tools = true,
                 "-h" | "--help" => {
-                    println!("bench-app [--json] [--smoke] [--app PATH] [--bare PATH] [--app-env KEY=VALUE ...] [--css RULE ...] [--secs N] [--no-bare] [--likes N]");
+                    println!("bench-app [--json] [--smoke] [--app PATH] [--bare PATH] [--app-env KEY=VALUE ...] [--css RULE ...] [--secs N] [--no-bare] [--likes N] [--tools]");
                     std::process::exit(0);
                 }
                 other => bail!("unknown argument {other} (try --help)"),
@@ -197,6 +204,9 @@ async fn drive(app: &App, opts: &Opts) -> Result<Value> {
     watch(app, "room", "#create-submit", &entered).await?;
     app.click("#create-submit").await?;
     let room_open = mark(app, "room").await?;
+    if opts.tools {
+        tools_on(app, "bench-1").await?;
+    }
     // The "room created" toast plays for 4 s: CPU is read once it is gone.
     tokio::time::sleep(opts.settle()).await;
     let ((), room_idle_cpu) = cpu_during(app.driver_pid(), tokio::time::sleep(opts.settle())).await;
@@ -219,6 +229,9 @@ async fn drive(app: &App, opts: &Opts) -> Result<Value> {
     for i in 2..=SIDE_BY_SIDE_ROOMS {
         let id = format!("bench-{i}");
         app.create_room(&id, &format!("Bench {i}"), "").await?;
+        if opts.tools {
+            tools_on(app, &id).await?;
+        }
         rooms.push(senders(app, &id, i * SENDERS_PER_ROOM).await?);
     }
     app.click("#btn-moderator")
@@ -255,6 +268,29 @@ async fn drive(app: &App, opts: &Opts) -> Result<Value> {
         "runs": runs,
         "checks_ok": checks_ok,
     }))
+}
+
+/// Danmaku on (the toggle is kept per user: rooms made later start with it on) and the host
+/// panel open on the live dashboard, in `room`; waits for the dashboard's first drawing.
+async fn tools_on(app: &App, room: &str) -> Result<()> {
+    let p = pane(room);
+    let on = app
+        .js(
+            &format!("return document.querySelector(\"{p} .btn-danmaku\").getAttribute('aria-pressed') === 'true'"),
+            vec![],
+        )
+        .await?;
+    if on != json!(true) {
+        app.click(&format!("{p} .btn-danmaku")).await?;
+    }
+    app.click(&format!("{p} .btn-host")).await?;
+    app.wait_js(
+        "the live dashboard drawn",
+        &format!("return window.liveroomApp.panes.get('{room}').features.dashboard.draws > 0"),
+    )
+    .await
+    .with_context(|| format!("the dashboard of {room}"))?;
+    Ok(())
 }
 
 async fn watch(app: &App, name: &str, trigger: &str, target: &str) -> Result<()> {
@@ -360,6 +396,7 @@ async fn main() -> Result<()> {
         "app_env": opts.app_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
         "css": opts.css,
         "likes_per_room_s": opts.likes,
+        "tools": opts.tools,
         "room_open_ms": ours["room_open_ms"],
         "bare_start": bare_start,
         "processes": {

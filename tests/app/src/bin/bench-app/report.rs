@@ -28,6 +28,9 @@ pub(crate) fn table(r: &Value) -> String {
         r["load_before"].as_str().unwrap_or(""),
         r["load_after"].as_str().unwrap_or("")
     );
+    if r["tools"] == json!(true) {
+        out += "with --tools: danmaku on and the live dashboard open in every room\n\n";
+    }
     if r["foreign_webkit_processes"].as_u64().unwrap_or(0) > 0 {
         out += &format!("WARNING: {} WebKit processes of other programs ran meanwhile: memory figures too low\n\n", r["foreign_webkit_processes"]);
     }
@@ -115,6 +118,22 @@ pub(crate) fn table(r: &Value) -> String {
             run["app_cpu_pct"],
             if ok { "ok" } else { "FAILED" }
         );
+    }
+    if r["tools"] == json!(true) {
+        out += "\ntools (counted since they were turned on, every room summed):\n";
+        out += "| rate (msg/s) | danmaku offered | flown | dropped | most in a layer | dashboard drawings |\n|---:|---:|---:|---:|---:|---:|\n";
+        for run in r["rates"].as_array().into_iter().flatten() {
+            let t = &run["tools"];
+            out += &format!(
+                "| {} | {} | {} | {} | {} | {} |\n",
+                run["rate"],
+                t["danmaku_offered"],
+                t["danmaku_shown"],
+                t["danmaku_dropped"],
+                t["danmaku_max_nodes"],
+                t["dashboard_draws"]
+            );
+        }
     }
     let c = &r["cold_start"];
     let n = |v: &Value| v.as_f64().map(|x| format!("{x:.0}")).unwrap_or("-".into());
