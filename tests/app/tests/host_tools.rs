@@ -505,3 +505,56 @@ async fn dashboard_shows_the_servers_totals_and_updates_by_itself() -> Result<()
     .await;
     app.finish(r).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "opens the app's window (needs a display and tauri-driver): run by scripts/test-app"]
+async fn the_dashboard_comes_and_goes_with_the_moderator_role() -> Result<()> {
+    let app = App::launch_with_env("dashboard-role", &[("LIVEROOM_ROOM_STATS_EVERY", "1")]).await?;
+    let r: Result<()> = async {
+        app.login_local("mod_dash", "Mod").await?;
+        // Someone else's room: a member sees no host panel and no dashboard.
+        app.cli(Some("own_dash"), &["create-room", "--name", "Their numbers", "--room-id", "role-1"])?;
+        app.cli(Some("fan_dash"), &["profile", "--nick", "Cy"])?;
+        app.cli(Some("fan_dash"), &["send", "role-1", "before you came"])?;
+        cli_custom(&app, "fan_dash", "role-1", "gift", "cake", 6)?;
+        let role = app.enter_room("role-1").await?;
+        ensure!(role == json!("member"), "{role}");
+        let p = pane("role-1");
+        app.js(&count_pushes_js("role-1"), vec![]).await?;
+        let hidden = app
+            .js(&format!("const p = document.querySelector(\"{p}\"); return [p.querySelector('.btn-host').hidden, p.querySelector('.dashboard').hidden]"), vec![])
+            .await?;
+        ensure!(hidden == json!([true, true]), "a member: {hidden}");
+
+        // Made an admin: the Manage button, and the room's figures since it was made.
+        app.cli(Some("own_dash"), &["set-admin", "role-1", "mod_dash", "on"])?;
+        app.wait_js("the Manage button", &format!("return !document.querySelector(\"{p} .btn-host\").hidden")).await?;
+        app.click(&format!("{p} .btn-host")).await?;
+        let v = wait_dashboard(
+            &app,
+            "role-1",
+            "the admin's dashboard",
+            "v.visible && v.msgsSub === '1 in all' && v.gifts === '6' && v.gifters.length === 1",
+            Duration::from_secs(20),
+        )
+        .await?;
+        ensure!(v["gifters"] == json!([["Cy", "6"]]), "{v}");
+        wait_dashboard(&app, "role-1", "pushes to the admin", "v.pushes >= 2", Duration::from_secs(10)).await?;
+        app.screenshot("dashboard-admin").await?;
+
+        // No longer an admin: the panel and its dashboard go, and the server stops pushing.
+        app.cli(Some("own_dash"), &["set-admin", "role-1", "mod_dash", "off"])?;
+        app.wait_js("the Manage button gone", &format!("return document.querySelector(\"{p} .btn-host\").hidden")).await?;
+        let v = app.js(&dashboard_js("role-1"), vec![]).await?;
+        ensure!(v["visible"] == json!(false), "{v}");
+        let hidden = app.js(&format!("return document.querySelector(\"{p} .dashboard\").hidden"), vec![]).await?;
+        ensure!(hidden == json!(true), "the dashboard hidden for a member");
+        let pushes = v["pushes"].as_u64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        let v = app.js(&dashboard_js("role-1"), vec![]).await?;
+        ensure!(v["pushes"].as_u64().unwrap_or(0) <= pushes + 1, "no pushes to a member: {pushes} → {v}");
+        Ok(())
+    }
+    .await;
+    app.finish(r).await
+}
