@@ -270,12 +270,10 @@ export class ChatList {
     // Reads first.
     const top = list.scrollTop;
     const viewH = this.viewH;
-    if (this.follow) {
+    if (this.follow || (this.stuck && this._resizedUntold())) {
       this.stuck = true;
       this.follow = false;
     } else if (viewH > 0) {
-      // The view's live height: one that just grew (a bar beside it hid) has already pulled
-      // scrollTop up, before its ResizeObserver says so; that is no scroll of the user's.
       this._followUser(top, list.scrollHeight - list.clientHeight);
     }
     if (this.stuck) this._setUnseen(0);
@@ -408,6 +406,16 @@ export class ChatList {
     else if (this.stuck && top < this.pinnedTop - LEFT_BOTTOM_PX) this.stuck = false;
   }
 
+  /**
+   * Whether the view changed size since its ResizeObserver last said (it reports after this
+   * frame's draw, and a page that was not drawn for a while reports late): the browser may
+   * have moved scrollTop for it (a view that grew is pulled up), which is no scroll of the
+   * user's, so a list that follows goes on following.
+   */
+  _resizedUntold() {
+    return Math.abs(this.list.clientHeight - this.viewH) > 1;
+  }
+
   /** Where the view ends up, for telling a user's scroll from ours next time. */
   _remember() {
     this.pinnedTop = this.list.scrollTop;
@@ -479,7 +487,9 @@ export class ChatList {
       if (e.seq < this.anchorSeq) shift += e.h + ROW_GAP - before;
     }
     // A scroll of the user's since the last pass wins over following.
-    if (this.stuck && !this.follow) this._followUser(this.list.scrollTop, this.list.scrollHeight - this.list.clientHeight);
+    if (this.stuck && !this.follow && !this._resizedUntold()) {
+      this._followUser(this.list.scrollTop, this.list.scrollHeight - this.list.clientHeight);
+    }
     if (this.stuck) {
       this.list.scrollTop = this.list.scrollHeight;
     } else if (shift) {

@@ -386,6 +386,7 @@ async fn chat_logs_on_disk_and_search_in_a_room() -> Result<()> {
         wait_held(&app, "the last filler", |m| m["text"] == format!("filler {FILLERS}")).await?;
         // The chat still follows the newest (the upload bar that hid meanwhile is no scroll
         // of the user's), so the first messages are out of view.
+        app.wait_js("the flood drawn", &format!("return window.liveroomApp.panes.get('{ROOM}').list.queued.length === 0")).await?;
         let following = app
             .js(&format!("return document.querySelector(\"{PANE} .new-msgs\").hidden && window.liveroomApp.panes.get('{ROOM}').list.stuck"), vec![])
             .await?;
