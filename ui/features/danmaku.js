@@ -134,7 +134,7 @@ class Danmaku {
     this.width = 0;
     this.height = 0;
     /** What happened since danmaku was turned on (read by the window tests). */
-    this.stats = { offered: 0, shown: 0, dropped: 0, droppedRate: 0, droppedFull: 0, droppedLate: 0, maxNodes: 0 };
+    this.stats = { offered: 0, shown: 0, dropped: 0, droppedRate: 0, droppedFull: 0, droppedLate: 0, droppedHidden: 0, maxNodes: 0 };
   }
 
   /** Empties the layer and forgets every comment (off, or the pane closing). */
@@ -244,6 +244,15 @@ class Danmaku {
     // One layout for the whole frame: the stage's size and every new comment's width.
     this.width = this.layer.clientWidth;
     this.height = this.layer.clientHeight;
+    if (!this.width || !this.height) {
+      // Out of sight since they were let in (another room shown): nowhere to fly.
+      for (const node of [...nodes, ...this.waiting.map((c) => c.node)]) {
+        this._recycle(node);
+        this._drop('droppedHidden');
+      }
+      this.waiting = [];
+      return;
+    }
     const at = performance.now();
     for (const node of nodes) this.waiting.push({ node, w: node.offsetWidth, at });
     this.stats.maxNodes = Math.max(this.stats.maxNodes, this.layer.childElementCount);
