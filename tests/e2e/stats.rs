@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use tokio::sync::broadcast;
 
 use crate::rest_support::{self, assert_ok, ADMIN};
-use crate::{assert_no_event, wait_for};
+use crate::{assert_no_event, wait_for, RawClient};
 
 /// A room `id` made by `owner` (nick `Host`) on the server at `url`, the owner in it.
 async fn host_room(url: &str, owner: &str, id: &str) -> Im {
@@ -173,6 +173,23 @@ async fn moderators_get_exactly_what_was_sent_and_viewers_get_10007() {
     assert_eq!(refused.code, code::NO_PERMISSION, "{refused:?}");
     let missing = host.get_room_stats("nowhere").await.unwrap_err();
     assert_eq!(missing.code, code::ROOM_NOT_FOUND, "{missing:?}");
+    // On the wire too, a guest (no login) included.
+    let mut guest = RawClient::connect(&server).await;
+    guest
+        .request(json!({"id": 1, "op": "hello", "sdk_app_id": APP}))
+        .await;
+    let r = guest
+        .request(json!({"id": 2, "op": "get_room_stats", "room_id": "live"}))
+        .await;
+    assert_eq!(
+        (r["t"].as_str(), r["code"].as_u64()),
+        (Some("error"), Some(10007)),
+        "{r}"
+    );
+    let r = guest
+        .request(json!({"id": 3, "op": "get_room_stats", "room_id": "nowhere"}))
+        .await;
+    assert_eq!(r["code"], 10010, "{r}");
 
     let stats = host.get_room_stats("live").await.unwrap();
     assert_eq!(stats.room_id, "live");

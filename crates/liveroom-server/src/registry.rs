@@ -168,3 +168,47 @@ impl Registry {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use liveroom_proto::{Body, Priority, Profile, TextPayload};
+
+    use crate::sqlite::SqliteStore;
+
+    #[tokio::test]
+    async fn a_room_is_unloaded_only_once_its_statistics_are_saved() {
+        let store: Store = Arc::new(SqliteStore::in_memory(10));
+        let limits = RoomLimits {
+            budget: 0,
+            history: 10,
+            join_leave_threshold: 0,
+            ring: 16,
+        };
+        let rooms = Registry::new(store.clone(), limits, Engine::Local);
+        let info = crate::test_support::room_info("r");
+        let room = rooms.create(1, info.clone()).await.ok().unwrap();
+        let from = Profile {
+            user_id: "u".into(),
+            ..Profile::default()
+        };
+        let text = Body::Text(TextPayload { text: "hi".into() });
+        room.publish(&from, text, Priority::Normal, None)
+            .await
+            .unwrap();
+        let t0 = Instant::now();
+        let idle = Duration::from_secs(1);
+        let sweeps = |room: Option<Arc<Room>>| {
+            drop(room);
+            rooms.unload_idle(t0, idle) + rooms.unload_idle(t0 + idle * 2, idle)
+        };
+        assert_eq!(sweeps(Some(room)), 0, "unsaved: kept");
+        assert_eq!(rooms.loaded(), 1);
+        let room = rooms.get(1, "r").await.unwrap().unwrap();
+        room.save_stats().await;
+        assert_eq!(sweeps(Some(room)), 1, "saved: unloaded");
+        // Loaded again, it has what was counted.
+        let room = rooms.get(1, "r").await.unwrap().unwrap();
+        assert_eq!(room.stats().await.unwrap().messages_total, 1);
+    }
+}
