@@ -170,6 +170,20 @@ async fn danmaku_flies_in_lanes_bounded_and_highlighted() -> Result<()> {
         let v = wait_danmaku(&app, "dm-1", "every comment flying", &want).await?;
         let mine: Vec<&Value> = v["onStage"].as_array().unwrap().iter().filter(|c| c["cls"].as_str().unwrap_or("").contains("mine")).collect();
         ensure!(mine.len() == 1 && mine[0]["text"] == json!("my own words"), "mine marked: {v}");
+        // Speed by length: over the same time the long comment moved further than "hi".
+        let first = app.js(&danmaku_js("dm-1"), vec![]).await?;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let second = app.js(&danmaku_js("dm-1"), vec![]).await?;
+        let moved = |text: &str| -> Option<f64> {
+            let at = |s: &Value| s["onStage"].as_array()?.iter().find(|c| c["text"] == json!(text)).and_then(|c| c["l"].as_f64());
+            Some(at(&first)? - at(&second)?)
+        };
+        let (short, long) = (moved("hi"), moved(texts[6]));
+        ensure!(
+            matches!((short, long), (Some(s), Some(l)) if s > 0.0 && l > s * 1.2),
+            "longer flies faster: 'hi' moved {short:?} px, the long one {long:?} px"
+        );
+
         // HTML in a comment is text.
         let html = v["onStage"].as_array().unwrap().iter().find(|c| c["text"] == json!(texts[3])).context("the HTML comment")?;
         ensure!(html["html"].as_str().is_some_and(|h| h.contains("&lt;b&gt;")), "shown as text: {html}");
@@ -178,24 +192,16 @@ async fn danmaku_flies_in_lanes_bounded_and_highlighted() -> Result<()> {
         app.screenshot("danmaku").await?;
 
         // At several moments no two comments touch, and they use more than one lane.
-        let samples = sample_danmaku(&app, "dm-1", 6, Duration::from_millis(400)).await?;
+        check_no_overlap(&first)?;
+        check_no_overlap(&second)?;
+        let mut samples = vec![first, second];
+        samples.extend(sample_danmaku(&app, "dm-1", 6, Duration::from_millis(400)).await?);
         let lanes: std::collections::BTreeSet<String> = samples
             .iter()
             .flat_map(|s| s["onStage"].as_array().cloned().unwrap_or_default())
             .filter_map(|c| c["lane"].as_str().map(str::to_owned))
             .collect();
         ensure!(lanes.len() >= 3, "lanes used: {lanes:?}");
-        // Speed by length: over the same time the long comment moved further than "hi".
-        let moved = |text: &str| -> Option<f64> {
-            let at = |s: &Value| s["onStage"].as_array()?.iter().find(|c| c["text"] == json!(text)).and_then(|c| c["l"].as_f64());
-            Some(at(&samples[0])? - at(&samples[3])?)
-        };
-        let (short, long) = (moved("hi"), moved(texts[6]));
-        ensure!(
-            matches!((short, long), (Some(s), Some(l)) if s > 0.0 && l > s * 1.2),
-            "longer flies faster: 'hi' moved {short:?} px, the long one {long:?} px"
-        );
-
         // A flood: 200 messages at once. The layer stays bounded, the excess is dropped and
         // counted, the chat gets them all.
         let fan = sender(&app, "dm_flood", "Flood", "dm-1").await?;
@@ -272,6 +278,11 @@ async fn danmaku_flies_in_lanes_bounded_and_highlighted() -> Result<()> {
         let likes: Vec<&Value> = all.iter().filter(|c| c["cls"].as_str().unwrap_or("").contains("like")).collect();
         ensure!(likes.len() == 1 && likes[0]["text"] == json!("+12 ❤"), "likes merged: {likes:?}");
         app.screenshot("danmaku-gift-likes").await?;
+        app.click(".topbar .js-theme").await?;
+        // Past the buttons' and inputs' colour transitions.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        app.screenshot("danmaku-dark").await?;
+        app.click(".topbar .js-theme").await?;
 
         // Chinese: the button's label, a gift's words.
         app.click("#main-lang").await?;
@@ -473,6 +484,11 @@ async fn dashboard_shows_the_servers_totals_and_updates_by_itself() -> Result<()
         // Never more than one drawing per push (or per opening).
         ensure!(v["draws"].as_u64() <= v["pushes"].as_u64().map(|n| n + 1), "{v}");
         app.screenshot("dashboard").await?;
+        app.click(".topbar .js-theme").await?;
+        // Past the buttons' and inputs' colour transitions.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        app.screenshot("dashboard-dark").await?;
+        app.click(".topbar .js-theme").await?;
 
         // Closed: pushes are kept, not drawn; opened again: drawn once, with the newest.
         app.click(&format!("{p} .btn-host")).await?;
