@@ -36,19 +36,43 @@ export function floatHearts(layer, n = 1) {
   }
 }
 
-/** Plays gift cards in `layer`, GIFT_LANES at a time, queuing the rest. */
+/**
+ * Plays gift cards in `layer`, GIFT_LANES at a time, queuing the rest. A combo (the same
+ * sender sending the same gift again while its card plays or waits) adds to that card's count
+ * instead of queuing another card, as live platforms show "x10" climbing.
+ */
 export class GiftQueue {
   constructor(layer) {
     this.layer = layer;
     this.queue = [];
+    /** Cards on screen by combo key: `{count, countEl}`. */
+    this.live = new Map();
     this.playing = 0;
     this.played = 0;
+    this.merged = 0;
   }
 
   /** Queues one gift: `{from, nick, avatar, giftId, count}`. */
   push(gift) {
+    const key = `${gift.from || ''}\u0000${gift.giftId}`;
+    const add = Number(gift.count) || 1;
+    const live = this.live.get(key);
+    if (live) {
+      live.count += add;
+      live.countEl.textContent = `x${live.count}`;
+      // Transform only: the bump costs no layout.
+      if (live.countEl.animate) live.countEl.animate([{ transform: 'scale(1.7)' }, { transform: 'scale(1)' }], { duration: 320, easing: 'ease-out' });
+      this.merged++;
+      return;
+    }
+    const waiting = this.queue.find((g) => g.key === key);
+    if (waiting) {
+      waiting.count = (Number(waiting.count) || 1) + add;
+      this.merged++;
+      return;
+    }
     if (this.queue.length >= MAX_GIFT_QUEUE) this.queue.shift();
-    this.queue.push(gift);
+    this.queue.push({ ...gift, key, count: add });
     this._next();
   }
 
@@ -80,8 +104,12 @@ export class GiftQueue {
       count.textContent = `x${g.count || 1}`;
       card.append(av, txt, icon, count);
       card.dataset.gift = g.giftId;
+      if (g.from) card.dataset.from = g.from;
+      const combo = { count: g.count, countEl: count };
+      this.live.set(g.key, combo);
       const done = () => {
         if (!card.isConnected) return;
+        if (this.live.get(g.key) === combo) this.live.delete(g.key);
         card.remove();
         this.playing--;
         this._next();

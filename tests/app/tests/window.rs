@@ -177,6 +177,30 @@ async fn like_and_gift_animations_play() -> Result<()> {
             &format!("return document.querySelector(\"{pane}\") && window.liveroomApp.panes.get('fx-1').gifts.played >= 4"),
         )
         .await?;
+
+        // A combo: one fan's same gift sent three times at once is one card counting up
+        // (2 + 2 + 2), not three cards.
+        let fan = sender(&app, "fan_combo", "fx-1").await?;
+        for _ in 0..3 {
+            let heart = liveroom_engine::proto::CustomPayload {
+                data: "gift".into(),
+                description: "heart".into(),
+                extension: r#"{"count":2}"#.into(),
+            };
+            fan.send_custom_message("fx-1", heart, liveroom_engine::Priority::High).await?;
+        }
+        let combo = app
+            .wait_js(
+                "one heart card counting to x6",
+                &format!(
+                    "const c = document.querySelectorAll(\"{pane} .gift-fx[data-from='fan_combo'][data-gift='heart']\");
+                     const n = c.length ? c[0].querySelector('.g-count').textContent : '';
+                     return n === 'x6' ? {{cards: c.length, merged: window.liveroomApp.panes.get('fx-1').gifts.merged}} : null"
+                ),
+            )
+            .await?;
+        ensure!(combo["cards"] == 1 && combo["merged"] == 2, "{combo}");
+        app.screenshot("gift-combo").await?;
         Ok(())
     }
     .await;
