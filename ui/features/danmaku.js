@@ -42,6 +42,15 @@ const MAX_AGE_S = 15;
 const HISTORY_GRACE_MS = 1000;
 /** Finished comment nodes kept for reuse. */
 const POOL = 16;
+/** With danmaku on in several rooms on screen (the side-by-side view), comments move in
+ *  steps of this long instead of every frame: WebKit without a GPU repaints what a moving
+ *  comment passes over on every step, and five stages at 60 Hz cost the input its latency. */
+const STEP_MS = 33;
+
+/** The danmaku that are on, of every pane. */
+const active = new Set();
+/** How many of them are on screen now. */
+const onScreen = () => [...active].filter((d) => !d.pane.el.hidden).length;
 
 addStrings({
   en: {
@@ -107,6 +116,8 @@ class Danmaku {
   _set(on) {
     this._clear();
     this.on = !!on;
+    if (this.on) active.add(this);
+    else active.delete(this);
     this._reset();
     this.layer.classList.toggle('on', this.on);
     this.button.setAttribute('aria-pressed', String(this.on));
@@ -332,9 +343,10 @@ class Danmaku {
     const dist = this.width + w;
     node.style.top = `${TOP_PAD + lane * LANE_H}px`;
     node.dataset.lane = String(lane);
+    const easing = onScreen() > 1 ? `steps(${Math.round(FLIGHT_MS / STEP_MS)}, end)` : 'linear';
     const anim = node.animate([{ transform: 'translateX(0)' }, { transform: `translateX(${-dist}px)` }], {
       duration: FLIGHT_MS,
-      easing: 'linear',
+      easing,
     });
     // Started now, as the lanes reckon, not at the next rendering update: after a stalled
     // frame, comments placed apart would otherwise all start together, on top of each other.
@@ -361,6 +373,7 @@ class Danmaku {
   }
 
   destroy() {
+    active.delete(this);
     this.entering.disconnect();
     this._clear();
     this.on = false;

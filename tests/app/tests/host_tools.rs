@@ -292,6 +292,25 @@ async fn danmaku_flies_in_lanes_bounded_and_highlighted() -> Result<()> {
         ensure!(v["label"] == json!("弹幕"), "{v}");
         app.screenshot("danmaku-zh").await?;
         app.click("#main-lang").await?;
+
+        // A second room starts with danmaku on (the user's choice); side by side, comments
+        // move in steps (30 a second) rather than every frame, in both rooms.
+        app.create_room("dm-2", "Second stage", "").await?;
+        let v = app.js(&danmaku_js("dm-2"), vec![]).await?;
+        ensure!(v["on"] == json!(true), "on in a new room: {v}");
+        app.click("#btn-moderator").await?;
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        app.cli(Some("dm_bo"), &["send", "dm-2", "side by side"])?;
+        app.cli(Some("dm_ann"), &["send", "dm-1", "left room"])?;
+        let easing = "[...document.querySelectorAll('.fx-danmaku .dm')].filter(n => ['side by side', 'left room'].includes(n.textContent)).map(n => n.getAnimations()[0].effect.getTiming().easing)";
+        wait_danmaku(&app, "dm-2", "the comment in the second room", "v.onStage.some(c => c.text === 'side by side')").await?;
+        wait_danmaku(&app, "dm-1", "the comment in the first room", "v.onStage.some(c => c.text === 'left room')").await?;
+        let easings = app.js(&format!("return {easing}"), vec![]).await?;
+        ensure!(
+            easings.as_array().is_some_and(|e| !e.is_empty() && e.len() == 2 && e.iter().all(|x| x.as_str().is_some_and(|x| x.starts_with("steps")))),
+            "stepped side by side: {easings}"
+        );
+        app.screenshot("danmaku-side-by-side").await?;
         fan.shutdown().await;
         Ok(())
     }
