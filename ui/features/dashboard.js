@@ -10,6 +10,7 @@
 
 import TWebLive from '../tweblive.js';
 import { addStrings, t, currentLang } from '../i18n.js';
+import { el } from '../dom.js';
 
 const STATS_EVENT = TWebLive.EVENT.IM_ROOM_STATS || 't_room_stats';
 const SVG = 'http://www.w3.org/2000/svg';
@@ -58,17 +59,6 @@ addStrings({
     dash_updated: '更新于',
   },
 });
-
-/** An element with a class (and optionally an i18n key). */
-function el(tag, cls, key) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (key) {
-    e.dataset.i18n = key;
-    e.textContent = t(key);
-  }
-  return e;
-}
 
 function svg(tag, attrs) {
   const e = document.createElementNS(SVG, tag);

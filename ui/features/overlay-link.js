@@ -9,6 +9,7 @@
 // checkerboard, loaded only while the panel is open (it is a guest connection to the room).
 
 import { addStrings, t, currentLang } from '../i18n.js';
+import { el } from '../dom.js';
 
 addStrings({
   en: {
@@ -73,16 +74,6 @@ export function overlayURL(server, sdkAppID, roomID, mode, lang) {
   const q = new URLSearchParams({ app: String(sdkAppID), mode });
   if (lang) q.set('lang', lang);
   return `${root}/overlay/${encodeURIComponent(roomID)}?${q}`;
-}
-
-function el(tag, cls, key) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (key) {
-    e.dataset.i18n = key;
-    e.textContent = t(key);
-  }
-  return e;
 }
 
 class OverlayLink {
