@@ -8,8 +8,9 @@
 // - a comment waits at most MAX_WAIT_MS for a free lane, then is dropped and counted.
 // Lanes never overlap: a lane takes a new comment only once the one before it has moved far
 // enough that the two cannot meet before the earlier one leaves (given both speeds). Every
-// comment crosses in FLIGHT_MS, so a longer one flies faster. Comments move by transform only
-// (the Web Animations API), in a contained layer: no layout per frame, nothing else paused.
+// comment of a stage crosses it in the same time (_flight), so a longer one flies faster.
+// Comments move by transform only (the Web Animations API), in a contained layer: no layout
+// per frame, nothing else paused.
 // Likes are merged into one "+N ❤" a second; gifts say who sent what, with the gift's icon.
 // User text goes through textContent only.
 
@@ -23,8 +24,13 @@ const RATE = 12;
 const MAX_NODES = 48;
 /** How long a comment may wait for a free lane before it is dropped. */
 const MAX_WAIT_MS = 1500;
-/** How long every comment takes to cross the stage (so longer ones fly faster). */
-const FLIGHT_MS = 8000;
+/** How long every comment of a stage takes to cross it (so longer ones fly faster): about
+ *  FLIGHT_PX_S for a comment of average length, within FLIGHT_MIN_MS..FLIGHT_MAX_MS. A narrow
+ *  stage (side by side) is crossed sooner, with fewer comments on it at once. */
+const FLIGHT_PX_S = 150;
+const FLIGHT_AVG_W = 240;
+const FLIGHT_MIN_MS = 4000;
+const FLIGHT_MAX_MS = 8000;
 /** One lane's height (CSS `.dm`: 24px line + 2 × 2px padding, plus room between lanes). */
 const LANE_H = 32;
 /** Above the first lane. */
@@ -287,6 +293,12 @@ class Danmaku {
     return node;
   }
 
+  /** How long a comment takes to cross this stage now. */
+  _flight() {
+    const ms = ((this.width + FLIGHT_AVG_W) / FLIGHT_PX_S) * 1000;
+    return Math.min(FLIGHT_MAX_MS, Math.max(FLIGHT_MIN_MS, ms));
+  }
+
   /** How many lanes the stage has room for. */
   _laneCount() {
     return Math.max(1, Math.floor((this.height * LANE_SHARE - TOP_PAD) / LANE_H));
@@ -300,7 +312,7 @@ class Danmaku {
   _freeAt(lane, w) {
     const last = this.lanes[lane];
     if (!last) return 0;
-    const v = (this.width + w) / FLIGHT_MS;
+    const v = (this.width + w) / this._flight();
     const tailIn = last.t0 + (last.w + GAP) / last.v;
     const leaves = last.t0 + (this.width + last.w) / last.v;
     return Math.max(tailIn, leaves - (this.width - GAP) / v);
@@ -341,11 +353,12 @@ class Danmaku {
   _fly(c, lane, now) {
     const { node, w } = c;
     const dist = this.width + w;
+    const flight = this._flight();
     node.style.top = `${TOP_PAD + lane * LANE_H}px`;
     node.dataset.lane = String(lane);
-    const easing = onScreen() > 1 ? `steps(${Math.round(FLIGHT_MS / STEP_MS)}, end)` : 'linear';
+    const easing = onScreen() > 1 ? `steps(${Math.round(flight / STEP_MS)}, end)` : 'linear';
     const anim = node.animate([{ transform: 'translateX(0)' }, { transform: `translateX(${-dist}px)` }], {
-      duration: FLIGHT_MS,
+      duration: flight,
       easing,
     });
     // Started now, as the lanes reckon, not at the next rendering update: after a stalled
@@ -357,7 +370,7 @@ class Danmaku {
       this.flying.delete(node);
       this._recycle(node);
     };
-    this.lanes[lane] = { t0: now, w, v: dist / FLIGHT_MS };
+    this.lanes[lane] = { t0: now, w, v: dist / flight };
     this.stats.shown++;
   }
 
