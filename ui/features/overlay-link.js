@@ -5,8 +5,10 @@
 // (`/overlay/ROOM?app=SDKAPPID`, crates/liveroom-server/overlay/) that a streaming program
 // shows as a browser source. This shows its address on the server the app is on (the
 // embedded one or a remote one; the first node of a cluster), a Copy button, the chat's
-// form (list or danmaku), and a live preview: the page itself in a small frame over a
-// checkerboard, loaded only while the panel is open (it is a guest connection to the room).
+// form (list or danmaku), and a live preview on demand: the page itself in a small frame over
+// a checkerboard, loaded only when asked for and while the panel is open (it is one more guest
+// in the room and renders the room's whole flood: in `scripts/bench-app --tools` a running
+// preview cost about half a core and pushed the app's input latency past its target).
 
 import { addStrings, t, currentLang } from '../i18n.js';
 import { el } from '../dom.js';
@@ -22,6 +24,8 @@ addStrings({
     ovl_danmaku: 'Danmaku',
     ovl_mode: 'Chat as',
     ovl_preview: 'Preview',
+    ovl_showPreview: 'Show preview',
+    ovl_hidePreview: 'Hide preview',
     ovl_noServer: 'No server address: the overlay needs the room server’s address',
   },
   zh: {
@@ -34,6 +38,8 @@ addStrings({
     ovl_danmaku: '弹幕',
     ovl_mode: '聊天样式',
     ovl_preview: '预览',
+    ovl_showPreview: '显示预览',
+    ovl_hidePreview: '隐藏预览',
     ovl_noServer: '没有服务器地址：叠加层需要直播间服务器的地址',
   },
 });
@@ -116,6 +122,12 @@ class OverlayLink {
       modes.appendChild(b);
       this.modeBtns[mode] = b;
     }
+    this.previewOn = false;
+    this.previewBtn = el('button', 'ghost ovl-preview-btn', 'ovl_showPreview');
+    this.previewBtn.type = 'button';
+    this.previewBtn.setAttribute('aria-pressed', 'false');
+    this.previewBtn.addEventListener('click', () => this.setPreview(!this.previewOn));
+    modes.appendChild(this.previewBtn);
 
     const preview = el('div', 'ovl-preview');
     preview.title = t('ovl_preview');
@@ -130,6 +142,7 @@ class OverlayLink {
     preview.style.width = `${PREVIEW_W * PREVIEW_SCALE}px`;
     preview.style.height = `${PREVIEW_H * PREVIEW_SCALE}px`;
     preview.appendChild(this.frame);
+    preview.hidden = true;
     this.preview = preview;
 
     const main = el('div', 'ovl-main');
@@ -149,6 +162,17 @@ class OverlayLink {
   /** Whether the link is on screen: a moderator's open panel in a shown pane. */
   get visible() {
     return this.pane.canModerate && !this.panel.hidden && !this.pane.el.hidden;
+  }
+
+  /** Runs the preview (on) or ends its page (off). */
+  setPreview(on) {
+    this.previewOn = !!on;
+    const key = this.previewOn ? 'ovl_hidePreview' : 'ovl_showPreview';
+    this.previewBtn.dataset.i18n = key;
+    this.previewBtn.textContent = t(key);
+    this.previewBtn.setAttribute('aria-pressed', String(this.previewOn));
+    this.previewBtn.classList.toggle('active', this.previewOn);
+    this._visibility();
   }
 
   setMode(mode) {
@@ -206,9 +230,9 @@ class OverlayLink {
     this._visibility();
   }
 
-  /** The preview runs only while seen: its page is one more guest in the room. */
+  /** The preview runs only when asked for and seen: its page is one more guest in the room. */
   _visibility() {
-    const want = this.visible && this.url ? this.url : '';
+    const want = this.previewOn && this.visible && this.url ? this.url : '';
     if (want === (this.frame.dataset.src || '')) return;
     this.frame.dataset.src = want;
     // about:blank, not a removed src: that would leave the page (and its socket) running.
@@ -224,6 +248,7 @@ class OverlayLink {
   relabel() {
     this.frame.title = t('ovl_preview');
     this.preview.title = t('ovl_preview');
+    this.previewBtn.textContent = t(this.previewBtn.dataset.i18n);
     // The address carries the language: the overlay speaks the host's.
     this._refresh();
   }

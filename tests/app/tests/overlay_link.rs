@@ -94,6 +94,12 @@ async fn the_host_panel_shows_copies_and_previews_the_overlay_url() -> Result<()
 
         app.click(&format!("{p} .btn-host")).await?;
         let want = format!("{}/overlay/{ROOM}?app={app_id}&mode=list&lang=en", app.server());
+        // The preview runs only when asked for (it renders the room's whole flood).
+        let v = app.wait_js("the overlay link", &link_js("return v.shown && v.url && v")).await?;
+        ensure!(v["frame"] == json!("") || v["frame"] == json!("about:blank"), "no preview yet: {v}");
+        ensure!(v["previewShown"] == json!(false), "{v}");
+        show_link(&app).await?;
+        app.click(&format!("{p} .ovl-preview-btn")).await?;
         let v = app
             .wait_js("the overlay link", &link_js("return v.shown && v.frame && v"))
             .await?;
