@@ -266,13 +266,30 @@ impl App {
     }
 
     /// Clicks an element.
+    ///
+    /// WebKitWebDriver refuses a click on an element that is out of view in a scrolled box
+    /// (the host panel scrolls) or moved while it scrolled there; then the element is
+    /// scrolled to the middle of its box and the click tried again, a few times.
     pub async fn click(&self, css: &str) -> Result<()> {
-        self.wait_css(css)
-            .await?
-            .click()
-            .await
-            .with_context(|| format!("click {css}"))?;
-        Ok(())
+        let mut tries = 0;
+        loop {
+            let element = self.wait_css(css).await?;
+            match element.click().await {
+                Ok(()) => return Ok(()),
+                Err(e) if tries >= 3 => return Err(e).with_context(|| format!("click {css}")),
+                Err(_) => {
+                    tries += 1;
+                    self.client
+                        .execute(
+                            "arguments[0].scrollIntoView({block: 'center', inline: 'nearest'})",
+                            vec![serde_json::to_value(&element)?],
+                        )
+                        .await
+                        .with_context(|| format!("scroll {css} into view"))?;
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                }
+            }
+        }
     }
 
     /// Runs JS and returns its value.
