@@ -4,6 +4,7 @@
 // button in the top bar, the dialog behind it, and what the search (search.js) asks of it:
 // whether logging is on.
 
+import { el } from '../dom.js';
 import { t, addStrings, onLangChange, apply as applyI18n } from '../i18n.js';
 import { invoke, listen, openFolderDialog } from '../tauri.js';
 import { toast, showError } from '../toast.js';
@@ -124,45 +125,45 @@ function buildDialog() {
   const form = document.createElement('form');
   form.method = 'dialog';
   form.autocomplete = 'off';
-  const h = el('h2', { i18n: 'clTitle' });
-  const intro = el('p', { className: 'muted', i18n: 'clIntro' });
+  const h = el('h2', '', 'clTitle');
+  const intro = el('p', 'muted', 'clIntro');
 
   const enable = document.createElement('label');
   enable.className = 'cl-enable';
   const box = document.createElement('input');
   box.type = 'checkbox';
   box.id = 'chat-logs-enabled';
-  enable.append(box, el('span', { i18n: 'clEnable' }));
+  enable.append(box, el('span', '', 'clEnable'));
 
   const folderLabel = document.createElement('label');
-  folderLabel.append(el('span', { i18n: 'clFolder' }));
-  const row = el('div', { className: 'row' });
+  folderLabel.append(el('span', '', 'clFolder'));
+  const row = el('div', 'row');
   const input = document.createElement('input');
   input.id = 'chat-logs-folder';
   input.spellcheck = false;
-  const choose = el('button', { className: 'ghost', i18n: 'clChoose' });
+  const choose = el('button', 'ghost', 'clChoose');
   choose.type = 'button';
   choose.id = 'chat-logs-choose';
   row.append(input, choose);
   folderLabel.append(row);
 
-  const where = el('div', { className: 'cl-where' });
-  const whereTitle = el('span', { className: 'muted', i18n: 'clWhere' });
-  const path = el('code', { className: 'cl-path' });
+  const where = el('div', 'cl-where');
+  const whereTitle = el('span', 'muted', 'clWhere');
+  const path = el('code', 'cl-path');
   path.id = 'chat-logs-path';
-  const format = el('p', { className: 'muted cl-format', i18n: 'clFormat' });
+  const format = el('p', 'muted cl-format', 'clFormat');
   where.append(whereTitle, path, format);
 
-  const error = el('p', { className: 'cl-error' });
+  const error = el('p', 'cl-error');
   error.id = 'chat-logs-error';
   error.setAttribute('role', 'alert');
   error.hidden = true;
 
-  const buttons = el('div', { className: 'row end' });
-  const cancel = el('button', { className: 'ghost', i18n: 'cancel' });
+  const buttons = el('div', 'row end');
+  const cancel = el('button', 'ghost', 'cancel');
   cancel.type = 'button';
   cancel.id = 'chat-logs-cancel';
-  const save = el('button', { className: 'primary', i18n: 'save' });
+  const save = el('button', 'primary', 'save');
   save.type = 'submit';
   save.id = 'chat-logs-save';
   buttons.append(cancel, save);
@@ -240,15 +241,4 @@ function showWhere() {
   const path = dlg.querySelector('#chat-logs-path');
   path.textContent = `${base}${sep}${server}${sep}ROOM${sep}YYYY-MM-DD.log · .jsonl`;
   dlg.querySelector('.cl-where').classList.toggle('off', !dlg.querySelector('#chat-logs-enabled').checked);
-}
-
-/** An element with a class and a `data-i18n` key (labelled by apply()). */
-function el(tag, { className, i18n } = {}) {
-  const e = document.createElement(tag);
-  if (className) e.className = className;
-  if (i18n) {
-    e.dataset.i18n = i18n;
-    e.textContent = t(i18n);
-  }
-  return e;
 }
