@@ -235,6 +235,34 @@ fn a_list_of_servers_skips_the_dead_ones() {
     }
     assert!(sequences.windows(2).all(|w| w[0] < w[1]), "{sequences:?}");
 
+    // A node holding its most connections answers 503 at once: the engine goes on to the
+    // next one as it does past a dead one, and says so when every node is full.
+    let full: Vec<Server> = (0..3)
+        .map(|_| Server::start_with(&["--max-connections", "1"]))
+        .collect();
+    let _holders: Vec<_> = full
+        .iter()
+        .map(|s| {
+            tokio_tungstenite::tungstenite::connect(format!("{}/ws", s.url()))
+                .expect("the one place")
+                .0
+        })
+        .collect();
+    let urls: Vec<String> = full.iter().map(|s| s.url()).collect();
+    let list = format!("{},{}", urls.join(","), server.url());
+    for n in 0..4 {
+        let text = format!("past the full ones {n}");
+        let sent = json_out(&cli(&list, &["send", "listed", &text]));
+        assert_eq!(sent["payload"]["text"], text.as_str());
+    }
+    let out = cli(&urls.join(","), &["send", "listed", "never"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot connect to any of the 3 servers") && stderr.contains("503"),
+        "{stderr}"
+    );
+
     // A bad entry is named, and nothing is sent.
     let out = cli(&format!("{},", server.url()), &["send", "listed", "never"]);
     assert_eq!(out.status.code(), Some(1));

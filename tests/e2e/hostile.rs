@@ -479,6 +479,74 @@ async fn one_address_gets_its_cap_of_connections_and_others_are_still_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_answers_503_at_once_and_takes_connections_again_when_some_close() {
+    let server = Server::start_with(&["--max-connections", "5", "--max-connections-per-ip", "0"]);
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        held.push(Ws::connect(&server).await);
+    }
+    // The sixth is told at once, with the server's error shape: no hanging in the accept
+    // queue, so a client with a list of nodes goes to the next one.
+    let url = format!("{}/ws", server.url());
+    let asked = Instant::now();
+    match tokio_tungstenite::connect_async(url.as_str()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+            assert_eq!(r.status(), 503);
+            let body = String::from_utf8_lossy(r.body().as_deref().unwrap_or_default());
+            let error: Value = serde_json::from_str(&body).expect("a JSON error");
+            assert_eq!(error["code"], 10002, "{body}");
+            assert!(
+                error["message"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("most connections (5)"),
+                "{body}"
+            );
+        }
+        other => panic!("a sixth connection was not refused: {other:?}"),
+    }
+    assert!(
+        asked.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        asked.elapsed()
+    );
+    // Every connection counts, not only WebSockets: a plain request is refused too.
+    let mut plain = tcp(&server, None, None).await;
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(3), plain.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    // The ones held are served as before.
+    for ws in &mut held {
+        ws.ok("hello", json!({"sdk_app_id": APP})).await;
+    }
+    // Places come back when connections close.
+    held.truncate(3);
+    let mut again = Vec::new();
+    for _ in 0..2 {
+        let mut ws = None;
+        for _ in 0..30 {
+            if let Ok((socket, _)) = tokio_tungstenite::connect_async(url.as_str()).await {
+                ws = Some(socket);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        again.push(ws.expect("a place freed by a closed connection"));
+    }
+    assert!(
+        tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .is_err(),
+        "full again: 3 held and 2 new"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn behind_a_trusted_proxy_the_forwarded_address_is_capped() {
     let server = Server::start_with(&[
         "--max-connections-per-ip",

@@ -64,6 +64,12 @@ pub struct Config {
     /// Most open connections from one client address (0 = unlimited). Behind a trusted proxy
     /// the client's address is the one `X-Forwarded-For` names.
     pub max_connections_per_ip: usize,
+    /// Most open connections to this server at once, every client together; past it a new
+    /// one is answered `503` (code 10002) and closed, so the process keeps file descriptors
+    /// for its own files, Redis and outgoing HTTP, and a cluster's clients go to another node
+    /// at once instead of hanging in the accept queue. Default: the open-file limit less a
+    /// reserve ([`crate::fd_limit::connections_under`]).
+    pub max_connections: usize,
     /// Proxies (such as nginx) whose `X-Forwarded-For` is believed, and whose own address is
     /// not capped.
     pub trusted_proxies: BTreeSet<IpAddr>,
@@ -163,6 +169,7 @@ impl Default for Config {
             max_write_buffer: 1024 * 1024,
             handshake_timeout: Duration::from_secs(5),
             max_connections_per_ip: 256,
+            max_connections: crate::fd_limit::connections_under(crate::fd_limit::soft()),
             trusted_proxies: BTreeSet::new(),
             room_create_rate: 10,
             max_rooms_per_user: 100,
@@ -219,6 +226,9 @@ impl Config {
             return Err(ServerError::Config(
                 "room stats interval must be > 0".into(),
             ));
+        }
+        if self.max_connections == 0 {
+            return Err(ServerError::Config("max connections must be > 0".into()));
         }
         if self.room_ring < 16 {
             return Err(ServerError::Config(
@@ -459,6 +469,11 @@ impl ConfigBuilder {
         self.0.max_connections_per_ip = n;
         self
     }
+    /// Open connections to this server at once (see [`Config::max_connections`]).
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.0.max_connections = n;
+        self
+    }
     /// Believes `X-Forwarded-For` from `proxy`.
     pub fn trusted_proxy(mut self, proxy: IpAddr) -> Self {
         self.0.trusted_proxies.insert(proxy);
@@ -676,6 +691,10 @@ pub struct Cli {
     /// Open connections per client address [default: 256; 0 = unlimited].
     #[arg(long, env = "LIVEROOM_MAX_CONNECTIONS_PER_IP", value_name = "N")]
     pub max_connections_per_ip: Option<usize>,
+    /// Open connections to this server at once, all clients together [default: the
+    /// open-file limit minus a reserve for the server's own files: 19,688 of 20,000].
+    #[arg(long, env = "LIVEROOM_MAX_CONNECTIONS", value_name = "N")]
+    pub max_connections: Option<usize>,
     /// A proxy whose X-Forwarded-For is believed (its own address is not capped); repeat for
     /// several (env: comma-separated).
     #[arg(
@@ -812,6 +831,7 @@ struct FileConfig {
     max_write_buffer: Option<usize>,
     handshake_timeout: Option<u64>,
     max_connections_per_ip: Option<usize>,
+    max_connections: Option<usize>,
     trusted_proxies: Option<Vec<IpAddr>>,
     room_create_rate: Option<u32>,
     max_rooms_per_user: Option<u32>,
@@ -1032,6 +1052,10 @@ impl Cli {
                 .max_connections_per_ip
                 .or(file.max_connections_per_ip)
                 .unwrap_or(d.max_connections_per_ip),
+            max_connections: self
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(d.max_connections),
             trusted_proxies: if self.trusted_proxies.is_empty() {
                 file.trusted_proxies
                     .unwrap_or_default()

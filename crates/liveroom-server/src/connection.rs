@@ -30,7 +30,7 @@ use crate::auth;
 use crate::budget::TokenBucket;
 use crate::deferred_sends::{self, DeferredSends};
 use crate::fanout::{self, Subscription};
-use crate::listener::AddrSlot;
+use crate::listener::Place;
 use crate::moderation::{self, Actor};
 use crate::reply::Reply;
 use crate::room::{Room, SendCheck};
@@ -94,8 +94,9 @@ enum End {
 const SHUTTING_DOWN: End = End::Close(close::GOING_AWAY, "server shutting down");
 
 /// Serves one upgraded WebSocket until it closes.
-/// `place` is the connection's place in its client address's count, held as long as it runs.
-pub(crate) async fn run(mut ws: WebSocket, shared: Arc<Shared>, place: Arc<AddrSlot>) {
+/// `place` is the connection's place in its client address's count and the server's, held
+/// as long as it runs.
+pub(crate) async fn run(mut ws: WebSocket, shared: Arc<Shared>, place: Place) {
     if shared.shutdown.is_cancelled() {
         Box::pin(close_with(
             &mut ws,

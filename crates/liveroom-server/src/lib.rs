@@ -28,6 +28,7 @@ mod engine;
 pub mod error;
 mod external_images;
 mod fanout;
+pub mod fd_limit;
 mod housekeeping;
 mod http;
 mod images;
@@ -95,6 +96,8 @@ pub(crate) struct Shared {
     next_conn: AtomicU64,
     /// Open connections per client address.
     addr_limits: Arc<listener::AddrLimits>,
+    /// Open connections, every client together.
+    open_connections: Arc<listener::OpenConnections>,
 }
 
 impl Shared {
@@ -161,6 +164,7 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         tracker: tracker.clone(),
         next_conn: AtomicU64::new(1),
         addr_limits: listener::AddrLimits::new(config.max_connections_per_ip),
+        open_connections: listener::OpenConnections::new(config.max_connections),
         config,
     });
 

@@ -3,13 +3,16 @@
 //! that never speak, slowloris heads and idle keep-alive connections; each client address
 //! has a cap on open connections (`max_connections_per_ip`), counted at accept for direct
 //! clients and per request for clients behind a trusted proxy (their address is the one
-//! `X-Forwarded-For` names); and shutdown stops accepting at once, lets requests in flight
-//! finish, and is bounded by the grace period in [`crate::RunningServer::wait`].
+//! `X-Forwarded-For` names); the server as a whole has a cap too (`max_connections`), past
+//! which a new connection is answered `503` and closed at once; and shutdown stops accepting
+//! at once, lets requests in flight finish, and is bounded by the grace period in
+//! [`crate::RunningServer::wait`].
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -98,19 +101,86 @@ impl Drop for AddrSlot {
     }
 }
 
+/// Open connections to the server, every client together.
+pub(crate) struct OpenConnections {
+    max: usize,
+    open: AtomicUsize,
+    /// Refusals being written now: bounded, so a flood past the cap holds little.
+    refusing: AtomicUsize,
+}
+
+/// One open TCP connection; frees its place when dropped.
+pub(crate) struct OpenSlot(Arc<OpenConnections>);
+
+impl OpenConnections {
+    /// At most `max` at once.
+    pub(crate) fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            max,
+            open: AtomicUsize::new(0),
+            refusing: AtomicUsize::new(0),
+        })
+    }
+
+    /// A place for one more connection, unless the server holds its most.
+    pub(crate) fn acquire(self: &Arc<Self>) -> Option<OpenSlot> {
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| OpenSlot(self.clone()))
+    }
+
+    /// Connections open now.
+    #[cfg(test)]
+    pub(crate) fn open(&self) -> usize {
+        self.open.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for OpenSlot {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Refusals written at once, at most; past them a connection over the cap is just closed.
+const REFUSALS_IN_FLIGHT: usize = 64;
+
+/// How long a refused client has to send its request head and take the answer.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// What a request knows of the client behind it (a request extension): its place in its
-/// address's count (behind a trusted proxy, the address `X-Forwarded-For` names), which a
-/// WebSocket keeps for as long as it lives.
+/// address's count (behind a trusted proxy, the address `X-Forwarded-For` names) and the
+/// TCP connection's in the server's, which a WebSocket keeps for as long as it lives.
 #[derive(Clone)]
 pub(crate) struct Client {
     /// Released when the last holder (the connection, its request, its WebSocket) is done.
     slot: Arc<AddrSlot>,
+    open: Arc<OpenSlot>,
+}
+
+/// A WebSocket's places in the counts, held as long as it lives.
+pub(crate) struct Place {
+    addr: Arc<AddrSlot>,
+    _open: Arc<OpenSlot>,
+}
+
+impl Place {
+    /// The client's address (or IPv6 /64), as counted.
+    pub(crate) fn ip(&self) -> IpAddr {
+        self.addr.ip()
+    }
 }
 
 impl Client {
-    /// The place in the address's count, for a WebSocket to hold as long as it lives.
-    pub(crate) fn into_place(self) -> Arc<AddrSlot> {
-        self.slot
+    /// The places in the counts, for a WebSocket to hold as long as it lives.
+    pub(crate) fn into_place(self) -> Place {
+        Place {
+            addr: self.slot,
+            _open: self.open,
+        }
     }
 }
 
@@ -164,6 +234,7 @@ impl Throttled {
 
 static CAP_WARNING: Throttled = Throttled::new();
 static ACCEPT_WARNING: Throttled = Throttled::new();
+static FULL_WARNING: Throttled = Throttled::new();
 
 /// Accepts connections until shutdown, serving each with `router`.
 pub(crate) async fn serve(listener: TcpListener, router: Router, shared: Arc<Shared>) {
@@ -184,6 +255,10 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, shared: Arc<Sha
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
+        };
+        let Some(open) = shared.open_connections.acquire() else {
+            refuse_full(tcp, peer, &shared);
+            continue;
         };
         let proxied = shared.config.trusted_proxies.contains(&peer.ip());
         // Direct clients are counted here, before anything is read; a trusted proxy carries
@@ -209,18 +284,49 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, shared: Arc<Sha
         tracker.spawn(serve_connection(
             tcp,
             peer,
-            slot,
+            (Arc::new(open), slot),
             router.clone(),
             shared.clone(),
         ));
     }
 }
 
+/// Answers a connection past the server's cap `503` with code 10002 and closes it, in a
+/// task of its own under [`REFUSAL_TIMEOUT`]; with [`REFUSALS_IN_FLIGHT`] being answered
+/// already, closes it at once.
+fn refuse_full(tcp: TcpStream, peer: SocketAddr, shared: &Arc<Shared>) {
+    let open = &shared.open_connections;
+    let max = shared.config.max_connections;
+    if FULL_WARNING.ready() {
+        tracing::warn!(client = %peer.ip(), max, "connection refused: the server holds its most");
+    }
+    if open.refusing.fetch_add(1, Ordering::AcqRel) >= REFUSALS_IN_FLIGHT {
+        open.refusing.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    let open = open.clone();
+    shared.tracker.spawn(async move {
+        let service = tower::service_fn(move |_: Request<Incoming>| async move {
+            Ok::<_, Infallible>(refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code::UNAVAILABLE,
+                format!("the server holds its most connections ({max}): try another node or later"),
+            ))
+        });
+        let answer = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(REFUSAL_TIMEOUT)
+            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service));
+        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, answer).await;
+        open.refusing.fetch_sub(1, Ordering::AcqRel);
+    });
+}
+
 /// Serves one TCP connection: HTTP/1 with upgrades, its request heads under the deadline.
 async fn serve_connection(
     tcp: TcpStream,
     peer: SocketAddr,
-    slot: Option<Arc<AddrSlot>>,
+    (open, slot): (Arc<OpenSlot>, Option<Arc<AddrSlot>>),
     router: Router,
     shared: Arc<Shared>,
 ) {
@@ -234,9 +340,10 @@ async fn serve_connection(
             let router = router.clone();
             let shared = shared.clone();
             let slot = slot.clone();
+            let open = open.clone();
             async move {
                 let mut request = request.map(Body::new);
-                let client = match client_of(&shared, peer, slot, request.headers()) {
+                let client = match client_of(&shared, peer, (open, slot), request.headers()) {
                     Ok(client) => client,
                     Err(ip) => {
                         let max = shared.config.max_connections_per_ip;
@@ -279,17 +386,18 @@ async fn serve_connection(
 fn client_of(
     shared: &Shared,
     peer: SocketAddr,
-    slot: Option<Arc<AddrSlot>>,
+    (open, slot): (Arc<OpenSlot>, Option<Arc<AddrSlot>>),
     headers: &HeaderMap,
 ) -> Result<Client, IpAddr> {
     if let Some(slot) = slot {
-        return Ok(Client { slot });
+        return Ok(Client { slot, open });
     }
     let trusted = &shared.config.trusted_proxies;
     let ip = forwarded_client(headers, trusted).unwrap_or(peer.ip());
     match shared.addr_limits.acquire(ip) {
         Some(slot) => Ok(Client {
             slot: Arc::new(slot),
+            open,
         }),
         None => Err(ip),
     }
@@ -315,6 +423,18 @@ mod tests {
         );
         drop(a);
         assert!(limits.acquire(ip("10.0.0.1")).is_some());
+    }
+
+    #[test]
+    fn the_server_cap_counts_every_client_and_gives_places_back() {
+        let open = OpenConnections::new(2);
+        let a = open.acquire().unwrap();
+        let _b = open.acquire().unwrap();
+        assert!(open.acquire().is_none(), "full");
+        assert_eq!(open.open(), 2);
+        drop(a);
+        assert_eq!(open.open(), 1);
+        assert!(open.acquire().is_some());
     }
 
     #[test]

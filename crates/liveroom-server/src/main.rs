@@ -15,6 +15,9 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
+    // Before the settings are read: the default connection cap follows the limit.
+    let open_files = liveroom_server::fd_limit::raise_to_hard();
+    tracing::debug!(open_files, "open-file limit");
     let config = match Cli::parse().into_config() {
         Ok(c) => c,
         Err(e) => {
