@@ -39,6 +39,10 @@ pub struct Config {
     /// lagging (its Low and Lowest messages are skipped); a whole ring behind, it is closed
     /// with 4108.
     pub room_ring: usize,
+    /// Viewers of one room on this node from which the room's messages are batched once for
+    /// all of them (one item in flight, the next batch sent when it is taken) instead of by
+    /// each viewer; 0 = never (see `fanout`).
+    pub shared_batches_from: usize,
     /// Pictures decoded at once (each holds up to 100 MB while it decodes); more uploads wait
     /// up to `decode_wait` for a turn.
     pub max_decodes: usize,
@@ -159,6 +163,7 @@ impl Default for Config {
             room_unload_after: Duration::from_secs(600),
             room_stats_every: Duration::from_secs(10),
             room_ring: 1024,
+            shared_batches_from: 10_000,
             max_decodes: 2,
             decode_wait: Duration::from_secs(10),
             upload_idle_timeout: Duration::from_secs(10),
@@ -409,6 +414,12 @@ impl ConfigBuilder {
     /// Slots of each room's broadcast ring (see [`Config::room_ring`]).
     pub fn room_ring(mut self, slots: usize) -> Self {
         self.0.room_ring = slots;
+        self
+    }
+    /// Viewers from which a room's messages are batched once (see
+    /// [`Config::shared_batches_from`]; 0 = never).
+    pub fn shared_batches_from(mut self, viewers: usize) -> Self {
+        self.0.shared_batches_from = viewers;
         self
     }
     /// Pictures decoded at once (see [`Config::max_decodes`]).
@@ -727,6 +738,10 @@ pub struct Cli {
     /// and Lowest, a whole ring behind is closed with 4108 [default: 1024; at least 16].
     #[arg(long, env = "LIVEROOM_ROOM_RING", value_name = "N")]
     pub room_ring: Option<usize>,
+    /// Viewers of one room on this node from which its messages are batched once for all of
+    /// them, one batch in flight, instead of by each viewer [default: 10000; 0 = never].
+    #[arg(long, env = "LIVEROOM_SHARED_BATCHES_FROM", value_name = "VIEWERS")]
+    pub shared_batches_from: Option<usize>,
     /// External pictures (avatar URLs) fetched at once by GET /external-image [default: 4;
     /// 0 = the proxy is off].
     #[arg(long, env = "LIVEROOM_EXTERNAL_IMAGE_FETCHES", value_name = "N")]
@@ -840,6 +855,7 @@ struct FileConfig {
     keepalive_timeout: Option<u64>,
     client_ping_rate: Option<u32>,
     room_ring: Option<usize>,
+    shared_batches_from: Option<usize>,
     external_image_fetches: Option<usize>,
     external_image_max_bytes: Option<u64>,
     external_image_timeout: Option<u64>,
@@ -1004,6 +1020,10 @@ impl Cli {
                 .map(Duration::from_secs)
                 .unwrap_or(d.room_stats_every),
             room_ring: self.room_ring.or(file.room_ring).unwrap_or(d.room_ring),
+            shared_batches_from: self
+                .shared_batches_from
+                .or(file.shared_batches_from)
+                .unwrap_or(d.shared_batches_from),
             max_decodes: self
                 .max_decodes
                 .or(file.max_decodes)

@@ -8,11 +8,24 @@
 //! ever serializes JSON. The batching is self-clocked: the busier the server, the more a
 //! viewer has pending when its turn comes, the fuller (and fewer) its frames.
 //!
+//! A large audience that falls behind is batched once for all of it instead. In a room with
+//! `RingConfig::batch_from` viewers or more on this node, each message item counts the
+//! viewers that take it; once all but a sixteenth of them took one, the time that took is
+//! the room's round. While a round takes [`SLOW_ROUND`] or more, the room keeps one item in
+//! flight: what arrives while its viewers are still taking it waits in one shared batch,
+//! sent when the item before is taken (or after [`BATCH_WAIT_MAX`]). A viewer then finds one
+//! big item per visit, written as it is, instead of concatenating dozens of small ones into
+//! a frame of its own: the copy, allocation and reference counting per message and viewer
+//! that capped an overloaded node's deliveries per second. A room whose viewers keep up
+//! (rounds shorter than that) is sent every message at once, as below.
+//!
 //! Lagging viewers: a viewer with more than half the ring pending skips the Low and Lowest
 //! items it drains until it is back under half (High, Normal and room events still go); a
 //! viewer a whole ring behind is closed with 4108 (slow consumer) and gap-fills on reconnect.
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
 use futures_util::future::select_all;
@@ -25,6 +38,64 @@ use tokio::sync::broadcast::{self, error::TryRecvError};
 /// its write buffer.
 pub(crate) const MAX_BATCH_BYTES: usize = 256 * 1024;
 
+/// Longest a shared batch waits for the item in flight to be taken: bounds what viewers
+/// that stopped reading (or left) can add to everyone's latency.
+pub(crate) const BATCH_WAIT_MAX: Duration = Duration::from_millis(250);
+
+/// A round at least this long batches the room's next messages (see the module doc): its
+/// viewers get a frame less than twice a second, each with a dozen or more messages to
+/// concatenate (a 19,000-viewer node keeping up has rounds of ~300 ms).
+pub(crate) const SLOW_ROUND: Duration = Duration::from_millis(500);
+
+/// How a room's ring is made.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RingConfig {
+    /// Slots of the ring (see `Config::room_ring`).
+    pub(crate) slots: usize,
+    /// Viewers of the room on this node from which its messages are batched once for all
+    /// of them (see the module doc); `usize::MAX`: never.
+    pub(crate) batch_from: usize,
+}
+
+impl RingConfig {
+    /// A ring of `slots` that never batches.
+    #[cfg(test)]
+    pub(crate) fn slots(slots: usize) -> Self {
+        Self {
+            slots,
+            batch_from: usize::MAX,
+        }
+    }
+}
+
+/// A message item on its way: how many of the viewers it was sent to have yet to take it.
+#[derive(Debug)]
+pub(crate) struct Flight {
+    left: AtomicUsize,
+    /// Taken, as far as the next batch is concerned, once `left` is down to this.
+    done_at: usize,
+    sent: Instant,
+}
+
+impl Flight {
+    fn new(viewers: usize) -> Self {
+        Self {
+            left: AtomicUsize::new(viewers),
+            done_at: viewers / 16,
+            sent: Instant::now(),
+        }
+    }
+
+    /// One viewer took it; true for the take that made it done.
+    fn take(&self) -> bool {
+        self.left.fetch_sub(1, Ordering::AcqRel) == self.done_at + 1
+    }
+
+    fn is_done(&self) -> bool {
+        self.left.load(Ordering::Acquire) <= self.done_at
+    }
+}
+
 /// What a room publishes.
 #[derive(Debug, Clone)]
 pub(crate) enum Item {
@@ -36,6 +107,9 @@ pub(crate) enum Item {
         frame: Utf8Bytes,
         /// Only Low and Lowest messages inside: a lagging viewer skips it.
         droppable: bool,
+        /// Set in a room that batches (see the module doc): every viewer that takes the
+        /// item counts itself off.
+        flight: Option<Arc<Flight>>,
     },
     /// A complete frame (e.g. `online`, `room_event`), sent as is, in order with the messages.
     Frame(Utf8Bytes),
@@ -46,19 +120,68 @@ pub(crate) enum Item {
 pub(crate) struct Ring {
     /// `{"t":"messages","room":...,"list":[` for the room, computed once.
     prefix: Box<str>,
-    /// Slots of the ring (see `Config::room_ring`).
-    slots: usize,
-    tx: Mutex<Option<broadcast::Sender<Item>>>,
+    config: RingConfig,
+    /// Shared with the timers that send a batch that waited [`BATCH_WAIT_MAX`].
+    state: Arc<Mutex<RingState>>,
+}
+
+/// What the ring's lock guards.
+#[derive(Default)]
+struct RingState {
+    tx: Option<broadcast::Sender<Item>>,
+    /// The message item sent last, while its viewers take it (rooms of `batch_from`).
+    in_flight: Option<Arc<Flight>>,
+    /// The last round took [`SLOW_ROUND`] or more: messages wait for the item in flight.
+    slow: bool,
+    /// Messages waiting for it: a frame being built, prefix and list so far.
+    batch: Option<Batch>,
+}
+
+/// Messages gathered for one shared frame.
+struct Batch {
+    frame: String,
+    droppable: bool,
+}
+
+impl RingState {
+    /// Sends message frame `frame`; in a room of `batch_from` viewers or more, with a
+    /// [`Flight`] to be counted off.
+    fn send_messages(&mut self, frame: Utf8Bytes, droppable: bool, batch_from: usize) {
+        let Some(tx) = self.tx.as_ref() else {
+            return;
+        };
+        let viewers = tx.receiver_count();
+        let flight = (viewers >= batch_from).then(|| Arc::new(Flight::new(viewers)));
+        self.in_flight.clone_from(&flight);
+        // No receivers is fine: nobody is watching.
+        let _ = tx.send(Item::Messages {
+            frame,
+            droppable,
+            flight,
+        });
+    }
+
+    /// Sends the waiting batch, if any.
+    fn send_batch(&mut self, batch_from: usize) {
+        if let Some(mut b) = self.batch.take() {
+            b.frame.push_str(MESSAGES_FRAME_SUFFIX);
+            self.send_messages(Utf8Bytes::from(b.frame), b.droppable, batch_from);
+        }
+    }
 }
 
 impl Ring {
-    /// The (not yet allocated) ring of room `room_id`, of `slots` items.
-    pub(crate) fn new(room_id: &str, slots: usize) -> Self {
+    /// The (not yet allocated) ring of room `room_id`.
+    pub(crate) fn new(room_id: &str, config: RingConfig) -> Self {
         Self {
             prefix: ServerFrame::messages_frame_prefix(room_id).into_boxed_str(),
-            slots,
-            tx: Mutex::new(None),
+            config,
+            state: Arc::default(),
         }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RingState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The room's `messages` frame prefix.
@@ -70,40 +193,104 @@ impl Ring {
     /// Low and Lowest messages are skipped.
     pub(crate) fn lag_threshold(&self) -> usize {
         // tokio rounds the ring up to a power of two.
-        self.slots.next_power_of_two() / 2
+        self.config.slots.next_power_of_two() / 2
     }
 
-    /// Publishes one encoded message at once, as the room's shared frame. There is no
-    /// timer: a viewer busy writing gathers what arrives meanwhile into its next frame, so
-    /// frames get fuller exactly when the server is loaded (measured better than fixed
-    /// coalescing windows at every room size; see BENCHMARKS.md).
+    /// Publishes one encoded message, as the room's shared frame: at once, unless the room
+    /// batches and the item before is still being taken (then into the waiting batch).
+    /// Below `batch_from` viewers there is no timer: a viewer busy writing gathers what
+    /// arrives meanwhile into its next frame, so frames get fuller exactly when the server
+    /// is loaded (measured better than fixed coalescing windows; see BENCHMARKS.md).
     pub(crate) fn publish_message(&self, json: &str, priority: Priority) {
-        self.publish(|| message_item(&self.prefix, json, priority));
+        let batch_from = self.config.batch_from;
+        let droppable = droppable(priority);
+        let mut st = self.lock();
+        let Some(tx) = st.tx.as_ref() else {
+            return;
+        };
+        let wait = st.slow
+            && tx.receiver_count() >= batch_from
+            && st.in_flight.as_ref().is_some_and(|f| !f.is_done());
+        if !wait {
+            st.send_batch(batch_from);
+            let Item::Messages { frame, .. } = message_item(&self.prefix, json, priority) else {
+                return;
+            };
+            st.send_messages(frame, droppable, batch_from);
+            return;
+        }
+        let fits = st.batch.as_ref().is_some_and(|b| {
+            b.droppable == droppable && b.frame.len() + json.len() < MAX_BATCH_BYTES / 2
+        });
+        if !fits {
+            // A batch holds one kind (a lagging viewer skips whole items) and a bounded size.
+            st.send_batch(batch_from);
+        }
+        match st.batch.as_mut() {
+            Some(b) => {
+                b.frame.push(',');
+                b.frame.push_str(json);
+            }
+            None => {
+                let mut frame = String::with_capacity(self.prefix.len() + 16 * json.len());
+                frame.push_str(&self.prefix);
+                frame.push_str(json);
+                st.batch = Some(Batch { frame, droppable });
+                drop(st);
+                self.send_batch_after(BATCH_WAIT_MAX);
+            }
+        }
     }
 
-    /// Publishes a whole frame, in order with the messages.
+    /// Sends the waiting batch after `wait` if it is still waiting then.
+    fn send_batch_after(&self, wait: Duration) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // Outside a runtime (some unit tests): nothing waits.
+            self.lock().send_batch(self.config.batch_from);
+            return;
+        };
+        let state: Weak<Mutex<RingState>> = Arc::downgrade(&self.state);
+        let batch_from = self.config.batch_from;
+        runtime.spawn(async move {
+            tokio::time::sleep(wait).await;
+            if let Some(state) = state.upgrade() {
+                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                st.send_batch(batch_from);
+            }
+        });
+    }
+
+    /// A viewer took `flight`'s item: once all but a few have, the round is measured and
+    /// the waiting batch goes.
+    fn taken(&self, flight: &Flight) {
+        if flight.take() {
+            let mut st = self.lock();
+            st.slow = flight.sent.elapsed() >= SLOW_ROUND;
+            st.send_batch(self.config.batch_from);
+        }
+    }
+
+    /// Publishes a whole frame, in order with the messages (a waiting batch goes first).
     pub(crate) fn publish_frame(&self, frame: Utf8Bytes) {
-        self.publish(|| Item::Frame(frame));
-    }
-
-    /// Sends an item to the ring, built only if there is one (someone is in the room).
-    fn publish(&self, item: impl FnOnce() -> Item) {
-        let tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(tx) = tx.as_ref() {
+        let mut st = self.lock();
+        st.send_batch(self.config.batch_from);
+        if let Some(tx) = st.tx.as_ref() {
             // No receivers is fine: nobody is watching.
-            let _ = tx.send(item());
+            let _ = tx.send(Item::Frame(frame));
         }
     }
 
     /// A receiver, making the ring if there is none. The room calls it under its state
-    /// lock, as it does [`Ring::release`].
+    /// lock, as it does [`Ring::release`]: a waiting batch is sent first, since what it
+    /// holds is in the history the subscriber is given.
     fn subscribe(&self) -> broadcast::Receiver<Item> {
-        let mut tx = self.tx.lock().unwrap_or_else(|e| e.into_inner());
-        match tx.as_ref() {
+        let mut st = self.lock();
+        st.send_batch(self.config.batch_from);
+        match st.tx.as_ref() {
             Some(tx) => tx.subscribe(),
             None => {
-                let (sender, rx) = broadcast::channel(self.slots);
-                *tx = Some(sender);
+                let (sender, rx) = broadcast::channel(self.config.slots);
+                st.tx = Some(sender);
                 rx
             }
         }
@@ -111,19 +298,21 @@ impl Ring {
 
     /// Frees the ring: the last one out left.
     pub(crate) fn release(&self) {
-        *self.tx.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        *self.lock() = RingState::default();
     }
 
     /// Whether the ring is allocated now.
     #[cfg(test)]
     pub(crate) fn is_allocated(&self) -> bool {
-        self.tx.lock().map_or(true, |tx| tx.is_some())
+        self.lock().tx.is_some()
     }
 
     /// Sends `item` as it is (tests).
     #[cfg(test)]
     pub(crate) fn send(&self, item: Item) {
-        self.publish(|| item);
+        if let Some(tx) = self.lock().tx.as_ref() {
+            let _ = tx.send(item);
+        }
     }
 }
 
@@ -149,6 +338,7 @@ pub(crate) fn message_item(prefix: &str, json: &str, priority: Priority) -> Item
     Item::Messages {
         frame: Utf8Bytes::from(s),
         droppable: droppable(priority),
+        flight: None,
     }
 }
 
@@ -251,6 +441,12 @@ pub(crate) fn drain<R: Source>(
     while let Some(it) = item.take() {
         let lagging = backlog > threshold;
         backlog = backlog.saturating_sub(1);
+        if let Item::Messages {
+            flight: Some(f), ..
+        } = &it
+        {
+            ring.taken(f);
+        }
         match it {
             Item::Messages {
                 droppable: true, ..
@@ -363,7 +559,7 @@ mod tests {
     fn room_with_ring(id: &str, slots: usize) -> Arc<TestRoom> {
         Arc::new(TestRoom {
             id: id.to_owned(),
-            ring: Ring::new(id, slots),
+            ring: Ring::new(id, RingConfig::slots(slots)),
         })
     }
 
@@ -490,6 +686,159 @@ mod tests {
             serde_json::from_str(out[1].as_str()).unwrap(),
             ServerFrame::Online { count: 2, .. }
         ));
+    }
+
+    /// A room of `batch_from` whose last round was slow.
+    fn batching_room(id: &str, batch_from: usize) -> Arc<TestRoom> {
+        let room = keeping_up_room(id, batch_from);
+        room.ring.lock().slow = true;
+        room
+    }
+
+    fn keeping_up_room(id: &str, batch_from: usize) -> Arc<TestRoom> {
+        Arc::new(TestRoom {
+            id: id.to_owned(),
+            ring: Ring::new(
+                id,
+                RingConfig {
+                    slots: 64,
+                    batch_from,
+                },
+            ),
+        })
+    }
+
+    fn json(seq: u64) -> String {
+        format!(
+            r#"{{"ID":"m{seq}","type":"TIMTextElem","payload":{{"text":"t"}},"to":"r","from":"u","time":1,"sequence":{seq}}}"#
+        )
+    }
+
+    /// What one drain of `sub` gives: each frame's message sequences, or the frame itself.
+    async fn take_all(sub: &mut Subscription<TestRoom>) -> Vec<Vec<u64>> {
+        let subs = std::slice::from_mut(sub);
+        let (_, first) = next(subs).await;
+        let mut out = Vec::new();
+        drain(&mut subs[0], first.unwrap(), &mut out).unwrap();
+        out.iter()
+            .map(|f| match serde_json::from_str(f.as_str()).unwrap() {
+                ServerFrame::Messages { list, .. } => list.iter().map(|m| m.sequence).collect(),
+                _ => vec![0],
+            })
+            .collect()
+    }
+
+    fn pending(sub: &Subscription<TestRoom>) -> usize {
+        sub.rx.len()
+    }
+
+    #[tokio::test]
+    async fn a_large_audience_gets_what_arrives_meanwhile_as_one_shared_batch() {
+        let r = batching_room("r", 3);
+        let mut subs: Vec<_> = (0..3).map(|_| Subscription::new(r.clone())).collect();
+        r.ring.publish_message(&json(1), Priority::Normal);
+        r.ring.publish_message(&json(2), Priority::Normal);
+        r.ring.publish_message(&json(3), Priority::Normal);
+        assert_eq!(pending(&subs[0]), 1, "2 and 3 wait for 1 to be taken");
+        assert_eq!(take_all(&mut subs[0]).await, [vec![1]]);
+        assert_eq!(take_all(&mut subs[1]).await, [vec![1]]);
+        assert_eq!(pending(&subs[2]), 1, "one viewer has yet to take 1");
+        // The last take sends the batch, to everyone, as one item (the last taker finds it
+        // at once, in the same frame).
+        assert_eq!(take_all(&mut subs[2]).await, [vec![1, 2, 3]]);
+        let mut shared = Vec::new();
+        for sub in &mut subs[..2] {
+            assert_eq!(pending(sub), 1);
+            let (_, first) = next(std::slice::from_mut(sub)).await;
+            let Ok(Item::Messages { frame, .. }) = first else {
+                panic!("not a message item");
+            };
+            shared.push(frame.as_str().as_ptr());
+            let f: ServerFrame = serde_json::from_str(frame.as_str()).unwrap();
+            assert!(
+                matches!(&f, ServerFrame::Messages { list, .. } if list.iter().map(|m| m.sequence).eq([2, 3]))
+            );
+        }
+        assert!(shared.windows(2).all(|w| w[0] == w[1]), "one frame for all");
+    }
+
+    #[tokio::test]
+    async fn a_large_audience_that_keeps_up_is_sent_every_message_at_once_until_a_round_is_slow() {
+        let r = keeping_up_room("r", 2);
+        let mut subs: Vec<_> = (0..2).map(|_| Subscription::new(r.clone())).collect();
+        r.ring.publish_message(&json(1), Priority::Normal);
+        r.ring.publish_message(&json(2), Priority::Normal);
+        assert_eq!(pending(&subs[0]), 2, "no waiting while rounds are short");
+        for sub in &mut subs {
+            assert_eq!(take_all(sub).await, [vec![1, 2]]);
+        }
+        // A round of SLOW_ROUND: the next messages wait for the item in flight.
+        r.ring.publish_message(&json(3), Priority::Normal);
+        tokio::time::sleep(SLOW_ROUND + Duration::from_millis(10)).await;
+        for sub in &mut subs {
+            assert_eq!(take_all(sub).await, [vec![3]]);
+        }
+        r.ring.publish_message(&json(4), Priority::Normal);
+        r.ring.publish_message(&json(5), Priority::Normal);
+        assert_eq!(pending(&subs[0]), 1, "5 waits for 4");
+    }
+
+    #[tokio::test]
+    async fn a_small_audience_is_sent_every_message_at_once() {
+        let r = batching_room("r", 4);
+        let mut subs: Vec<_> = (0..3).map(|_| Subscription::new(r.clone())).collect();
+        for seq in 1..=3 {
+            r.ring.publish_message(&json(seq), Priority::Normal);
+        }
+        assert_eq!(pending(&subs[0]), 3);
+        assert_eq!(take_all(&mut subs[0]).await, [vec![1, 2, 3]]);
+    }
+
+    #[tokio::test]
+    async fn a_joiner_is_not_sent_again_what_its_history_holds() {
+        let r = batching_room("r", 1);
+        let mut first = Subscription::new(r.clone());
+        r.ring.publish_message(&json(1), Priority::Normal);
+        r.ring.publish_message(&json(2), Priority::Normal);
+        // Entering now, the joiner's history has 1 and 2: the waiting batch goes before it
+        // subscribes, to the others only.
+        let mut joiner = Subscription::new(r.clone());
+        assert_eq!(pending(&joiner), 0);
+        r.ring.publish_message(&json(3), Priority::Normal);
+        assert_eq!(take_all(&mut first).await, [vec![1, 2, 3]]);
+        assert_eq!(
+            take_all(&mut joiner).await,
+            [vec![3]],
+            "only what came after it"
+        );
+    }
+
+    #[tokio::test]
+    async fn room_events_keep_their_place_and_kinds_are_not_mixed() {
+        let r = batching_room("r", 1);
+        let mut sub = Subscription::new(r.clone());
+        r.ring.publish_message(&json(1), Priority::Normal);
+        r.ring.publish_message(&json(2), Priority::Normal);
+        r.ring.publish_message(&json(3), Priority::Low);
+        r.ring.publish_message(&json(4), Priority::Low);
+        r.ring
+            .publish_frame(Utf8Bytes::from(r#"{"t":"online","room":"r","count":2}"#));
+        assert_eq!(pending(&sub), 4, "1; 2; 3 and 4 (another kind); the event");
+        assert_eq!(take_all(&mut sub).await, [vec![1, 2, 3, 4], vec![0]]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_waits_at_most_its_limit_for_viewers_that_do_not_read() {
+        let r = batching_room("r", 2);
+        let mut reader = Subscription::new(r.clone());
+        let stalled = Subscription::new(r.clone());
+        r.ring.publish_message(&json(1), Priority::Normal);
+        r.ring.publish_message(&json(2), Priority::Normal);
+        assert_eq!(take_all(&mut reader).await, [vec![1]]);
+        assert_eq!(pending(&reader), 0, "2 waits for the stalled viewer");
+        tokio::time::sleep(BATCH_WAIT_MAX + Duration::from_millis(1)).await;
+        assert_eq!(take_all(&mut reader).await, [vec![2]]);
+        drop(stalled);
     }
 
     #[tokio::test]

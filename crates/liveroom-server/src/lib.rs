@@ -130,7 +130,13 @@ pub async fn start(config: Config) -> Result<RunningServer, ServerError> {
         budget: config.room_budget,
         history: config.history,
         join_leave_threshold: config.join_leave_threshold,
-        ring: config.room_ring,
+        ring: fanout::RingConfig {
+            slots: config.room_ring,
+            batch_from: match config.shared_batches_from {
+                0 => usize::MAX,
+                n => n,
+            },
+        },
     };
     let media_dir = config
         .media_dir

@@ -13,7 +13,7 @@ use liveroom_proto::Priority;
 use crate::broker::{over_budget, Accepted, Broker, BrokerFuture, Exclusive, Outgoing, Since};
 use crate::budget::RoomBudget;
 use crate::encoded::Encoded;
-use crate::fanout::Ring;
+use crate::fanout::{Ring, RingConfig};
 use crate::stats::Counts;
 
 /// The room's sequence and kept history.
@@ -66,13 +66,13 @@ pub(crate) struct LocalBroker {
 }
 
 impl LocalBroker {
-    /// The broker of room `room_id`: `budget` messages/s, `cap` kept, a ring of `slots`,
+    /// The broker of room `room_id`: `budget` messages/s, `cap` kept, its `ring`,
     /// starting from the stored `last_seq`, `history` (oldest first) and statistics.
     pub(crate) fn new(
         room_id: &str,
         budget: u32,
         cap: usize,
-        slots: usize,
+        ring: RingConfig,
         last_seq: u64,
         history: Vec<(u64, Encoded)>,
         counts: Counts,
@@ -82,7 +82,7 @@ impl LocalBroker {
             None => last_seq,
         };
         Self {
-            ring: Ring::new(room_id, slots),
+            ring: Ring::new(room_id, ring),
             budget: Mutex::new(RoomBudget::new(budget, Instant::now())),
             log: tokio::sync::Mutex::new(Log {
                 last_seq,
@@ -310,7 +310,15 @@ mod tests {
 
     #[tokio::test]
     async fn the_budget_drops_lowest_then_low_then_normal_and_never_high() {
-        let b = LocalBroker::new("r", 100, 1000, 16, 0, Vec::new(), Counts::default());
+        let b = LocalBroker::new(
+            "r",
+            100,
+            1000,
+            RingConfig::slots(16),
+            0,
+            Vec::new(),
+            Counts::default(),
+        );
         let lowest = {
             let mut n = 0u64;
             while send(&b, Priority::Lowest).await.is_ok() {
@@ -359,7 +367,15 @@ mod tests {
 
     #[tokio::test]
     async fn the_history_keeps_the_newest_up_to_its_size() {
-        let b = LocalBroker::new("r", 0, 3, 16, 0, Vec::new(), Counts::default());
+        let b = LocalBroker::new(
+            "r",
+            0,
+            3,
+            RingConfig::slots(16),
+            0,
+            Vec::new(),
+            Counts::default(),
+        );
         for _ in 0..5 {
             send(&b, Priority::Normal).await.unwrap();
         }
@@ -375,7 +391,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_gap_older_than_the_history_is_marked_skipped() {
-        let b = LocalBroker::new("r", 0, 3, 16, 0, Vec::new(), Counts::default());
+        let b = LocalBroker::new(
+            "r",
+            0,
+            3,
+            RingConfig::slots(16),
+            0,
+            Vec::new(),
+            Counts::default(),
+        );
         for _ in 0..5 {
             send(&b, Priority::Normal).await.unwrap();
         }
@@ -396,7 +420,15 @@ mod tests {
         let stored = (8..=9)
             .map(|s| (s, Encoded::parse(format!(r#"{{"sequence":{s}}}"#)).unwrap()))
             .collect();
-        let loaded = LocalBroker::new("r", 0, 3, 16, 9, stored, Counts::default());
+        let loaded = LocalBroker::new(
+            "r",
+            0,
+            3,
+            RingConfig::slots(16),
+            9,
+            stored,
+            Counts::default(),
+        );
         assert!(history(&loaded, Some(6)).await.unwrap().skipped);
         assert!(!history(&loaded, Some(7)).await.unwrap().skipped);
     }
@@ -407,7 +439,7 @@ mod tests {
             "r",
             0,
             3,
-            16,
+            RingConfig::slots(16),
             0,
             Vec::new(),
             Counts::default(),

@@ -183,7 +183,7 @@ mod tests {
             budget: 0,
             history: 10,
             join_leave_threshold: 0,
-            ring: 16,
+            ring: crate::fanout::RingConfig::slots(16),
         };
         let rooms = Registry::new(store.clone(), limits, Engine::Local);
         let info = crate::test_support::room_info("r");

@@ -34,8 +34,8 @@ pub(crate) struct RoomLimits {
     pub(crate) history: usize,
     /// Join/leave tips while members <= this.
     pub(crate) join_leave_threshold: usize,
-    /// Slots of the broadcast ring (see `Config::room_ring`).
-    pub(crate) ring: usize,
+    /// How the broadcast ring is made (see `Config::room_ring`, `Config::shared_batches_from`).
+    pub(crate) ring: crate::fanout::RingConfig,
 }
 
 /// Mutable state of a room, behind its lock.
@@ -1170,14 +1170,14 @@ mod tests {
     /// (sequences, droppable) of a message item; None for a whole frame.
     fn parse(item: &Item) -> Option<(Vec<u64>, bool)> {
         match item {
-            Item::Messages { frame, droppable } => {
-                match serde_json::from_str(frame.as_str()).unwrap() {
-                    ServerFrame::Messages { list, .. } => {
-                        Some((list.iter().map(|m| m.sequence).collect(), *droppable))
-                    }
-                    f => panic!("{f:?}"),
+            Item::Messages {
+                frame, droppable, ..
+            } => match serde_json::from_str(frame.as_str()).unwrap() {
+                ServerFrame::Messages { list, .. } => {
+                    Some((list.iter().map(|m| m.sequence).collect(), *droppable))
                 }
-            }
+                f => panic!("{f:?}"),
+            },
             Item::Frame(_) => None,
         }
     }

@@ -30,7 +30,7 @@ pub(crate) fn room(id: &str, ring: usize) -> Arc<Room> {
         budget: 0,
         history: 0,
         join_leave_threshold: 0,
-        ring,
+        ring: crate::fanout::RingConfig::slots(ring),
     };
     let stored = StoredRoom {
         info: room_info(id),

@@ -26,7 +26,7 @@ use super::wire::RoomItem;
 use crate::broker::{over_budget, Accepted, Broker, BrokerFuture, Exclusive, Outgoing, Since};
 use crate::encoded::Encoded;
 use crate::error::StoreError;
-use crate::fanout::Ring;
+use crate::fanout::{Ring, RingConfig};
 use crate::stats::{self, Counts};
 
 /// The sequence a message is encoded with before the script gives it its own; the script
@@ -172,8 +172,8 @@ pub(crate) struct RedisBroker {
 const UNKNOWN: u64 = u64::MAX;
 
 impl RedisBroker {
-    /// The broker of room `room_id` of `app`: `budget` messages/s, `cap` kept, a ring of
-    /// `slots`; `on_change` runs when another node (or this one) changed the room's state.
+    /// The broker of room `room_id` of `app`: `budget` messages/s, `cap` kept, its `ring`;
+    /// `on_change` runs when another node (or this one) changed the room's state.
     pub(crate) fn new(
         redis: Redis,
         subscriber: Subscriber,
@@ -181,11 +181,11 @@ impl RedisBroker {
         room_id: &str,
         budget: u32,
         cap: usize,
-        slots: usize,
+        ring: RingConfig,
     ) -> Self {
         Self {
             feed: Arc::new(Feed {
-                ring: Ring::new(room_id, slots),
+                ring: Ring::new(room_id, ring),
                 keys: RoomKeys::new(app, room_id),
                 redis,
                 state: Mutex::new(FeedState::default()),
@@ -937,7 +937,15 @@ mod tests {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let tracker = tokio_util::task::TaskTracker::new();
         let subscriber = Subscriber::start(redis.clone(), shutdown.clone(), &tracker);
-        let broker = RedisBroker::new(redis.clone(), subscriber, 1, "r", 0, 100, 64);
+        let broker = RedisBroker::new(
+            redis.clone(),
+            subscriber,
+            1,
+            "r",
+            0,
+            100,
+            RingConfig::slots(64),
+        );
         let keys = RoomKeys::new(1, "r");
         let mut conn = redis.conn();
         let _: () = conn.set(keys.info(), "{}").await.unwrap();
@@ -1037,7 +1045,15 @@ mod tests {
         let shutdown = tokio_util::sync::CancellationToken::new();
         let tracker = tokio_util::task::TaskTracker::new();
         let subscriber = Subscriber::start(redis.clone(), shutdown.clone(), &tracker);
-        let broker = RedisBroker::new(redis.clone(), subscriber, 1, "r", 0, 10, 64);
+        let broker = RedisBroker::new(
+            redis.clone(),
+            subscriber,
+            1,
+            "r",
+            0,
+            10,
+            RingConfig::slots(64),
+        );
         let mut conn = redis.conn();
         let _: () = conn.set(RoomKeys::new(1, "r").info(), "{}").await.unwrap();
         broker.rules_loaded(0);
