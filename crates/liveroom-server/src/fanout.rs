@@ -213,10 +213,7 @@ impl Ring {
             && st.in_flight.as_ref().is_some_and(|f| !f.is_done());
         if !wait {
             st.send_batch(batch_from);
-            let Item::Messages { frame, .. } = message_item(&self.prefix, json, priority) else {
-                return;
-            };
-            st.send_messages(frame, droppable, batch_from);
+            st.send_messages(message_frame(&self.prefix, json), droppable, batch_from);
             return;
         }
         let fits = st.batch.as_ref().is_some_and(|b| {
@@ -329,17 +326,23 @@ pub(crate) fn droppable(priority: Priority) -> bool {
     matches!(priority, Priority::Low | Priority::Lowest)
 }
 
-/// Wraps one encoded message of the room with frame `prefix` into an [`Item::Messages`].
+/// Wraps one encoded message of the room with frame `prefix` into an [`Item::Messages`] (tests).
+#[cfg(test)]
 pub(crate) fn message_item(prefix: &str, json: &str, priority: Priority) -> Item {
+    Item::Messages {
+        frame: message_frame(prefix, json),
+        droppable: droppable(priority),
+        flight: None,
+    }
+}
+
+/// The `messages` frame of one encoded message of the room with frame `prefix`.
+fn message_frame(prefix: &str, json: &str) -> Utf8Bytes {
     let mut s = String::with_capacity(prefix.len() + json.len() + MESSAGES_FRAME_SUFFIX.len());
     s.push_str(prefix);
     s.push_str(json);
     s.push_str(MESSAGES_FRAME_SUFFIX);
-    Item::Messages {
-        frame: Utf8Bytes::from(s),
-        droppable: droppable(priority),
-        flight: None,
-    }
+    Utf8Bytes::from(s)
 }
 
 /// The message list (JSON objects separated by commas) inside a `messages` frame of a room
