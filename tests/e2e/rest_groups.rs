@@ -86,6 +86,70 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// A small PNG picture.
+fn png() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8, y as u8, 90]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode");
+    out.into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_group_msg_sends_an_uploaded_picture_by_its_uuid() {
+    let server = server();
+    room(&server, "pics").await;
+    let host = member(&server, "host", "pics").await;
+    let viewer = member(&server, "viewer", "pics").await;
+    let mut rx = viewer.events();
+    let uploaded = host
+        .send_image_message(
+            "pics",
+            liveroom_engine::ImageSource::Bytes(png()),
+            Priority::Normal,
+            None,
+        )
+        .await
+        .expect("uploaded and sent");
+    let liveroom_engine::proto::Body::Image(picture) = &uploaded.body else {
+        panic!("not a picture: {uploaded:?}");
+    };
+    crate::messages(&mut rx, "t_image_message_received", 1).await;
+
+    // The backend names the picture by its UUID: the viewers get the picture with its sizes
+    // (looked up in the media folder off the async threads).
+    let sent = group(
+        &server,
+        "send_group_msg",
+        json!({"GroupId": "pics", "MsgBody": [{"MsgType": "TIMImageElem", "MsgContent": {"UUID": picture.uuid}}]}),
+    )
+    .await;
+    assert_ok(&sent);
+    let got = crate::messages(&mut rx, "t_image_message_received", 1).await;
+    assert_eq!(got[0]["payload"]["uuid"], picture.uuid.as_str(), "{got:?}");
+    assert_eq!(
+        got[0]["payload"]["imageInfoArray"].as_array().map(Vec::len),
+        Some(3),
+        "{got:?}"
+    );
+    assert_eq!(got[0]["sequence"], sent["MsgSeq"]);
+    // An unknown UUID is refused, and nothing is sent.
+    let unknown = group(
+        &server,
+        "send_group_msg",
+        json!({"GroupId": "pics", "MsgBody": [{"MsgType": "TIMImageElem", "MsgContent": {"UUID": "0123456789abcdef"}}]}),
+    )
+    .await;
+    assert_fail(&unknown, 10004);
+    assert_no_event(
+        &mut rx,
+        "t_image_message_received",
+        Duration::from_millis(300),
+    )
+    .await;
+}
+
 #[tokio::test]
 async fn get_group_info_answers_each_room_with_its_own_code() {
     let server = server();

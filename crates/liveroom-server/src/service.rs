@@ -187,10 +187,9 @@ pub(crate) async fn send_in_turn(
 ) -> Result<Message, ApiError> {
     let app = room.app();
     // Outside the room's lock: a slow backend holds this send only.
-    let find_image = |uuid: &str| shared.media.lookup(uuid).map(|s| s.payload(""));
     let verdict = shared
         .webhooks
-        .before_send(app, room.id(), &from.user_id, &via, &body, &find_image)
+        .before_send(app, room.id(), &from.user_id, &via, &body, &shared.media)
         .await;
     let body = match verdict {
         Verdict::Allow => body,

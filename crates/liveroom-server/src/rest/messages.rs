@@ -47,6 +47,19 @@ struct Sent {
     seq: u64,
 }
 
+/// `MsgBody` as a message body, its pictures looked up on the blocking pool: the media
+/// folder may be a network mount shared by a cluster's nodes, too slow to read on a
+/// worker thread (as the WebSocket send does).
+async fn body_of(cx: &Cx<'_>, msg_body: Vec<tim::MsgElem>) -> Result<Body, ApiError> {
+    let media = cx.shared.media.clone();
+    tokio::task::spawn_blocking(move || {
+        let find = |uuid: &str| media.lookup(uuid).map(|s| s.payload(""));
+        tim::body_of("MsgBody", &msg_body, &find)
+    })
+    .await
+    .map_err(|_| ApiError::new(code::INTERNAL, "the message body could not be read"))?
+}
+
 /// Sends a message as `From_Account` (the administrator without one), through the room's
 /// budget like any other; a repeat of a sender's `Random` within 5 minutes answers the first
 /// send's sequence and sends nothing.
@@ -60,9 +73,7 @@ pub(super) async fn send(cx: &Cx<'_>, body: &[u8]) -> Answer {
             .parse::<Priority>()
             .map_err(|e| ApiError::invalid(format!("MsgPriority: {e}")))?,
     };
-    let media = &cx.shared.media;
-    let find = |uuid: &str| media.lookup(uuid).map(|s| s.payload(""));
-    let msg_body = tim::body_of("MsgBody", &req.msg_body, &find)?;
+    let msg_body = body_of(cx, req.msg_body).await?;
     let room = service::room(cx.shared, cx.app, &req.group_id).await?;
     let send_once = || async {
         let profile = cx.shared.store.profile(cx.app, from.clone()).await?;
@@ -246,9 +257,7 @@ pub(super) async fn broadcast(cx: &Cx<'_>, body: &[u8]) -> Answer {
     let req: Broadcast = parse(body)?;
     let from = req.from.unwrap_or_else(|| cx.admin.to_owned());
     limits::check_user_id(&from).map_err(|e| in_field("From_Account", e))?;
-    let media = &cx.shared.media;
-    let find = |uuid: &str| media.lookup(uuid).map(|s| s.payload(""));
-    let msg_body = tim::body_of("MsgBody", &req.msg_body, &find)?;
+    let msg_body = body_of(cx, req.msg_body).await?;
     let send_all = || async {
         let profile = cx.shared.store.profile(cx.app, from.clone()).await?;
         let time = liveroom_usersig::now_secs();

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::Json;
 use bytes::Bytes;
-use liveroom_proto::{ApiError, Body, ImagePayload, Message, RoomInfo};
+use liveroom_proto::{ApiError, Body, Message, RoomInfo};
 use serde_json::{json, Map, Value};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -38,7 +38,7 @@ use crate::config::{CallbackOnTimeout, Config};
 use crate::error::ServerError;
 use crate::tim;
 use crate::Shared;
-use backend::Backend;
+use backend::{Backend, Failure};
 use bodies::{Callback, Member, AV_CHAT_ROOM};
 use stats::Stats;
 
@@ -219,6 +219,8 @@ impl Webhooks {
 
     /// `Group.CallbackBeforeSendMsg` for `body` from `from` into `room`: what happens to it.
     /// [`Verdict::Allow`] at once when the app has no callback URL or the send is not vetted.
+    /// The pictures a replacement body names are looked up in `media` on the blocking pool
+    /// (a cluster's media folder may be a network mount).
     pub(crate) async fn before_send(
         &self,
         app: u64,
@@ -226,7 +228,7 @@ impl Webhooks {
         from: &str,
         via: &SendOrigin<'_>,
         body: &Body,
-        find_image: &(dyn Fn(&str) -> Option<ImagePayload> + Sync),
+        media: &Arc<liveroom_media::MediaStore>,
     ) -> Verdict {
         let Some(hook) = self.apps.get(&app).filter(|_| via.vet) else {
             return Verdict::Allow;
@@ -265,7 +267,18 @@ impl Webhooks {
                 encoded,
             )
             .await;
-        let verdict = reply.and_then(|reply| before_send::decide(&reply, body, find_image));
+        let verdict = match reply {
+            Ok(reply) => {
+                let (media, original) = (media.clone(), body.clone());
+                tokio::task::spawn_blocking(move || {
+                    let find = |uuid: &str| media.lookup(uuid).map(|s| s.payload(""));
+                    before_send::decide(&reply, &original, &find)
+                })
+                .await
+                .unwrap_or_else(|_| Err(Failure::Unusable("the reply could not be read".into())))
+            }
+            Err(failure) => Err(failure),
+        };
         match verdict {
             Ok(verdict) => {
                 match &verdict {
