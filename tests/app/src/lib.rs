@@ -186,15 +186,25 @@ impl App {
             Value::Object(m) => m,
             _ => unreachable!(),
         };
-        let client = match ClientBuilder::native()
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{wd_port}"))
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => {
-                terminate(&mut driver);
-                bail!("WebDriver session: {e}");
+        // tauri-driver listens before the WebKitWebDriver it starts does, and passes the
+        // session request on at once: a refused first try (CI saw one) is tried again.
+        let mut tries = 0;
+        let client = loop {
+            tries += 1;
+            match ClientBuilder::native()
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{wd_port}"))
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if tries < 5 => {
+                    eprintln!("{name}: WebDriver session, try {tries}: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => {
+                    terminate(&mut driver);
+                    bail!("WebDriver session: {e}");
+                }
             }
         };
         eprintln!("{name}: session open");
