@@ -51,6 +51,13 @@ struct Sent {
 /// folder may be a network mount shared by a cluster's nodes, too slow to read on a
 /// worker thread (as the WebSocket send does).
 async fn body_of(cx: &Cx<'_>, msg_body: Vec<tim::MsgElem>) -> Result<Body, ApiError> {
+    if !msg_body
+        .iter()
+        .any(|e| matches!(e, tim::MsgElem::Image { .. }))
+    {
+        // No picture to look up: no trip to the blocking pool.
+        return tim::body_of("MsgBody", &msg_body, &|_| None);
+    }
     let media = cx.shared.media.clone();
     tokio::task::spawn_blocking(move || {
         let find = |uuid: &str| media.lookup(uuid).map(|s| s.payload(""));
